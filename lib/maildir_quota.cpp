@@ -1,0 +1,1 @@
+#include "lib/maildir_quota.hpp"

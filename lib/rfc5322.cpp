@@ -1,0 +1,1 @@
+#include "lib/rfc5322.hpp"

@@ -1,0 +1,20 @@
+# tests/: GoogleTest unit tests (one binary per folder) and pytest integration
+# tests (tests/integration, run by ./check against the built tree).
+check_PROGRAMS += tests/lib_test
+TESTS += tests/lib_test
+tests_lib_test_CPPFLAGS = $(AM_CPPFLAGS) $(GTEST_CFLAGS)
+tests_lib_test_SOURCES = \
+  tests/lib/test_util.hpp tests/lib/test_util.cpp \
+  tests/lib/config_test.cpp \
+  tests/lib/dbfile_test.cpp \
+  tests/lib/io_test.cpp \
+  tests/lib/log_test.cpp \
+  tests/lib/maildir_test.cpp \
+  tests/lib/maildir_quota_test.cpp \
+  tests/lib/mime_test.cpp \
+  tests/lib/process_test.cpp \
+  tests/lib/rfc5322_test.cpp \
+  tests/lib/secret_test.cpp
+tests_lib_test_LDADD = $(SUITE_LIBS) -lgtest_main $(GTEST_LIBS) -lpthread
+
+EXTRA_DIST += tests/integration tests/run_tests.py
