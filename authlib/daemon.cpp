@@ -1,0 +1,469 @@
+// authlib/daemon.cpp: see daemon.hpp.
+#include "authlib/daemon.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <fcntl.h>
+#include <grp.h>
+#include <map>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "authlib/chain.hpp"
+#include "authlib/protocol.hpp"
+#include "build-config.h"
+#include "lib/event.hpp"
+#include "lib/io.hpp"
+#include "lib/log.hpp"
+#include "lib/unique_fd.hpp"
+
+namespace authlib {
+namespace {
+
+constexpr std::string_view known_settings[] = {
+    "authmodulelist", "authmodulelistorig", "daemons", "authdaemonvar", "authdaemongroup", "DEBUG_LOGIN",
+    "DEFAULTOPTIONS", "LOGGEROPTS", "LDAP_TLS_OPTIONS", "version", "subsystem", "AUTH_TIMEOUT", "LOGFILE",
+    "USERDB", "AUTHLDAPRC", "AUTHPGSQLRC", "AUTHPAM_SERVICE"};
+
+constexpr int ex_tempfail = 75;
+constexpr int ex_config = 78;
+
+std::string dirname_of(const std::string& path) {
+  auto slash = path.rfind('/');
+  return slash == std::string::npos ? "." : path.substr(0, slash);
+}
+
+// ---------------------------------------------------------------------------
+// Worker
+
+volatile sig_atomic_t worker_stopping = 0;
+// What the worker is doing, for the SIGALRM handler's last words.
+char current_request[512] = "";
+int request_timeout_s = 30;
+
+extern "C" void worker_on_term(int) { worker_stopping = 1; }
+
+extern "C" void worker_on_alarm(int) {
+  // Async-signal-safe: only write(2) and _exit. stderr is the log file or
+  // syslog's fallback (see run_daemon).
+  char msg[768];
+  int n = std::snprintf(msg, sizeof msg,
+                        "authdaemond[%d]: ERR: request took longer than AUTH_TIMEOUT=%ds and was abandoned "
+                        "(%s); its client gets a temporary failure; check the backend's server\n",
+                        static_cast<int>(::getpid()), request_timeout_s, current_request);
+  if (n > 0) (void)!::write(2, msg, static_cast<size_t>(std::min(n, static_cast<int>(sizeof msg) - 1)));
+  ::_exit(ex_tempfail);
+}
+
+void set_current_request(const std::string& what) {
+  std::snprintf(current_request, sizeof current_request, "%s", what.c_str());
+}
+
+// Reads and answers one request on fd.
+void serve_connection(int fd, Chain& chain, const DaemonConfig& config) {
+  lib::io::ReaderOptions ro;
+  ro.max_line_bytes = protocol::max_line_bytes;
+  ro.read_timeout_ms = static_cast<int>(config.request_timeout.count() * 1000);
+  ro.idle_timeout_ms = ro.read_timeout_ms;
+  ro.line_ending = lib::io::LineEnding::lf_lenient;
+  lib::io::Reader in(fd, ro);
+  lib::io::WriterOptions wo;
+  wo.write_timeout_ms = ro.read_timeout_ms;
+  lib::io::Writer out(fd, wo);
+
+  std::string line;
+  for (size_t n = 0; n <= protocol::max_metadata_lines; ++n) {
+    auto status = in.read_line(line);
+    if (status != lib::io::ReadStatus::ok) {
+      if (status != lib::io::ReadStatus::eof)
+        lib::log::warning("request not read: %s", lib::io::describe(status));
+      return;
+    }
+    auto parsed = protocol::parse_line(line);
+    if (auto* err = std::get_if<protocol::LineError>(&parsed)) {
+      lib::log::warning("malformed request: %s", err->message.c_str());
+      (void)out.write_now("FAIL\n");
+      return;
+    }
+    auto& request = std::get<protocol::Line>(parsed);
+    if (auto* meta = std::get_if<protocol::Metadata>(&request)) {
+      // TCPREMOTEIP reaches PAM (PAM_RHOST) and the log.
+      if (meta->name == "TCPREMOTEIP") ::setenv("TCPREMOTEIP", meta->value.c_str(), 1);
+      continue;
+    }
+    ChainReply reply;
+    if (auto* pre = std::get_if<protocol::PreRequest>(&request)) {
+      set_current_request("PRE " + pre->service + " " + pre->user);
+      reply = chain.pre(*pre);
+    } else if (auto* auth = std::get_if<protocol::AuthHeader>(&request)) {
+      std::string payload;
+      auto st = in.read_exact(auth->payload_bytes, payload);
+      if (st != lib::io::ReadStatus::ok) {
+        lib::log::warning("AUTH payload not read: %s", lib::io::describe(st));
+        return;
+      }
+      set_current_request("AUTH");
+      reply = chain.auth(payload);
+      lib::Secret(std::move(payload)).wipe();
+    } else if (auto* pw = std::get_if<protocol::PasswdRequest>(&request)) {
+      set_current_request("PASSWD " + pw->service + " " + pw->user);
+      reply = chain.passwd(*pw);
+    } else {
+      set_current_request("ENUMERATE");
+      reply = chain.enumerate([&](std::string_view l) {
+        out.append(l);
+        return !out.failed();
+      });
+    }
+    const char* ip = std::getenv("TCPREMOTEIP");
+    auto level = reply.outcome == Outcome::temporary ? lib::log::Level::error : lib::log::Level::info;
+    lib::log::write(level, "%s%s%s", reply.summary.c_str(), ip ? " ip=" : "", ip ? ip : "");
+    if (!reply.reply.empty()) {
+      out.append(reply.reply);
+      if (auto r = out.flush(); !r) lib::log::warning("reply not sent: %s", r.error().message.c_str());
+    }
+    return;
+  }
+  lib::log::warning("malformed request: more than %zu metadata lines", protocol::max_metadata_lines);
+}
+
+[[noreturn]] void worker_main(int listen_fd, const DaemonConfig& config) {
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  struct sigaction sa {};
+  sa.sa_handler = worker_on_term;  // no SA_RESTART: accept() returns EINTR
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::sigaction(SIGINT, &sa, nullptr);
+  sa.sa_handler = worker_on_alarm;
+  ::sigaction(SIGALRM, &sa, nullptr);
+  sa.sa_handler = SIG_IGN;
+  ::sigaction(SIGPIPE, &sa, nullptr);
+  ::sigaction(SIGHUP, &sa, nullptr);
+  sa.sa_handler = SIG_DFL;
+  ::sigaction(SIGCHLD, &sa, nullptr);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  request_timeout_s = static_cast<int>(config.request_timeout.count());
+
+  std::vector<std::unique_ptr<Module>> modules;
+  ModuleContext context{config.rc, config.sysconfdir};
+  for (const auto& name : config.modules) {
+    auto m = make_module(name, context);
+    if (!m) {
+      lib::log::error("%s: %s", config.rc_path.c_str(), m.error().message.c_str());
+      ::_exit(ex_config);
+    }
+    modules.push_back(std::move(*m));
+  }
+  Chain chain(std::move(modules), config.rc.get_string("DEFAULTOPTIONS", ""));
+
+  while (!worker_stopping) {
+    int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED || errno == EAGAIN) continue;
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        lib::log::error("accept: %s; pausing", lib::errno_text(errno).c_str());
+        ::sleep(1);
+        continue;
+      }
+      lib::log::error("accept on %s: %s", config.socket_path().c_str(), lib::errno_text(errno).c_str());
+      ::_exit(1);
+    }
+    lib::UniqueFd conn(fd);
+    ::unsetenv("TCPREMOTEIP");
+    ::alarm(static_cast<unsigned>(config.request_timeout.count()));
+    serve_connection(fd, chain, config);
+    ::alarm(0);
+  }
+  ::_exit(0);
+}
+
+// ---------------------------------------------------------------------------
+// Master
+
+struct Master {
+  DaemonConfig config;
+  int listen_fd = -1;
+  lib::EventBase base;
+  std::map<pid_t, std::chrono::steady_clock::time_point> workers;  // pid -> started
+  bool stopping = false;
+  int quick_failures = 0;  // workers that died right after starting, in a row
+  lib::Event respawn_timer;
+
+  void spawn_workers() {
+    while (!stopping && static_cast<int>(workers.size()) < config.workers) {
+      pid_t pid = ::fork();
+      if (pid < 0) {
+        lib::log::error("fork: %s; retrying in 5 s", lib::errno_text(errno).c_str());
+        schedule_respawn(std::chrono::seconds(5));
+        return;
+      }
+      if (pid == 0) {
+        // The child runs no loop. Freeing the base here would remove the
+        // parent's events from the epoll set both processes share.
+        (void)base.release();
+        worker_main(listen_fd, config);
+      }
+      workers[pid] = std::chrono::steady_clock::now();
+    }
+  }
+
+  void schedule_respawn(std::chrono::seconds delay) {
+    timeval tv{static_cast<time_t>(delay.count()), 0};
+    event_add(respawn_timer.get(), &tv);
+  }
+
+  void reap() {
+    int ws;
+    pid_t pid;
+    bool quick_exit = false;
+    while ((pid = ::waitpid(-1, &ws, WNOHANG)) > 0) {
+      auto it = workers.find(pid);
+      if (it == workers.end()) continue;
+      auto lived = std::chrono::steady_clock::now() - it->second;
+      workers.erase(it);
+      if (stopping) continue;
+      if (WIFEXITED(ws) && WEXITSTATUS(ws) == 0) continue;  // asked to stop (reload)
+      if (WIFEXITED(ws) && WEXITSTATUS(ws) == ex_tempfail) continue;  // timed out; it logged why
+      if (WIFEXITED(ws) && WEXITSTATUS(ws) == ex_config) {
+        quick_exit = true;
+        continue;
+      }
+      lib::log::error("worker %d died (%s); replacing it", static_cast<int>(pid),
+                      WIFSIGNALED(ws) ? ::strsignal(WTERMSIG(ws)) : ("exit " + std::to_string(WEXITSTATUS(ws))).c_str());
+      if (lived < std::chrono::seconds(1)) quick_exit = true;
+    }
+    if (stopping) {
+      if (workers.empty()) event_base_loopexit(base.get(), nullptr);
+      return;
+    }
+    if (quick_exit) {
+      // A worker that cannot even start would otherwise be respawned in a tight loop.
+      quick_failures = std::min(quick_failures + 1, 6);
+      auto delay = std::chrono::seconds(1 << quick_failures);
+      lib::log::error("workers fail right after starting; next attempt in %lld s (see the errors above)",
+                      static_cast<long long>(delay.count()));
+      schedule_respawn(delay);
+      return;
+    }
+    quick_failures = 0;
+    spawn_workers();
+  }
+
+  void signal_workers(int sig) {
+    for (auto& [pid, started] : workers) ::kill(pid, sig);
+  }
+
+  void reload() {
+    auto fresh = load_daemon_config(config.rc_path);
+    if (!fresh) {
+      lib::log::error("reload: %s; keeping the running configuration", fresh.error().message.c_str());
+      return;
+    }
+    for (const auto& w : fresh->rc.warnings()) lib::log::warning("%s", w.c_str());
+    if (fresh->var_dir != config.var_dir)
+      lib::log::warning("reload: authdaemonvar changed; the socket moves only on restart (authdaemond restart)");
+    fresh->var_dir = config.var_dir;
+    config = std::move(*fresh);
+    lib::log::set_debug_switch("DEBUG_LOGIN", static_cast<int>(config.rc.get_int("DEBUG_LOGIN", 0, 0, 2)));
+    lib::log::notice("reloaded %s: modules %s, %d workers", config.rc_path.c_str(),
+                     config.rc.get_string("authmodulelist", "").c_str(), config.workers);
+    // Old workers finish their request and exit 0; reap() starts new ones with the new configuration.
+    quick_failures = 0;
+    signal_workers(SIGTERM);
+  }
+};
+
+extern "C" void on_signal(evutil_socket_t sig, short, void* arg) noexcept {
+  auto* m = static_cast<Master*>(arg);
+  try {
+    switch (sig) {
+      case SIGCHLD:
+        m->reap();
+        break;
+      case SIGHUP:
+        m->reload();
+        break;
+      default:  // SIGTERM, SIGINT
+        if (!m->stopping) lib::log::notice("stopping");
+        m->stopping = true;
+        m->signal_workers(SIGTERM);
+        if (m->workers.empty()) event_base_loopexit(m->base.get(), nullptr);
+        break;
+    }
+  } catch (const std::exception& e) {
+    lib::log::error("signal handling: %s", e.what());
+  }
+}
+
+extern "C" void on_respawn(evutil_socket_t, short, void* arg) noexcept {
+  try {
+    static_cast<Master*>(arg)->spawn_workers();
+  } catch (const std::exception& e) {
+    lib::log::error("respawn: %s", e.what());
+  }
+}
+
+// Creates the socket directory (0750) and listens on <dir>/socket, replacing a
+// stale socket atomically.
+lib::Result<lib::UniqueFd> listen_on_socket(const DaemonConfig& config) {
+  const std::string dir = config.var_dir;
+  if (::mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST)
+    return lib::permanent_error("cannot create authdaemonvar directory " + dir + ": " + lib::errno_text(errno));
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    return lib::permanent_error("authdaemonvar " + dir + " is not a directory");
+  if (::geteuid() == 0) {
+    // root: the directory belongs to root and the mail group, so only the mail services get in.
+    gid_t gid = 0;
+    if (struct group* g = ::getgrnam(config.group.c_str())) gid = g->gr_gid;
+    if (::chown(dir.c_str(), 0, gid) != 0)
+      lib::log::warning("chown %s: %s", dir.c_str(), lib::errno_text(errno).c_str());
+  }
+  ::chmod(dir.c_str(), 0750);
+
+  std::string path = config.socket_path();
+  std::string temp = path + ".new." + std::to_string(::getpid());
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (temp.size() >= sizeof addr.sun_path)
+    return lib::permanent_error("socket path " + temp + " is too long for a Unix socket (max " +
+                                std::to_string(sizeof addr.sun_path - 1) + " bytes); choose a shorter authdaemonvar");
+  std::memcpy(addr.sun_path, temp.c_str(), temp.size() + 1);
+  lib::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return lib::temporary_error("socket: " + lib::errno_text(errno));
+  ::unlink(temp.c_str());
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+    return lib::permanent_error("cannot bind " + temp + ": " + lib::errno_text(errno));
+  // The directory's mode is the access control; the socket itself is open.
+  ::chmod(temp.c_str(), 0777);
+  if (::listen(fd.get(), 128) != 0) return lib::temporary_error("listen on " + temp + ": " + lib::errno_text(errno));
+  if (::rename(temp.c_str(), path.c_str()) != 0) {
+    ::unlink(temp.c_str());
+    return lib::permanent_error("cannot rename " + temp + " to " + path + ": " + lib::errno_text(errno));
+  }
+  return fd;
+}
+
+// Takes the pid file's lock, so two daemons cannot share one socket directory.
+lib::Result<lib::UniqueFd> lock_pid_file(const DaemonConfig& config) {
+  lib::UniqueFd fd(::open(config.pid_path().c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (!fd) return lib::permanent_error("cannot open " + config.pid_path() + ": " + lib::errno_text(errno));
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    pid_t other = running_daemon_pid(config);
+    return lib::permanent_error("authdaemond is already running" +
+                                (other ? " (pid " + std::to_string(other) + ")" : std::string()) + " on " +
+                                config.socket_path() + "; stop it first (authdaemond stop)");
+  }
+  std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd.get(), 0) != 0 || ::pwrite(fd.get(), pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size()))
+    return lib::permanent_error("cannot write " + config.pid_path() + ": " + lib::errno_text(errno));
+  return fd;
+}
+
+void report_ready(int ready_fd, const std::string& text) {
+  if (ready_fd < 0) return;
+  (void)!::write(ready_fd, text.data(), text.size());
+  ::close(ready_fd);
+}
+
+}  // namespace
+
+lib::Result<DaemonConfig> load_daemon_config(const std::string& rc_path) {
+  auto rc = lib::Config::load_file(rc_path);
+  if (!rc) return rc.error();
+  DaemonConfig c;
+  c.rc_path = rc_path;
+  c.rc = std::move(*rc);
+  std::vector<std::string_view> known(std::begin(known_settings), std::end(known_settings));
+  std::vector<std::string> dynamic;
+  for (const auto& n : c.rc.names())
+    if (n.starts_with("LDAPTLS_") || n.starts_with("AUTHPAM_SERVICE_")) dynamic.push_back(n);
+  for (const auto& n : dynamic) known.push_back(n);
+  c.rc.warn_unknown(known);
+
+  c.modules = c.rc.get_list("authmodulelist");
+  if (c.modules.empty())
+    return lib::permanent_error(rc_path + ": authmodulelist is empty or missing; set it, e.g. "
+                                "authmodulelist=\"authuserdb authpam\"");
+  c.workers = static_cast<int>(c.rc.get_int("daemons", 5, 1, 1000));
+  c.var_dir = c.rc.get_string("authdaemonvar", LOCALSTATEDIR "/authdaemon");
+  c.group = c.rc.get_string("authdaemongroup", MAILUSER);
+  c.request_timeout = c.rc.get_duration("AUTH_TIMEOUT", std::chrono::seconds(30));
+  if (c.request_timeout.count() < 1) c.request_timeout = std::chrono::seconds(1);
+  c.log_file = c.rc.get_string("LOGFILE", "");
+  c.sysconfdir = dirname_of(rc_path);
+
+  // Construct each module once, so a mistake stops the start with its message
+  // instead of failing every request.
+  ModuleContext context{c.rc, c.sysconfdir};
+  for (const auto& name : c.modules) {
+    auto m = make_module(name, context);
+    if (!m) return lib::permanent_error(rc_path + ": " + m.error().message);
+  }
+  return c;
+}
+
+pid_t running_daemon_pid(const DaemonConfig& config) {
+  lib::UniqueFd fd(::open(config.pid_path().c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return 0;
+  // A pid file whose lock nobody holds is stale.
+  if (::flock(fd.get(), LOCK_SH | LOCK_NB) == 0) return 0;
+  char buf[32] = {};
+  if (::pread(fd.get(), buf, sizeof buf - 1, 0) <= 0) return 0;
+  return static_cast<pid_t>(std::atol(buf));
+}
+
+lib::Result<void> run_daemon(const DaemonConfig& config, int ready_fd) {
+  auto fail = [&](lib::Error e) -> lib::Result<void> {
+    report_ready(ready_fd, e.message + "\n");
+    return e;
+  };
+  {
+    struct stat st;
+    if (::mkdir(config.var_dir.c_str(), 0750) != 0 && errno != EEXIST)
+      return fail(lib::permanent_error("cannot create authdaemonvar directory " + config.var_dir + ": " +
+                                       lib::errno_text(errno)));
+    if (::stat(config.var_dir.c_str(), &st) != 0)
+      return fail(lib::permanent_error(config.var_dir + ": " + lib::errno_text(errno)));
+  }
+  auto pid_lock = lock_pid_file(config);
+  if (!pid_lock) return fail(pid_lock.error());
+  auto listener = listen_on_socket(config);
+  if (!listener) return fail(listener.error());
+
+  Master m;
+  m.config = config;
+  m.listen_fd = listener->get();
+  m.base.reset(event_base_new());
+  if (!m.base) return fail(lib::temporary_error("event_base_new failed"));
+  lib::log::set_debug_switch("DEBUG_LOGIN", static_cast<int>(config.rc.get_int("DEBUG_LOGIN", 0, 0, 2)));
+
+  std::vector<lib::Event> signals;
+  for (int sig : {SIGCHLD, SIGHUP, SIGTERM, SIGINT}) {
+    signals.emplace_back(evsignal_new(m.base.get(), sig, on_signal, &m));
+    event_add(signals.back().get(), nullptr);
+  }
+  ::signal(SIGPIPE, SIG_IGN);
+  m.respawn_timer.reset(evtimer_new(m.base.get(), on_respawn, &m));
+
+  m.spawn_workers();
+  lib::log::notice("listening on %s with %d workers, modules: %s", config.socket_path().c_str(), config.workers,
+                   config.rc.get_string("authmodulelist", "").c_str());
+  report_ready(ready_fd, "ok\n");
+  event_base_dispatch(m.base.get());
+
+  ::unlink(config.socket_path().c_str());
+  ::unlink(config.pid_path().c_str());
+  lib::log::notice("stopped");
+  return {};
+}
+
+}  // namespace authlib
