@@ -52,11 +52,11 @@ authlib_authpasswd_SOURCES = authlib/authpasswd_main.cpp
 authlib_authpasswd_LDADD = $(AUTH_LIBS)
 
 dist_man_MANS += doc/userdb.8 doc/makeuserdb.8 doc/userdbpw.8 doc/pw2userdb.8 doc/authpasswd.8 \
-  doc/authdaemond.8 doc/authtest.8
+  doc/authdaemond.8 doc/authtest.8 doc/authenumerate.8
 
 check_PROGRAMS += tests/authlib_test
 TESTS += tests/authlib_test
-tests_authlib_test_CPPFLAGS = $(AM_CPPFLAGS) $(GTEST_CFLAGS)
+tests_authlib_test_CPPFLAGS = $(AM_CPPFLAGS) $(GTEST_CFLAGS) $(OPENSSL_CFLAGS) $(LDAP_CFLAGS) $(PGSQL_CFLAGS)
 tests_authlib_test_SOURCES = \
   tests/lib/test_util.hpp tests/lib/test_util.cpp \
   tests/authlib/chain_test.cpp \

@@ -50,8 +50,8 @@ inline constexpr size_t max_stored_hash_bytes = 4096;
 Scheme detect_scheme(std::string_view stored);
 
 // The scheme's name for tools and configuration: "yescrypt", "sha512-crypt",
-// "sha256-crypt", "bcrypt", "md5-crypt", "des-crypt", "crypt" (other_crypt),
-// "md5", "md5raw", "sha1", "ssha", "sha256", "sha512", "ssha256", "ssha512",
+// "sha256-crypt", "bcrypt", "md5-crypt" ($1$), "des-crypt", "other-crypt",
+// "md5" ({MD5}), "md5raw", "sha1", "ssha", "sha256", "sha512", "ssha256", "ssha512",
 // "unknown".
 std::string_view scheme_name(Scheme scheme) noexcept;
 // The scheme named, case-insensitively, by one of the names above; nullopt

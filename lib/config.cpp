@@ -176,7 +176,7 @@ std::string at(const std::string& origin, int line) {
 
 const char* const shell_commands[] = {
     "unset", "if", "then", "else", "elif", "fi", "for", "while", "do", "done", "case",
-    "esac", ".", "source", "set", "readonly", "local", "echo", "test", "[", "exec", "eval",
+    "esac", "set", "readonly", "local", "echo", "test", "[", "exec", "eval",
 };
 
 // ---------------------------------------------------------------------------------
@@ -185,8 +185,8 @@ const char* const shell_commands[] = {
 class ShellParser {
  public:
   ShellParser(std::string_view text, const std::string& origin, const Config* base,
-              Config& out)
-      : t_(text), origin_(origin), base_(base), out_(out) {}
+              Config& out, int depth = 0)
+      : t_(text), origin_(origin), base_(base), out_(out), depth_(depth) {}
 
   Result<void> run() {
     for (;;) {
@@ -197,7 +197,7 @@ class ShellParser {
         ++pos_;
         ++line_;
       } else if (c == ';') {
-        ++pos_;
+        return err(line_, "';' without a setting before it");
       } else if (c == '#') {
         skip_comment();
       } else {
@@ -209,6 +209,7 @@ class ShellParser {
 
  private:
   static constexpr int max_nesting = 32;
+  static constexpr int max_include_depth = 8;
 
   bool eof() const { return pos_ >= t_.size(); }
   char peek(size_t ahead = 0) const {
@@ -250,12 +251,22 @@ class ShellParser {
   }
 
   Result<void> statement() {
+    for (std::string_view cmd : {std::string_view("."), std::string_view("source")}) {
+      if (t_.substr(pos_, cmd.size()) == cmd) {
+        pos_ += cmd.size();
+        if (at_word_end()) return include(cmd);
+        pos_ -= cmd.size();
+      }
+    }
     if (t_.substr(pos_, 6) == "export") {
       pos_ += 6;
       if (at_word_end()) {
         for (;;) {
           skip_blanks();
-          if (at_statement_end()) return {};
+          if (at_statement_end()) {
+            end_statement();
+            return {};
+          }
           auto r = assignment(true, "");
           if (!r) return r.error();
         }
@@ -268,8 +279,59 @@ class ShellParser {
       if (!r) return r.error();
       previous = r.value();
       skip_blanks();
-      if (at_statement_end()) return {};
+      if (at_statement_end()) {
+        end_statement();
+        return {};
+      }
     }
+  }
+
+  // One ';' may end a statement; the shell refuses an empty one (";;" or a leading ";").
+  void end_statement() {
+    if (peek() == ';') ++pos_;
+  }
+
+  // ". FILE": reads FILE's settings with the same rules, as the shell would.
+  Result<void> include(std::string_view cmd) {
+    const int line = line_;
+    skip_blanks();
+    if (at_statement_end())
+      return err(line, std::string(cmd) + " needs a file name: . /path/to/file");
+    auto path = value(std::string(cmd));
+    if (!path) return path.error();
+    skip_blanks();
+    if (!at_statement_end())
+      return err(line, "'" + shown(raw_word(pos_)) + "': arguments to " + std::string(cmd) +
+                           " are not supported");
+    end_statement();
+    const std::string& file = path.value();
+    if (file.find('/') == std::string::npos)
+      return err(line, std::string(cmd) + " " + shown(file) +
+                           ": give the file's path with a / (the shell would search $PATH)");
+    if (depth_ + 1 > max_include_depth)
+      return err(line, std::string(cmd) + " " + shown(file) +
+                           ": files sourced more than 8 deep (does a file source itself?)");
+    int fd_errno = 0;
+    auto text = read_small_file(file, config_max_file_bytes, &fd_errno);
+    if (!text) {
+      if (fd_errno == ENOENT) {
+        out_.add_warning(at(origin_, line) + ": " + std::string(cmd) + " " + shown(file) +
+                         ": no such file; skipped");
+        return {};
+      }
+      return err(line, std::string(cmd) + " " + text.error().message);
+    }
+    std::string content = std::move(text.value());
+    auto ok = check_text(content, file, config_max_line_bytes);
+    if (ok) {
+      if (strip_crlf(content))
+        out_.add_warning(file + ": has DOS (CRLF) line endings; convert it with dos2unix");
+      ShellParser sub(content, file, base_, out_, depth_ + 1);
+      ok = sub.run();
+    }
+    // Name the sourcing line too: the admin may not know this file is read at all.
+    if (!ok) return err(line, "in " + std::string(cmd) + " " + shown(file) + ": " + ok.error().message);
+    return {};
   }
 
   // NAME=value (or, after export, a bare NAME). Returns the name that was set.
@@ -285,7 +347,7 @@ class ShellParser {
       if (!out_.has(name) && out_.size() >= config_max_settings)
         return err(name_line, "more than " + std::to_string(config_max_settings) +
                                   " settings; is this the right file?");
-      out_.set(name, v.value(), ConfigOrigin{origin_, name_line});
+      out_.set(name, v.value(), ConfigOrigin{origin_, name_line, depth_});
       return name;
     }
     if (exported && valid_setting_name(name) && at_word_end()) return name;
@@ -505,6 +567,9 @@ class ShellParser {
       }
       return {};
     }
+    size_t close = t_.find('}', pos_);
+    if (close == std::string_view::npos || close > t_.find('\n', pos_))
+      return err(line, "unterminated ${ in the value of " + name + ": add the }");
     bool colon = false;
     if (t_[pos_] == ':') {
       colon = true;
@@ -562,6 +627,7 @@ class ShellParser {
   const std::string& origin_;
   const Config* base_;
   Config& out_;
+  int depth_;
   size_t pos_ = 0;
   int line_ = 1;
   std::set<std::string> warned_unset_;
@@ -677,10 +743,15 @@ bool valid_setting_name(std::string_view name) {
   return std::all_of(name.begin(), name.end(), is_name_char);
 }
 
-Result<std::string> read_small_file(const std::string& path, size_t max_bytes) {
+Result<std::string> read_small_file(const std::string& path, size_t max_bytes,
+                                    int* open_errno) {
   // O_NONBLOCK: opening a FIFO must not hang; we refuse non-regular files below.
   int raw = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (raw < 0) return file_error(errno, "cannot open " + path);
+  if (raw < 0) {
+    int err = errno;
+    if (open_errno) *open_errno = err;
+    return file_error(err, "cannot open " + path);
+  }
   UniqueFd fd(raw);
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) return file_error(errno, "cannot stat " + path);
@@ -1004,6 +1075,7 @@ std::string Config::where(std::string_view name) const {
 
 void Config::warn_unknown(std::span<const std::string_view> known_names) {
   for (const Entry& e : entries_) {
+    if (e.origin.include_depth > 0) continue;
     bool known = std::any_of(known_names.begin(), known_names.end(),
                              [&](std::string_view k) { return matches_known(e.name, k); });
     if (known) continue;
@@ -1086,6 +1158,7 @@ Result<std::vector<ListEntry>> read_list_source(const std::string& path,
     }
     struct stat fst;
     if (::stat(file.c_str(), &fst) != 0) return file_error(errno, "cannot read " + file);
+    if (S_ISDIR(fst.st_mode) && (name == "CVS" || name == "RCS")) continue;  // as makedat
     if (S_ISDIR(fst.st_mode))
       return permanent_error(file + " is a directory; " + path +
                              " may only contain files (move or remove it)");

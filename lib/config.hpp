@@ -36,6 +36,9 @@ inline constexpr size_t config_max_settings = 10000;
 struct ConfigOrigin {
   std::string file;
   int line = 0;
+  // 0: set by the file itself; > 0: by a file it sourced with ". FILE" (such settings,
+  // e.g. LANG from /etc/environment, are not reported by warn_unknown).
+  int include_depth = 0;
 };
 
 // An ordered set of NAME -> value settings, each with its origin.
@@ -56,9 +59,14 @@ class Config {
   //   NAME="text $VAR ${VAR} \" \$"   double quotes: expansion, \$ \` \" \\ escapes
   //   NAME=${VAR:-default}            also ${VAR-word}, ${VAR:+word}, ${VAR+word}
   //   export NAME / export NAME=value
+  //   . /etc/environment              (or "source FILE"): its settings are read in too;
+  //                                   a missing file is a warning, as the daemons do not
+  //                                   need it; nested at most 8 deep
   //   backslash-newline continues a line (outside single quotes)
   // $VAR refers to a name set earlier in the same file, then to `base`, then to the
-  // process environment; an unset variable expands to nothing (with a warning).
+  // process environment; an unset variable expands to nothing (with a warning). `base`
+  // holds what the sourcing start script defines (e.g. esmtpd's ${sysconfdir}) or a file
+  // sourced before this one (imapd before imapd-ssl).
   // Errors (file:line and what is wrong): no NAME=, illegal name, unbalanced quote,
   // command substitution, unquoted shell operators, NUL bytes, limits exceeded.
   // Deviation from sh: no tilde or pathname expansion (values are taken literally) and
@@ -164,7 +172,7 @@ struct ListOptions {
 //   the package manager: merge them, then remove them);
 // - X.dist is ignored if X exists and is newer, otherwise an error (review and merge
 //   the new defaults, then remove X.dist or touch X);
-// - subdirectories and special files are an error.
+// - subdirectories (except version-control CVS and RCS) and special files are an error.
 // In each file: blank lines and lines whose first non-blank character is # are skipped;
 // entries are trimmed of surrounding blanks; a CR before the LF is dropped. NUL bytes,
 // invalid UTF-8 and overlong lines are errors naming file:line. A missing path is an
@@ -173,7 +181,9 @@ Result<std::vector<ListEntry>> read_list_source(const std::string& path,
                                                 const ListOptions& opts = {});
 
 // Reads a whole regular file, refusing one larger than max_bytes. Errors name the path
-// and errno text; a FIFO or device is refused (it could block or never end).
-Result<std::string> read_small_file(const std::string& path, size_t max_bytes);
+// and errno text; a FIFO or device is refused (it could block or never end). If open(2)
+// fails and open_errno is given, it receives the errno (to tell a missing file apart).
+Result<std::string> read_small_file(const std::string& path, size_t max_bytes,
+                                    int* open_errno = nullptr);
 
 }  // namespace lib

@@ -205,8 +205,8 @@ Result<void> remove_tree(int parent_fd, const std::string& name, const std::stri
     bool sub = de->d_type == DT_DIR;
     if (de->d_type == DT_UNKNOWN) {
       struct stat st;
-      sub = ::fstatat(dir_fd.get(), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-            S_ISDIR(st.st_mode);
+      sub =
+          ::fstatat(dir_fd.get(), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
     }
     entries.emplace_back(de->d_name, sub);
   }
@@ -325,8 +325,8 @@ Result<void> create_maildir(const std::string& path, mode_t mode) {
 
 Result<void> validate_folder_name(std::string_view name) {
   auto refuse = [&](std::string_view why) {
-    return permanent_error("invalid folder name \"" + printable(name.substr(0, 300)) + "\": " +
-                           std::string(why));
+    return permanent_error("invalid folder name \"" + printable(name.substr(0, 300)) +
+                           "\": " + std::string(why));
   };
   if (name.empty()) return refuse("it is empty");
   if (name.size() > max_folder_name_bytes)
@@ -470,14 +470,13 @@ Result<std::vector<FolderEntry>> list_folders(const std::string& root) {
 }
 
 Result<void> delete_folder(const std::string& root, std::string_view name, bool with_children) {
-  if (name.empty()) return permanent_error("refusing to delete the INBOX (the maildir root " + root + ")");
+  if (name.empty())
+    return permanent_error("refusing to delete the INBOX (the maildir root " + root + ")");
   if (auto v = validate_folder_name(name); !v) return v.error();
   std::string self = "." + std::string(name);
   // A folder is a directory, or a symlink to one (a shared folder): the
   // symlink is removed, what it points to is not ours to delete.
-  auto is_folder = [&](const std::string& entry) {
-    return is_directory(root + "/" + entry, true);
-  };
+  auto is_folder = [&](const std::string& entry) { return is_directory(root + "/" + entry, true); };
   std::vector<std::string> targets;
   if (is_folder(self)) targets.push_back(self);
   if (with_children) {
@@ -499,7 +498,8 @@ Result<void> delete_folder(const std::string& root, std::string_view name, bool 
     std::string from = root + "/" + entry;
     struct stat st;
     if (::lstat(from.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
-      if (::unlink(from.c_str()) != 0 && errno != ENOENT) return temp_sys("cannot remove", from, errno);
+      if (::unlink(from.c_str()) != 0 && errno != ENOENT)
+        return temp_sys("cannot remove", from, errno);
       continue;
     }
     // Renamed first so readers see the folder vanish at once, whatever the
@@ -523,8 +523,8 @@ Result<void> rename_folder(const std::string& root, std::string_view from, std::
                            ") is not a folder rename");
   if (auto v = validate_folder_name(from); !v) return v.error();
   if (auto v = validate_folder_name(to); !v) return v.error();
-  if (to == from || (to.size() > from.size() && to.substr(0, from.size()) == from &&
-                     to[from.size()] == '.'))
+  if (to == from ||
+      (to.size() > from.size() && to.substr(0, from.size()) == from && to[from.size()] == '.'))
     return permanent_error("cannot rename folder \"" + printable(from) + "\" to \"" +
                            printable(to) + "\": the target is the folder itself or inside it");
   auto names = read_dir(root);
@@ -562,7 +562,8 @@ Result<void> rename_folder(const std::string& root, std::string_view from, std::
     if (rename_noreplace(moves[i].first, moves[i].second) != 0) {
       int err = errno;
       // Undo what was done, so the hierarchy is not left half renamed.
-      for (std::size_t k = i; k-- > 0;) (void)::rename(moves[k].second.c_str(), moves[k].first.c_str());
+      for (std::size_t k = i; k-- > 0;)
+        (void)::rename(moves[k].second.c_str(), moves[k].first.c_str());
       if (err == EEXIST || err == ENOTEMPTY)
         return permanent_error("cannot rename folder \"" + printable(from) + "\" to \"" +
                                printable(to) + "\": " + moves[i].second + " already exists");
@@ -654,7 +655,8 @@ void PendingMessage::discard() noexcept {
 }
 
 Result<Delivered> PendingMessage::commit() {
-  if (done_) return permanent_error("internal error: commit of a message already committed or discarded");
+  if (done_)
+    return permanent_error("internal error: commit of a message already committed or discarded");
   Delivered d;
   d.location = location_;
   d.size_bytes = size_bytes_;
@@ -724,7 +726,8 @@ Result<PendingMessage> PendingMessageMaker::make(const std::string& maildir,
     int err = errno;
     if (err == EEXIST)
       return temporary_error("cannot find a free name in " + maildir + "/tmp after " +
-                             std::to_string(max_name_attempts) + " attempts; is tmp/ full of stale files?");
+                             std::to_string(max_name_attempts) +
+                             " attempts; is tmp/ full of stale files?");
     return temp_sys("cannot create", tmp_path, err);
   }
   UniqueFd file(fd);
@@ -732,7 +735,8 @@ Result<PendingMessage> PendingMessageMaker::make(const std::string& maildir,
   pm.maildir_ = maildir;
   pm.tmp_path_ = tmp_path;
   pm.location_ = options.location;
-  pm.flags_ = options.location == Location::cur_dir ? normalize_flags(options.flags) : std::string();
+  pm.flags_ =
+      options.location == Location::cur_dir ? normalize_flags(options.flags) : std::string();
   pm.done_ = false;  // from here on, pm's destructor removes the tmp file
 
   struct stat st;
@@ -759,13 +763,12 @@ Result<PendingMessage> PendingMessageMaker::make(const std::string& maildir,
 
 Result<PendingMessage> write_tmp_message(const std::string& maildir, std::string_view message,
                                          const DeliveryOptions& options) {
-  return PendingMessageMaker::make(
-      maildir, options, message.size(),
-      [&](int fd, const std::string& path) -> Result<std::uint64_t> {
-        auto r = write_all(fd, message.data(), message.size(), path);
-        if (!r) return r.error();
-        return static_cast<std::uint64_t>(message.size());
-      });
+  return PendingMessageMaker::make(maildir, options, message.size(),
+                                   [&](int fd, const std::string& path) -> Result<std::uint64_t> {
+                                     auto r = write_all(fd, message.data(), message.size(), path);
+                                     if (!r) return r.error();
+                                     return static_cast<std::uint64_t>(message.size());
+                                   });
 }
 
 Result<PendingMessage> write_tmp_message_from_fd(const std::string& maildir, int in_fd,
@@ -780,9 +783,9 @@ Result<PendingMessage> write_tmp_message_from_fd(const std::string& maildir, int
           if (n < 0) {
             int err = errno;
             if (err == EINTR) continue;
-            return temporary_error(sys_message("cannot read the message (descriptor " +
-                                                   std::to_string(in_fd) + ") for",
-                                               path, err));
+            return temporary_error(sys_message(
+                "cannot read the message (descriptor " + std::to_string(in_fd) + ") for", path,
+                err));
           }
           if (n == 0) break;
           total += static_cast<std::uint64_t>(n);
@@ -849,7 +852,8 @@ Result<std::size_t> purge_tmp(const std::string& maildir, std::time_t max_age_s,
 // Flags
 // ---------------------------------------------------------------------------
 
-Result<std::optional<FoundMessage>> find_message(const std::string& maildir, std::string_view base) {
+Result<std::optional<FoundMessage>> find_message(const std::string& maildir,
+                                                 std::string_view base) {
   for (Location loc : {Location::cur_dir, Location::new_dir}) {
     std::string dir = maildir + "/" + std::string(location_dir(loc));
     auto names = read_dir(dir);
@@ -866,8 +870,8 @@ Result<std::optional<FoundMessage>> find_message(const std::string& maildir, std
 namespace {
 
 template <class Edit>
-Result<std::optional<std::string>> edit_flags(const std::string& maildir, std::string_view file_name,
-                                              Edit&& edit) {
+Result<std::optional<std::string>> edit_flags(const std::string& maildir,
+                                              std::string_view file_name, Edit&& edit) {
   auto parsed = parse_message_name(file_name);
   if (!parsed)
     return permanent_error("\"" + printable(file_name.substr(0, 300)) +
@@ -891,8 +895,9 @@ Result<std::optional<std::string>> edit_flags(const std::string& maildir, std::s
       int err = errno;
       if (err == ENOENT) continue;  // renamed or moved by someone else: look again
       if (err == EEXIST)
-        return permanent_error("cannot rename " + src + " to " + dst +
-                               ": the target exists, so the message is there twice; remove one copy");
+        return permanent_error(
+            "cannot rename " + src + " to " + dst +
+            ": the target exists, so the message is there twice; remove one copy");
       return temp_sys("cannot rename " + src + " to", dst, err);
     }
     auto found = find_message(maildir, base);
@@ -919,8 +924,8 @@ Result<std::optional<std::string>> change_flags(const std::string& maildir,
   });
 }
 
-Result<std::optional<std::string>> set_flags(const std::string& maildir,
-                                             std::string_view file_name, std::string_view flags) {
+Result<std::optional<std::string>> set_flags(const std::string& maildir, std::string_view file_name,
+                                             std::string_view flags) {
   std::string wanted = normalize_flags(flags);
   return edit_flags(maildir, file_name, [&](const std::string&) { return wanted; });
 }

@@ -60,8 +60,7 @@ std::string folder_path(const std::string& root, std::string_view name);
 // so nobody ever sees a half-made folder and of two concurrent creators exactly
 // one wins. Parents are not created ("a.b" may exist without "a", as in Courier).
 // Returns true if created, false if the folder already existed.
-Result<bool> create_folder(const std::string& root, std::string_view name,
-                           mode_t mode = 0700);
+Result<bool> create_folder(const std::string& root, std::string_view name, mode_t mode = 0700);
 
 struct FolderEntry {
   std::string name;           // "Sent.2024", UTF-8 as on disk, no leading '.'
@@ -81,16 +80,14 @@ Result<std::vector<FolderEntry>> list_folders(const std::string& root);
 // once, then removed recursively there (symlinks are removed, never followed).
 // Fails (permanent) for the empty name, an invalid name or a missing folder.
 // Quota: the caller subtracts what it deleted, or lets maildirsize recalculate.
-Result<void> delete_folder(const std::string& root, std::string_view name,
-                           bool with_children);
+Result<void> delete_folder(const std::string& root, std::string_view name, bool with_children);
 
 // Renames folder `from` to `to` together with all its children (`from.x` ->
 // `to.x`), as Courier's maildir_rename does. `from` itself need not exist if
 // it has children (renaming a hierarchy level). Refused (permanent) if a name
 // is invalid, `to` is `from` or lies under it, nothing is named `from`, or a
 // target already exists. If one rename fails the ones done are undone.
-Result<void> rename_folder(const std::string& root, std::string_view from,
-                           std::string_view to);
+Result<void> rename_folder(const std::string& root, std::string_view from, std::string_view to);
 
 // ---------------------------------------------------------------------------
 // Message file names
@@ -105,9 +102,9 @@ struct MessageName {
   std::string base;  // the name up to the first ':', stable across flag changes
   std::optional<std::uint64_t> size_bytes;          // ",S=<n>" in base
   std::optional<std::uint64_t> virtual_size_bytes;  // ",W=<n>" (CRLF size)
-  bool has_flags_info = false;  // the name carries ":2,"
-  std::string flags;            // normalized (see normalize_flags)
-  std::string other_info;       // info not of the form "2,..." (e.g. ":1,x"), kept raw
+  bool has_flags_info = false;                      // the name carries ":2,"
+  std::string flags;                                // normalized (see normalize_flags)
+  std::string other_info;  // info not of the form "2,..." (e.g. ":1,x"), kept raw
 };
 
 // Parses a message file name (no directory). Returns nullopt for names no
@@ -227,13 +224,11 @@ Result<std::size_t> purge_tmp(const std::string& maildir, std::time_t max_age_s 
 // someone else). Errors: an unparseable name (permanent), rename failures
 // other than ENOENT (temporary).
 Result<std::optional<std::string>> change_flags(const std::string& maildir,
-                                                std::string_view file_name,
-                                                std::string_view add,
+                                                std::string_view file_name, std::string_view add,
                                                 std::string_view remove);
 
 // Sets the flags to exactly `flags`, otherwise as change_flags.
-Result<std::optional<std::string>> set_flags(const std::string& maildir,
-                                             std::string_view file_name,
+Result<std::optional<std::string>> set_flags(const std::string& maildir, std::string_view file_name,
                                              std::string_view flags);
 
 // Finds the current name of the message with this base name: cur/ first,
@@ -242,8 +237,7 @@ struct FoundMessage {
   std::string file_name;
   Location location = Location::new_dir;
 };
-Result<std::optional<FoundMessage>> find_message(const std::string& maildir,
-                                                 std::string_view base);
+Result<std::optional<FoundMessage>> find_message(const std::string& maildir, std::string_view base);
 
 struct NewToCur {
   std::vector<std::string> moved;   // names now in cur/
@@ -276,8 +270,7 @@ struct MessageInfo {
 // (mtime, size); without, only those lacking S= are. Files that vanish while
 // scanning are skipped; a base name seen in both new/ and cur/ (moved during
 // the scan) is reported once, from cur/. Missing new/ or cur/ is an error.
-Result<std::vector<MessageInfo>> scan_messages(const std::string& maildir,
-                                               bool stat_files = true);
+Result<std::vector<MessageInfo>> scan_messages(const std::string& maildir, bool stat_files = true);
 
 // ---------------------------------------------------------------------------
 // Small helpers shared with maildir_quota.cpp

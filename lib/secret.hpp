@@ -15,6 +15,7 @@ class Secret {
   explicit Secret(std::string_view text) : text_(text) {}
   // Takes over a string's buffer, so no copy of the secret is left behind.
   explicit Secret(std::string&& text) noexcept : text_(std::move(text)) {}
+  explicit Secret(const char* text) : text_(text) {}
   Secret(const Secret& other) : text_(other.text_) {}
   Secret(Secret&& other) noexcept : text_(std::move(other.text_)) { other.wipe(); }
   Secret& operator=(const Secret& other);

@@ -7,38 +7,41 @@ namespace {
 
 using namespace authlib::protocol;
 
+// The request of type T that r holds, as a copy (r is usually a temporary).
 template <class T>
-const T* as(const std::variant<Line, LineError>& r) {
+std::optional<T> as(const std::variant<Line, LineError>& r) {
   auto* line = std::get_if<Line>(&r);
-  return line ? std::get_if<T>(line) : nullptr;
+  auto* value = line ? std::get_if<T>(line) : nullptr;
+  if (!value) return std::nullopt;
+  return *value;
 }
 
 TEST(Protocol, PreRequest) {
   auto r = parse_line("PRE . imap alice@example.test");
-  auto* pre = as<PreRequest>(r);
-  ASSERT_NE(pre, nullptr);
+  auto pre = as<PreRequest>(r);
+  ASSERT_TRUE(pre);
   EXPECT_EQ(pre->module, ".");
   EXPECT_EQ(pre->service, "imap");
   EXPECT_EQ(pre->user, "alice@example.test");
 }
 
 TEST(Protocol, PreUserMayContainSpaces) {
-  auto* pre = as<PreRequest>(parse_line("PRE authuserdb pop3 John Smith"));
-  ASSERT_NE(pre, nullptr);
+  auto pre = as<PreRequest>(parse_line("PRE authuserdb pop3 John Smith"));
+  ASSERT_TRUE(pre);
   EXPECT_EQ(pre->module, "authuserdb");
   EXPECT_EQ(pre->user, "John Smith");
 }
 
 TEST(Protocol, AuthHeaderAndLimits) {
-  auto* h = as<AuthHeader>(parse_line("AUTH 27"));
-  ASSERT_NE(h, nullptr);
+  auto h = as<AuthHeader>(parse_line("AUTH 27"));
+  ASSERT_TRUE(h);
   EXPECT_EQ(h->payload_bytes, 27u);
-  EXPECT_NE(std::get_if<LineError>(&(const std::variant<Line, LineError>&)parse_line("AUTH 0")), nullptr);
+  EXPECT_TRUE(std::holds_alternative<LineError>(parse_line("AUTH 0")));
 }
 
 TEST(Protocol, PasswdRequest) {
-  auto* p = as<PasswdRequest>(parse_line("PASSWD imap\talice\told pw\tnew pw\t"));
-  ASSERT_NE(p, nullptr);
+  auto p = as<PasswdRequest>(parse_line("PASSWD imap\talice\told pw\tnew pw\t"));
+  ASSERT_TRUE(p);
   EXPECT_EQ(p->service, "imap");
   EXPECT_EQ(p->user, "alice");
   EXPECT_TRUE(p->old_password.equals("old pw"));
@@ -46,12 +49,12 @@ TEST(Protocol, PasswdRequest) {
 }
 
 TEST(Protocol, MetadataAndEnumerate) {
-  auto* m = as<Metadata>(parse_line("TCPREMOTEIP=192.0.2.7"));
-  ASSERT_NE(m, nullptr);
+  auto m = as<Metadata>(parse_line("TCPREMOTEIP=192.0.2.7"));
+  ASSERT_TRUE(m);
   EXPECT_EQ(m->name, "TCPREMOTEIP");
   EXPECT_EQ(m->value, "192.0.2.7");
-  EXPECT_NE(as<EnumerateRequest>(parse_line("ENUMERATE")), nullptr);
-  EXPECT_NE(as<PreRequest>(parse_line("PRE . imap bob\r")), nullptr);  // a CRLF client
+  EXPECT_TRUE(as<EnumerateRequest>(parse_line("ENUMERATE")));
+  EXPECT_TRUE(as<PreRequest>(parse_line("PRE . imap bob\r")));  // a CRLF client
 }
 
 struct BadLine {
@@ -78,7 +81,7 @@ INSTANTIATE_TEST_SUITE_P(
                       BadLine{"nul", std::string("PRE . imap al\0ice", 17)},
                       BadLine{"too_long", "PRE . imap " + std::string(9000, 'a')},
                       BadLine{"bad_metadata_name", "TCP-IP=1"}),
-    [](const auto& info) { return std::string(info.param.label); });
+    [](const auto& p) { return std::string(p.param.label); });
 
 TEST(Protocol, FormatAccountRoundTrip) {
   authlib::Account a;
@@ -157,8 +160,8 @@ TEST(Protocol, PasswdRequestRoundTrip) {
   auto s = passwd_request("imap", "alice", lib::Secret("a"), lib::Secret("b"));
   std::string_view text = s.reveal();
   ASSERT_EQ(text.back(), '\n');
-  auto* p = as<PasswdRequest>(parse_line(text.substr(0, text.size() - 1)));
-  ASSERT_NE(p, nullptr);
+  auto p = as<PasswdRequest>(parse_line(text.substr(0, text.size() - 1)));
+  ASSERT_TRUE(p);
   EXPECT_TRUE(p->new_password.equals("b"));
 }
 

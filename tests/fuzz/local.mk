@@ -1,16 +1,29 @@
 # tests/fuzz/: libFuzzer targets, built with clang by "make fuzz" (never by
 # "make all": the rest of the suite is built with the configured compiler).
-# Each target compiles the lib/ sources it exercises with the sanitizers.
+# Each target compiles the sources it exercises with the sanitizers; its seed
+# corpus is tests/fuzz/corpus/<name>/ (./check runs each target briefly on it).
 FUZZ_FLAGS = -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -I$(top_srcdir) -I$(top_builddir)
-FUZZ_TARGETS = tests/fuzz/fuzz_mime
+FUZZ_TARGETS = tests/fuzz/fuzz_mime tests/fuzz/fuzz_maildir tests/fuzz/fuzz_sasl tests/fuzz/fuzz_config
 
-tests/fuzz/fuzz_mime: $(top_srcdir)/tests/fuzz/fuzz_mime.cpp $(top_srcdir)/lib/mime.cpp \
-    $(top_srcdir)/lib/rfc5322.cpp $(top_srcdir)/lib/mime.hpp $(top_srcdir)/lib/rfc5322.hpp
-	@mkdir -p tests/fuzz
-	$(AM_V_CXX)$(FUZZ_CXX) $(FUZZ_FLAGS) -o $@ $(top_srcdir)/tests/fuzz/fuzz_mime.cpp \
-	  $(top_srcdir)/lib/mime.cpp $(top_srcdir)/lib/rfc5322.cpp
+FUZZ_MIME_SRC = tests/fuzz/fuzz_mime.cpp lib/mime.cpp lib/rfc5322.cpp
+FUZZ_MAILDIR_SRC = tests/fuzz/fuzz_maildir.cpp lib/maildir.cpp lib/maildir_quota.cpp lib/unique_fd.cpp
+FUZZ_SASL_SRC = tests/fuzz/fuzz_sasl.cpp authlib/sasl.cpp authlib/protocol.cpp lib/secret.cpp lib/unique_fd.cpp
+FUZZ_CONFIG_SRC = tests/fuzz/fuzz_config.cpp lib/config.cpp lib/unique_fd.cpp
+
+fuzz_build = @mkdir -p tests/fuzz; echo "  FUZZ     $@"; \
+  $(FUZZ_CXX) $(FUZZ_FLAGS) -o $@ $(addprefix $(top_srcdir)/,$(1)) $(2)
+
+tests/fuzz/fuzz_mime: $(addprefix $(top_srcdir)/,$(FUZZ_MIME_SRC))
+	$(call fuzz_build,$(FUZZ_MIME_SRC))
+tests/fuzz/fuzz_maildir: $(addprefix $(top_srcdir)/,$(FUZZ_MAILDIR_SRC))
+	$(call fuzz_build,$(FUZZ_MAILDIR_SRC))
+tests/fuzz/fuzz_sasl: $(addprefix $(top_srcdir)/,$(FUZZ_SASL_SRC))
+	$(call fuzz_build,$(FUZZ_SASL_SRC),-lcrypto)
+tests/fuzz/fuzz_config: $(addprefix $(top_srcdir)/,$(FUZZ_CONFIG_SRC))
+	$(call fuzz_build,$(FUZZ_CONFIG_SRC))
 
 fuzz: $(FUZZ_TARGETS)
 .PHONY: fuzz
 CLEANFILES += $(FUZZ_TARGETS)
-EXTRA_DIST += tests/fuzz/fuzz_mime.cpp tests/fuzz/corpus
+EXTRA_DIST += $(filter-out lib/% authlib/%,$(FUZZ_MIME_SRC) $(FUZZ_MAILDIR_SRC) $(FUZZ_SASL_SRC) $(FUZZ_CONFIG_SRC)) \
+  tests/fuzz/corpus

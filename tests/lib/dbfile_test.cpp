@@ -106,7 +106,7 @@ INSTANTIATE_TEST_SUITE_P(Cases, DbFileCorrupt,
                                            CorruptCase{"text", "alice\thome=/x|uid=1\n"},
                                            CorruptCase{"zeros", std::string(8192, '\0')},
                                            CorruptCase{"garbage", std::string(5000, '\x5a')}),
-                         [](const auto& info) { return std::string(info.param.label); });
+                         [](const auto& p) { return std::string(p.param.label); });
 
 TEST(DbFile, TruncatedDatabaseFailsCleanly) {
   TempDir dir;

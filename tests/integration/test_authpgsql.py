@@ -1,0 +1,518 @@
+"""authpgsql against a real PostgreSQL 15, through authdaemond and authtest.
+
+Every seeded account (SHA-512-crypt, {SSHA}, MD5-crypt and a clear-text
+column; see backends.ACCOUNT_SPECS) logs in with the query authpgsql
+generates from the *_FIELD settings and with an admin's PGSQL_SELECT_CLAUSE.
+Wrong passwords, unknown users and SQL injection in the login name are
+rejected (authtest exit 1) without a SQL error; a stopped server is a
+temporary failure (exit 75) that names its socket in the daemon's log, and the
+same daemon recovers once the server is back. authenumerate lists the
+accounts, and a password change through authtest takes effect.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import re
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import backends
+
+SRC = Path(os.environ.get("SUITE_SRC", Path(__file__).resolve().parents[2]))
+BUILD = Path(os.environ.get("SUITE_BUILD", SRC / "build"))
+AUTHDAEMOND = BUILD / "authlib" / "authdaemond"
+AUTHTEST = BUILD / "authlib" / "authtest"
+AUTHENUMERATE = BUILD / "authlib" / "authenumerate"
+
+EXIT_OK, EXIT_REJECTED, EXIT_TEMPFAIL = 0, 1, 75
+
+pytestmark = pytest.mark.skipif(
+    not all(p.exists() for p in (AUTHDAEMOND, AUTHTEST, AUTHENUMERATE)),
+    reason=f"authdaemond, authtest or authenumerate not built yet in {BUILD}/authlib "
+           "(set SUITE_BUILD to the build folder)")
+
+# An admin's lookup in Courier's style: placeholders inside quotes, the login
+# assembled from its parts, the service compared in SQL.
+CUSTOM_SELECT = (
+    "SELECT id, crypt, clear, uid, gid, home, "
+    "CASE WHEN '$(service)' = 'courier' THEN defaultdelivery ELSE maildir END, "
+    "quota, name, options FROM passwd "
+    "WHERE id = '$(local_part)@$(domain)' AND '$(service)' <> 'forbidden'")
+
+
+class AuthDaemon:
+    """authdaemond in the foreground with authmodulelist="authpgsql", its files
+    in folder (short enough for the socket path), its log in folder/auth.log."""
+
+    def __init__(self, folder: Path, authpgsqlrc: str, daemons: int = 2):
+        self.folder = folder
+        self.socket = folder / "socket"
+        self.log_path = folder / "auth.log"
+        self.rc_path = folder / "authdaemonrc"
+        self.pgsqlrc_path = folder / "authpgsqlrc"
+        self.write_authpgsqlrc(authpgsqlrc)
+        self.rc_path.write_text(
+            'authmodulelist="authpgsql"\n'
+            f"daemons={daemons}\n"
+            f"authdaemonvar={folder}\n"
+            f"LOGFILE={self.log_path}\n"
+            "DEBUG_LOGIN=1\n"
+            f"AUTHPGSQLRC={self.pgsqlrc_path}\n"
+            "AUTH_TIMEOUT=5\n")
+        self.proc: subprocess.Popen | None = None
+
+    def write_authpgsqlrc(self, text: str) -> None:
+        # A new file renamed into place, as an editor saves it: a worker never
+        # reads half a file.
+        tmp = self.pgsqlrc_path.with_suffix(".new")
+        tmp.write_text(text)
+        tmp.chmod(0o644)
+        tmp.rename(self.pgsqlrc_path)
+
+    def start(self) -> "AuthDaemon":
+        self.proc = subprocess.Popen(
+            [str(AUTHDAEMOND), "-c", str(self.rc_path), "foreground"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        backends.wait_for_socket(self.socket, proc=self.proc, log_path=self.log_path,
+                                 what="authdaemond with authpgsql", timeout_s=60)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(30)
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def authtest(self, *args: str, service: str | None = None) -> subprocess.CompletedProcess:
+        argv = [str(AUTHTEST), "-S", str(self.socket)]
+        if service:
+            argv += ["-s", service]
+        return subprocess.run(argv + list(args), capture_output=True, text=True, timeout=60)
+
+    def enumerate(self) -> subprocess.CompletedProcess:
+        return subprocess.run([str(AUTHENUMERATE), "-S", str(self.socket)], capture_output=True,
+                              text=True, timeout=60)
+
+    def explain(self, cp: subprocess.CompletedProcess) -> str:
+        return (f"exit {cp.returncode}\nstdout: {cp.stdout}\nstderr: {cp.stderr}\n"
+                f"{backends.log_tail(self.log_path)}")
+
+
+@pytest.fixture
+def start_daemon(public_tmp: Path):
+    """start_daemon(authpgsqlrc_text) -> a running AuthDaemon; stopped after the test."""
+    started: list[AuthDaemon] = []
+
+    def start(authpgsqlrc: str) -> AuthDaemon:
+        folder = public_tmp / f"authd{len(started)}"
+        folder.mkdir(mode=0o711)
+        daemon = AuthDaemon(folder, authpgsqlrc)
+        started.append(daemon)
+        return daemon.start()
+    try:
+        yield start
+    finally:
+        for d in started:
+            d.stop()
+
+
+def home_line(cp: subprocess.CompletedProcess) -> str:
+    m = re.search(r"Home Directory:\s*(\S+)", cp.stdout)
+    return m.group(1) if m else ""
+
+
+def assert_logs_in(daemon: AuthDaemon, login: str, a: backends.Account) -> None:
+    cp = daemon.authtest(login, a.password)
+    assert cp.returncode == EXIT_OK, f"{a.login}: {daemon.explain(cp)}"
+    assert home_line(cp) == str(a.home), daemon.explain(cp)
+    assert f"uid {a.uid_number}" in cp.stdout, daemon.explain(cp)
+    assert f"gid {a.gid_number}" in cp.stdout, daemon.explain(cp)
+    if a.maildir:
+        assert a.maildir in cp.stdout, daemon.explain(cp)
+    if a.quota:
+        assert a.quota in cp.stdout, daemon.explain(cp)
+    for k, v in a.option_map.items():
+        assert f"{k}={v}" in cp.stdout, daemon.explain(cp)
+
+
+# ---------------------------------------------------------------------------
+# Logging in
+
+
+@pytest.mark.parametrize("form", ["address", "bare-name"])
+def test_each_seeded_account_logs_in_with_the_default_query(postgres, start_daemon, form):
+    daemon = start_daemon(postgres.authpgsqlrc(DEFAULT_DOMAIN=backends.MAIL_DOMAIN))
+    for a in postgres.accounts:
+        # bare: DEFAULT_DOMAIN is appended, as Courier does.
+        assert_logs_in(daemon, a.address if form == "address" else a.login, a)
+
+
+def test_each_seeded_account_logs_in_with_a_custom_select_clause(postgres, start_daemon):
+    daemon = start_daemon(postgres.authpgsqlrc(PGSQL_SELECT_CLAUSE=CUSTOM_SELECT,
+                                               DEFAULT_DOMAIN=backends.MAIL_DOMAIN))
+    for a in postgres.accounts:
+        assert_logs_in(daemon, a.address, a)
+        assert_logs_in(daemon, a.login, a)  # $(domain) from DEFAULT_DOMAIN
+    # $(service) reaches the clause as a value.
+    alice = postgres.account("alice")
+    cp = daemon.authtest(alice.address, alice.password, service="forbidden")
+    assert cp.returncode == EXIT_REJECTED, daemon.explain(cp)
+    # The courier service reads PGSQL_DEFAULTDELIVERY's column instead of the maildir.
+    dave = postgres.account("dave")
+    cp = daemon.authtest(dave.address, service="courier")
+    assert cp.returncode == EXIT_OK, daemon.explain(cp)
+    assert dave.default_delivery in cp.stdout, daemon.explain(cp)
+
+
+def test_default_query_reads_defaultdelivery_for_the_courier_service(postgres, start_daemon):
+    daemon = start_daemon(postgres.authpgsqlrc())
+    dave = postgres.account("dave")
+    cp = daemon.authtest(dave.address, service="courier")
+    assert cp.returncode == EXIT_OK, daemon.explain(cp)
+    assert dave.default_delivery in cp.stdout, daemon.explain(cp)
+    cp = daemon.authtest(dave.address, service="imap")
+    assert cp.returncode == EXIT_OK, daemon.explain(cp)
+    assert dave.maildir in cp.stdout and dave.default_delivery not in cp.stdout, daemon.explain(cp)
+
+
+def test_wrong_password_and_unknown_user_are_rejected(postgres, start_daemon):
+    daemon = start_daemon(postgres.authpgsqlrc())
+    for a in postgres.accounts:
+        for wrong in (a.password + "x", a.password[:-1], a.password.upper()):
+            cp = daemon.authtest(a.address, wrong)
+            assert cp.returncode == EXIT_REJECTED, f"{a.login}: {daemon.explain(cp)}"
+    cp = daemon.authtest("nobody@example.test", "whatever")
+    assert cp.returncode == EXIT_REJECTED, daemon.explain(cp)
+    cp = daemon.authtest("nobody@example.test")
+    assert cp.returncode == EXIT_REJECTED, daemon.explain(cp)
+    log = daemon.log()
+    assert "no such account nobody@example.test" in log, backends.log_tail(daemon.log_path)
+    # Reasons never carry a password, neither the users' nor the database role's.
+    for a in postgres.accounts:
+        assert a.password not in log
+    assert postgres.role_password not in log
+
+
+# Login names that would log in as alice (or as anyone) if pasted into the SQL.
+INJECTIONS = [
+    "x' OR '1'='1",
+    "alice@example.test' --",
+    "alice@example.test'--",
+    "' OR 1=1 --",
+    "x' OR id LIKE 'alice%",
+    "alice@example.test'; UPDATE users SET crypt = '' --",
+    "alice@example.test\\' OR '1'='1",
+    "$1",
+    "$(local_part)",
+]
+
+
+@pytest.mark.parametrize("clause", ["default", "custom"])
+def test_sql_injection_in_the_login_name_is_rejected(postgres, start_daemon, clause):
+    overrides = {"PGSQL_SELECT_CLAUSE": CUSTOM_SELECT} if clause == "custom" else {}
+    daemon = start_daemon(postgres.authpgsqlrc(**overrides))
+    alice = postgres.account("alice")
+    before = postgres.query("SELECT id, crypt, clear FROM users ORDER BY id")
+    assert daemon.authtest(alice.address, alice.password).returncode == EXIT_OK
+    for login in INJECTIONS:
+        cp = daemon.authtest(login, alice.password)
+        # 1, not 75: the name was a value, so no SQL error happened either.
+        assert cp.returncode == EXIT_REJECTED, f"login {login!r}: {daemon.explain(cp)}"
+        assert "Authenticated" not in cp.stdout
+        cp = daemon.authtest(login)
+        assert cp.returncode == EXIT_REJECTED, f"lookup {login!r}: {daemon.explain(cp)}"
+    assert postgres.query("SELECT id, crypt, clear FROM users ORDER BY id") == before
+    assert "syntax error" not in daemon.log(), backends.log_tail(daemon.log_path)
+
+
+def test_several_matching_rows_are_rejected_with_a_reason(postgres, start_daemon):
+    # An admin's clause that matches every account of the domain.
+    daemon = start_daemon(postgres.authpgsqlrc(PGSQL_SELECT_CLAUSE=(
+        "SELECT id, crypt, clear, uid, gid, home, maildir, quota, name, options FROM users "
+        "WHERE id LIKE '%@$(domain)'")))
+    alice = postgres.account("alice")
+    cp = daemon.authtest(alice.address, alice.password)
+    assert cp.returncode == EXIT_REJECTED, daemon.explain(cp)
+    assert f"{len(postgres.accounts)} rows match {alice.address}" in daemon.log(), \
+        backends.log_tail(daemon.log_path)
+
+
+def test_null_uid_and_relative_home_are_rejected_naming_the_column(postgres, start_daemon):
+    daemon = start_daemon(postgres.authpgsqlrc(PGSQL_SELECT_CLAUSE=(
+        "SELECT id, crypt, clear, CASE WHEN id LIKE 'alice@%' THEN NULL ELSE uid END AS uid_or_null, "
+        "gid, CASE WHEN id LIKE 'bob@%' THEN 'relative/home' ELSE home END AS home_dir, "
+        "maildir, quota, name, options FROM users WHERE id = '$(local_part)@$(domain)'")))
+    alice, bob, carol = (postgres.account(n) for n in ("alice", "bob", "carol"))
+    cp = daemon.authtest(alice.address, alice.password)
+    assert cp.returncode == EXIT_REJECTED, daemon.explain(cp)
+    cp = daemon.authtest(bob.address, bob.password)
+    assert cp.returncode == EXIT_REJECTED, daemon.explain(cp)
+    log = daemon.log()
+    assert "(uid_or_null)" in log and "is NULL" in log, backends.log_tail(daemon.log_path)
+    assert "(home_dir)" in log and "not an absolute path" in log, backends.log_tail(daemon.log_path)
+    assert_logs_in(daemon, carol.address, carol)
+
+
+def test_broken_clause_is_a_temporary_failure_naming_the_setting(postgres, start_daemon):
+    daemon = start_daemon(postgres.authpgsqlrc(PGSQL_SELECT_CLAUSE=(
+        "SELECT id, crypt, clear, uid, gid, home FROM no_such_table WHERE id = '$(local_part)'")))
+    alice = postgres.account("alice")
+    cp = daemon.authtest(alice.address, alice.password)
+    assert cp.returncode == EXIT_TEMPFAIL, daemon.explain(cp)
+    log = daemon.log()
+    assert "PGSQL_SELECT_CLAUSE" in log and "no_such_table" in log, backends.log_tail(daemon.log_path)
+
+
+def test_slow_query_is_cut_by_the_statement_timeout(postgres, start_daemon):
+    daemon = start_daemon(postgres.authpgsqlrc(
+        PGSQL_STATEMENT_TIMEOUT="1",
+        PGSQL_SELECT_CLAUSE=(
+            "SELECT id, crypt, clear, uid, gid, home, maildir, quota, name, options "
+            "FROM users, pg_sleep(CASE WHEN '$(service)' = 'slow' THEN 30 ELSE 0 END) "
+            "WHERE id = '$(local_part)@$(domain)'")))
+    alice = postgres.account("alice")
+    cp = daemon.authtest(alice.address, alice.password, service="slow")
+    assert cp.returncode == EXIT_TEMPFAIL, daemon.explain(cp)
+    assert "PGSQL_STATEMENT_TIMEOUT" in daemon.log(), backends.log_tail(daemon.log_path)
+    # The connection is still good for the next request.
+    assert_logs_in(daemon, alice.address, alice)
+
+
+# ---------------------------------------------------------------------------
+# The server goes away and comes back
+
+
+def test_server_down_is_temporary_and_the_daemon_recovers(postgres, start_daemon):
+    daemon = start_daemon(postgres.authpgsqlrc())
+    alice = postgres.account("alice")
+    # Several requests, so that each worker holds an open connection.
+    for _ in range(4):
+        assert_logs_in(daemon, alice.address, alice)
+
+    postgres.stop()
+    for _ in range(3):
+        cp = daemon.authtest(alice.address, alice.password)
+        assert cp.returncode == EXIT_TEMPFAIL, daemon.explain(cp)
+    cp = daemon.authtest(alice.address)
+    assert cp.returncode == EXIT_TEMPFAIL, daemon.explain(cp)
+    cp = daemon.enumerate()
+    assert cp.returncode != EXIT_OK, daemon.explain(cp)
+    log = daemon.log()
+    assert str(postgres.socket_path) in log, backends.log_tail(daemon.log_path)
+    assert postgres.role_password not in log
+
+    postgres.start()
+    # Without restarting authdaemond: every worker reconnects by itself.
+    for _ in range(4):
+        assert_logs_in(daemon, alice.address, alice)
+    assert daemon.authtest(alice.address, "wrong").returncode == EXIT_REJECTED
+
+
+def test_restarted_server_is_reconnected_transparently(postgres, start_daemon):
+    """A connection the server dropped between requests is reset and the
+    statement retried: the clients see no failure at all."""
+    daemon = start_daemon(postgres.authpgsqlrc())
+    bob = postgres.account("bob")
+    for _ in range(4):
+        assert_logs_in(daemon, bob.address, bob)
+    postgres.stop()
+    postgres.start()
+    for _ in range(4):
+        assert_logs_in(daemon, bob.address, bob)
+
+
+def test_hung_server_times_out_as_temporary(postgres, start_daemon):
+    """A server that accepts connections but never answers (SIGSTOP) costs
+    PGSQL_STATEMENT_TIMEOUT + 1 s on an open connection and PGSQL_CONNECT_TIMEOUT
+    on a new one, both inside AUTH_TIMEOUT, and is a temporary failure."""
+    daemon = start_daemon(postgres.authpgsqlrc(PGSQL_STATEMENT_TIMEOUT="1", PGSQL_CONNECT_TIMEOUT="2"))
+    alice = postgres.account("alice")
+    for _ in range(4):
+        assert_logs_in(daemon, alice.address, alice)
+    # PostgreSQL's backends leave the postmaster's process group (setsid), so
+    # freeze() alone would stop new connections only: stop the daemon's
+    # backends too.
+    backend_pids = [int(pid) for (pid,) in postgres.query(
+        f"SELECT pid FROM pg_stat_activity WHERE usename = {backends.pg_quote(postgres.role)}")]
+    assert backend_pids, "authdaemond's workers hold no connection"
+    postgres.freeze()
+    for pid in backend_pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        for _ in range(3):
+            cp = daemon.authtest(alice.address, alice.password)
+            assert cp.returncode == EXIT_TEMPFAIL, daemon.explain(cp)
+        log = daemon.log()
+        assert "did not answer within 2 s" in log, backends.log_tail(daemon.log_path)
+        assert str(postgres.socket_path) in log, backends.log_tail(daemon.log_path)
+    finally:
+        for pid in backend_pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+        postgres.thaw()
+    for _ in range(4):
+        assert_logs_in(daemon, alice.address, alice)
+
+
+def test_wrong_database_password_is_temporary(postgres, start_daemon):
+    conninfo = postgres.conninfo_for(postgres.role, "not the password")
+    daemon = start_daemon(postgres.authpgsqlrc(PGSQL_CONNECTION=conninfo))
+    alice = postgres.account("alice")
+    cp = daemon.authtest(alice.address, alice.password)
+    assert cp.returncode == EXIT_TEMPFAIL, daemon.explain(cp)
+    log = daemon.log()
+    assert "password authentication failed" in log, backends.log_tail(daemon.log_path)
+    assert "not the password" not in log
+
+
+def test_older_connection_settings(postgres, start_daemon):
+    rc = postgres.authpgsqlrc(
+        PGSQL_CONNECTION=None, PGSQL_HOST=str(postgres.socket_dir), PGSQL_PORT=str(postgres.port),
+        PGSQL_USERNAME=postgres.role, PGSQL_PASSWORD=postgres.role_password,
+        PGSQL_DATABASE=postgres.dbname)
+    daemon = start_daemon(rc)
+    for a in postgres.accounts:
+        assert_logs_in(daemon, a.address, a)
+
+
+def test_edited_authpgsqlrc_takes_effect_without_restart(postgres, start_daemon):
+    daemon = start_daemon(postgres.authpgsqlrc())
+    alice, bob = postgres.account("alice"), postgres.account("bob")
+    assert_logs_in(daemon, alice.address, alice)
+    daemon.write_authpgsqlrc(postgres.authpgsqlrc(PGSQL_WHERE_CLAUSE="id NOT LIKE 'alice@%'"))
+    for _ in range(3):
+        cp = daemon.authtest(alice.address, alice.password)
+        assert cp.returncode == EXIT_REJECTED, daemon.explain(cp)
+        assert_logs_in(daemon, bob.address, bob)
+    # A broken edit keeps the previous settings and says why.
+    daemon.write_authpgsqlrc(postgres.authpgsqlrc(PGSQL_SELECT_CLAUSE="SELECT '$(oops)'"))
+    for _ in range(3):
+        assert_logs_in(daemon, bob.address, bob)
+    assert "$(oops)" in daemon.log(), backends.log_tail(daemon.log_path)
+
+
+# ---------------------------------------------------------------------------
+# authenumerate
+
+
+def parse_enumeration(cp: subprocess.CompletedProcess) -> dict[str, list[str]]:
+    rows = {}
+    for line in cp.stdout.splitlines():
+        fields = line.split("\t")
+        assert len(fields) == 6, f"malformed line {line!r}"
+        rows[fields[0]] = fields
+    return rows
+
+
+def test_authenumerate_lists_the_accounts(postgres, start_daemon):
+    daemon = start_daemon(postgres.authpgsqlrc())
+    cp = daemon.enumerate()
+    assert cp.returncode == EXIT_OK, daemon.explain(cp)
+    rows = parse_enumeration(cp)
+    assert set(rows) == {a.address for a in postgres.accounts}, cp.stdout
+    for a in postgres.accounts:
+        name, uid, gid, home, maildir, options = rows[a.address]
+        assert (uid, gid, home) == (str(a.uid_number), str(a.gid_number), str(a.home))
+        assert maildir == a.maildir
+        assert dict(kv.split("=", 1) for kv in options.split(",") if kv) == a.option_map
+
+
+def test_authenumerate_with_an_enumerate_clause(postgres, start_daemon):
+    daemon = start_daemon(postgres.authpgsqlrc(
+        DEFAULT_DOMAIN=backends.MAIL_DOMAIN,
+        PGSQL_ENUMERATE_CLAUSE=("SELECT id, uid, gid, home, maildir, options FROM users "
+                                "WHERE id LIKE '%@$(domain)' AND options NOT LIKE '%disableimap=1%'")))
+    cp = daemon.enumerate()
+    assert cp.returncode == EXIT_OK, daemon.explain(cp)
+    want = {a.address for a in postgres.accounts if a.option_map.get("disableimap") != "1"}
+    assert set(parse_enumeration(cp)) == want, cp.stdout
+
+
+def test_authenumerate_skips_unusable_rows_and_counts_them(postgres, start_daemon):
+    daemon = start_daemon(postgres.authpgsqlrc(PGSQL_ENUMERATE_CLAUSE=(
+        "SELECT id, uid, gid, CASE WHEN id LIKE 'bob@%' THEN NULL ELSE home END, maildir, options "
+        "FROM users")))
+    cp = daemon.enumerate()
+    assert cp.returncode == EXIT_OK, daemon.explain(cp)
+    want = {a.address for a in postgres.accounts if a.login != "bob"}
+    assert set(parse_enumeration(cp)) == want, cp.stdout
+    assert "enumerate skipped 1 rows" in daemon.log(), backends.log_tail(daemon.log_path)
+
+
+# ---------------------------------------------------------------------------
+# Changing passwords
+
+
+@pytest.mark.parametrize("login", ["alice", "bob", "carol"])
+def test_password_change_through_authtest(postgres, start_daemon, login):
+    daemon = start_daemon(postgres.authpgsqlrc())
+    a = postgres.account(login)
+    new = f"New pass 'for' {login} $(domain) %s"
+    cp = daemon.authtest(a.address, a.password, new)
+    assert cp.returncode == EXIT_OK, daemon.explain(cp)
+    (stored_crypt, stored_clear), = postgres.query(
+        f"SELECT crypt, clear FROM users WHERE id = {backends.pg_quote(a.address)}")
+    assert backends.verify_password(new, stored_crypt), stored_crypt
+    assert stored_clear == new  # PGSQL_CLEAR_PWFIELD is set: Courier writes both columns
+    assert_logs_in(daemon, a.address, dataclasses.replace(a, password=new))
+    cp = daemon.authtest(a.address, a.password)
+    assert cp.returncode == EXIT_REJECTED, daemon.explain(cp)
+    log = daemon.log()
+    assert new not in log and a.password not in log
+
+
+def test_password_change_with_the_wrong_old_password_changes_nothing(postgres, start_daemon):
+    daemon = start_daemon(postgres.authpgsqlrc())
+    alice = postgres.account("alice")
+    before = postgres.query("SELECT id, crypt, clear FROM users ORDER BY id")
+    cp = daemon.authtest(alice.address, "not her password", "new password 1")
+    assert cp.returncode == EXIT_REJECTED, daemon.explain(cp)
+    cp = daemon.authtest("nobody@example.test", "x", "new password 1")
+    assert cp.returncode == EXIT_REJECTED, daemon.explain(cp)
+    assert postgres.query("SELECT id, crypt, clear FROM users ORDER BY id") == before
+    assert_logs_in(daemon, alice.address, alice)
+
+
+def test_password_change_with_a_chpass_clause(postgres, start_daemon):
+    daemon = start_daemon(postgres.authpgsqlrc(
+        PGSQL_CLEAR_PWFIELD=None,
+        PGSQL_CHPASS_CLAUSE=("UPDATE users SET crypt = '$(newpass_crypt)' "
+                             "WHERE id = '$(local_part)@$(domain)'")))
+    alice = postgres.account("alice")
+    new = "x' , clear = 'oops"  # would rewrite another column if pasted into the SQL
+    cp = daemon.authtest(alice.address, alice.password, new)
+    assert cp.returncode == EXIT_OK, daemon.explain(cp)
+    (stored_crypt, stored_clear), = postgres.query(
+        f"SELECT crypt, clear FROM users WHERE id = {backends.pg_quote(alice.address)}")
+    assert backends.verify_password(new, stored_crypt)
+    assert stored_clear == alice.sql_clear
+    assert_logs_in(daemon, alice.address, dataclasses.replace(alice, password=new))
+
+
+def test_password_change_that_matches_no_row_is_rolled_back(postgres, start_daemon):
+    daemon = start_daemon(postgres.authpgsqlrc(PGSQL_CHPASS_CLAUSE=(
+        "UPDATE users SET crypt = '$(newpass_crypt)' WHERE id = '$(local_part)@$(domain)' "
+        "AND id = 'nobody'")))
+    alice = postgres.account("alice")
+    before = postgres.query("SELECT id, crypt, clear FROM users ORDER BY id")
+    cp = daemon.authtest(alice.address, alice.password, "new password 2")
+    assert cp.returncode == EXIT_REJECTED, daemon.explain(cp)
+    assert "would have changed 0 rows" in daemon.log(), backends.log_tail(daemon.log_path)
+    assert postgres.query("SELECT id, crypt, clear FROM users ORDER BY id") == before
