@@ -18,3 +18,5 @@ from backends import (  # noqa: F401  (fixtures are found by name)
     system_account,
     system_account_factory,
 )
+
+from suite import mail_system  # noqa: F401,E402  (authdaemond + userdb accounts for service tests)

@@ -32,14 +32,6 @@ def test_detach_installs_the_layout(sandbox):
     assert "running in the background" in output
 
 
-def test_stop_then_status(sandbox):
-    path, _ = sandbox
-    result = run("stop", sandbox=path)
-    assert result.returncode == 0, result.stdout
-    assert "stopped" in result.stdout
-    assert "running" not in run("status", sandbox=path).stdout.replace("running in", "")
-
-
 def test_unknown_argument_is_refused(tmp_path):
     result = run("--frobnicate", sandbox=str(tmp_path / "sb"))
     assert result.returncode != 0
@@ -50,3 +42,26 @@ def test_stop_without_sandbox_says_so(tmp_path):
     result = run("stop", sandbox=str(tmp_path / "missing"))
     assert result.returncode != 0
     assert "no sandbox" in result.stdout
+
+
+def test_authdaemond_runs_with_the_demo_account(sandbox):
+    path, output = sandbox
+    assert "started authdaemond" in output
+    authtest = os.path.join(path, "sbin", "authtest")
+    ok = subprocess.run([authtest, "-s", "imap", "demo@example.test", "demo"],
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert ok.returncode == 0, ok.stderr
+    assert os.path.join(path, "home", "demo") in ok.stdout
+    bad = subprocess.run([authtest, "-s", "imap", "demo@example.test", "nope"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert bad.returncode == 1
+    log = open(os.path.join(path, "var", "log", "authdaemond.log")).read()
+    assert "demo@example.test" in log and "nope" not in log
+
+
+def test_stop_then_status(sandbox):
+    path, _ = sandbox
+    result = run("stop", sandbox=path)
+    assert result.returncode == 0, result.stdout
+    assert "stopped" in result.stdout
+    assert "running" not in run("status", sandbox=path).stdout.replace("running in", "")

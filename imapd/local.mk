@@ -1,0 +1,1 @@
+# imapd/: placeholder until its programs land.

@@ -1,0 +1,1 @@
+# tcpd/: placeholder until its programs land.

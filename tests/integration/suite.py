@@ -1,0 +1,146 @@
+"""A small mail system for the service tests: authdaemond with authuserdb and
+accounts with Maildirs, in a temporary folder.
+
+    def test_x(mail_system):
+        alice = mail_system.add_account("alice@example.test", "secret")
+        env = mail_system.env          # AUTHDAEMON_SOCKET and friends, for the services
+        alice.maildir                  # Path of her Maildir (cur/ new/ tmp/ made)
+
+Accounts belong to the user running the tests, or, when that is root, to a
+dedicated unprivileged uid (mail is never read as root), which owns their
+homes. Services under test find authdaemond through AUTHDAEMON_SOCKET.
+"""
+from __future__ import annotations
+
+import os
+import pwd
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import backends
+
+SRC = Path(os.environ.get("SUITE_SRC", Path(__file__).resolve().parents[2]))
+BUILD = Path(os.environ.get("SUITE_BUILD", SRC / "build"))
+AUTHLIB = BUILD / "authlib"
+
+
+def tool(name: str) -> str:
+    """Path of a built program, e.g. tool("authlib/authtest"); skips the test when missing."""
+    path = BUILD / name
+    if not path.exists():
+        backends.skip_or_fail(f"{path} is not built")
+    return str(path)
+
+
+def mail_uid_gid() -> tuple[int, int]:
+    """The uid/gid test accounts get: ours, or nobody's when we are root."""
+    if os.geteuid() != 0:
+        return os.getuid(), os.getgid()
+    nobody = pwd.getpwnam("nobody")
+    return nobody.pw_uid, nobody.pw_gid
+
+
+@dataclass
+class MailAccount:
+    address: str
+    password: str
+    home: Path
+    uid: int
+    gid: int
+
+    @property
+    def maildir(self) -> Path:
+        return self.home / "Maildir"
+
+
+class MailSystem:
+    def __init__(self, root: Path):
+        self.root = root
+        self.etc = root / "etc"
+        self.var = root / "var"
+        self.homes = root / "home"
+        for d in (self.etc, self.var, self.homes):
+            d.mkdir(parents=True, exist_ok=True)
+        os.chmod(root, 0o755)
+        os.chmod(self.homes, 0o755)
+        self.userdb = self.etc / "userdb"
+        self.log = self.var / "authdaemond.log"
+        self.rc = self.etc / "authdaemonrc"
+        self.rc.write_text(
+            'authmodulelist="authuserdb"\n'
+            "daemons=3\n"
+            f"authdaemonvar={self.var / 'authdaemon'}\n"
+            f"LOGFILE={self.log}\n"
+            "DEBUG_LOGIN=1\n"
+            "AUTH_TIMEOUT=10\n"
+            f"USERDB={self.userdb}\n")
+        self.accounts: dict[str, MailAccount] = {}
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def socket(self) -> Path:
+        return self.var / "authdaemon" / "socket"
+
+    @property
+    def env(self) -> dict:
+        return dict(os.environ, AUTHDAEMON_SOCKET=str(self.socket), USERDB=str(self.userdb))
+
+    def _run(self, *argv: str, input: str | None = None) -> None:
+        cp = subprocess.run(list(argv), input=input, env=self.env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if cp.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv)} failed ({cp.returncode}): {cp.stdout}")
+
+    def add_account(self, address: str, password: str, **fields: str) -> MailAccount:
+        """Adds (or replaces) a userdb account with a Maildir, then runs makeuserdb."""
+        uid, gid = mail_uid_gid()
+        home = self.homes / address.replace("@", "_at_")
+        (home / "Maildir").mkdir(parents=True, exist_ok=True)
+        for sub in ("cur", "new", "tmp"):
+            (home / "Maildir" / sub).mkdir(exist_ok=True)
+        if os.geteuid() == 0:
+            for path in [home, *home.rglob("*")]:
+                os.chown(path, uid, gid)
+        settings = [f"home={home}", f"uid={uid}", f"gid={gid}"] + [f"{k}={v}" for k, v in fields.items()]
+        self._run(tool("authlib/userdb"), address, "set", *settings)
+        hashed = subprocess.run([tool("authlib/userdbpw")], input=password + "\n", text=True,
+                                stdout=subprocess.PIPE, check=True).stdout.strip()
+        self._run(tool("authlib/userdb"), address, "set", f"systempw={hashed}")
+        self._run(tool("authlib/makeuserdb"))
+        account = MailAccount(address, password, home, uid, gid)
+        self.accounts[address] = account
+        return account
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([tool("authlib/authdaemond"), "-c", str(self.rc), "foreground"],
+                                     env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     preexec_fn=lambda: backends._set_pdeathsig(9))
+        backends.poll_until(lambda: self.socket.exists() or self.proc.poll() is not None,
+                            what="authdaemond socket", timeout_s=30)
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"authdaemond exited: {backends.log_tail(self.log)}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+@pytest.fixture
+def mail_system(public_tmp: Path):
+    """authdaemond (authuserdb) running with no accounts yet; add them with add_account()."""
+    system = MailSystem(Path(public_tmp) / "mail")
+    system.start()
+    yield system
+    system.stop()

@@ -1,0 +1,1 @@
+# tls/: placeholder until its programs land.
