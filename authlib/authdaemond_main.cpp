@@ -102,7 +102,9 @@ int start(const authlib::DaemonConfig& config) {
   std::string answer;
   char buf[1024];
   ssize_t n;
-  while ((n = ::read(ready[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+  // The daemon writes one line: "ok", or why it could not start.
+  while (answer.find('\n') == std::string::npos &&
+         ((n = ::read(ready[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)))
     if (n > 0) answer.append(buf, static_cast<size_t>(n));
   ::close(ready[0]);
   if (answer == "ok\n") {

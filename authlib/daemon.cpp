@@ -454,10 +454,12 @@ lib::Result<void> run_daemon(const DaemonConfig& config, int ready_fd) {
   ::signal(SIGPIPE, SIG_IGN);
   m.respawn_timer.reset(evtimer_new(m.base.get(), on_respawn, &m));
 
+  // Ready before the workers exist: they would inherit the pipe, and a
+  // client that connects now waits in the listen queue for the first one.
+  report_ready(ready_fd, "ok\n");
   m.spawn_workers();
   lib::log::notice("listening on %s with %d workers, modules: %s", config.socket_path().c_str(), config.workers,
                    config.rc.get_string("authmodulelist", "").c_str());
-  report_ready(ready_fd, "ok\n");
   event_base_dispatch(m.base.get());
 
   ::unlink(config.socket_path().c_str());

@@ -26,9 +26,15 @@ ModuleReply check_secret(const AuthRequest& request, Account account) {
     return ModuleReply::found(std::move(account));
   }
   if (!account.crypted_password.empty()) {
-    if (verify_password(request.password, account.crypted_password)) return ModuleReply::found(std::move(account));
-    if (auto problem = describe_hash_problem(account.crypted_password); !problem.empty())
-      return ModuleReply::reject("the stored password hash can never match: " + problem);
+    switch (check_password(request.password, account.crypted_password)) {
+      case Verdict::match:
+        return ModuleReply::found(std::move(account));
+      case Verdict::unusable:
+        return ModuleReply::reject("the stored password hash can never match: " +
+                                   describe_hash_problem(account.crypted_password));
+      case Verdict::mismatch:
+        break;
+    }
   }
   if (!account.clear_password.empty()) {
     if (verify_clear(request.password, account.clear_password.reveal())) return ModuleReply::found(std::move(account));

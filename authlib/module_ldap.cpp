@@ -1043,8 +1043,9 @@ class LdapModule final : public Module {
                                  "); check the attributes and the server's access rules, or set LDAP_AUTHBIND 1");
     std::string problems;
     for (const std::string& h : *hashes) {
-      if (verify_password(password, h)) return ModuleReply::found(std::move(account));
-      if (std::string p = describe_hash_problem(h); !p.empty()) problems = p;
+      auto verdict = authlib::check_password(password, h);
+      if (verdict == Verdict::match) return ModuleReply::found(std::move(account));
+      if (verdict == Verdict::unusable) problems = describe_hash_problem(h);
     }
     if (!problems.empty() && hashes->size() == 1) {
       lib::log::warning("authldap: the %s of %s can never match: %s", s.crypt_password_attribute.c_str(),

@@ -150,14 +150,15 @@ class UserdbModule final : public Module {
                                  login_fields(request.service).front() + ") in " + paths_.shadow_dat() +
                                  ": set one with: userdbpw | userdb " + source_ref(record) +
                                  " set systempw, then run makeuserdb");
-    if (verify_password(request.password, chosen->value)) {
+    auto verdict = check_password(request.password, chosen->value);
+    if (verdict == Verdict::match) {
       lib::log::debug_if("DEBUG_LOGIN", 1, "authuserdb: %s: password accepted (%s)", record.key.c_str(),
                          chosen->field.c_str());
       return account;
     }
-    if (auto problem = describe_hash_problem(chosen->value); !problem.empty())
-      return ModuleReply::reject("the " + chosen->field + " field of " + record.key +
-                                 " can never match: " + problem + "; set a new one with: userdbpw | userdb " +
+    if (verdict == Verdict::unusable)
+      return ModuleReply::reject("the " + chosen->field + " field of " + record.key + " can never match: " +
+                                 describe_hash_problem(chosen->value) + "; set a new one with: userdbpw | userdb " +
                                  source_ref(record) + " set " + chosen->field + ", then run makeuserdb");
     return ModuleReply::reject("wrong password (checked " + chosen->field + ")");
   }

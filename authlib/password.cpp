@@ -241,11 +241,14 @@ const char* run_crypt(crypt_data& data, std::string_view phrase, std::string_vie
   return out;
 }
 
-bool verify_crypt(const lib::Secret& password, std::string_view setting) {
+Verdict verify_crypt(const lib::Secret& password, std::string_view setting) {
   CryptData data = new_crypt_data();
-  if (!data) return false;
+  if (!data) return Verdict::mismatch;  // out of memory: not the hash's fault
   const char* out = run_crypt(*data, password.reveal(), setting);
-  return out != nullptr && lib::constant_time_equal(out, setting);
+  if (out == nullptr) return Verdict::unusable;
+  if (lib::constant_time_equal(out, setting)) return Verdict::match;
+  // A well-formed hash gives output of its own length for any password.
+  return std::string_view(out).size() == setting.size() ? Verdict::mismatch : Verdict::unusable;
 }
 
 std::string openssl_error_text() {
@@ -373,11 +376,19 @@ std::optional<Scheme> scheme_from_name(std::string_view name) noexcept {
   return std::nullopt;
 }
 
-bool verify_password(const lib::Secret& password, std::string_view stored) {
+Verdict check_password(const lib::Secret& password, std::string_view stored) {
   const Classified c = classify(stored);
-  if (c.scheme == Scheme::unknown) return false;
-  if (c.digest != nullptr) return verify_digest(password, *c.digest, c.body);
+  if (c.scheme == Scheme::unknown) return Verdict::unusable;
+  if (c.digest != nullptr) {
+    if (verify_digest(password, *c.digest, c.body)) return Verdict::match;
+    // Describing a digest only decodes it: cheap, no hashing.
+    return describe_digest_problem(*c.digest, c.body).empty() ? Verdict::mismatch : Verdict::unusable;
+  }
   return verify_crypt(password, c.body);
+}
+
+bool verify_password(const lib::Secret& password, std::string_view stored) {
+  return check_password(password, stored) == Verdict::match;
 }
 
 bool verify_clear(const lib::Secret& password, std::string_view clear) {

@@ -58,6 +58,13 @@ std::string_view scheme_name(Scheme scheme) noexcept;
 // for anything else (including "unknown").
 std::optional<Scheme> scheme_from_name(std::string_view name) noexcept;
 
+// What checking a password against a stored hash found, with one hash
+// computation: match, mismatch (a usable hash, another password), or
+// unusable (the stored hash can never match: call describe_hash_problem for
+// the admin, only then, since describing may hash again).
+enum class Verdict { match, mismatch, unusable };
+Verdict check_password(const lib::Secret& password, std::string_view stored);
+
 // True if password matches stored. The comparison takes constant time; a
 // stored hash that is empty, malformed, of an unknown scheme or that OpenSSL
 // or libxcrypt refuses simply does not match. Never logs: call

@@ -360,3 +360,20 @@ TEST(PasswordVerify, ConcurrentThreadsAgree) {
 }
 
 }  // namespace
+
+// check_password tells a wrong password apart from a hash that can never
+// match, hashing once: describe_hash_problem is only for the unusable case.
+TEST(CheckPassword, Verdicts) {
+  auto good = authlib::make_password_hash(lib::Secret(std::string_view("right")), authlib::Scheme::sha512_crypt);
+  ASSERT_TRUE(good);
+  const lib::Secret right(std::string_view("right")), wrong(std::string_view("wrong"));
+  EXPECT_EQ(authlib::check_password(right, *good), authlib::Verdict::match);
+  EXPECT_EQ(authlib::check_password(wrong, *good), authlib::Verdict::mismatch);
+  EXPECT_EQ(authlib::check_password(wrong, good->substr(0, good->size() - 3)), authlib::Verdict::unusable);
+  EXPECT_EQ(authlib::check_password(wrong, "{FOO}abc"), authlib::Verdict::unusable);
+  EXPECT_EQ(authlib::check_password(wrong, "{SHA}not base64!"), authlib::Verdict::unusable);
+  EXPECT_EQ(authlib::check_password(wrong, "{SHA}qUqP5cyxm6YcTAhz05Hph5gvu9M="), authlib::Verdict::mismatch);
+  EXPECT_EQ(authlib::check_password(lib::Secret(std::string_view("test")), "{SHA}qUqP5cyxm6YcTAhz05Hph5gvu9M="),
+            authlib::Verdict::match);
+  EXPECT_EQ(authlib::check_password(wrong, ""), authlib::Verdict::unusable);
+}

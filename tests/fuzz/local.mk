@@ -3,12 +3,15 @@
 # Each target compiles the sources it exercises with the sanitizers; its seed
 # corpus is tests/fuzz/corpus/<name>/ (./check runs each target briefly on it).
 FUZZ_FLAGS = -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -I$(top_srcdir) -I$(top_builddir)
-FUZZ_TARGETS = tests/fuzz/fuzz_mime tests/fuzz/fuzz_maildir tests/fuzz/fuzz_sasl tests/fuzz/fuzz_config
+FUZZ_TARGETS = tests/fuzz/fuzz_mime tests/fuzz/fuzz_maildir tests/fuzz/fuzz_sasl tests/fuzz/fuzz_config \
+  tests/fuzz/fuzz_userdb
 
 FUZZ_MIME_SRC = tests/fuzz/fuzz_mime.cpp lib/mime.cpp lib/rfc5322.cpp
 FUZZ_MAILDIR_SRC = tests/fuzz/fuzz_maildir.cpp lib/maildir.cpp lib/maildir_quota.cpp lib/unique_fd.cpp
 FUZZ_SASL_SRC = tests/fuzz/fuzz_sasl.cpp authlib/sasl.cpp authlib/protocol.cpp lib/secret.cpp lib/unique_fd.cpp
 FUZZ_CONFIG_SRC = tests/fuzz/fuzz_config.cpp lib/config.cpp lib/unique_fd.cpp
+FUZZ_USERDB_SRC = tests/fuzz/fuzz_userdb.cpp authlib/userdb_source.cpp lib/config.cpp lib/dbfile.cpp \
+  lib/unique_fd.cpp lib/secret.cpp
 
 fuzz_build = @mkdir -p tests/fuzz; echo "  FUZZ     $@"; \
   $(FUZZ_CXX) $(FUZZ_FLAGS) -o $@ $(addprefix $(top_srcdir)/,$(1)) $(2)
@@ -21,9 +24,56 @@ tests/fuzz/fuzz_sasl: $(addprefix $(top_srcdir)/,$(FUZZ_SASL_SRC))
 	$(call fuzz_build,$(FUZZ_SASL_SRC),-lcrypto)
 tests/fuzz/fuzz_config: $(addprefix $(top_srcdir)/,$(FUZZ_CONFIG_SRC))
 	$(call fuzz_build,$(FUZZ_CONFIG_SRC))
+tests/fuzz/fuzz_userdb: $(addprefix $(top_srcdir)/,$(FUZZ_USERDB_SRC))
+	$(call fuzz_build,$(FUZZ_USERDB_SRC),$(BDB_LIBS) -lcrypto)
 
 fuzz: $(FUZZ_TARGETS)
 .PHONY: fuzz
 CLEANFILES += $(FUZZ_TARGETS)
-EXTRA_DIST += $(filter-out lib/% authlib/%,$(FUZZ_MIME_SRC) $(FUZZ_MAILDIR_SRC) $(FUZZ_SASL_SRC) $(FUZZ_CONFIG_SRC)) \
+EXTRA_DIST += $(filter-out lib/% authlib/%,$(FUZZ_MIME_SRC) $(FUZZ_MAILDIR_SRC) $(FUZZ_SASL_SRC) $(FUZZ_CONFIG_SRC) \
+  $(FUZZ_USERDB_SRC)) \
   tests/fuzz/corpus
+
+# imapd: command lexer + sequence sets + FETCH/SEARCH parsers; modified
+# UTF-7 + string rendering; FETCH rendering and SEARCH on hostile messages.
+FUZZ_TARGETS += tests/fuzz/fuzz_imap_lexer tests/fuzz/fuzz_imap_mutf7 tests/fuzz/fuzz_imap_fetch
+FUZZ_IMAP_LEXER_SRC = tests/fuzz/fuzz_imap_lexer.cpp imapd/lexer.cpp imapd/sequence_set.cpp imapd/fetch.cpp \
+  imapd/search.cpp imapd/imap_string.cpp lib/mime.cpp lib/rfc5322.cpp
+FUZZ_IMAP_MUTF7_SRC = tests/fuzz/fuzz_imap_mutf7.cpp imapd/mutf7.cpp imapd/imap_string.cpp imapd/lexer.cpp
+FUZZ_IMAP_FETCH_SRC = tests/fuzz/fuzz_imap_fetch.cpp imapd/fetch.cpp imapd/search.cpp imapd/lexer.cpp \
+  imapd/imap_string.cpp imapd/sequence_set.cpp lib/mime.cpp lib/rfc5322.cpp
+tests/fuzz/fuzz_imap_lexer: $(addprefix $(top_srcdir)/,$(FUZZ_IMAP_LEXER_SRC))
+	$(call fuzz_build,$(FUZZ_IMAP_LEXER_SRC))
+tests/fuzz/fuzz_imap_mutf7: $(addprefix $(top_srcdir)/,$(FUZZ_IMAP_MUTF7_SRC))
+	$(call fuzz_build,$(FUZZ_IMAP_MUTF7_SRC))
+tests/fuzz/fuzz_imap_fetch: $(addprefix $(top_srcdir)/,$(FUZZ_IMAP_FETCH_SRC))
+	$(call fuzz_build,$(FUZZ_IMAP_FETCH_SRC))
+EXTRA_DIST += tests/fuzz/fuzz_imap_lexer.cpp tests/fuzz/fuzz_imap_mutf7.cpp tests/fuzz/fuzz_imap_fetch.cpp
+
+# tcpd/: the access-file line parser; DNS replies, ident replies and PROXY headers.
+FUZZ_TARGETS += tests/fuzz/fuzz_tcpd_access tests/fuzz/fuzz_tcpd_network
+FUZZ_TCPD_ACCESS_SRC = tests/fuzz/fuzz_tcpd_access.cpp tcpd/access.cpp tcpd/address.cpp lib/config.cpp \
+  lib/dbfile.cpp lib/unique_fd.cpp
+FUZZ_TCPD_NETWORK_SRC = tests/fuzz/fuzz_tcpd_network.cpp tcpd/dns_message.cpp tcpd/ident.cpp \
+  tcpd/proxy_header.cpp tcpd/address.cpp lib/unique_fd.cpp
+tests/fuzz/fuzz_tcpd_access: $(addprefix $(top_srcdir)/,$(FUZZ_TCPD_ACCESS_SRC))
+	$(call fuzz_build,$(FUZZ_TCPD_ACCESS_SRC),$(BDB_LIBS))
+tests/fuzz/fuzz_tcpd_network: $(addprefix $(top_srcdir)/,$(FUZZ_TCPD_NETWORK_SRC))
+	$(call fuzz_build,$(FUZZ_TCPD_NETWORK_SRC),$(LIBEVENT_LIBS))
+EXTRA_DIST += tests/fuzz/fuzz_tcpd_access.cpp tests/fuzz/fuzz_tcpd_network.cpp
+
+# pop3d/: the POP3 command parser, Courier's courierpop3dsizelist, and the
+# POP3 size counter / TOP filter.
+FUZZ_TARGETS += tests/fuzz/fuzz_pop3
+FUZZ_POP3_SRC = tests/fuzz/fuzz_pop3.cpp pop3d/command.cpp pop3d/sizelist.cpp pop3d/message.cpp lib/unique_fd.cpp
+tests/fuzz/fuzz_pop3: $(addprefix $(top_srcdir)/,$(FUZZ_POP3_SRC))
+	$(call fuzz_build,$(FUZZ_POP3_SRC))
+EXTRA_DIST += tests/fuzz/fuzz_pop3.cpp
+
+# tls/: PEM normalisation and splitting, the TLS settings and the ticket-key file.
+FUZZ_TARGETS += tests/fuzz/fuzz_tls
+FUZZ_TLS_SRC = tests/fuzz/fuzz_tls.cpp tls/pem.cpp tls/settings.cpp tls/ticket_keys.cpp lib/config.cpp \
+  lib/log.cpp lib/unique_fd.cpp
+tests/fuzz/fuzz_tls: $(addprefix $(top_srcdir)/,$(FUZZ_TLS_SRC))
+	$(call fuzz_build,$(FUZZ_TLS_SRC),-lssl -lcrypto)
+EXTRA_DIST += tests/fuzz/fuzz_tls.cpp
