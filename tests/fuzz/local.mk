@@ -34,22 +34,6 @@ EXTRA_DIST += $(filter-out lib/% authlib/%,$(FUZZ_MIME_SRC) $(FUZZ_MAILDIR_SRC) 
   $(FUZZ_USERDB_SRC)) \
   tests/fuzz/corpus
 
-# imapd: command lexer + sequence sets + FETCH/SEARCH parsers; modified
-# UTF-7 + string rendering; FETCH rendering and SEARCH on hostile messages.
-FUZZ_TARGETS += tests/fuzz/fuzz_imap_lexer tests/fuzz/fuzz_imap_mutf7 tests/fuzz/fuzz_imap_fetch
-FUZZ_IMAP_LEXER_SRC = tests/fuzz/fuzz_imap_lexer.cpp imapd/lexer.cpp imapd/sequence_set.cpp imapd/fetch.cpp \
-  imapd/search.cpp imapd/imap_string.cpp lib/mime.cpp lib/rfc5322.cpp
-FUZZ_IMAP_MUTF7_SRC = tests/fuzz/fuzz_imap_mutf7.cpp imapd/mutf7.cpp imapd/imap_string.cpp imapd/lexer.cpp
-FUZZ_IMAP_FETCH_SRC = tests/fuzz/fuzz_imap_fetch.cpp imapd/fetch.cpp imapd/search.cpp imapd/lexer.cpp \
-  imapd/imap_string.cpp imapd/sequence_set.cpp lib/mime.cpp lib/rfc5322.cpp
-tests/fuzz/fuzz_imap_lexer: $(addprefix $(top_srcdir)/,$(FUZZ_IMAP_LEXER_SRC))
-	$(call fuzz_build,$(FUZZ_IMAP_LEXER_SRC))
-tests/fuzz/fuzz_imap_mutf7: $(addprefix $(top_srcdir)/,$(FUZZ_IMAP_MUTF7_SRC))
-	$(call fuzz_build,$(FUZZ_IMAP_MUTF7_SRC))
-tests/fuzz/fuzz_imap_fetch: $(addprefix $(top_srcdir)/,$(FUZZ_IMAP_FETCH_SRC))
-	$(call fuzz_build,$(FUZZ_IMAP_FETCH_SRC))
-EXTRA_DIST += tests/fuzz/fuzz_imap_lexer.cpp tests/fuzz/fuzz_imap_mutf7.cpp tests/fuzz/fuzz_imap_fetch.cpp
-
 # tcpd/: the access-file line parser; DNS replies, ident replies and PROXY headers.
 FUZZ_TARGETS += tests/fuzz/fuzz_tcpd_access tests/fuzz/fuzz_tcpd_network
 FUZZ_TCPD_ACCESS_SRC = tests/fuzz/fuzz_tcpd_access.cpp tcpd/access.cpp tcpd/address.cpp lib/config.cpp \
@@ -61,19 +45,3 @@ tests/fuzz/fuzz_tcpd_access: $(addprefix $(top_srcdir)/,$(FUZZ_TCPD_ACCESS_SRC))
 tests/fuzz/fuzz_tcpd_network: $(addprefix $(top_srcdir)/,$(FUZZ_TCPD_NETWORK_SRC))
 	$(call fuzz_build,$(FUZZ_TCPD_NETWORK_SRC),$(LIBEVENT_LIBS))
 EXTRA_DIST += tests/fuzz/fuzz_tcpd_access.cpp tests/fuzz/fuzz_tcpd_network.cpp
-
-# pop3d/: the POP3 command parser, Courier's courierpop3dsizelist, and the
-# POP3 size counter / TOP filter.
-FUZZ_TARGETS += tests/fuzz/fuzz_pop3
-FUZZ_POP3_SRC = tests/fuzz/fuzz_pop3.cpp pop3d/command.cpp pop3d/sizelist.cpp pop3d/message.cpp lib/unique_fd.cpp
-tests/fuzz/fuzz_pop3: $(addprefix $(top_srcdir)/,$(FUZZ_POP3_SRC))
-	$(call fuzz_build,$(FUZZ_POP3_SRC))
-EXTRA_DIST += tests/fuzz/fuzz_pop3.cpp
-
-# tls/: PEM normalisation and splitting, the TLS settings and the ticket-key file.
-FUZZ_TARGETS += tests/fuzz/fuzz_tls
-FUZZ_TLS_SRC = tests/fuzz/fuzz_tls.cpp tls/pem.cpp tls/settings.cpp tls/ticket_keys.cpp lib/config.cpp \
-  lib/log.cpp lib/unique_fd.cpp
-tests/fuzz/fuzz_tls: $(addprefix $(top_srcdir)/,$(FUZZ_TLS_SRC))
-	$(call fuzz_build,$(FUZZ_TLS_SRC),-lssl -lcrypto)
-EXTRA_DIST += tests/fuzz/fuzz_tls.cpp
