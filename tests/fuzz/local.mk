@@ -45,3 +45,11 @@ tests/fuzz/fuzz_tcpd_access: $(addprefix $(top_srcdir)/,$(FUZZ_TCPD_ACCESS_SRC))
 tests/fuzz/fuzz_tcpd_network: $(addprefix $(top_srcdir)/,$(FUZZ_TCPD_NETWORK_SRC))
 	$(call fuzz_build,$(FUZZ_TCPD_NETWORK_SRC),$(LIBEVENT_LIBS))
 EXTRA_DIST += tests/fuzz/fuzz_tcpd_access.cpp tests/fuzz/fuzz_tcpd_network.cpp
+
+# tls/: PEM normalisation and splitting, the TLS settings and the ticket-key file.
+FUZZ_TARGETS += tests/fuzz/fuzz_tls
+FUZZ_TLS_SRC = tests/fuzz/fuzz_tls.cpp tls/pem.cpp tls/settings.cpp tls/ticket_keys.cpp lib/config.cpp \
+  lib/log.cpp lib/unique_fd.cpp
+tests/fuzz/fuzz_tls: $(addprefix $(top_srcdir)/,$(FUZZ_TLS_SRC))
+	$(call fuzz_build,$(FUZZ_TLS_SRC),-lssl -lcrypto)
+EXTRA_DIST += tests/fuzz/fuzz_tls.cpp
