@@ -1,1 +1,77 @@
-# imapd/: placeholder until its programs land.
+# imapd/: imaplogin (pre-authentication) and imapd (the IMAP4rev1 server on
+# Maildir++), their start scripts, config files and systemd units.
+noinst_LIBRARIES += imapd/libimapd.a
+imapd_libimapd_a_CPPFLAGS = $(AM_CPPFLAGS) $(OPENSSL_CFLAGS)
+imapd_libimapd_a_SOURCES = \
+  imapd/lexer.cpp imapd/lexer.hpp \
+  imapd/sequence_set.cpp imapd/sequence_set.hpp \
+  imapd/mutf7.cpp imapd/mutf7.hpp \
+  imapd/imap_string.cpp imapd/imap_string.hpp \
+  imapd/fetch.cpp imapd/fetch.hpp \
+  imapd/search.cpp imapd/search.hpp \
+  imapd/settings.cpp imapd/settings.hpp \
+  imapd/replies.cpp imapd/replies.hpp \
+  imapd/command_reader.cpp imapd/command_reader.hpp \
+  imapd/login_session.cpp imapd/login_session.hpp \
+  imapd/uiddb.cpp imapd/uiddb.hpp \
+  imapd/keywords.cpp imapd/keywords.hpp \
+  imapd/folders.cpp imapd/folders.hpp \
+  imapd/mailbox.cpp imapd/mailbox.hpp \
+  imapd/session.cpp imapd/session.hpp \
+  imapd/command_table.cpp imapd/command_table.hpp \
+  imapd/cmd_select.cpp imapd/cmd_list.cpp imapd/cmd_folder.cpp \
+  imapd/cmd_fetch.cpp imapd/cmd_store.cpp imapd/cmd_copy.cpp \
+  imapd/cmd_expunge.cpp imapd/cmd_append.cpp imapd/cmd_search.cpp \
+  imapd/cmd_status.cpp imapd/cmd_idle.cpp \
+  imapd/idle.cpp imapd/idle.hpp
+
+# tls/libtls.a: tls::start_tls() for STARTTLS.
+IMAPD_LIBS = imapd/libimapd.a tls/libtls.a $(AUTH_LIBS)
+
+pkglibexec_PROGRAMS += imapd/imaplogin imapd/imapd
+imapd_imaplogin_SOURCES = imapd/imaplogin_main.cpp
+imapd_imaplogin_LDADD = $(IMAPD_LIBS)
+imapd_imapd_SOURCES = imapd/imapd_main.cpp
+imapd_imapd_LDADD = $(IMAPD_LIBS)
+
+check_PROGRAMS += tests/imapd_test
+TESTS += tests/imapd_test
+tests_imapd_test_CPPFLAGS = $(AM_CPPFLAGS) $(GTEST_CFLAGS) $(OPENSSL_CFLAGS)
+tests_imapd_test_SOURCES = \
+  tests/lib/test_util.hpp tests/lib/test_util.cpp \
+  tests/imapd/lexer_test.cpp \
+  tests/imapd/sequence_set_test.cpp \
+  tests/imapd/mutf7_test.cpp \
+  tests/imapd/imap_string_test.cpp \
+  tests/imapd/fetch_test.cpp \
+  tests/imapd/search_test.cpp \
+  tests/imapd/uiddb_test.cpp \
+  tests/imapd/keywords_test.cpp \
+  tests/imapd/folders_test.cpp \
+  tests/imapd/login_session_test.cpp \
+  tests/imapd/session_test.cpp
+tests_imapd_test_LDADD = $(IMAPD_LIBS) -lgtest_main $(GTEST_LIBS) -lpthread
+
+# Start scripts: one template, two names (sbin/imapd and sbin/imapd-ssl),
+# built in imapd/rc/ so that they do not clash with the imapd program.
+IMAPD_RC = imapd/rc/imapd imapd/rc/imapd-ssl
+sbin_SCRIPTS += $(IMAPD_RC)
+imapd/rc/imapd: $(srcdir)/imapd/imapd.rc.in Makefile
+	@mkdir -p imapd/rc
+	$(AM_V_GEN)$(do_subst) -e 's|@NAME[@]|imapd|g' -e 's|@SSL[@]|0|g' -e 's|@STARTVAR[@]|IMAPDSTART|g' \
+	  -e 's|@DESCRIPTION[@]|IMAP service (port 143, with STARTTLS)|g' < $(srcdir)/imapd/imapd.rc.in > $@.tmp && \
+	  chmod +x $@.tmp && mv $@.tmp $@
+imapd/rc/imapd-ssl: $(srcdir)/imapd/imapd.rc.in Makefile
+	@mkdir -p imapd/rc
+	$(AM_V_GEN)$(do_subst) -e 's|@NAME[@]|imapd-ssl|g' -e 's|@SSL[@]|1|g' -e 's|@STARTVAR[@]|IMAPDSSLSTART|g' \
+	  -e 's|@DESCRIPTION[@]|IMAP-over-TLS service (port 993)|g' < $(srcdir)/imapd/imapd.rc.in > $@.tmp && \
+	  chmod +x $@.tmp && mv $@.tmp $@
+CLEANFILES += $(IMAPD_RC)
+EXTRA_DIST += imapd/imapd.rc.in
+
+# Default configuration, systemd units, man page, benchmark.
+SYSCONF_FILES += sysconfdir/imapd sysconfdir/imapd-ssl
+systemdunit_DATA += sysconfdir/imapd.service sysconfdir/imapd-ssl.service
+EXTRA_DIST += sysconfdir/imapd.service.in sysconfdir/imapd-ssl.service.in
+dist_man_MANS += doc/imapd.8
+EXTRA_DIST += bench/imap

@@ -1,0 +1,326 @@
+#!/usr/bin/env python3
+"""bench/imap/bench.py: the same IMAP workloads against this suite's imapd,
+Debian's courier-imap (5.0.13) and Dovecot (2.3) on this machine, in one run.
+
+Workloads (DESIGN.md, "Tests and measurements"; issue 5 item 5):
+  sessions  full sessions per second with C clients: connect, SELECT a
+            1000-message INBOX, FETCH 1:* (FLAGS UID ENVELOPE), LOGOUT
+  bulk      FETCH 1:* BODY.PEEK[] throughput (MB/s) in one session
+  idle      memory per idle session after SELECT: RSS and PSS (proportional
+            share, which counts shared libraries fairly) of the server process
+
+Every server gets an identical copy of the same Maildir and runs as the same
+unprivileged uid, one process per connection, spawned by the same small
+accept loop here (its cost is the same for all three). The post-login
+programs are run in PREAUTH mode (ours: imapd with AUTHENTICATED; Courier:
+/usr/bin/imapd with AUTHENTICATED; Dovecot: the imap binary with USER), so
+the comparison is of the IMAP servers, not of three different password
+databases; our full LOGIN path (imaplogin + authdaemond) is measured too.
+
+Courier's and Dovecot's programs come from bench/imap/anchors.sh (apt-get
+download + dpkg -x into a private folder: nothing is installed).
+
+  python3 bench/imap/bench.py --build BUILD [--anchors DIR] [--seconds 10]
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import pwd
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def mail_ids() -> tuple[int, int]:
+    if os.geteuid() != 0:
+        return os.getuid(), os.getgid()
+    pw = pwd.getpwnam("nobody")
+    return pw.pw_uid, pw.pw_gid
+
+
+def make_maildir(path: Path, count: int) -> None:
+    for sub in ("cur", "new", "tmp"):
+        (path / sub).mkdir(parents=True, exist_ok=True)
+    body = ("Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor.\n" * 30)
+    for i in range(count):
+        text = (f"Return-Path: <sender{i % 17}@example.org>\nReceived: from mx.example.org by example.test\n"
+                f"Message-ID: <{i}.bench@example.org>\nDate: Mon, 7 Feb 1994 21:52:25 -0800\n"
+                f"From: Sender {i % 17} <sender{i % 17}@example.org>\nTo: Bench <bench@example.test>\n"
+                f"Cc: list@example.org\nSubject: benchmark message number {i}\nMIME-Version: 1.0\n"
+                f"Content-Type: text/plain; charset=us-ascii\n\n{body}")
+        name = f"{1600000000 + i}.M{i}P1.bench,S={len(text)}:2,{'S' if i % 3 else ''}"
+        (path / "cur" / name).write_text(text)
+
+
+class Spawner:
+    """Accepts on a loopback port and runs argv per connection on fd 0/1."""
+
+    def __init__(self, argv, env, cwd, uid, gid):
+        self.argv, self.env, self.cwd, self.uid, self.gid = argv, env, cwd, uid, gid
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(256)
+        self.port = self.sock.getsockname()[1]
+        self.children: list[subprocess.Popen] = []
+        self.stop_flag = False
+        threading.Thread(target=self.loop, daemon=True).start()
+
+    def loop(self):
+        while not self.stop_flag:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            kw = {}
+            if os.geteuid() == 0 and self.uid is not None:
+                kw = dict(user=self.uid, group=self.gid, extra_groups=[])
+            p = subprocess.Popen(self.argv, stdin=conn.fileno(), stdout=conn.fileno(), stderr=subprocess.DEVNULL,
+                                 env=self.env, cwd=self.cwd, close_fds=True, **kw)
+            conn.close()
+            self.children.append(p)
+            if len(self.children) > 64:
+                self.children = [c for c in self.children if c.poll() is None]
+
+    def close(self):
+        self.stop_flag = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        for c in self.children:
+            if c.poll() is None:
+                c.kill()
+            c.wait()
+
+
+def read_until(s: socket.socket, marker: bytes, buf: bytearray) -> int:
+    """Reads until marker appears; returns the byte count received."""
+    total = 0
+    while marker not in buf:
+        chunk = s.recv(1 << 20)
+        if not chunk:
+            raise EOFError(buf[-200:])
+        total += len(chunk)
+        buf += chunk
+        if len(buf) > 4096:
+            del buf[:-len(marker) - 64]
+    return total
+
+
+def session(port: int, login: tuple[str, str] | None) -> None:
+    s = socket.create_connection(("127.0.0.1", port))
+    buf = bytearray()
+    read_until(s, b"\r\n", buf)
+    buf.clear()
+    if login:
+        s.sendall(f'l LOGIN "{login[0]}" "{login[1]}"\r\n'.encode())
+        read_until(s, b"l OK", buf)
+        buf.clear()
+    s.sendall(b"a SELECT INBOX\r\n")
+    read_until(s, b"a OK", buf)
+    buf.clear()
+    s.sendall(b"b FETCH 1:* (FLAGS UID ENVELOPE)\r\n")
+    read_until(s, b"\r\nb OK", buf)
+    buf.clear()
+    s.sendall(b"c LOGOUT\r\n")
+    read_until(s, b"c OK", buf)
+    s.close()
+
+
+def _worker(args):
+    port, login, seconds = args
+    end = time.monotonic() + seconds
+    n = 0
+    while time.monotonic() < end:
+        session(port, login)
+        n += 1
+    return n
+
+
+def sessions_per_second(port, login, clients, seconds) -> float:
+    session(port, login)  # warm up (UIDs assigned, caches built)
+    with multiprocessing.Pool(clients) as pool:
+        t0 = time.monotonic()
+        counts = pool.map(_worker, [(port, login, seconds)] * clients)
+        elapsed = time.monotonic() - t0
+    return sum(counts) / elapsed
+
+
+def bulk_fetch(port, login) -> float:
+    best = 0.0
+    for _ in range(3):
+        s = socket.create_connection(("127.0.0.1", port))
+        buf = bytearray()
+        read_until(s, b"\r\n", buf)
+        if login:
+            s.sendall(f'l LOGIN "{login[0]}" "{login[1]}"\r\n'.encode())
+            read_until(s, b"l OK", buf)
+        s.sendall(b"a SELECT INBOX\r\n")
+        read_until(s, b"a OK", buf)
+        buf.clear()
+        t0 = time.monotonic()
+        s.sendall(b"b FETCH 1:* BODY.PEEK[]\r\n")
+        n = read_until(s, b"\r\nb OK", buf)
+        dt = time.monotonic() - t0
+        s.sendall(b"c LOGOUT\r\n")
+        s.close()
+        best = max(best, n / dt / 1e6)
+    return best
+
+
+def memory(port, spawner, login, sessions=20) -> tuple[float, float]:
+    socks = []
+    for _ in range(sessions):
+        s = socket.create_connection(("127.0.0.1", port))
+        buf = bytearray()
+        read_until(s, b"\r\n", buf)
+        if login:
+            s.sendall(f'l LOGIN "{login[0]}" "{login[1]}"\r\n'.encode())
+            read_until(s, b"l OK", buf)
+        s.sendall(b"a SELECT INBOX\r\n")
+        read_until(s, b"a OK", buf)
+        socks.append(s)
+    rss, pss = [], []
+    for c in list(spawner.children)[-sessions:]:
+        try:
+            status = Path(f"/proc/{c.pid}/status").read_text()
+            rss.append(int(re.search(r"VmRSS:\s+(\d+)", status).group(1)))
+            roll = Path(f"/proc/{c.pid}/smaps_rollup").read_text()
+            pss.append(int(re.search(r"Pss:\s+(\d+)", roll).group(1)))
+        except (OSError, AttributeError):
+            pass
+    for s in socks:
+        s.close()
+    return (statistics.mean(rss) if rss else float("nan"), statistics.mean(pss) if pss else float("nan"))
+
+
+def start_authdaemond(build: Path, work: Path, home: Path, uid: int, gid: int):
+    """authdaemond with one userdb account for the LOGIN path; None if not built."""
+    tools = build / "authlib"
+    if not (tools / "authdaemond").exists():
+        return None
+    etc = work / "etc"
+    etc.mkdir()
+    rc = etc / "authdaemonrc"
+    rc.write_text(f'authmodulelist="authuserdb"\ndaemons=4\nauthdaemonvar={work}/authdaemon\n'
+                  f"LOGFILE={work}/authdaemond.log\nUSERDB={etc}/userdb\n")
+    env = dict(os.environ, USERDB=str(etc / "userdb"), AUTHDAEMON_SOCKET=str(work / "authdaemon" / "socket"))
+    def run(*argv, inp=None):
+        return subprocess.run([str(x) for x in argv], input=inp, env=env, text=True, check=True,
+                              stdout=subprocess.PIPE).stdout
+    run(tools / "userdb", "bench@example.test", "set", f"home={home}", f"uid={uid}", f"gid={gid}")
+    hashed = run(tools / "userdbpw", inp="bench-pw\n").strip()
+    run(tools / "userdb", "bench@example.test", "set", f"systempw={hashed}")
+    run(tools / "makeuserdb")
+    proc = subprocess.Popen([str(tools / "authdaemond"), "-c", str(rc), "foreground"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(300):
+        if (work / "authdaemon" / "socket").exists():
+            return proc
+        time.sleep(0.05)
+    proc.kill()
+    return None
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", required=True, type=Path)
+    ap.add_argument("--anchors", type=Path, default=Path("/var/tmp/courier-suite-anchors"))
+    ap.add_argument("--messages", type=int, default=1000)
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--seconds", type=float, default=10)
+    a = ap.parse_args()
+    uid, gid = mail_ids()
+    work = Path(tempfile.mkdtemp(prefix="imapbench-", dir="/var/tmp"))
+    os.chmod(work, 0o755)
+    template = work / "template"
+    make_maildir(template, a.messages)
+    for d in ("dovecot-run", "dovecot-state"):
+        (work / d).mkdir()
+        if os.geteuid() == 0:
+            os.chown(work / d, uid, gid)
+    servers = {}
+    for name in ("ours", "courier", "dovecot"):
+        home = work / name
+        shutil.copytree(template, home / "Maildir")
+        if os.geteuid() == 0:
+            for p in [home, *home.rglob("*")]:
+                os.chown(p, uid, gid)
+        servers[name] = home
+    base_env = {"PATH": "/usr/bin:/bin", "TCPREMOTEIP": "127.0.0.1"}
+    spawners = {}
+    ours = a.build / "imapd" / "imapd"
+    spawners["ours"] = Spawner([str(ours), "Maildir"], dict(base_env, AUTHENTICATED="bench",
+                                                            HOME=str(servers["ours"])), servers["ours"], uid, gid)
+    cimapd = a.anchors / "courier" / "usr" / "bin" / "imapd"
+    notes = []
+    if cimapd.exists():
+        lib = a.anchors / "courier" / "usr" / "lib"
+        spawners["courier"] = Spawner([str(cimapd), "Maildir"], dict(
+            base_env, AUTHENTICATED="bench", HOME=str(servers["courier"]), MAILDIR=str(servers["courier"] / "Maildir"),
+            LD_LIBRARY_PATH=f"{lib}:{lib}/x86_64-linux-gnu", IMAP_KEYWORDS="1"), servers["courier"], uid, gid)
+    else:
+        notes.append(f"courier-imap: {cimapd} missing (run bench/imap/anchors.sh)")
+    dimap = a.anchors / "dovecot" / "usr" / "lib" / "dovecot" / "imap"
+    if dimap.exists():
+        conf = work / "dovecot.conf"
+        conf.write_text(f"protocols = imap\nmail_location = maildir:~/Maildir\nssl = no\n"
+                        f"log_path = {work}/dovecot.log\nbase_dir = {work}/dovecot-run\n"
+                        f"state_dir = {work}/dovecot-state\nfirst_valid_uid = 1\n")
+        spawners["dovecot"] = Spawner([str(dimap), "-c", str(conf)], dict(
+            base_env, USER="bench", HOME=str(servers["dovecot"]),
+            LD_LIBRARY_PATH=str(a.anchors / "dovecot" / "usr" / "lib" / "dovecot")), servers["dovecot"], uid, gid)
+    else:
+        notes.append(f"dovecot: {dimap} missing (run bench/imap/anchors.sh)")
+
+    # Ours with the full login path: imaplogin + authdaemond (userdb).
+    authd = start_authdaemond(a.build, work, servers["ours"], uid, gid)
+    if authd:
+        spawners["ours+LOGIN"] = Spawner([str(a.build / "imapd" / "imaplogin"), str(ours), "Maildir"], dict(
+            base_env, AUTHDAEMON_SOCKET=str(work / "authdaemon" / "socket"), IMAP_BAD_LOGIN_DELAY="0"),
+            work, None, None)
+    results = {}
+    for name, sp in spawners.items():
+        print(f"[{name}] running...", file=sys.stderr)
+        login = ("bench@example.test", "bench-pw") if name == "ours+LOGIN" else None
+        sps = sessions_per_second(sp.port, login, a.clients, a.seconds)
+        mbs = bulk_fetch(sp.port, login)
+        rss, pss = memory(sp.port, sp, login)
+        results[name] = (sps, mbs, rss, pss)
+    for sp in spawners.values():
+        sp.close()
+    if authd:
+        authd.terminate()
+        authd.wait()
+    print(f"IMAP benchmark: {a.messages}-message INBOX, {a.clients} clients, {a.seconds:.0f} s per run, "
+          f"{os.cpu_count()} CPUs")
+    print(f"{'server':10} {'sessions/s':>11} {'BODY[] MB/s':>12} {'RSS KiB':>9} {'PSS KiB':>9}")
+    for name, (sps, mbs, rss, pss) in results.items():
+        print(f"{name:10} {sps:11.1f} {mbs:12.1f} {rss:9.0f} {pss:9.0f}")
+    o = results["ours"]
+    for other in ("courier", "dovecot"):
+        if other in results:
+            r = results[other]
+            print(f"ours/{other}: sessions {o[0] / r[0]:.2f}x, bulk FETCH {o[1] / r[1]:.2f}x, "
+                  f"RSS {o[2] / r[2]:.2f}x, PSS {o[3] / r[3]:.2f}x (memory: lower is better)")
+    for n in notes:
+        print("note:", n)
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+// imapd/cmd_append.cpp: APPEND (RFC 3501 6.3.11) with flags, keywords and
+// internal date, answering APPENDUID (RFC 4315). The message is stored with
+// LF line ends, as Courier does, through lib::maildir's tmp/ + rename.
+#include <sys/stat.h>
+
+#include <set>
+#include <string>
+
+#include "imapd/fetch.hpp"
+#include "imapd/keywords.hpp"
+#include "imapd/replies.hpp"
+#include "imapd/session.hpp"
+#include "lib/log.hpp"
+#include "lib/maildir.hpp"
+
+namespace imapd {
+
+Completion Session::cmd_append(const ParsedCommand& c) {
+  if (c.args.size() < 2 || c.args.size() > 4) return {"BAD", "Syntax: APPEND mailbox [(flags)] [date-time] literal."};
+  std::string why;
+  auto name = mailbox_arg(c.args[0], why);
+  if (!name) return {"NO", why};
+  std::size_t i = 1;
+  std::string letters;
+  std::set<std::string> keywords;
+  if (i < c.args.size() && c.args[i].is_list()) {
+    for (const auto& f : c.args[i].items) {
+      if (!f.is_atom_like()) return {"BAD", "Invalid flag."};
+      std::string_view fl = f.str();
+      if (char l = maildir_letter(fl)) {
+        letters += l;
+      } else if (!fl.empty() && fl[0] == '\\') {
+        if (fl.size() == 7 && (fl == "\\Recent" || fl == "\\RECENT" || fl == "\\recent")) continue;
+        return {"BAD", "Invalid system flag."};
+      } else if (valid_keyword(fl)) {
+        keywords.emplace(fl);
+      } else {
+        return {"BAD", "Invalid keyword."};
+      }
+    }
+    ++i;
+  }
+  std::optional<std::time_t> date;
+  if (i + 1 < c.args.size()) {
+    if (c.args[i].kind != Value::Kind::quoted) return {"BAD", "Invalid date-time."};
+    auto d = parse_internal_date(c.args[i].str());
+    if (!d) return {"BAD", "Invalid date-time."};
+    date = d->time;
+    ++i;
+  }
+  if (i + 1 != c.args.size() || !c.args[i].is_string()) return {"BAD", "Syntax: APPEND mailbox [(flags)] [date-time] literal."};
+  std::string_view raw = c.args[i].str();
+  if (raw.empty()) return {"NO", "Empty message."};
+  std::string dir = folder_dir(*name);
+  struct stat st {};
+  if (::stat((dir + "/cur").c_str(), &st) != 0) return {"NO", "[TRYCREATE] Mailbox does not exist."};
+  // CRLF -> LF, as stored by Courier and delivered by maildrop.
+  std::string text;
+  text.reserve(raw.size());
+  for (std::size_t k = 0; k < raw.size(); ++k) {
+    if (raw[k] == '\r' && k + 1 < raw.size() && raw[k + 1] == '\n') continue;
+    text += raw[k];
+  }
+  lib::maildir::DeliveryOptions opts;
+  opts.location = lib::maildir::Location::cur_dir;
+  opts.flags = letters;
+  opts.mtime = date;
+  auto d = lib::maildir::deliver(dir, text, opts);
+  if (!d) {
+    lib::log::error("user=%s: APPEND to %s: %s", login_.c_str(), dir.c_str(), d.error().message.c_str());
+    return {"NO", "Cannot store the message now, see the log."};
+  }
+  if (!keywords.empty()) {
+    auto kw = read_keywords(dir);
+    KeywordMap map = kw ? std::move(*kw) : KeywordMap{};
+    map[d->base] = keywords;
+    auto w = write_keywords(dir, map);
+    if (!w) lib::log::error("user=%s: APPEND keywords: %s", login_.c_str(), w.error().message.c_str());
+  }
+  auto a = assign_uids(dir, {d->base}, nullptr);
+  if (!a) {
+    lib::log::error("user=%s: APPEND: %s", login_.c_str(), a.error().message.c_str());
+    return {"OK", "APPEND completed."};
+  }
+  return {"OK", "[APPENDUID " + std::to_string(a->uidvalidity) + " " + std::to_string(a->uids[0]) + "] APPEND completed."};
+}
+
+}  // namespace imapd

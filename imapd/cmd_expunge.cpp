@@ -1,0 +1,40 @@
+// imapd/cmd_expunge.cpp: EXPUNGE (RFC 3501 6.4.3) and UID EXPUNGE (RFC 4315
+// 2.1); with IMAP_MOVE_EXPUNGE_TO_TRASH the messages go to the Trash folder.
+#include <string>
+
+#include "imapd/replies.hpp"
+#include "imapd/session.hpp"
+#include "lib/log.hpp"
+#include "lib/maildir.hpp"
+
+namespace imapd {
+
+Completion Session::cmd_expunge(const ParsedCommand& c) {
+  if (c.args.size() != (c.uid ? 1u : 0u)) return {"BAD", c.uid ? "Syntax: UID EXPUNGE set." : "EXPUNGE takes no arguments."};
+  Mailbox& mb = *mailbox_;
+  if (mb.read_only()) return {"NO", std::string(reply::read_only)};
+  std::vector<bool> which(mb.count(), false);
+  if (c.uid) {
+    auto set = message_set(c.args[0], true);
+    if (!set) return {"BAD", "Invalid UID set."};
+    for (std::size_t i : *set) which[i] = true;
+  } else {
+    which.assign(mb.count(), true);
+  }
+  for (std::size_t i = 0; i < which.size(); ++i)
+    which[i] = which[i] && lib::maildir::has_flag(mb.messages()[i].maildir_flags, 'T');
+  std::string trash;
+  if (settings_.move_expunge_to_trash && mb.name().folder != settings_.trash_name) {
+    auto made = lib::maildir::create_folder(root_, settings_.trash_name);
+    if (made) trash = lib::maildir::folder_path(root_, settings_.trash_name);
+  }
+  auto r = mb.expunge(which, trash);
+  if (!r) {
+    lib::log::error("user=%s: EXPUNGE: %s", login_.c_str(), r.error().message.c_str());
+    return {"NO", std::string(reply::server_error)};
+  }
+  emit(*r);
+  return {"OK", "EXPUNGE completed."};
+}
+
+}  // namespace imapd

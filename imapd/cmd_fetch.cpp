@@ -1,0 +1,120 @@
+// imapd/cmd_fetch.cpp: FETCH and UID FETCH (RFC 3501 6.4.5, 6.4.8). The data
+// items are rendered by imapd/fetch.hpp; here the session finds the messages,
+// reads their files only when an item needs the content, sets \Seen for
+// non-PEEK body fetches, and copes with files that vanish meanwhile (RFC 2180
+// 4.1: the rest of the messages are still returned; the command ends NO
+// [EXPUNGEISSUED]).
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+
+#include "imapd/fetch.hpp"
+#include "imapd/replies.hpp"
+#include "imapd/session.hpp"
+#include "lib/log.hpp"
+
+namespace imapd {
+namespace {
+
+// Reads a whole message file, refusing sizes that could not be a message.
+lib::Result<std::string> read_message(int fd, const std::string& path) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return lib::temporary_error("cannot stat " + path + ": " + lib::errno_text(errno));
+  if (st.st_size < 0 || st.st_size > (static_cast<off_t>(1) << 31))
+    return lib::permanent_error(path + " is too large to be served");
+  std::string data(static_cast<std::size_t>(st.st_size), '\0');
+  std::size_t got = 0;
+  while (got < data.size()) {
+    ssize_t n = ::pread(fd, data.data() + got, data.size() - got, static_cast<off_t>(got));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return lib::temporary_error("cannot read " + path + ": " + lib::errno_text(errno));
+    }
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  data.resize(got);
+  return data;
+}
+
+std::string flags_text(const Mailbox& mb, const MessageState& m) {
+  std::string l = mb.flag_list(m);
+  return l.substr(1, l.size() - 2);
+}
+
+}  // namespace
+
+Completion Session::cmd_fetch(const ParsedCommand& c) {
+  if (c.args.size() != 2) return {"BAD", "Syntax: FETCH sequence-set items."};
+  auto set = message_set(c.args[0], c.uid);
+  if (!set) return {"BAD", "Invalid sequence set."};
+  std::string error;
+  auto req = parse_fetch_attributes(c.args[1], c.uid, error);
+  if (!req) return {"BAD", error};
+  Mailbox& mb = *mailbox_;
+  bool set_seen = req->sets_seen && !mb.read_only();
+  bool vanished = false;
+  bool need_date = req->has(FetchAttr::internaldate);
+  std::string line;
+  for (std::size_t idx : *set) {
+    MessageState& m = mb.messages()[idx];
+    if (m.vanished) {
+      vanished = true;
+      continue;
+    }
+    std::string file;
+    std::optional<MessageText> text;
+    bool need_file = req->needs_message || (req->needs_size && !m.crlf_size);
+    if (need_file) {
+      auto fd = mb.open_message(idx);
+      if (!fd) {
+        lib::log::error("user=%s: FETCH: %s", login_.c_str(), fd.error().message.c_str());
+        return {"NO", std::string(reply::server_error)};
+      }
+      if (!*fd) {
+        vanished = true;
+        continue;
+      }
+      auto data = read_message((*fd)->get(), mb.path_of(m));
+      if (!data) {
+        lib::log::error("user=%s: FETCH: %s", login_.c_str(), data.error().message.c_str());
+        return {"NO", std::string(reply::server_error)};
+      }
+      file = std::move(*data);
+      text.emplace(file);
+      m.crlf_size = text->size();
+    }
+    if (need_date) {
+      auto s = mb.stat_message(idx);
+      if (!s) lib::log::error("user=%s: FETCH: %s", login_.c_str(), s.error().message.c_str());
+    }
+    FetchMessageInfo info;
+    info.uid = m.uid;
+    if (set_seen && !lib::maildir::has_flag(m.maildir_flags, 'S')) {
+      auto r = mb.set_flags(idx, m.maildir_flags + "S", m.keywords);
+      if (!r) lib::log::error("user=%s: FETCH \\Seen: %s", login_.c_str(), r.error().message.c_str());
+      info.add_flags = r.ok() && *r;
+    }
+    std::string flags = flags_text(mb, m);
+    info.flags = flags;
+    info.internal_date = m.internal_date;
+    if (m.crlf_size) info.size = *m.crlf_size;
+    line.clear();
+    line += "* " + std::to_string(idx + 1) + " FETCH ";
+    FetchStatus st = render_fetch(*req, info, text ? &*text : nullptr, line);
+    if (st == FetchStatus::unknown_cte) return {"NO", "[UNKNOWN-CTE] Cannot decode this part."};
+    if (st != FetchStatus::ok) {
+      vanished = true;
+      continue;
+    }
+    line += "\r\n";
+    emit(line);
+  }
+  if (vanished) return {"NO", std::string(reply::expunge_issued)};
+  return {"OK", "FETCH completed."};
+}
+
+}  // namespace imapd

@@ -1,0 +1,120 @@
+// imapd/cmd_folder.cpp: CREATE, DELETE, RENAME (RFC 3501 6.3.3-6.3.5) on
+// Maildir++ folders through lib/maildir.hpp, with RENAME INBOX's special case
+// (the messages move, INBOX stays) and children renamed along.
+#include <dirent.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+
+#include "imapd/session.hpp"
+#include "lib/c_handle.hpp"
+#include "lib/log.hpp"
+#include "lib/maildir.hpp"
+
+namespace imapd {
+namespace {
+
+// CREATE "INBOX.a." means "INBOX.a" (RFC 3501 6.3.3: a trailing separator
+// only says the client wants to create children).
+Value strip_trailing_separator(const Value& v) {
+  Value copy = v;
+  std::string s(v.str());
+  if (s.size() > 1 && s.back() == '.') s.pop_back();
+  copy.kind = Value::Kind::quoted;
+  copy.text = s;
+  return copy;
+}
+
+}  // namespace
+
+Completion Session::cmd_create(const ParsedCommand& c) {
+  if (c.args.size() != 1 || !c.args[0].is_astring()) return {"BAD", "Syntax: CREATE mailbox."};
+  std::string why;
+  auto name = mailbox_arg(strip_trailing_separator(c.args[0]), why);
+  if (!name) return {"NO", why};
+  if (name->folder.empty()) return {"NO", "[ALREADYEXISTS] INBOX always exists."};
+  auto r = lib::maildir::create_folder(root_, name->folder);
+  if (!r) {
+    lib::log::error("user=%s: CREATE: %s", login_.c_str(), r.error().message.c_str());
+    return {"NO", r.error().kind == lib::ErrorKind::permanent ? "Cannot create this mailbox." : "Cannot create the mailbox now, see the log."};
+  }
+  if (!*r) return {"NO", "[ALREADYEXISTS] Mailbox already exists."};
+  return {"OK", "CREATE completed."};
+}
+
+Completion Session::cmd_delete(const ParsedCommand& c) {
+  if (c.args.size() != 1) return {"BAD", "Syntax: DELETE mailbox."};
+  std::string why;
+  auto name = mailbox_arg(c.args[0], why);
+  if (!name) return {"NO", why};
+  if (name->folder.empty()) return {"NO", "INBOX cannot be deleted."};
+  if (mailbox_ && mailbox_->name().folder == name->folder) mailbox_.reset();
+  // RFC 3501 6.3.4: children stay; the name remains as \Noselect.
+  auto r = lib::maildir::delete_folder(root_, name->folder, false);
+  if (!r) {
+    if (r.error().kind == lib::ErrorKind::permanent) return {"NO", "[NONEXISTENT] No such mailbox."};
+    lib::log::error("user=%s: DELETE: %s", login_.c_str(), r.error().message.c_str());
+    return {"NO", "Cannot delete the mailbox now, see the log."};
+  }
+  auto subs = read_subscriptions(root_);
+  if (subs && subs->erase(name->imap_name)) (void)write_subscriptions(root_, *subs);
+  return {"OK", "DELETE completed."};
+}
+
+Completion Session::cmd_rename(const ParsedCommand& c) {
+  if (c.args.size() != 2) return {"BAD", "Syntax: RENAME mailbox newname."};
+  std::string why;
+  auto from = mailbox_arg(c.args[0], why);
+  if (!from) return {"NO", why};
+  auto to = mailbox_arg(strip_trailing_separator(c.args[1]), why);
+  if (!to) return {"NO", why};
+  if (to->folder.empty()) return {"NO", "[ALREADYEXISTS] INBOX already exists."};
+  if (from->folder.empty()) {
+    // RFC 3501 6.3.5: renaming INBOX moves its messages to the new mailbox
+    // and leaves INBOX empty; INBOX's children are not moved.
+    auto made = lib::maildir::create_folder(root_, to->folder);
+    if (!made) return {"NO", "Cannot create the new mailbox."};
+    if (!*made) return {"NO", "[ALREADYEXISTS] Mailbox already exists."};
+    std::string target = lib::maildir::folder_path(root_, to->folder);
+    for (const char* sub : {"cur", "new"}) {
+      std::string d = root_ + "/" + sub;
+      lib::CHandle<DIR, closedir> h(::opendir(d.c_str()));
+      if (!h) continue;
+      std::vector<std::string> names;
+      while (dirent* e = ::readdir(h.get()))
+        if (e->d_name[0] != '.') names.emplace_back(e->d_name);
+      for (const auto& n : names)
+        if (::rename((d + "/" + n).c_str(), (target + "/" + sub + "/" + n).c_str()) != 0 && errno != ENOENT)
+          lib::log::error("user=%s: RENAME INBOX: %s: %s", login_.c_str(), n.c_str(), lib::errno_text(errno).c_str());
+    }
+    if (mailbox_ && mailbox_->name().folder.empty()) (void)mailbox_->refresh(true);
+    return {"OK", "RENAME completed."};
+  }
+  if (mailbox_ && (mailbox_->name().folder == from->folder ||
+                   mailbox_->name().folder.rfind(from->folder + ".", 0) == 0))
+    mailbox_.reset();
+  auto r = lib::maildir::rename_folder(root_, from->folder, to->folder);
+  if (!r) {
+    if (r.error().kind == lib::ErrorKind::permanent) return {"NO", "Cannot rename: " + r.error().message};
+    lib::log::error("user=%s: RENAME: %s", login_.c_str(), r.error().message.c_str());
+    return {"NO", "Cannot rename the mailbox now, see the log."};
+  }
+  auto subs = read_subscriptions(root_);
+  if (subs) {
+    std::set<std::string> renamed;
+    bool changed = false;
+    for (const auto& s : *subs) {
+      if (s == from->imap_name || s.rfind(from->imap_name + ".", 0) == 0) {
+        renamed.insert(to->imap_name + s.substr(from->imap_name.size()));
+        changed = true;
+      } else {
+        renamed.insert(s);
+      }
+    }
+    if (changed) (void)write_subscriptions(root_, renamed);
+  }
+  return {"OK", "RENAME completed."};
+}
+
+}  // namespace imapd

@@ -1,0 +1,66 @@
+// imapd/cmd_select.cpp: SELECT, EXAMINE (RFC 3501 6.3.1, 6.3.2), CLOSE
+// (6.4.2) and UNSELECT (RFC 3691).
+#include <string>
+
+#include "imapd/replies.hpp"
+#include "imapd/session.hpp"
+#include "lib/log.hpp"
+
+namespace imapd {
+
+Completion Session::cmd_select(const ParsedCommand& c) {
+  bool examine = c.name == "EXAMINE";
+  if (c.args.size() != 1) return {"BAD", "Syntax: " + c.name + " mailbox."};
+  // RFC 3501 6.3.1: a failed SELECT leaves no mailbox selected, and
+  // selecting closes the previous one without expunging.
+  mailbox_.reset();
+  std::string why;
+  auto name = mailbox_arg(c.args[0], why);
+  if (!name) return {"NO", why};
+  auto mb = Mailbox::open(folder_dir(*name), *name, examine);
+  if (!mb) {
+    if (mb.error().kind == lib::ErrorKind::permanent) return {"NO", std::string(reply::no_such_mailbox)};
+    lib::log::error("user=%s: %s", login_.c_str(), mb.error().message.c_str());
+    return {"NO", std::string(reply::server_error)};
+  }
+  mailbox_ = std::move(*mb);
+  std::string flags = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
+  std::string kw;
+  for (const auto& k : mailbox_->known_keywords()) kw += " " + k;
+  std::string out;
+  out += "* FLAGS (" + flags + kw + ")\r\n";
+  out += "* OK [PERMANENTFLAGS (" + (examine ? std::string() : flags + kw + " \\*") + ")] Limited\r\n";
+  out += "* " + std::to_string(mailbox_->count()) + " EXISTS\r\n";
+  out += "* " + std::to_string(mailbox_->recent_count()) + " RECENT\r\n";
+  if (std::uint32_t u = mailbox_->first_unseen()) out += "* OK [UNSEEN " + std::to_string(u) + "] Message " + std::to_string(u) + " is the first unseen\r\n";
+  out += "* OK [UIDVALIDITY " + std::to_string(mailbox_->uidvalidity()) + "] Ok\r\n";
+  out += "* OK [UIDNEXT " + std::to_string(mailbox_->uidnext()) + "] Ok\r\n";
+  emit(out);
+  return {"OK", examine ? "[READ-ONLY] Ok" : "[READ-WRITE] Ok"};
+}
+
+Completion Session::cmd_close(const ParsedCommand& c) {
+  if (!c.args.empty()) return {"BAD", "CLOSE takes no arguments."};
+  // RFC 3501 6.4.2: expunge silently, unless read-only.
+  if (!mailbox_->read_only()) {
+    std::vector<bool> which;
+    for (const auto& m : mailbox_->messages()) which.push_back(lib::maildir::has_flag(m.maildir_flags, 'T'));
+    std::string trash;
+    if (settings_.move_expunge_to_trash && mailbox_->name().folder != settings_.trash_name) {
+      trash = lib::maildir::folder_path(root_, settings_.trash_name);
+      (void)lib::maildir::create_folder(root_, settings_.trash_name);
+    }
+    auto r = mailbox_->expunge(which, trash);
+    if (!r) lib::log::error("user=%s: CLOSE: %s", login_.c_str(), r.error().message.c_str());
+  }
+  mailbox_.reset();
+  return {"OK", "CLOSE completed."};
+}
+
+Completion Session::cmd_unselect(const ParsedCommand& c) {
+  if (!c.args.empty()) return {"BAD", "UNSELECT takes no arguments."};
+  mailbox_.reset();
+  return {"OK", "UNSELECT completed."};
+}
+
+}  // namespace imapd

@@ -1,0 +1,56 @@
+// imapd/cmd_status.cpp: STATUS (RFC 3501 6.3.10).
+#include <string>
+
+#include "imapd/replies.hpp"
+#include "imapd/session.hpp"
+#include "lib/log.hpp"
+
+namespace imapd {
+
+Completion Session::cmd_status(const ParsedCommand& c) {
+  if (c.args.size() != 2 || !c.args[1].is_list() || c.args[1].items.empty())
+    return {"BAD", "Syntax: STATUS mailbox (items)."};
+  std::string why;
+  auto name = mailbox_arg(c.args[0], why);
+  if (!name) return {"NO", why};
+  for (const auto& it : c.args[1].items) {
+    if (!it.is_word("MESSAGES") && !it.is_word("RECENT") && !it.is_word("UIDNEXT") &&
+        !it.is_word("UIDVALIDITY") && !it.is_word("UNSEEN"))
+      return {"BAD", "Unknown STATUS item."};
+  }
+  MailboxStatus st;
+  if (mailbox_ && mailbox_->name().folder == name->folder) {
+    (void)mailbox_->refresh();
+    st.messages = static_cast<std::uint32_t>(mailbox_->count());
+    st.recent = mailbox_->recent_count();
+    for (const auto& m : mailbox_->messages())
+      if (!lib::maildir::has_flag(m.maildir_flags, 'S')) ++st.unseen;
+    st.uidnext = mailbox_->uidnext();
+    st.uidvalidity = mailbox_->uidvalidity();
+  } else {
+    auto r = folder_status(folder_dir(*name));
+    if (!r) {
+      if (r.error().kind == lib::ErrorKind::permanent || r.error().message.find("No such file") != std::string::npos)
+        return {"NO", std::string(reply::no_such_mailbox)};
+      lib::log::error("user=%s: STATUS: %s", login_.c_str(), r.error().message.c_str());
+      return {"NO", std::string(reply::server_error)};
+    }
+    st = *r;
+  }
+  std::string out = "* STATUS " + wire_name(name->imap_name) + " (";
+  bool first = true;
+  for (const auto& it : c.args[1].items) {
+    if (!first) out += ' ';
+    first = false;
+    if (it.is_word("MESSAGES")) out += "MESSAGES " + std::to_string(st.messages);
+    else if (it.is_word("RECENT")) out += "RECENT " + std::to_string(st.recent);
+    else if (it.is_word("UIDNEXT")) out += "UIDNEXT " + std::to_string(st.uidnext);
+    else if (it.is_word("UIDVALIDITY")) out += "UIDVALIDITY " + std::to_string(st.uidvalidity);
+    else out += "UNSEEN " + std::to_string(st.unseen);
+  }
+  out += ")\r\n";
+  emit(out);
+  return {"OK", "STATUS completed."};
+}
+
+}  // namespace imapd

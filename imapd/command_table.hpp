@@ -1,0 +1,25 @@
+// imapd/command_table.hpp: the commands of the authenticated and selected
+// states (RFC 3501 6.1-6.4 and the extensions), one constexpr table: name,
+// handler, whether a mailbox must be selected, whether a UID form exists, and
+// whether EXPUNGE responses may follow (not after FETCH, STORE, SEARCH:
+// RFC 3501 7.4.1).
+#pragma once
+
+#include <string_view>
+
+#include "imapd/session.hpp"
+
+namespace imapd {
+
+struct CommandSpec {
+  std::string_view name;
+  Completion (Session::*handler)(const ParsedCommand&);
+  bool needs_selected;
+  bool has_uid_form;
+  bool expunge_ok;  // plain form; UID forms always allow EXPUNGE responses
+};
+
+// The entry for an upper-case command name, or nullptr.
+const CommandSpec* find_command(std::string_view name);
+
+}  // namespace imapd

@@ -1,0 +1,27 @@
+// imapd/idle.hpp: change notification for IDLE (RFC 2177): an inotify(7)
+// watch on a folder's new/, cur/ and courierimapkeywords/, so deliveries and
+// other sessions' flag changes and expunges reach an idling client at once.
+// Without inotify (or for a folder on NFS) the session falls back to polling
+// every IMAP_IDLE_TIMEOUT seconds.
+#pragma once
+
+#include <string>
+
+#include "lib/result.hpp"
+#include "lib/unique_fd.hpp"
+
+namespace imapd {
+
+class FolderWatch {
+ public:
+  // Watches dir/new, dir/cur and dir/courierimapkeywords (if present).
+  static lib::Result<FolderWatch> open(const std::string& dir);
+  int fd() const { return fd_.get(); }
+  // Reads and forgets the pending events (the caller rescans the folder).
+  void drain();
+
+ private:
+  lib::UniqueFd fd_;
+};
+
+}  // namespace imapd

@@ -1,0 +1,113 @@
+// imapd/imap_string.cpp: IMAP string rendering (RFC 3501 4.3, 9; RFC 6855;
+// RFC 3516). See imap_string.hpp.
+#include "imapd/imap_string.hpp"
+
+#include <cstdint>
+
+#include "imapd/lexer.hpp"
+
+namespace imapd {
+
+namespace {
+
+bool valid_utf8(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    const auto b0 = static_cast<unsigned char>(s[i]);
+    if (b0 < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t len = 0;
+    std::uint32_t cp = 0;
+    std::uint32_t min = 0;
+    if ((b0 & 0xe0) == 0xc0) {
+      len = 2, cp = b0 & 0x1f, min = 0x80;
+    } else if ((b0 & 0xf0) == 0xe0) {
+      len = 3, cp = b0 & 0x0f, min = 0x800;
+    } else if ((b0 & 0xf8) == 0xf0) {
+      len = 4, cp = b0 & 0x07, min = 0x10000;
+    } else {
+      return false;
+    }
+    if (i + len > s.size()) return false;
+    for (std::size_t k = 1; k < len; ++k) {
+      const auto b = static_cast<unsigned char>(s[i + k]);
+      if ((b & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (b & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    i += len;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool can_quote(std::string_view s, const StringStyle& style) {
+  if (s.size() > style.max_quoted_bytes) return false;
+  bool eight_bit = false;
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '\r' || c == '\n' || c == '\0') return false;
+    if (c >= 0x80) eight_bit = true;
+  }
+  if (eight_bit) return style.utf8 && valid_utf8(s);
+  return true;
+}
+
+void append_quoted(std::string& out, std::string_view s) {
+  out.push_back('"');
+  for (char c : s) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  out.push_back('"');
+}
+
+void append_literal(std::string& out, std::string_view s, bool binary) {
+  if (binary) out.push_back('~');
+  out.push_back('{');
+  out += std::to_string(s.size());
+  out += "}\r\n";
+  out.append(s.data(), s.size());
+}
+
+void append_string(std::string& out, std::string_view s, const StringStyle& style) {
+  if (can_quote(s, style)) {
+    append_quoted(out, s);
+  } else {
+    append_literal(out, s, s.find('\0') != std::string_view::npos);
+  }
+}
+
+void append_nstring(std::string& out, std::optional<std::string_view> s, const StringStyle& style) {
+  if (!s) {
+    out += "NIL";
+  } else {
+    append_string(out, *s, style);
+  }
+}
+
+void append_nstring_or_nil(std::string& out, std::string_view s, const StringStyle& style) {
+  if (s.empty()) {
+    out += "NIL";
+  } else {
+    append_string(out, s, style);
+  }
+}
+
+void append_astring(std::string& out, std::string_view s, const StringStyle& style) {
+  bool atom = !s.empty() && !(s.size() == 3 && (s[0] | 0x20) == 'n' && (s[1] | 0x20) == 'i' &&
+                              (s[2] | 0x20) == 'l');
+  for (char c : s) {
+    if (!atom) break;
+    if (!is_astring_char(c)) atom = false;
+  }
+  if (atom) {
+    out.append(s.data(), s.size());
+  } else {
+    append_string(out, s, style);
+  }
+}
+
+}  // namespace imapd

@@ -1,0 +1,516 @@
+// imapd/mailbox.cpp: the selected folder's state (see mailbox.hpp).
+#include "imapd/mailbox.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <unordered_map>
+#include <utility>
+
+#include "imapd/uiddb.hpp"
+#include "lib/log.hpp"
+
+namespace imapd {
+namespace {
+
+namespace md = lib::maildir;
+
+// flock(2) on the folder directory for the duration of a UID assignment.
+class FolderLock {
+ public:
+  explicit FolderLock(const std::string& dir)
+      : fd_(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) {
+    if (fd_) {
+      while (::flock(fd_.get(), LOCK_EX) != 0 && errno == EINTR) {
+      }
+    }
+  }
+  bool ok() const { return fd_.valid(); }
+
+ private:
+  lib::UniqueFd fd_;  // closing releases the lock
+};
+
+bool same_time(const struct timespec& a, const struct timespec& b) {
+  return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+
+struct timespec dir_mtime(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return {};
+  return st.st_mtim;
+}
+
+}  // namespace
+
+char maildir_letter(std::string_view f) {
+  auto eq = [&](std::string_view w) {
+    if (f.size() != w.size()) return false;
+    for (std::size_t i = 0; i < f.size(); ++i)
+      if (std::tolower(static_cast<unsigned char>(f[i])) != std::tolower(static_cast<unsigned char>(w[i])))
+        return false;
+    return true;
+  };
+  if (eq("\\Seen")) return 'S';
+  if (eq("\\Answered")) return 'R';
+  if (eq("\\Flagged")) return 'F';
+  if (eq("\\Deleted")) return 'T';
+  if (eq("\\Draft")) return 'D';
+  return 0;
+}
+
+lib::Result<UidAssignment> assign_uids(const std::string& dir, const std::vector<std::string>& bases,
+                                       const std::vector<std::string>* present) {
+  FolderLock lock(dir);
+  if (!lock.ok()) return lib::temporary_error("cannot open folder " + dir + ": " + lib::errno_text(errno));
+  auto db = read_uiddb(dir);
+  bool changed = false;
+  if (!db) {
+    lib::log::error("%s", db.error().message.c_str());
+    db = UidDb{};
+  }
+  if (db->uidvalidity == 0) {
+    db->uidvalidity = static_cast<std::uint32_t>(std::time(nullptr));
+    db->next_uid = 1;
+    db->uids.clear();
+    changed = true;
+  }
+  UidAssignment out;
+  out.uids.reserve(bases.size());
+  for (const auto& b : bases) {
+    auto it = db->uids.find(b);
+    if (it != db->uids.end()) {
+      out.uids.push_back(it->second);
+      continue;
+    }
+    if (db->next_uid == 0xffffffffu) {
+      return lib::permanent_error("folder " + dir + " has used up its UIDs; remove its courierimapuiddb to renumber (clients will resynchronize)");
+    }
+    std::uint32_t uid = db->next_uid++;
+    db->uids.emplace(b, uid);
+    out.uids.push_back(uid);
+    changed = true;
+  }
+  if (present) {
+    std::unordered_map<std::string_view, bool> keep;
+    keep.reserve(present->size());
+    for (const auto& p : *present) keep.emplace(p, true);
+    for (auto it = db->uids.begin(); it != db->uids.end();) {
+      if (!keep.count(it->first)) {
+        it = db->uids.erase(it);
+        changed = true;
+      } else {
+        ++it;
+      }
+    }
+  }
+  if (changed) {
+    auto w = write_uiddb(dir, *db);
+    if (!w) return w.error();
+  }
+  out.uidvalidity = db->uidvalidity;
+  out.next_uid = db->next_uid;
+  return out;
+}
+
+lib::Result<MailboxStatus> folder_status(const std::string& dir) {
+  struct stat cur {};
+  if (::stat((dir + "/cur").c_str(), &cur) != 0 && (errno == ENOENT || errno == ENOTDIR))
+    return lib::permanent_error("no such folder " + dir);
+  auto scanned = md::scan_messages(dir, false);
+  if (!scanned) return scanned.error();
+  std::vector<std::string> bases;
+  bases.reserve(scanned->size());
+  MailboxStatus st;
+  for (const auto& m : *scanned) {
+    bases.push_back(m.base);
+    ++st.messages;
+    if (m.location == md::Location::new_dir) ++st.recent;
+    if (!md::has_flag(m.flags, 'S')) ++st.unseen;
+  }
+  auto a = assign_uids(dir, bases, &bases);
+  if (!a) return a.error();
+  st.uidnext = a->next_uid;
+  st.uidvalidity = a->uidvalidity;
+  return st;
+}
+
+lib::Result<std::unique_ptr<Mailbox>> Mailbox::open(const std::string& dir, const FolderName& name,
+                                                    bool read_only) {
+  struct stat st {};
+  if (::stat((dir + "/cur").c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    if (errno == ENOENT || errno == ENOTDIR || !S_ISDIR(st.st_mode))
+      return lib::permanent_error("no such folder " + dir);
+    return lib::temporary_error("cannot open folder " + dir + ": " + lib::errno_text(errno));
+  }
+  std::unique_ptr<Mailbox> mb(new Mailbox());
+  mb->dir_ = dir;
+  mb->name_ = name;
+  mb->read_only_ = read_only;
+  auto r = mb->scan(true);
+  if (!r) return r.error();
+  mb->told_exists_ = mb->messages_.size();
+  mb->told_recent_ = mb->recent_count();
+  mb->flag_changed_uids_.clear();
+  return mb;
+}
+
+lib::Result<void> Mailbox::scan(bool initial) {
+  std::time_t start = std::time(nullptr);
+  struct timespec new_m = dir_mtime(dir_ + "/new");
+  struct timespec cur_m = dir_mtime(dir_ + "/cur");
+  std::set<std::string> moved;
+  if (!read_only_) {
+    auto mv = md::move_new_to_cur(dir_);
+    if (!mv) return mv.error();
+    for (const auto& n : mv->moved) {
+      auto p = md::parse_message_name(n);
+      if (p) moved.insert(p->base);
+    }
+    for (const auto& e : mv->errors) lib::log::warning("%s", e.c_str());
+    if (!mv->moved.empty()) {
+      new_m = dir_mtime(dir_ + "/new");
+      cur_m = dir_mtime(dir_ + "/cur");
+    }
+  }
+  auto scanned = md::scan_messages(dir_, false);
+  if (!scanned) return scanned.error();
+  std::vector<std::string> bases;
+  bases.reserve(scanned->size());
+  for (const auto& m : *scanned) bases.push_back(m.base);
+  auto a = assign_uids(dir_, bases, &bases);
+  if (!a) return a.error();
+  if (!initial && a->uidvalidity != uidvalidity_) {
+    return lib::permanent_error("UIDVALIDITY of " + dir_ + " changed (courierimapuiddb was removed or replaced)");
+  }
+  uidvalidity_ = a->uidvalidity;
+  next_uid_ = a->next_uid;
+
+  // Keywords: reread when the keyword folder changed.
+  struct timespec kw_m = dir_mtime(dir_ + "/" + std::string(keywords_dir_name));
+  KeywordMap kwmap;
+  bool reread_kw = initial || !same_time(kw_m, kw_mtime_);
+  if (reread_kw) {
+    auto k = read_keywords(dir_);
+    if (!k) {
+      lib::log::warning("%s", k.error().message.c_str());
+    } else {
+      kwmap = std::move(*k);
+    }
+    kw_mtime_ = kw_m;
+  }
+
+  std::unordered_map<std::string_view, std::size_t> by_base;
+  by_base.reserve(scanned->size());
+  for (std::size_t i = 0; i < scanned->size(); ++i) by_base.emplace((*scanned)[i].base, i);
+
+  std::vector<bool> known(scanned->size(), false);
+  // Existing messages: vanished or renamed (flags changed by someone else).
+  for (auto& m : messages_) {
+    if (m.vanished) continue;
+    auto it = by_base.find(m.base);
+    if (it == by_base.end()) {
+      m.vanished = true;
+      continue;
+    }
+    known[it->second] = true;
+    const auto& info = (*scanned)[it->second];
+    bool changed = false;
+    if (info.file_name != m.file_name) {
+      m.file_name = info.file_name;
+      m.location = info.location;
+      if (info.flags != m.maildir_flags) {
+        m.maildir_flags = info.flags;
+        changed = true;
+      }
+    }
+    if (reread_kw) {
+      auto k = kwmap.find(m.base);
+      std::set<std::string> kws = k == kwmap.end() ? std::set<std::string>{} : k->second;
+      if (kws != m.keywords) {
+        m.keywords = std::move(kws);
+        changed = true;
+      }
+    }
+    if (changed) flag_changed_uids_.push_back(m.uid);
+  }
+  // New messages, in UID order (always above every UID we hold: the lock in
+  // assign_uids hands out increasing UIDs).
+  std::vector<std::pair<std::uint32_t, std::size_t>> fresh;
+  std::uint32_t max_uid = messages_.empty() ? 0 : messages_.back().uid;
+  for (std::size_t i = 0; i < scanned->size(); ++i) {
+    if (known[i]) continue;
+    if (a->uids[i] <= max_uid) {
+      // A message we had and marked vanished came back (renamed between two
+      // scans): keep it gone for this session; it reappears on reselect.
+      continue;
+    }
+    fresh.emplace_back(a->uids[i], i);
+  }
+  std::sort(fresh.begin(), fresh.end());
+  for (const auto& [uid, i] : fresh) {
+    const auto& info = (*scanned)[i];
+    MessageState m;
+    m.uid = uid;
+    m.base = info.base;
+    m.file_name = info.file_name;
+    m.location = info.location;
+    m.maildir_flags = info.flags;
+    m.size_bytes = info.size_bytes;
+    m.size_known = info.size_from_name;
+    m.crlf_size = info.virtual_size_bytes;
+    m.recent = moved.count(info.base) > 0 || (read_only_ && info.location == md::Location::new_dir);
+    auto k = kwmap.find(m.base);
+    if (k != kwmap.end()) m.keywords = k->second;  // unchanged keyword folder: none
+    for (const auto& kw : m.keywords) known_keywords_.insert(kw);
+    messages_.push_back(std::move(m));
+  }
+  for (const auto& [base, kws] : kwmap)
+    for (const auto& kw : kws) known_keywords_.insert(kw);
+  new_mtime_ = new_m;
+  cur_mtime_ = cur_m;
+  last_scan_s_ = start;
+  return {};
+}
+
+lib::Result<void> Mailbox::refresh(bool force) {
+  if (!force) {
+    struct timespec new_m = dir_mtime(dir_ + "/new");
+    struct timespec cur_m = dir_mtime(dir_ + "/cur");
+    struct timespec kw_m = dir_mtime(dir_ + "/" + std::string(keywords_dir_name));
+    // A directory changed within the clock granularity of our last scan could
+    // hide a second change with the same mtime: rescan while that is possible.
+    bool recent = new_m.tv_sec + 1 >= last_scan_s_ || cur_m.tv_sec + 1 >= last_scan_s_;
+    if (same_time(new_m, new_mtime_) && same_time(cur_m, cur_mtime_) && same_time(kw_m, kw_mtime_) &&
+        !recent)
+      return {};
+  }
+  return scan(false);
+}
+
+std::uint32_t Mailbox::recent_count() const {
+  std::uint32_t n = 0;
+  for (const auto& m : messages_)
+    if (m.recent && !m.vanished) ++n;
+  return n;
+}
+
+std::uint32_t Mailbox::first_unseen() const {
+  for (std::size_t i = 0; i < messages_.size(); ++i)
+    if (!md::has_flag(messages_[i].maildir_flags, 'S')) return static_cast<std::uint32_t>(i + 1);
+  return 0;
+}
+
+std::uint32_t Mailbox::seq_of_uid(std::uint32_t uid) const {
+  auto it = std::lower_bound(messages_.begin(), messages_.end(), uid,
+                             [](const MessageState& m, std::uint32_t u) { return m.uid < u; });
+  if (it == messages_.end() || it->uid != uid) return 0;
+  return static_cast<std::uint32_t>(it - messages_.begin() + 1);
+}
+
+std::string Mailbox::flag_list(const MessageState& m) const {
+  std::string out = "(";
+  auto add = [&](std::string_view f) {
+    if (out.size() > 1) out += ' ';
+    out += f;
+  };
+  const std::string& f = m.maildir_flags;
+  if (md::has_flag(f, 'R')) add("\\Answered");
+  if (md::has_flag(f, 'F')) add("\\Flagged");
+  if (md::has_flag(f, 'T')) add("\\Deleted");
+  if (md::has_flag(f, 'S')) add("\\Seen");
+  if (md::has_flag(f, 'D')) add("\\Draft");
+  if (m.recent) add("\\Recent");
+  for (const auto& k : m.keywords) add(k);
+  out += ')';
+  return out;
+}
+
+std::string Mailbox::path_of(const MessageState& m) const {
+  return dir_ + "/" + std::string(md::location_dir(m.location)) + "/" + m.file_name;
+}
+
+lib::Result<std::optional<lib::UniqueFd>> Mailbox::open_message(std::size_t index) {
+  MessageState& m = messages_.at(index);
+  if (m.vanished) return std::optional<lib::UniqueFd>();
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    lib::UniqueFd fd(::open(path_of(m).c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd) return std::optional<lib::UniqueFd>(std::move(fd));
+    if (errno != ENOENT) {
+      return lib::temporary_error("cannot open " + path_of(m) + ": " + lib::errno_text(errno));
+    }
+    auto found = md::find_message(dir_, m.base);
+    if (!found) return found.error();
+    if (!*found) break;
+    m.file_name = (*found)->file_name;
+    m.location = (*found)->location;
+    auto p = md::parse_message_name(m.file_name);
+    if (p && p->flags != m.maildir_flags) {
+      m.maildir_flags = p->flags;
+      flag_changed_uids_.push_back(m.uid);
+    }
+  }
+  m.vanished = true;
+  return std::optional<lib::UniqueFd>();
+}
+
+lib::Result<void> Mailbox::stat_message(std::size_t index) {
+  MessageState& m = messages_.at(index);
+  if (m.internal_date != 0 && m.size_known) return {};
+  auto fd = open_message(index);
+  if (!fd) return fd.error();
+  if (!*fd) return {};
+  struct stat st {};
+  if (::fstat((*fd)->get(), &st) != 0) return lib::temporary_error("cannot stat " + path_of(m) + ": " + lib::errno_text(errno));
+  m.internal_date = st.st_mtime;
+  if (!m.size_known) {
+    m.size_bytes = static_cast<std::uint64_t>(st.st_size);
+    m.size_known = true;
+  }
+  return {};
+}
+
+std::string Mailbox::take_updates(bool allow_expunge, bool with_uid) {
+  std::string out;
+  if (allow_expunge) {
+    for (std::size_t i = messages_.size(); i-- > 0;) {
+      if (!messages_[i].vanished) continue;
+      out += "* " + std::to_string(i + 1) + " EXPUNGE\r\n";
+      messages_.erase(messages_.begin() + static_cast<std::ptrdiff_t>(i));
+      if (told_exists_ > 0) --told_exists_;
+    }
+  }
+  if (messages_.size() != told_exists_ || (!allow_expunge && messages_.size() > told_exists_)) {
+    if (messages_.size() > told_exists_ || allow_expunge) {
+      out += "* " + std::to_string(messages_.size()) + " EXISTS\r\n";
+      told_exists_ = messages_.size();
+    }
+  }
+  std::uint32_t recent = recent_count();
+  if (recent != told_recent_) {
+    out += "* " + std::to_string(recent) + " RECENT\r\n";
+    told_recent_ = recent;
+  }
+  if (!flag_changed_uids_.empty()) {
+    std::sort(flag_changed_uids_.begin(), flag_changed_uids_.end());
+    flag_changed_uids_.erase(std::unique(flag_changed_uids_.begin(), flag_changed_uids_.end()),
+                             flag_changed_uids_.end());
+    for (std::uint32_t uid : flag_changed_uids_) {
+      std::uint32_t seq = seq_of_uid(uid);
+      if (seq == 0 || messages_[seq - 1].vanished) continue;
+      out += "* " + std::to_string(seq) + " FETCH (";
+      if (with_uid) out += "UID " + std::to_string(uid) + " ";
+      out += "FLAGS " + flag_list(messages_[seq - 1]) + ")\r\n";
+    }
+    flag_changed_uids_.clear();
+  }
+  return out;
+}
+
+lib::Result<bool> Mailbox::set_flags(std::size_t index, std::string_view system,
+                                     const std::set<std::string>& keywords) {
+  MessageState& m = messages_.at(index);
+  if (m.vanished) return false;
+  std::string want = md::normalize_flags(system);
+  // Keep unknown lower-case Maildir letters (other programs' flags).
+  for (char c : m.maildir_flags)
+    if (c >= 'a' && c <= 'z') want += c;
+  want = md::normalize_flags(want);
+  if (want != m.maildir_flags || m.location != md::Location::cur_dir) {
+    auto r = md::set_flags(dir_, m.file_name, want);
+    if (!r) return r.error();
+    if (!*r) {
+      m.vanished = true;
+      return false;
+    }
+    m.file_name = **r;
+    m.location = md::Location::cur_dir;
+    m.maildir_flags = want;
+  }
+  if (keywords != m.keywords) {
+    m.keywords = keywords;
+    for (const auto& k : keywords) known_keywords_.insert(k);
+    keywords_dirty_ = true;
+    if (batch_depth_ == 0) {
+      auto s = save_keywords();
+      if (!s) return s.error();
+    }
+  }
+  return true;
+}
+
+lib::Result<void> Mailbox::end_batch() {
+  if (batch_depth_ > 0) --batch_depth_;
+  if (batch_depth_ == 0 && keywords_dirty_) return save_keywords();
+  return {};
+}
+
+lib::Result<void> Mailbox::save_keywords() {
+  // Merge with what is on disk, so messages this session does not know (just
+  // delivered) keep their keywords.
+  auto disk = read_keywords(dir_);
+  KeywordMap map = disk ? std::move(*disk) : KeywordMap{};
+  for (const auto& m : messages_) {
+    if (m.vanished) continue;
+    if (m.keywords.empty())
+      map.erase(m.base);
+    else
+      map[m.base] = m.keywords;
+  }
+  auto w = write_keywords(dir_, map);
+  if (!w) return w;
+  keywords_dirty_ = false;
+  kw_mtime_ = dir_mtime(dir_ + "/" + std::string(keywords_dir_name));
+  return {};
+}
+
+lib::Result<std::string> Mailbox::expunge(const std::vector<bool>& which, const std::string& trash_dir,
+                                          std::vector<std::uint32_t>* expunged_uids) {
+  std::string out;
+  bool kw_touched = false;
+  for (std::size_t i = messages_.size(); i-- > 0;) {
+    MessageState& m = messages_[i];
+    bool remove = m.vanished || (i < which.size() && which[i]);
+    if (!remove) continue;
+    if (!m.vanished) {
+      for (int attempt = 0; attempt < 3; ++attempt) {
+        std::string path = path_of(m);
+        int rc = trash_dir.empty()
+                     ? ::unlink(path.c_str())
+                     : ::rename(path.c_str(), (trash_dir + "/cur/" + m.file_name).c_str());
+        if (rc == 0) break;
+        if (errno != ENOENT) {
+          return lib::temporary_error(std::string(trash_dir.empty() ? "cannot remove " : "cannot move to Trash ") +
+                                      path + ": " + lib::errno_text(errno));
+        }
+        auto found = md::find_message(dir_, m.base);
+        if (!found) return found.error();
+        if (!*found) break;  // someone else removed it: it is gone either way
+        m.file_name = (*found)->file_name;
+        m.location = (*found)->location;
+      }
+      if (!m.keywords.empty()) kw_touched = true;
+      if (expunged_uids) expunged_uids->push_back(m.uid);
+    }
+    out += "* " + std::to_string(i + 1) + " EXPUNGE\r\n";
+    messages_.erase(messages_.begin() + static_cast<std::ptrdiff_t>(i));
+    if (told_exists_ > 0) --told_exists_;
+  }
+  if (kw_touched) {
+    keywords_dirty_ = true;
+    auto s = save_keywords();
+    if (!s) lib::log::warning("%s", s.error().message.c_str());
+  }
+  cur_mtime_ = dir_mtime(dir_ + "/cur");
+  return out;
+}
+
+void Mailbox::clear_recent_all() {
+  for (auto& m : messages_) m.recent = false;
+}
+
+}  // namespace imapd

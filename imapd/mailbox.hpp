@@ -1,0 +1,179 @@
+// imapd/mailbox.hpp: the state of the selected Maildir++ folder (RFC 3501 2.3:
+// UIDs, sequence numbers, flags, \Recent; 7.3.1 EXISTS, 7.4.1 EXPUNGE).
+//
+// Every per-message fact lives in one MessageState, in sequence order, so later
+// extensions (CONDSTORE mod-sequences, SORT/THREAD caches) add a field here.
+// UIDs come from Courier's courierimapuiddb (imapd/uiddb.hpp) and keywords from
+// courierimapkeywords (imapd/keywords.hpp), so a folder used by Courier-IMAP
+// keeps its UIDVALIDITY, UIDs and keywords.
+//
+// Concurrency: other sessions and deliveries change the folder underneath.
+// refresh() rescans new/ and cur/ and records what changed; the session asks
+// take_updates() for the untagged responses when it may send them (EXPUNGE is
+// withheld during FETCH, STORE and SEARCH, RFC 3501 7.4.1). UIDs are assigned
+// under an flock(2) on the folder directory, so two sessions never give one
+// message two UIDs or one UID to two messages.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <ctime>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "imapd/folders.hpp"
+#include "imapd/keywords.hpp"
+#include "lib/maildir.hpp"
+#include "lib/result.hpp"
+#include "lib/unique_fd.hpp"
+
+namespace imapd {
+
+struct MessageState {
+  std::uint32_t uid = 0;
+  std::string base;       // stable Maildir base name (before ':')
+  std::string file_name;  // current name in cur/ or new/
+  lib::maildir::Location location = lib::maildir::Location::cur_dir;
+  std::string maildir_flags;       // normalized Maildir letters: D F R S T
+  std::set<std::string> keywords;  // custom flags (courierimapkeywords)
+  bool recent = false;             // \Recent for this session
+  bool vanished = false;           // gone on disk, EXPUNGE not yet sent
+  std::uint64_t size_bytes = 0;    // RFC822.SIZE basis (file size)
+  bool size_known = false;
+  std::time_t internal_date = 0;   // file mtime; 0 until stat'ed
+  std::optional<std::uint64_t> crlf_size;  // RFC822.SIZE: ",W=" or counted on read
+  // Planned: std::uint64_t modseq (CONDSTORE, RFC 7162).
+};
+
+// IMAP system flag <-> Maildir letter (\Seen S, \Answered R, \Flagged F,
+// \Deleted T, \Draft D). 0 for anything else.
+char maildir_letter(std::string_view imap_flag);
+
+// Result of assigning UIDs to messages of a folder on disk.
+struct UidAssignment {
+  std::uint32_t uidvalidity = 0;
+  std::uint32_t next_uid = 1;
+  std::vector<std::uint32_t> uids;  // one per requested base, same order
+};
+
+// Under the folder lock: reads courierimapuiddb, gives every base in `bases`
+// without a UID the next one (in the order given), drops entries of messages
+// not in `present` (when given) and writes the file back if it changed.
+// A missing or unreadable uiddb starts a new UIDVALIDITY (the current time).
+lib::Result<UidAssignment> assign_uids(const std::string& folder_dir,
+                                       const std::vector<std::string>& bases,
+                                       const std::vector<std::string>* present);
+
+struct MailboxStatus {
+  std::uint32_t messages = 0, recent = 0, unseen = 0, uidnext = 1, uidvalidity = 0;
+};
+// STATUS of a folder that need not be selected (RFC 3501 6.3.10).
+lib::Result<MailboxStatus> folder_status(const std::string& folder_dir);
+
+class Mailbox {
+ public:
+  // Opens the folder directory `dir`. With read_only (EXAMINE) nothing on disk
+  // changes except courierimapuiddb; otherwise new/ is moved to cur/ and those
+  // messages are \Recent here. Errors: no such folder (permanent), I/O
+  // (temporary), each naming the path.
+  static lib::Result<std::unique_ptr<Mailbox>> open(const std::string& dir, const FolderName& name,
+                                                    bool read_only);
+
+  const std::string& dir() const { return dir_; }
+  const FolderName& name() const { return name_; }
+  bool read_only() const { return read_only_; }
+  std::uint32_t uidvalidity() const { return uidvalidity_; }
+  std::uint32_t uidnext() const { return next_uid_; }
+
+  // Messages in sequence order; index = sequence number - 1. Includes vanished
+  // ones until their EXPUNGE is sent.
+  std::vector<MessageState>& messages() { return messages_; }
+  const std::vector<MessageState>& messages() const { return messages_; }
+  std::size_t count() const { return messages_.size(); }
+  std::uint32_t recent_count() const;
+  // Sequence number (1-based) of the first message without \Seen; 0 if none.
+  std::uint32_t first_unseen() const;
+  // Sequence number of a UID, 0 if absent.
+  std::uint32_t seq_of_uid(std::uint32_t uid) const;
+
+  // The keywords in use plus those ever defined here (for FLAGS).
+  const std::set<std::string>& known_keywords() const { return known_keywords_; }
+
+  // "(\Seen \Recent $Label1)"
+  std::string flag_list(const MessageState& m) const;
+
+  // Full path of a message's file as last known.
+  std::string path_of(const MessageState& m) const;
+
+  // Opens a message for reading. If its file moved (another session changed
+  // its flags), follows it by base name. nullopt: the message is gone (it is
+  // then marked vanished). Errors: I/O other than ENOENT.
+  lib::Result<std::optional<lib::UniqueFd>> open_message(std::size_t index);
+
+  // Fills size and internal date from stat(2) where unknown.
+  lib::Result<void> stat_message(std::size_t index);
+
+  // Rescans the folder if new/ or cur/ changed since the last scan (or when
+  // force). Notes new messages, flag changes by others and vanished files.
+  // A changed UIDVALIDITY (uiddb deleted) is a permanent error: the session
+  // must end (RFC 3501 2.3.1.1 forbids renumbering under a client).
+  lib::Result<void> refresh(bool force = false);
+
+  // The untagged responses due: with allow_expunge, EXPUNGE for vanished
+  // messages (which are then dropped); "n EXISTS" and "n RECENT" when the count
+  // changed; "n FETCH (FLAGS ...)" for others' flag changes (with UID when
+  // with_uid).
+  std::string take_updates(bool allow_expunge, bool with_uid);
+
+  // Changes flags: `system` is the set of Maildir letters wanted, keywords the
+  // full keyword set. Renames the file (lib::maildir::set_flags) and rewrites
+  // courierimapkeywords when keywords change. Returns false if the message
+  // vanished. Read-only mailboxes refuse (the session checks first).
+  lib::Result<bool> set_flags(std::size_t index, std::string_view system,
+                              const std::set<std::string>& keywords);
+
+  // Saves pending keyword changes (batched by set_flags callers via
+  // begin_batch/end_batch so a STORE 1:1000 writes :list once).
+  void begin_batch() { ++batch_depth_; }
+  lib::Result<void> end_batch();
+
+  // Removes the messages for which `which` is true (files unlinked, or moved to
+  // `trash_dir` when not empty) and returns the untagged EXPUNGE lines, sent in
+  // descending sequence order so no renumbering is needed. Also drops vanished
+  // messages (their EXPUNGE is included).
+  lib::Result<std::string> expunge(const std::vector<bool>& which, const std::string& trash_dir,
+                                   std::vector<std::uint32_t>* expunged_uids = nullptr);
+
+  // Marks a message as no longer \Recent (never needed: kept per session).
+  void clear_recent_all();
+
+ private:
+  Mailbox() = default;
+  lib::Result<void> save_keywords();
+  lib::Result<void> scan(bool initial);
+
+  std::string dir_;
+  FolderName name_;
+  bool read_only_ = false;
+  std::uint32_t uidvalidity_ = 0;
+  std::uint32_t next_uid_ = 1;
+  std::vector<MessageState> messages_;
+  std::set<std::string> known_keywords_;
+  // What the client was last told.
+  std::size_t told_exists_ = 0;
+  std::uint32_t told_recent_ = 0;
+  std::vector<std::uint32_t> flag_changed_uids_;
+  // Change detection for refresh().
+  struct timespec new_mtime_ {}, cur_mtime_ {}, kw_mtime_ {};
+  std::time_t last_scan_s_ = 0;
+  bool keywords_dirty_ = false;
+  int batch_depth_ = 0;
+};
+
+}  // namespace imapd

@@ -1,0 +1,668 @@
+// imapd/search.cpp: SEARCH criteria (RFC 3501 6.4.4, RFC 4731 RETURN, RFC
+// 5182 "$"): parser and evaluator. See search.hpp. The parser recurses once
+// per NOT/OR/parenthesis level, bounded by SearchLimits::max_depth; the
+// evaluator walks the same tree.
+#include "imapd/search.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <utility>
+
+#include "imapd/fetch.hpp"
+#include "lib/mime.hpp"
+#include "lib/rfc5322.hpp"
+
+namespace imapd {
+
+namespace {
+
+using Kind = SearchKey::Kind;
+
+char upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
+
+bool iequal(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (upper(a[i]) != upper(b[i])) return false;
+  }
+  return true;
+}
+
+constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+// ---------------------------------------------------------------------------
+// Case folding
+// ---------------------------------------------------------------------------
+
+char32_t fold_code_point(char32_t c) {
+  if (c < 0x80) return (c >= 'A' && c <= 'Z') ? c + 32 : c;
+  if (c >= 0xc0 && c <= 0xde && c != 0xd7) return c + 32;  // Latin-1
+  if (c >= 0x100 && c <= 0x17f) {                          // Latin Extended-A
+    if ((c >= 0x100 && c <= 0x137) || (c >= 0x14a && c <= 0x177)) return c | 1;
+    if ((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17e)) return (c & 1) ? c + 1 : c;
+    if (c == 0x178) return 0xff;
+    return c;
+  }
+  if (c >= 0x391 && c <= 0x3a9 && c != 0x3a2) return c + 32;  // Greek
+  if (c == 0x386) return 0x3ac;
+  if (c >= 0x388 && c <= 0x38a) return c + 37;
+  if (c == 0x38c) return 0x3cc;
+  if (c == 0x38e || c == 0x38f) return c + 63;
+  if (c == 0x3c2) return 0x3c3;  // final sigma matches sigma
+  if (c >= 0x410 && c <= 0x42f) return c + 32;  // Cyrillic
+  if (c >= 0x400 && c <= 0x40f) return c + 80;
+  return c;
+}
+
+void append_utf8(std::string& out, char32_t cp) {
+  if (cp < 0x80) {
+    out.push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    out.push_back(static_cast<char>(0xc0 | (cp >> 6)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3f)));
+  } else if (cp < 0x10000) {
+    out.push_back(static_cast<char>(0xe0 | (cp >> 12)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3f)));
+  } else {
+    out.push_back(static_cast<char>(0xf0 | (cp >> 18)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3f)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3f)));
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Parser
+// ---------------------------------------------------------------------------
+
+// What evaluating a key may cost: keys are reordered cheapest first.
+int cost(const SearchKey& k) {
+  switch (k.kind) {
+    case Kind::all:
+    case Kind::flag:
+    case Kind::keyword:
+    case Kind::sequence:
+    case Kind::uid:
+    case Kind::before:
+    case Kind::on:
+    case Kind::since:
+      return 0;
+    case Kind::larger:
+    case Kind::smaller:
+      return 1;
+    case Kind::header:
+    case Kind::sent_before:
+    case Kind::sent_on:
+    case Kind::sent_since:
+      return 2;
+    case Kind::body:
+    case Kind::text:
+      return 3;
+    case Kind::not_:
+      return cost(k.children[0]);
+    case Kind::and_:
+    case Kind::or_: {
+      int c = 0;
+      for (const auto& child : k.children) c = std::max(c, cost(child));
+      return c;
+    }
+  }
+  return 3;
+}
+
+void order_by_cost(SearchKey& k) {
+  if (k.kind == Kind::and_) {
+    std::stable_sort(k.children.begin(), k.children.end(),
+                     [](const SearchKey& a, const SearchKey& b) { return cost(a) < cost(b); });
+  } else if (k.kind == Kind::or_ && cost(k.children[1]) < cost(k.children[0])) {
+    std::swap(k.children[0], k.children[1]);
+  }
+}
+
+class Parser {
+ public:
+  Parser(std::span<const Value> args, bool allow_saved, const SearchLimits& limits, SearchProgram& program)
+      : args_(args), allow_saved_(allow_saved), limits_(limits), program_(program) {}
+
+  bool fail(std::string text) {
+    if (error_.empty()) error_ = std::move(text);
+    return false;
+  }
+  const std::string& error() const { return error_; }
+
+  // Parses keys from args_[pos_..] until the end into `group` (an AND).
+  bool parse_all(SearchKey& group) {
+    while (pos_ < args_.size()) {
+      SearchKey k;
+      if (!parse_key(args_, pos_, k, 0)) return false;
+      group.children.push_back(std::move(k));
+    }
+    return true;
+  }
+
+ private:
+  bool count_key() {
+    if (++keys_ > limits_.max_keys) return fail("Too many search keys");
+    return true;
+  }
+
+  const Value* next(std::span<const Value> list, std::size_t& pos, std::string_view for_key) {
+    if (pos >= list.size()) {
+      fail("Missing argument for " + std::string(for_key));
+      return nullptr;
+    }
+    return &list[pos++];
+  }
+
+  bool string_arg(std::span<const Value> list, std::size_t& pos, std::string_view key, std::string& out) {
+    const Value* v = next(list, pos, key);
+    if (!v) return false;
+    if (!v->is_astring() || v->kind == Value::Kind::section) {
+      return fail("Invalid string for " + std::string(key));
+    }
+    if (v->str().size() > limits_.max_string_bytes) return fail("Search string too long");
+    out = std::string(v->str());
+    return true;
+  }
+
+  bool date_arg(std::span<const Value> list, std::size_t& pos, std::string_view key, SearchKey& k) {
+    const Value* v = next(list, pos, key);
+    if (!v) return false;
+    const auto d = (v->kind == Value::Kind::atom || v->kind == Value::Kind::quoted)
+                       ? parse_search_date(v->str())
+                       : std::nullopt;
+    if (!d) return fail("Invalid date for " + std::string(key));
+    std::tie(k.year, k.month, k.day) = *d;
+    return true;
+  }
+
+  bool set_arg(const Value& v, SearchKey& k) {
+    if (!v.is_atom_like()) return false;
+    SequenceSetLimits sl;
+    sl.allow_saved = allow_saved_;
+    auto set = SequenceSet::parse(v.text, sl);
+    if (!set) return false;
+    if (set->is_saved()) program_.uses_saved = true;
+    k.set = std::move(*set);
+    return true;
+  }
+
+  bool parse_key(std::span<const Value> list, std::size_t& pos, SearchKey& k, std::size_t depth);
+
+  std::span<const Value> args_;
+  std::size_t pos_ = 0;
+  bool allow_saved_;
+  const SearchLimits& limits_;
+  SearchProgram& program_;
+  std::size_t keys_ = 0;
+  std::string error_;
+};
+
+bool Parser::parse_key(std::span<const Value> list, std::size_t& pos, SearchKey& k, std::size_t depth) {
+  if (depth > limits_.max_depth) return fail("Search criteria nested too deep");
+  if (!count_key()) return false;
+  const Value& v = list[pos++];
+  if (v.is_list()) {
+    if (v.items.empty()) return fail("Empty search group");
+    k.kind = Kind::and_;
+    std::size_t p = 0;
+    while (p < v.items.size()) {
+      SearchKey child;
+      if (!parse_key(v.items, p, child, depth + 1)) return false;
+      k.children.push_back(std::move(child));
+    }
+    order_by_cost(k);
+    return true;
+  }
+  if (!v.is_atom_like()) return fail("Invalid search key");
+  // A sequence set ("1:3,5", "*", "$").
+  const char c0 = v.text.empty() ? '\0' : v.text[0];
+  if ((c0 >= '0' && c0 <= '9') || c0 == '*' || c0 == '$') {
+    k.kind = Kind::sequence;
+    if (!set_arg(v, k)) return fail("Invalid sequence set " + v.text.substr(0, 40));
+    return true;
+  }
+  std::string word = v.text;
+  for (char& ch : word) ch = upper(ch);
+
+  struct FlagKey {
+    std::string_view name;
+    SystemFlag flag;
+    bool negate;
+  };
+  static constexpr FlagKey flag_keys[] = {
+      {"ANSWERED", SystemFlag::answered, false}, {"DELETED", SystemFlag::deleted, false},
+      {"DRAFT", SystemFlag::draft, false},       {"FLAGGED", SystemFlag::flagged, false},
+      {"SEEN", SystemFlag::seen, false},         {"RECENT", SystemFlag::recent, false},
+      {"UNANSWERED", SystemFlag::answered, true}, {"UNDELETED", SystemFlag::deleted, true},
+      {"UNDRAFT", SystemFlag::draft, true},      {"UNFLAGGED", SystemFlag::flagged, true},
+      {"UNSEEN", SystemFlag::seen, true},        {"OLD", SystemFlag::recent, true},
+  };
+  for (const auto& f : flag_keys) {
+    if (word != f.name) continue;
+    SearchKey flag;
+    flag.kind = Kind::flag;
+    flag.flag = f.flag;
+    if (f.negate) {
+      k.kind = Kind::not_;
+      k.children.push_back(std::move(flag));
+    } else {
+      k = std::move(flag);
+    }
+    return true;
+  }
+  if (word == "ALL") {
+    k.kind = Kind::all;
+    return true;
+  }
+  if (word == "NEW") {  // RECENT UNSEEN
+    k.kind = Kind::and_;
+    SearchKey recent;
+    recent.kind = Kind::flag;
+    recent.flag = SystemFlag::recent;
+    SearchKey seen;
+    seen.kind = Kind::flag;
+    seen.flag = SystemFlag::seen;
+    SearchKey unseen;
+    unseen.kind = Kind::not_;
+    unseen.children.push_back(std::move(seen));
+    k.children.push_back(std::move(recent));
+    k.children.push_back(std::move(unseen));
+    return true;
+  }
+  if (word == "NOT") {
+    if (pos >= list.size()) return fail("Missing argument for NOT");
+    k.kind = Kind::not_;
+    k.children.resize(1);
+    return parse_key(list, pos, k.children[0], depth + 1);
+  }
+  if (word == "OR") {
+    k.kind = Kind::or_;
+    k.children.resize(2);
+    for (auto& child : k.children) {
+      if (pos >= list.size()) return fail("Missing argument for OR");
+      if (!parse_key(list, pos, child, depth + 1)) return false;
+    }
+    order_by_cost(k);
+    return true;
+  }
+  if (word == "KEYWORD" || word == "UNKEYWORD") {
+    const Value* a = next(list, pos, word);
+    if (!a) return false;
+    if (!a->is_atom_like() || a->text.empty() || a->text.size() > 1000) {
+      return fail("Invalid keyword for " + word);
+    }
+    SearchKey kw;
+    kw.kind = Kind::keyword;
+    kw.value = a->text;
+    if (word == "UNKEYWORD") {
+      k.kind = Kind::not_;
+      k.children.push_back(std::move(kw));
+    } else {
+      k = std::move(kw);
+    }
+    return true;
+  }
+  if (word == "UID") {
+    const Value* a = next(list, pos, word);
+    if (!a) return false;
+    k.kind = Kind::uid;
+    if (!set_arg(*a, k)) return fail("Invalid UID set");
+    return true;
+  }
+  if (word == "LARGER" || word == "SMALLER") {
+    const Value* a = next(list, pos, word);
+    if (!a) return false;
+    if (a->kind != Value::Kind::number) return fail("Invalid number for " + word);
+    k.kind = word == "LARGER" ? Kind::larger : Kind::smaller;
+    k.size = a->number;
+    program_.needs_size = true;
+    return true;
+  }
+  static constexpr std::pair<std::string_view, Kind> date_keys[] = {
+      {"BEFORE", Kind::before},          {"ON", Kind::on},           {"SINCE", Kind::since},
+      {"SENTBEFORE", Kind::sent_before}, {"SENTON", Kind::sent_on}, {"SENTSINCE", Kind::sent_since},
+  };
+  for (const auto& [name, kind] : date_keys) {
+    if (word != name) continue;
+    k.kind = kind;
+    if (kind == Kind::sent_before || kind == Kind::sent_on || kind == Kind::sent_since) {
+      program_.needs_content = true;
+    }
+    return date_arg(list, pos, word, k);
+  }
+  static constexpr std::pair<std::string_view, std::string_view> address_keys[] = {
+      {"FROM", "From"}, {"TO", "To"}, {"CC", "Cc"}, {"BCC", "Bcc"}, {"SUBJECT", "Subject"},
+  };
+  for (const auto& [name, field] : address_keys) {
+    if (word != name) continue;
+    k.kind = Kind::header;
+    k.field = std::string(field);
+    std::string s;
+    if (!string_arg(list, pos, word, s)) return false;
+    k.value = search_fold(s);
+    program_.needs_content = true;
+    return true;
+  }
+  if (word == "HEADER") {
+    k.kind = Kind::header;
+    std::string s;
+    if (!string_arg(list, pos, word, k.field) || !string_arg(list, pos, word, s)) return false;
+    if (k.field.empty()) return fail("Empty header field name");
+    k.value = search_fold(s);
+    program_.needs_content = true;
+    return true;
+  }
+  if (word == "BODY" || word == "TEXT") {
+    k.kind = word == "BODY" ? Kind::body : Kind::text;
+    std::string s;
+    if (!string_arg(list, pos, word, s)) return false;
+    k.value = search_fold(s);
+    program_.needs_content = true;
+    return true;
+  }
+  return fail("Unknown search key " + v.text.substr(0, 40));
+}
+
+// ---------------------------------------------------------------------------
+// Evaluation
+// ---------------------------------------------------------------------------
+
+struct Ymd {
+  int y, m, d;
+  auto operator<=>(const Ymd&) const = default;
+};
+
+Ymd ymd_of(std::time_t t, int zone_offset_minutes) {
+  const std::time_t local = t + static_cast<std::time_t>(zone_offset_minutes) * 60;
+  std::tm tm{};
+  if (!gmtime_r(&local, &tm)) return {1970, 1, 1};
+  return {tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday};
+}
+
+bool compare_date(Kind kind, const Ymd& have, const Ymd& want) {
+  switch (kind) {
+    case Kind::before:
+    case Kind::sent_before:
+      return have < want;
+    case Kind::on:
+    case Kind::sent_on:
+      return have == want;
+    default:  // since, sent_since
+      return have >= want;
+  }
+}
+
+bool contains_folded(std::string_view haystack_folded, std::string_view needle_folded) {
+  return haystack_folded.find(needle_folded) != std::string_view::npos;
+}
+
+class Evaluator {
+ public:
+  Evaluator(SearchMessage& message, const SearchContext& context) : m_(message), ctx_(context) {}
+
+  bool eval(const SearchKey& k) {
+    switch (k.kind) {
+      case Kind::all:
+        return true;
+      case Kind::and_:
+        for (const auto& c : k.children) {
+          if (!eval(c)) return false;
+        }
+        return true;
+      case Kind::or_:
+        return eval(k.children[0]) || eval(k.children[1]);
+      case Kind::not_:
+        return !eval(k.children[0]);
+      case Kind::flag:
+        return m_.has_flag(k.flag);
+      case Kind::keyword:
+        return m_.has_keyword(k.value);
+      case Kind::sequence:
+        if (k.set.is_saved()) return in_saved();
+        return k.set.contains(m_.seq(), ctx_.message_count);
+      case Kind::uid:
+        if (k.set.is_saved()) return in_saved();
+        return k.set.contains(m_.uid(), ctx_.max_uid);
+      case Kind::before:
+      case Kind::on:
+      case Kind::since: {
+        const std::time_t t = m_.internal_date();
+        const int zone = ctx_.zone_offset_minutes ? *ctx_.zone_offset_minutes : local_zone_offset_minutes(t);
+        return compare_date(k.kind, ymd_of(t, zone), {k.year, k.month, k.day});
+      }
+      case Kind::sent_before:
+      case Kind::sent_on:
+      case Kind::sent_since: {
+        MessageText* msg = m_.message();
+        if (!msg) return false;
+        const auto value = msg->header().value("Date");
+        if (!value) return false;
+        const auto date = lib::rfc5322::parse_date(*value);
+        if (!date) return false;
+        return compare_date(k.kind, {date->year, date->month, date->day}, {k.year, k.month, k.day});
+      }
+      case Kind::larger:
+        return m_.size() > k.size;
+      case Kind::smaller:
+        return m_.size() < k.size;
+      case Kind::header:
+        return header_matches(k.field, k.value);
+      case Kind::body:
+        return body_matches(k.value);
+      case Kind::text:
+        return text_header_matches(k.value) || body_matches(k.value);
+    }
+    return false;
+  }
+
+ private:
+  bool in_saved() const {
+    if (!ctx_.saved_uids) return false;
+    return std::binary_search(ctx_.saved_uids->begin(), ctx_.saved_uids->end(), m_.uid());
+  }
+
+  bool header_matches(std::string_view field, std::string_view needle) {
+    MessageText* msg = m_.message();
+    if (!msg) return false;
+    for (const auto& f : msg->header().fields) {
+      if (!f.is(field)) continue;
+      if (needle.empty()) return true;  // RFC 3501: an empty string matches any such field
+      if (contains_folded(search_fold(lib::mime::decode_encoded_words(f.value())), needle)) return true;
+    }
+    return false;
+  }
+
+  // The whole header, each field decoded, for TEXT.
+  bool text_header_matches(std::string_view needle) {
+    if (!header_folded_) {
+      MessageText* msg = m_.message();
+      if (!msg) return false;
+      std::string all;
+      for (const auto& f : msg->header().fields) {
+        all.append(f.name.data(), f.name.size());
+        all += ": ";
+        all += lib::mime::decode_encoded_words(f.value());
+        all += '\n';
+      }
+      header_folded_ = search_fold(all);
+    }
+    return contains_folded(*header_folded_, needle);
+  }
+
+  bool body_matches(std::string_view needle) {
+    if (!body_folded_) {
+      MessageText* msg = m_.message();
+      if (!msg) return false;
+      std::string all;
+      collect_text(msg->text(), msg->mime().root, all);
+      body_folded_ = search_fold(all);
+    }
+    return contains_folded(*body_folded_, needle);
+  }
+
+  // Every text part's decoded UTF-8, and the header of every encapsulated
+  // message (a forwarded mail's Subject is part of the outer body).
+  // Recursion is bounded by lib::mime's nesting limit.
+  void collect_text(std::string_view text, const lib::mime::Part& part, std::string& out) {
+    if (part.is_multipart()) {
+      for (const auto& child : part.children) collect_text(text, child, out);
+      return;
+    }
+    if (const lib::mime::Part* inner = part.message()) {
+      for (const auto& f : inner->header.fields) {
+        out.append(f.name.data(), f.name.size());
+        out += ": ";
+        out += lib::mime::decode_encoded_words(f.value());
+        out += '\n';
+      }
+      collect_text(text, *inner, out);
+      return;
+    }
+    if (part.type == "text") {
+      out += lib::mime::text_utf8(text, part);
+      out += '\n';
+    }
+  }
+
+  SearchMessage& m_;
+  const SearchContext& ctx_;
+  std::optional<std::string> header_folded_;
+  std::optional<std::string> body_folded_;
+};
+
+}  // namespace
+
+std::string search_fold(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size();) {
+    const auto b0 = static_cast<unsigned char>(s[i]);
+    if (b0 < 0x80) {
+      out.push_back(static_cast<char>((b0 >= 'A' && b0 <= 'Z') ? b0 + 32 : b0));
+      ++i;
+      continue;
+    }
+    std::size_t len = 0;
+    char32_t cp = 0;
+    char32_t min = 0;
+    if ((b0 & 0xe0) == 0xc0) {
+      len = 2, cp = b0 & 0x1f, min = 0x80;
+    } else if ((b0 & 0xf0) == 0xe0) {
+      len = 3, cp = b0 & 0x0f, min = 0x800;
+    } else if ((b0 & 0xf8) == 0xf0) {
+      len = 4, cp = b0 & 0x07, min = 0x10000;
+    }
+    bool ok = len != 0 && i + len <= s.size();
+    for (std::size_t k = 1; ok && k < len; ++k) {
+      const auto b = static_cast<unsigned char>(s[i + k]);
+      if ((b & 0xc0) != 0x80) ok = false;
+      cp = (cp << 6) | (b & 0x3f);
+    }
+    if (ok && (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))) ok = false;
+    if (!ok) {
+      append_utf8(out, 0xfffd);
+      ++i;
+      continue;
+    }
+    append_utf8(out, fold_code_point(cp));
+    i += len;
+  }
+  return out;
+}
+
+std::optional<std::tuple<int, int, int>> parse_search_date(std::string_view s) {
+  // date-day "-" date-month "-" date-year (RFC 3501 9); date-day is 1*2DIGIT.
+  const std::size_t d1 = s.find('-');
+  if (d1 == std::string_view::npos || d1 == 0 || d1 > 2) return std::nullopt;
+  int day = 0;
+  for (std::size_t i = 0; i < d1; ++i) {
+    if (s[i] < '0' || s[i] > '9') return std::nullopt;
+    day = day * 10 + (s[i] - '0');
+  }
+  if (s.size() != d1 + 1 + 3 + 1 + 4 || s[d1 + 4] != '-') return std::nullopt;
+  int month = 0;
+  for (int m = 0; m < 12; ++m) {
+    if (iequal(s.substr(d1 + 1, 3), kMonths[m])) month = m + 1;
+  }
+  if (month == 0) return std::nullopt;
+  int year = 0;
+  for (char c : s.substr(d1 + 5)) {
+    if (c < '0' || c > '9') return std::nullopt;
+    year = year * 10 + (c - '0');
+  }
+  static constexpr int kDays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  if (day < 1 || day > kDays[month - 1] || (month == 2 && day == 29 && !leap)) return std::nullopt;
+  return std::make_tuple(year, month, day);
+}
+
+SearchParseResult parse_search(std::span<const Value> args, bool allow_esearch, bool allow_saved,
+                               const SearchLimits& limits) {
+  SearchParseResult result;
+  SearchProgram program;
+  std::size_t pos = 0;
+  if (allow_esearch && pos < args.size() && args[pos].is_word("RETURN")) {
+    ++pos;
+    if (pos >= args.size() || !args[pos].is_list()) {
+      result.error = "RETURN needs a list of options";
+      return result;
+    }
+    SearchReturn r;
+    for (const Value& o : args[pos].items) {
+      if (o.is_word("MIN")) {
+        r.min = true;
+      } else if (o.is_word("MAX")) {
+        r.max = true;
+      } else if (o.is_word("ALL")) {
+        r.all = true;
+      } else if (o.is_word("COUNT")) {
+        r.count = true;
+      } else if (o.is_word("SAVE") && allow_saved) {
+        r.save = true;
+      } else {
+        result.error = "Unknown RETURN option";
+        return result;
+      }
+    }
+    if (r.none()) r.all = true;  // "RETURN ()" means ALL (RFC 4731 3.1)
+    program.returns = r;
+    ++pos;
+  }
+  if (pos < args.size() && args[pos].is_word("CHARSET")) {
+    ++pos;
+    if (pos >= args.size() || !args[pos].is_astring() || args[pos].kind == Value::Kind::section) {
+      result.error = "CHARSET needs a name";
+      return result;
+    }
+    const std::string_view cs = args[pos].str();
+    if (!iequal(cs, "UTF-8") && !iequal(cs, "US-ASCII")) {
+      result.error = "Unsupported charset";
+      result.bad_charset = true;
+      return result;
+    }
+    ++pos;
+  }
+  if (pos >= args.size()) {
+    result.error = "Missing search criteria";
+    return result;
+  }
+  program.root.kind = Kind::and_;
+  Parser parser(args.subspan(pos), allow_saved, limits, program);
+  if (!parser.parse_all(program.root)) {
+    result.error = parser.error();
+    return result;
+  }
+  order_by_cost(program.root);
+  result.program = std::move(program);
+  return result;
+}
+
+bool search_matches(const SearchProgram& program, SearchMessage& message, const SearchContext& context) {
+  Evaluator e(message, context);
+  return e.eval(program.root);
+}
+
+}  // namespace imapd

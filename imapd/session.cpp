@@ -1,0 +1,255 @@
+// imapd/session.cpp: the authenticated session loop and the small commands
+// (see session.hpp).
+#include "imapd/session.hpp"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <ctime>
+
+#include "imapd/command_reader.hpp"
+#include "imapd/command_table.hpp"
+#include "imapd/imap_string.hpp"
+#include "imapd/mutf7.hpp"
+#include "imapd/replies.hpp"
+#include "lib/c_handle.hpp"
+#include "lib/log.hpp"
+#include "lib/maildir.hpp"
+
+namespace imapd {
+
+Session::Session(Settings settings, std::string maildir_root, std::string login, lib::io::Reader& reader,
+                 lib::io::Writer& writer)
+    : settings_(std::move(settings)), root_(std::move(maildir_root)), login_(std::move(login)),
+      in_(reader), out_(writer) {}
+
+Session::~Session() = default;
+
+void Session::emit(std::string_view text) {
+  out_.append(text);
+  emitted_bytes_ += text.size();
+  flush_if_large();
+}
+
+void Session::flush_if_large() {
+  if (out_.pending() >= 256 * 1024) (void)out_.flush();
+}
+
+std::optional<FolderName> Session::mailbox_arg(const Value& v, std::string& why) const {
+  if (!v.is_astring()) {
+    why = "Mailbox name expected.";
+    return std::nullopt;
+  }
+  auto utf8 = mutf7_to_utf8(v.str());
+  if (!utf8) {
+    why = "Invalid mailbox name (not modified UTF-7).";
+    return std::nullopt;
+  }
+  return resolve_mailbox(*utf8, why);
+}
+
+std::string Session::folder_dir(const FolderName& f) const {
+  return lib::maildir::folder_path(root_, f.folder);
+}
+
+std::string Session::wire_name(std::string_view imap_name_utf8) {
+  auto m = utf8_to_mutf7(imap_name_utf8);
+  std::string out;
+  append_mailbox(out, m ? *m : std::string(imap_name_utf8));
+  return out;
+}
+
+std::optional<std::vector<std::size_t>> Session::message_set(const Value& v, bool uid) const {
+  if (!v.is_atom_like()) return std::nullopt;
+  auto set = SequenceSet::parse(v.text);
+  if (!set || !mailbox_) return std::nullopt;
+  std::vector<std::size_t> out;
+  const auto& msgs = mailbox_->messages();
+  if (uid) {
+    std::uint32_t largest = msgs.empty() ? 0 : msgs.back().uid;
+    std::vector<std::uint32_t> uids;
+    uids.reserve(msgs.size());
+    for (const auto& m : msgs) uids.push_back(m.uid);
+    set->for_each_in(uids, largest, [&](std::size_t i) { out.push_back(i); });
+  } else {
+    for (const auto& r : set->resolve(static_cast<std::uint32_t>(msgs.size())))
+      for (std::uint64_t n = r.first; n <= r.last; ++n) out.push_back(static_cast<std::size_t>(n - 1));
+    // A sequence number above the message count is an error (RFC 3501 9:
+    // "seq-number ... greater than the number of messages ... is invalid").
+    if (!set->uses_star() && set->max_explicit() > msgs.size()) return std::nullopt;
+  }
+  return out;
+}
+
+void Session::send_updates(bool allow_expunge) {
+  if (!mailbox_) return;
+  auto r = mailbox_->refresh();
+  if (!r) {
+    lib::log::error("user=%s folder=%s: %s", login_.c_str(), mailbox_->dir().c_str(), r.error().message.c_str());
+    if (r.error().kind == lib::ErrorKind::permanent) {
+      emit("* BYE [UNAVAILABLE] The mailbox was renumbered or removed underneath this session.\r\n");
+      fatal_ = true;
+      return;
+    }
+  }
+  std::string u = mailbox_->take_updates(allow_expunge, false);
+  if (!u.empty()) emit(u);
+}
+
+bool Session::execute(const ParsedCommand& cmd) {
+  if (!cmd.ok()) {
+    emit(reply::tagged(cmd.tag.empty() ? "*" : cmd.tag, "BAD", cmd.error));
+    return true;
+  }
+  const CommandSpec* spec = find_command(cmd.name);
+  if (!spec || (cmd.uid && !spec->has_uid_form)) {
+    emit(reply::tagged(cmd.tag, "BAD", reply::unknown_command));
+    return true;
+  }
+  if (spec->needs_selected && !mailbox_) {
+    emit(reply::tagged(cmd.tag, "BAD", reply::no_mailbox));
+    return true;
+  }
+  Completion done = (this->*(spec->handler))(cmd);
+  if (!logout_ && !fatal_) send_updates(spec->expunge_ok || cmd.uid);
+  emit(reply::tagged(cmd.tag, done.status, done.text));
+  return !logout_ && !fatal_;
+}
+
+int Session::run(const std::string& login_tag) {
+  if (login_tag.empty()) {
+    emit("* PREAUTH [" + capability_line(settings_, true) + "] Logged in as " + login_ + "\r\n");
+  } else {
+    emit(reply::tagged(login_tag, "OK", "[" + capability_line(settings_, true) + "] " + std::string(reply::login_ok)));
+  }
+  (void)out_.flush();
+  CommandLimits limits;
+  limits.max_literal_bytes = settings_.max_literal_bytes;
+  limits.max_message_bytes = settings_.max_message_bytes;
+  std::string command, why;
+  int errors = 0;
+  for (;;) {
+    auto st = read_command(in_, out_, limits, command, why);
+    if (st == CommandStatus::rejected) {
+      lib::log::info("user=%s: command rejected: %s", login_.c_str(), why.c_str());
+      if (++errors > 100) {
+        emit("* BYE Too many errors.\r\n");
+        break;
+      }
+      continue;
+    }
+    if (st == CommandStatus::timeout) {
+      emit("* BYE " + std::string(reply::autologout) + "\r\n");
+      lib::log::info("user=%s: autologout", login_.c_str());
+      break;
+    }
+    if (st == CommandStatus::eof) {
+      lib::log::info("user=%s: disconnected", login_.c_str());
+      break;
+    }
+    if (st == CommandStatus::fatal) {
+      lib::log::info("user=%s: %s", login_.c_str(), why.c_str());
+      break;
+    }
+    ParsedCommand cmd = parse_command(command);
+    bool go_on = execute(cmd);
+    auto f = out_.flush();
+    if (!f) {
+      lib::log::info("user=%s: %s", login_.c_str(), f.error().message.c_str());
+      return 0;
+    }
+    if (!go_on) break;
+  }
+  (void)out_.flush();
+  return 0;
+}
+
+// ---------------------------------------------------------------------------
+// Small commands.
+
+Completion Session::cmd_capability(const ParsedCommand& c) {
+  if (!c.args.empty()) return {"BAD", "CAPABILITY takes no arguments."};
+  emit("* " + capability_line(settings_, true) + "\r\n");
+  return {"OK", "CAPABILITY completed."};
+}
+
+Completion Session::cmd_noop(const ParsedCommand& c) {
+  if (!c.args.empty()) return {"BAD", "NOOP takes no arguments."};
+  return {"OK", "NOOP completed."};
+}
+
+Completion Session::cmd_check(const ParsedCommand& c) {
+  if (!c.args.empty()) return {"BAD", "CHECK takes no arguments."};
+  return {"OK", "CHECK completed."};
+}
+
+Completion Session::cmd_logout(const ParsedCommand& c) {
+  if (!c.args.empty()) return {"BAD", "LOGOUT takes no arguments."};
+  emit("* BYE " + std::string(reply::logout) + "\r\n");
+  logout_ = true;
+  return {"OK", "LOGOUT completed."};
+}
+
+Completion Session::cmd_id(const ParsedCommand& c) {
+  if (c.args.size() != 1 || !(c.args[0].is_list() || c.args[0].kind == Value::Kind::nil))
+    return {"BAD", "Syntax: ID ( field value ... ) or ID NIL."};
+  emit("* ID (\"name\" \"Courier-compatible imapd\")\r\n");
+  return {"OK", "ID completed."};
+}
+
+Completion Session::cmd_enable(const ParsedCommand& c) {
+  if (c.args.empty()) return {"BAD", "Syntax: ENABLE capability ..."};
+  for (const auto& a : c.args)
+    if (!a.is_atom_like()) return {"BAD", "Syntax: ENABLE capability ..."};
+  // No extension that needs enabling (CONDSTORE, QRESYNC, UTF8=ACCEPT) is
+  // offered yet: nothing gets enabled (RFC 5161 3.1).
+  emit("* ENABLED\r\n");
+  return {"OK", "ENABLE completed."};
+}
+
+Completion Session::cmd_namespace(const ParsedCommand& c) {
+  if (!c.args.empty()) return {"BAD", "NAMESPACE takes no arguments."};
+  emit("* NAMESPACE ((\"INBOX.\" \".\")) NIL ((\"#shared.\" \".\")(\"shared.\" \".\"))\r\n");
+  return {"OK", "NAMESPACE completed."};
+}
+
+Completion Session::cmd_starttls(const ParsedCommand&) { return {"BAD", "Already logged in; STARTTLS must come before LOGIN."}; }
+
+Completion Session::cmd_authenticate(const ParsedCommand&) { return {"BAD", "Already logged in."}; }
+
+// ---------------------------------------------------------------------------
+
+void empty_trash(const std::string& root, const std::string& spec) {
+  std::size_t pos = 0;
+  std::time_t now = std::time(nullptr);
+  while (pos < spec.size()) {
+    std::size_t comma = spec.find_first_of(", ", pos);
+    std::string item = spec.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    pos = comma == std::string::npos ? spec.size() : comma + 1;
+    std::size_t colon = item.rfind(':');
+    if (colon == std::string::npos) continue;
+    std::string folder = item.substr(0, colon);
+    long days = std::strtol(item.c_str() + colon + 1, nullptr, 10);
+    if (days <= 0 || !lib::maildir::validate_folder_name(folder)) continue;
+    std::string dir = lib::maildir::folder_path(root, folder);
+    for (const char* sub : {"/cur", "/new"}) {
+      std::string d = dir + sub;
+      lib::CHandle<DIR, closedir> h(::opendir(d.c_str()));
+      if (!h) continue;
+      std::vector<std::string> old;
+      while (dirent* e = ::readdir(h.get())) {
+        if (e->d_name[0] == '.') continue;
+        struct stat st {};
+        std::string p = d + "/" + e->d_name;
+        if (::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_ctime + days * 86400 < now)
+          old.push_back(p);
+      }
+      for (const auto& p : old) ::unlink(p.c_str());
+      if (!old.empty()) lib::log::info("IMAP_EMPTYTRASH: removed %zu old messages from %s", old.size(), d.c_str());
+    }
+  }
+}
+
+}  // namespace imapd

@@ -1,0 +1,120 @@
+// imapd/session.hpp: the authenticated and selected states of IMAP4rev1
+// (RFC 3501 6.3, 6.4) over the account's Maildir++, with IDLE (RFC 2177),
+// NAMESPACE (2342), UIDPLUS (4315), UNSELECT (3691), MOVE (6851), ENABLE
+// (5161), ID (2971), SPECIAL-USE (6154), ESEARCH (4731) and LITERAL+ (7888).
+// The command table (imapd/command_table.hpp) maps names to the handlers,
+// one file per non-trivial command (imapd/cmd_*.cpp). Handlers append untagged
+// data with emit() and return the tagged completion; the session adds the
+// pending untagged updates (EXISTS, EXPUNGE, FETCH FLAGS) before it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "imapd/lexer.hpp"
+#include "imapd/mailbox.hpp"
+#include "imapd/sequence_set.hpp"
+#include "imapd/settings.hpp"
+#include "lib/io.hpp"
+
+namespace imapd {
+
+struct Completion {
+  std::string_view status;  // "OK", "NO", "BAD"
+  std::string text;
+};
+
+class Session {
+ public:
+  // maildir_root: the account's Maildir (INBOX); login: the account name for
+  // the log. Reader and writer are the client connection (fd 0/1).
+  Session(Settings settings, std::string maildir_root, std::string login, lib::io::Reader& reader,
+          lib::io::Writer& writer);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Greets (the tagged OK of imaplogin's LOGIN when login_tag is set, else
+  // "* PREAUTH"), then serves commands until LOGOUT, timeout or disconnect.
+  // Returns the process exit status.
+  int run(const std::string& login_tag);
+
+  // Executes one parsed command; the full reply is buffered in the writer.
+  // Returns false when the session must end (LOGOUT, fatal error).
+  bool execute(const ParsedCommand& cmd);
+
+  // --- used by the command handlers -------------------------------------
+  void emit(std::string_view text);
+  Mailbox* selected() { return mailbox_.get(); }
+  const Settings& settings() const { return settings_; }
+  const std::string& root() const { return root_; }
+
+  // Resolves a mailbox argument (modified UTF-7 astring); nullopt with a NO
+  // text in `why` when invalid.
+  std::optional<FolderName> mailbox_arg(const Value& v, std::string& why) const;
+  std::string folder_dir(const FolderName& f) const;
+  // Mailbox name for output (modified UTF-7, quoted as needed).
+  static std::string wire_name(std::string_view imap_name_utf8);
+
+  // Parses a sequence set argument into 0-based message indexes of the
+  // selected mailbox (UIDs when uid). nullopt: syntax error.
+  std::optional<std::vector<std::size_t>> message_set(const Value& v, bool uid) const;
+
+  // Command handlers (cmd_*.cpp).
+  Completion cmd_capability(const ParsedCommand& c);
+  Completion cmd_noop(const ParsedCommand& c);
+  Completion cmd_logout(const ParsedCommand& c);
+  Completion cmd_id(const ParsedCommand& c);
+  Completion cmd_enable(const ParsedCommand& c);
+  Completion cmd_namespace(const ParsedCommand& c);
+  Completion cmd_starttls(const ParsedCommand& c);
+  Completion cmd_authenticate(const ParsedCommand& c);
+  Completion cmd_select(const ParsedCommand& c);
+  Completion cmd_close(const ParsedCommand& c);
+  Completion cmd_unselect(const ParsedCommand& c);
+  Completion cmd_list(const ParsedCommand& c);
+  Completion cmd_lsub(const ParsedCommand& c);
+  Completion cmd_subscribe(const ParsedCommand& c);
+  Completion cmd_unsubscribe(const ParsedCommand& c);
+  Completion cmd_create(const ParsedCommand& c);
+  Completion cmd_delete(const ParsedCommand& c);
+  Completion cmd_rename(const ParsedCommand& c);
+  Completion cmd_status(const ParsedCommand& c);
+  Completion cmd_append(const ParsedCommand& c);
+  Completion cmd_check(const ParsedCommand& c);
+  Completion cmd_expunge(const ParsedCommand& c);
+  Completion cmd_fetch(const ParsedCommand& c);
+  Completion cmd_store(const ParsedCommand& c);
+  Completion cmd_copy(const ParsedCommand& c);
+  Completion cmd_move(const ParsedCommand& c);
+  Completion cmd_search(const ParsedCommand& c);
+  Completion cmd_idle(const ParsedCommand& c);
+
+ private:
+  Completion copy_or_move(const ParsedCommand& c, bool move);
+  Completion list_common(const ParsedCommand& c, bool lsub);
+  void send_updates(bool allow_expunge);
+  void flush_if_large();
+
+  Settings settings_;
+  std::string root_;
+  std::string login_;
+  lib::io::Reader& in_;
+  lib::io::Writer& out_;
+  std::unique_ptr<Mailbox> mailbox_;
+  bool logout_ = false;
+  bool fatal_ = false;
+  std::size_t emitted_bytes_ = 0;
+  std::vector<std::uint32_t> saved_search_;  // RFC 5182 "$" (planned)
+};
+
+// Empties folders listed in IMAP_EMPTYTRASH ("Trash:7,Sent:30": messages
+// older than that many days by ctime), as Courier does at login.
+void empty_trash(const std::string& root, const std::string& spec);
+
+}  // namespace imapd

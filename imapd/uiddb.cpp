@@ -1,0 +1,143 @@
+// imapd/uiddb.cpp: Courier's courierimapuiddb (see uiddb.hpp).
+#include "imapd/uiddb.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <utility>
+
+#include "lib/config.hpp"
+#include "lib/unique_fd.hpp"
+
+namespace imapd {
+namespace {
+
+bool parse_u32(std::string_view s, std::uint32_t& out) {
+  if (s.empty() || s.size() > 10) return false;
+  std::uint64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size() || v > 0xffffffffULL) return false;
+  out = static_cast<std::uint32_t>(v);
+  return true;
+}
+
+std::vector<std::string_view> words(std::string_view line) {
+  std::vector<std::string_view> out;
+  std::size_t i = 0;
+  while (i < line.size() && out.size() < 4) {
+    while (i < line.size() && line[i] == ' ') ++i;
+    std::size_t j = i;
+    while (j < line.size() && line[j] != ' ') ++j;
+    if (j > i) out.push_back(line.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+bool valid_base(std::string_view b) {
+  if (b.empty() || b.size() > 255 || b[0] == '.') return false;
+  return b.find_first_of(std::string_view("/\0:", 3)) == std::string_view::npos;
+}
+
+}  // namespace
+
+lib::Result<UidDb> parse_uiddb(std::string_view text, const std::string& origin) {
+  UidDb db;
+  std::size_t nl = text.find('\n');
+  std::string_view header = text.substr(0, nl);
+  auto h = words(header);
+  std::uint32_t version = 0;
+  if (h.size() != 3 || !parse_u32(h[0], version) || (version != 1 && version != 2) ||
+      !parse_u32(h[1], db.uidvalidity) || !parse_u32(h[2], db.next_uid)) {
+    return lib::permanent_error(origin + ":1: not a courierimapuiddb header (expected \"1 <uidvalidity> <nextuid>\"); the file will be rebuilt with a new UIDVALIDITY");
+  }
+  if (db.next_uid == 0) db.next_uid = 1;
+  std::string_view rest = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+  std::uint32_t last_uid = 0;
+  while (!rest.empty()) {
+    nl = rest.find('\n');
+    std::string_view line = rest.substr(0, nl);
+    rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+    auto w = words(line);
+    std::uint32_t uid = 0;
+    std::string_view base;
+    if (version == 1) {
+      if (w.size() != 2 || !parse_u32(w[0], uid) || uid == 0) continue;
+      base = w[1];
+    } else {
+      // Version 2: "basename [uid]"; no uid means previous + 1.
+      if (w.empty() || w.size() > 2) continue;
+      base = w[0];
+      if (w.size() == 2) {
+        if (!parse_u32(w[1], uid) || uid == 0) continue;
+      } else {
+        if (last_uid == 0xffffffffu) continue;
+        uid = last_uid + 1;
+      }
+    }
+    if (!valid_base(base)) continue;
+    last_uid = uid;
+    db.uids[std::string(base)] = uid;
+    if (uid >= db.next_uid) db.next_uid = uid == 0xffffffffu ? uid : uid + 1;
+  }
+  return db;
+}
+
+lib::Result<UidDb> read_uiddb(const std::string& folder_dir) {
+  std::string path = folder_dir + "/" + std::string(uiddb_file_name);
+  int open_errno = 0;
+  auto text = lib::read_small_file(path, max_uiddb_bytes, &open_errno);
+  if (!text) {
+    if (open_errno == ENOENT) return UidDb{0, 1, {}};
+    return text.error();
+  }
+  return parse_uiddb(*text, path);
+}
+
+std::string format_uiddb(const UidDb& db) {
+  std::vector<std::pair<std::uint32_t, const std::string*>> list;
+  list.reserve(db.uids.size());
+  for (const auto& [base, uid] : db.uids) list.emplace_back(uid, &base);
+  std::sort(list.begin(), list.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::string out = "1 " + std::to_string(db.uidvalidity) + " " + std::to_string(db.next_uid) + "\n";
+  out.reserve(out.size() + list.size() * 64);
+  for (const auto& [uid, base] : list) {
+    out += std::to_string(uid);
+    out += ' ';
+    out += *base;
+    out += '\n';
+  }
+  return out;
+}
+
+lib::Result<void> write_uiddb(const std::string& folder_dir, const UidDb& db) {
+  std::string text = format_uiddb(db);
+  std::string tmp = folder_dir + "/tmp/courierimapuiddb." + std::to_string(::getpid());
+  std::string path = folder_dir + "/" + std::string(uiddb_file_name);
+  lib::UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!fd) return lib::temporary_error("cannot create " + tmp + ": " + lib::errno_text(errno));
+  std::string_view left = text;
+  while (!left.empty()) {
+    ssize_t n = ::write(fd.get(), left.data(), left.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      ::unlink(tmp.c_str());
+      return lib::temporary_error("cannot write " + tmp + ": " + lib::errno_text(e));
+    }
+    left.remove_prefix(static_cast<std::size_t>(n));
+  }
+  fd.reset();
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int e = errno;
+    ::unlink(tmp.c_str());
+    return lib::temporary_error("cannot rename " + tmp + " to " + path + ": " + lib::errno_text(e));
+  }
+  return {};
+}
+
+}  // namespace imapd

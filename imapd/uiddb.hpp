@@ -1,0 +1,51 @@
+// imapd/uiddb.hpp: Courier's courierimapuiddb file, one per Maildir++ folder,
+// which keeps a mailbox's UIDVALIDITY and each message's UID across sessions
+// (RFC 3501 2.3.1.1), so a mailbox moved from Courier-IMAP keeps them.
+//   line 1:  "1 <uidvalidity> <nextuid>"
+//   then:    "<uid> <basename>" per message, basename = file name before ':'.
+// Courier (imap/imapscanclient.c) also writes version 2, where the messages are
+// listed as "<basename> <uid>" runs: a line "basename" alone means the uid after
+// the previous one. Both versions are read; version 1 is written.
+// The file is replaced through tmp/ + rename, so a reader sees the old or the
+// new file, never a half-written one.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "lib/result.hpp"
+
+namespace imapd {
+
+inline constexpr std::string_view uiddb_file_name = "courierimapuiddb";
+// A uiddb larger than this is corrupt or hostile (a million messages with long
+// names is ~100 MB): it is ignored with an error and rebuilt (new UIDVALIDITY).
+inline constexpr std::size_t max_uiddb_bytes = 256u * 1024 * 1024;
+
+struct UidDb {
+  std::uint32_t uidvalidity = 0;
+  std::uint32_t next_uid = 1;
+  std::unordered_map<std::string, std::uint32_t> uids;  // basename -> uid
+};
+
+// Parses the text of a uiddb. Returns a permanent error naming `origin` and the
+// line when the header is not understood; bad message lines are skipped (a
+// message that loses its entry just gets a new UID). UIDs at or above next_uid
+// raise next_uid, so a UID is never handed out twice.
+lib::Result<UidDb> parse_uiddb(std::string_view text, const std::string& origin);
+
+// Reads folder_dir/courierimapuiddb. A missing file yields an empty UidDb with
+// uidvalidity 0 (the caller picks one). Other failures are errors.
+lib::Result<UidDb> read_uiddb(const std::string& folder_dir);
+
+// The file text for db, messages in UID order (version 1).
+std::string format_uiddb(const UidDb& db);
+
+// Writes folder_dir/courierimapuiddb through folder_dir/tmp and rename.
+lib::Result<void> write_uiddb(const std::string& folder_dir, const UidDb& db);
+
+}  // namespace imapd

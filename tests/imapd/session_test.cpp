@@ -1,0 +1,149 @@
+// tests/imapd/session_test.cpp: imapd's authenticated session on a temporary
+// Maildir: a client script in, the transcript out (UIDVALIDITY, which is the
+// creation time, is replaced by "V").
+#include "imapd/session.hpp"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <regex>
+
+#include <gtest/gtest.h>
+
+#include "imapd/uiddb.hpp"
+#include "lib/maildir.hpp"
+#include "tests/lib/test_util.hpp"
+
+namespace imapd {
+namespace {
+
+class SessionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = dir_.path() + "/Maildir";
+    ASSERT_TRUE(lib::maildir::create_maildir(root_).ok());
+  }
+  void deliver(const std::string& subject, const std::string& flags = "") {
+    lib::maildir::DeliveryOptions o;
+    if (!flags.empty()) {
+      o.location = lib::maildir::Location::cur_dir;
+      o.flags = flags;
+    }
+    ASSERT_TRUE(lib::maildir::deliver(root_, "From: a@b.c\nSubject: " + subject + "\n\nbody " + subject + "\n", o).ok());
+  }
+  std::string run(const std::string& script, Settings s = {}) {
+    int sv[2];
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    EXPECT_EQ(::write(sv[1], script.data(), script.size()), static_cast<ssize_t>(script.size()));
+    ::shutdown(sv[1], SHUT_WR);
+    {
+      lib::io::Reader in(sv[0]);
+      lib::io::Writer out(sv[0]);
+      Session session(s, root_, "alice", in, out);
+      session.run("");
+    }
+    ::shutdown(sv[0], SHUT_WR);
+    std::string t;
+    char buf[8192];
+    ssize_t n;
+    while ((n = ::read(sv[1], buf, sizeof buf)) > 0) t.append(buf, static_cast<std::size_t>(n));
+    ::close(sv[0]);
+    ::close(sv[1]);
+    t = t.substr(t.find("\r\n") + 2);  // drop PREAUTH
+    return std::regex_replace(t, std::regex("UIDVALIDITY \\d+"), "UIDVALIDITY V");
+  }
+  testutil::TempDir dir_;
+  std::string root_;
+};
+
+TEST_F(SessionTest, SelectEmptyInbox) {
+  EXPECT_EQ(run("a SELECT INBOX\r\n"),
+            "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n"
+            "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Limited\r\n"
+            "* 0 EXISTS\r\n* 0 RECENT\r\n* OK [UIDVALIDITY V] Ok\r\n* OK [UIDNEXT 1] Ok\r\n"
+            "a OK [READ-WRITE] Ok\r\n");
+}
+
+TEST_F(SessionTest, SelectFetchStoreExpunge) {
+  deliver("one");
+  deliver("two", "S");
+  deliver("three");
+  std::string t = run(
+      "a SELECT INBOX\r\n"
+      "b FETCH 1:* (UID FLAGS)\r\n"
+      "c STORE 1 +FLAGS (\\Deleted)\r\n"
+      "d UID STORE 3 FLAGS.SILENT ($Work)\r\n"
+      "e EXPUNGE\r\n"
+      "f UID SEARCH KEYWORD $Work\r\n"
+      "g FETCH 2 (BODY.PEEK[HEADER.FIELDS (Subject)])\r\n");
+  EXPECT_NE(t.find("* 3 EXISTS\r\n* 2 RECENT\r\n* OK [UNSEEN 1]"), std::string::npos) << t;
+  EXPECT_NE(t.find("* 1 FETCH (UID 1 FLAGS (\\Recent))\r\n* 2 FETCH (UID 2 FLAGS (\\Seen))\r\n"
+                   "* 3 FETCH (UID 3 FLAGS (\\Recent))\r\nb OK FETCH completed.\r\n"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find("* 1 FETCH (FLAGS (\\Deleted \\Recent))\r\nc OK"), std::string::npos) << t;
+  EXPECT_NE(t.find("c OK STORE completed.\r\nd OK"), std::string::npos) << t;  // .SILENT
+  EXPECT_NE(t.find("* 1 EXPUNGE\r\n* 1 RECENT\r\ne OK EXPUNGE completed.\r\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("* SEARCH 3\r\nf OK"), std::string::npos) << t;
+  EXPECT_NE(t.find("* 2 FETCH (BODY[HEADER.FIELDS (Subject)] {18}\r\nSubject: three\r\n\r\n)\r\ng OK"), std::string::npos) << t;
+  auto db = read_uiddb(root_);
+  ASSERT_TRUE(db.ok());
+  EXPECT_EQ(db->uids.size(), 2u);
+  EXPECT_EQ(db->next_uid, 4u);
+}
+
+TEST_F(SessionTest, StateErrorsAndSyntax) {
+  struct Case {
+    const char* label;
+    const char* script;
+    const char* expect;
+  } cases[] = {
+      {"fetch unselected", "a FETCH 1 FLAGS\r\n", "a BAD No mailbox selected.\r\n"},
+      {"unknown", "a FROB\r\n", "a BAD Unknown command.\r\n"},
+      {"uid with non-uid command", "a UID SELECT INBOX\r\n", "a BAD Unknown command.\r\n"},
+      {"bad set", "a SELECT INBOX\r\nb FETCH x FLAGS\r\n", "b BAD Invalid sequence set.\r\n"},
+      {"set past end", "a SELECT INBOX\r\nb FETCH 5 FLAGS\r\n", "b BAD Invalid sequence set.\r\n"},
+      {"no such mailbox", "a SELECT INBOX.nope\r\n", "a NO [NONEXISTENT] Mailbox does not exist.\r\n"},
+      {"outside namespace", "a SELECT Other\r\n", "a NO Mailbox names start with INBOX. (see NAMESPACE).\r\n"},
+      {"bad mutf7", "a CREATE INBOX.&AGE-\r\n", "a NO Invalid mailbox name (not modified UTF-7).\r\n"},
+      {"slash", "a CREATE INBOX.a/b\r\n", "a NO Invalid mailbox name"},
+      {"dotdot", "a CREATE INBOX..b\r\n", "a NO Invalid mailbox name"},
+      {"logout", "a LOGOUT\r\nb NOOP\r\n", "* BYE Courier-compatible IMAP server shutting down.\r\na OK LOGOUT completed.\r\n"},
+      {"namespace", "a NAMESPACE\r\n", "* NAMESPACE ((\"INBOX.\" \".\")) NIL"},
+      {"enable", "a ENABLE CONDSTORE\r\n", "* ENABLED\r\na OK ENABLE completed.\r\n"},
+      {"idle done", "a IDLE\r\nDONE\r\n", "+ idling\r\na OK IDLE completed.\r\n"},
+      {"idle garbage", "a IDLE\r\nNOPE\r\n", "+ idling\r\na BAD Expected DONE.\r\n"},
+      {"store bad flag", "a SELECT INBOX\r\nb STORE 1:* +FLAGS (\\Bogus)\r\n", "b BAD Invalid system flag.\r\n"},
+      {"search charset", "a SELECT INBOX\r\nb SEARCH CHARSET KOI8-R ALL\r\n", "b NO [BADCHARSET"},
+  };
+  for (const auto& c : cases) {
+    std::string t = run(c.script);
+    EXPECT_NE(t.find(c.expect), std::string::npos) << c.label << ":\n" << t;
+  }
+}
+
+TEST_F(SessionTest, FoldersAndStatus) {
+  deliver("x");
+  std::string t = run(
+      "a CREATE INBOX.Sent\r\n"
+      "b CREATE INBOX.A.B\r\n"
+      "c LIST \"\" *\r\n"
+      "d STATUS INBOX (MESSAGES UIDNEXT UNSEEN RECENT)\r\n"
+      "e RENAME INBOX INBOX.Old\r\n"
+      "f STATUS INBOX.Old (MESSAGES)\r\n"
+      "g STATUS INBOX (MESSAGES)\r\n"
+      "h DELETE INBOX.A\r\n");
+  EXPECT_NE(t.find("* LIST (\\HasChildren) \".\" INBOX\r\n"
+                   "* LIST (\\Noselect \\HasChildren) \".\" INBOX.A\r\n"
+                   "* LIST (\\HasNoChildren) \".\" INBOX.A.B\r\n"
+                   "* LIST (\\HasNoChildren \\Sent) \".\" INBOX.Sent\r\nc OK"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find("* STATUS INBOX (MESSAGES 1 UIDNEXT 2 UNSEEN 1 RECENT 1)"), std::string::npos) << t;
+  EXPECT_NE(t.find("* STATUS INBOX.Old (MESSAGES 1)"), std::string::npos) << t;
+  EXPECT_NE(t.find("* STATUS INBOX (MESSAGES 0)"), std::string::npos) << t;
+  EXPECT_NE(t.find("h NO"), std::string::npos) << t;  // only implied by INBOX.A.B
+}
+
+}  // namespace
+}  // namespace imapd
