@@ -62,6 +62,14 @@ tests/fuzz/fuzz_tcpd_network: $(addprefix $(top_srcdir)/,$(FUZZ_TCPD_NETWORK_SRC
 	$(call fuzz_build,$(FUZZ_TCPD_NETWORK_SRC),$(LIBEVENT_LIBS))
 EXTRA_DIST += tests/fuzz/fuzz_tcpd_access.cpp tests/fuzz/fuzz_tcpd_network.cpp
 
+# pop3d/: the POP3 command parser, Courier's courierpop3dsizelist, and the
+# POP3 size counter / TOP filter.
+FUZZ_TARGETS += tests/fuzz/fuzz_pop3
+FUZZ_POP3_SRC = tests/fuzz/fuzz_pop3.cpp pop3d/command.cpp pop3d/sizelist.cpp pop3d/message.cpp lib/unique_fd.cpp
+tests/fuzz/fuzz_pop3: $(addprefix $(top_srcdir)/,$(FUZZ_POP3_SRC))
+	$(call fuzz_build,$(FUZZ_POP3_SRC))
+EXTRA_DIST += tests/fuzz/fuzz_pop3.cpp
+
 # tls/: PEM normalisation and splitting, the TLS settings and the ticket-key file.
 FUZZ_TARGETS += tests/fuzz/fuzz_tls
 FUZZ_TLS_SRC = tests/fuzz/fuzz_tls.cpp tls/pem.cpp tls/settings.cpp tls/ticket_keys.cpp lib/config.cpp \

@@ -1,0 +1,182 @@
+// pop3login: the POP3 login program (RFC 1939 AUTHORIZATION state), run by
+// couriertcpd for each connection with the socket on fds 0 and 1:
+//
+//   couriertcpd ... 110 pop3login /path/to/pop3d Maildir
+//
+// It greets the client, takes USER/PASS or AUTH, asks authdaemond, switches to
+// the account (authlib::become_account: groups, gid, uid, chdir home) and
+// executes pop3d with the account in its environment and the maildir
+// (the account's MAILDIR, else the second argument) as its argument.
+// `pop3login --check-config FILE...` checks configuration files for the start
+// scripts (exit 0, warnings on stderr; exit 78 when a file cannot be used).
+//
+// SECURITY: runs as root (to switch to any account) and reads an
+// unauthenticated client: see login_session.hpp for the limits. It gives up
+// root only by becoming the account, right before executing pop3d.
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "authlib/client.hpp"
+#include "lib/log.hpp"
+#include "pop3d/login_session.hpp"
+#include "pop3d/replies.hpp"
+#include "pop3d/settings.hpp"
+#include "pop3d/starttls.hpp"
+
+extern char** environ;
+
+#ifndef LIBEXECDIR
+#define LIBEXECDIR "/usr/libexec/courier-suite"
+#endif
+
+namespace {
+
+void write_line(std::string_view text) {
+  std::string line(text);
+  line += "\r\n";
+  // Best effort: the client may be gone already.
+  ssize_t n = ::send(1, line.data(), line.size(), MSG_NOSIGNAL);
+  if (n < 0 && errno == ENOTSOCK) n = ::write(1, line.data(), line.size());
+  (void)n;
+}
+
+int check_config(int argc, char** argv) {
+  std::vector<std::string> paths;
+  for (int i = 2; i < argc; ++i) paths.emplace_back(argv[i]);
+  if (paths.empty()) {
+    std::fprintf(stderr, "usage: pop3login --check-config FILE...\n");
+    return 64;
+  }
+  auto warnings = pop3d::check_config_files(paths);
+  if (!warnings) {
+    std::fprintf(stderr, "pop3login: %s\n", warnings.error().message.c_str());
+    return 78;
+  }
+  for (const auto& w : *warnings) std::fprintf(stderr, "pop3login: WARN: %s\n", w.c_str());
+  return 0;
+}
+
+// NAME=value entries of environ, with `set` entries replacing or adding.
+std::vector<std::string> build_environment(const std::vector<std::string>& set) {
+  std::vector<std::string> env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view entry(*e);
+    std::string_view name = entry.substr(0, entry.find('='));
+    bool replaced = false;
+    for (const auto& s : set)
+      if (std::string_view(s).substr(0, s.find('=')) == name) replaced = true;
+    // The login phase's own variables are not the session's business.
+    if (name == "POP3_PIPELINED" || name == "POP3_LOGIN_METHOD") replaced = true;
+    if (!replaced) env.emplace_back(entry);
+  }
+  env.insert(env.end(), set.begin(), set.end());
+  return env;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc >= 2 && std::strcmp(argv[1], "--check-config") == 0) return check_config(argc, argv);
+
+  // A TLS proxy may sit behind a pipe: a write to a vanished reader must be
+  // an error, not a signal.
+  ::signal(SIGPIPE, SIG_IGN);
+
+  lib::Config env = pop3d::environment_config();
+  // LOGFILE becomes our stderr, which pop3d inherits (settings.hpp).
+  std::string log_file = env.get_string("LOGFILE", "");
+  bool log_file_failed = false;
+  int log_errno = 0;
+  if (!log_file.empty()) {
+    int fd = ::open(log_file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+    if (fd >= 0) {
+      ::dup2(fd, 2);
+      ::close(fd);
+    } else {
+      log_file_failed = true;
+      log_errno = errno;
+    }
+  }
+  lib::log::Options log_opts = pop3d::log_options(env);
+  if (log_file_failed) log_opts.target = lib::log::Target::syslog;
+  lib::log::open("pop3login", log_opts);
+  if (log_file_failed)
+    lib::log::error("cannot open LOGFILE=%s: %s; logging to syslog (check the directory and its "
+                    "permissions)", log_file.c_str(), lib::errno_text(log_errno).c_str());
+
+  if (argc != 3) {
+    lib::log::error("pop3login requires exactly two arguments: the pop3d program and the default "
+                    "maildir (e.g. pop3login %s/pop3d Maildir); check the start script",
+                    LIBEXECDIR);
+    write_line("-ERR pop3login requires exactly two arguments.");
+    return 1;
+  }
+  const std::string pop3d_program = argv[1];
+  const std::string default_maildir = argv[2];
+
+  std::vector<std::string> warnings;
+  pop3d::LoginSettings settings = pop3d::load_login_settings(env, warnings);
+  for (const auto& w : warnings) lib::log::debug_if("DEBUG_LOGIN", 1, "%s", w.c_str());
+
+  authlib::ClientOptions client;
+  client.remote_ip = settings.peer.remote_ip;
+  pop3d::DaemonAuthenticator auth(client);
+  pop3d::Sleeper sleeper = [](std::chrono::seconds s) { std::this_thread::sleep_for(s); };
+  std::string external_field = settings.tls_external_field;
+  pop3d::LoginSession session(std::move(settings), auth, pop3d::make_tls_starter(external_field), sleeper);
+  // Replies are written whole, one write per pipelined group: Nagle's
+  // algorithm would only delay them.
+  int one = 1;
+  (void)::setsockopt(1, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  auto success = session.run(0, 1);
+  if (!success) return 0;
+
+  // The account's environment for pop3d.
+  std::vector<std::string> set = authlib::account_environment(success->account, success->login);
+  set.push_back("POP3_LOGIN_METHOD=" + success->method);
+  if (!session.pipelined_input().empty())
+    set.push_back("POP3_PIPELINED=" + authlib::sasl::encode_hex(session.pipelined_input()));
+  if (session.utf8()) set.push_back("UTF8=1");
+  if (session.tls_fd() >= 0) {
+    // As Courier's pop3login after STLS.
+    set.push_back("POP3_TLS=1");
+    set.push_back("POP3_STARTTLS=NO");
+    set.push_back("POP3_TLS_REQUIRED=0");
+    lib::UniqueFd plain = session.release_tls_fd();
+    if (::dup2(plain.get(), 0) < 0 || ::dup2(plain.get(), 1) < 0) {
+      lib::log::error("user=%s: dup2 of the TLS descriptor failed: %s", success->login.c_str(),
+                      lib::errno_text(errno).c_str());
+      return 1;
+    }
+  }
+  std::vector<std::string> env_entries = build_environment(set);
+  const std::string maildir = success->account.maildir.empty() ? default_maildir : success->account.maildir;
+
+  if (auto became = authlib::become_account(success->account, success->login); !became) {
+    lib::log::error("LOGIN FAILED, user=%s, ip=[%s]: %s", success->login.c_str(),
+                    env.get_string("TCPREMOTEIP", "").c_str(), became.error().message.c_str());
+    write_line(pop3d::reply::account_unusable);
+    return 1;
+  }
+
+  std::vector<char*> envp;
+  for (auto& e : env_entries) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> args = {pop3d_program, maildir};
+  std::vector<char*> argvp = {args[0].data(), args[1].data(), nullptr};
+  ::execve(pop3d_program.c_str(), argvp.data(), envp.data());
+  lib::log::error("cannot execute %s for %s: %s; check the start script's pop3d path",
+                  pop3d_program.c_str(), success->login.c_str(), lib::errno_text(errno).c_str());
+  write_line(pop3d::reply::account_unusable);
+  return 1;
+}
