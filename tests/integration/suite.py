@@ -13,6 +13,7 @@ homes. Services under test find authdaemond through AUTHDAEMON_SOCKET.
 from __future__ import annotations
 
 import os
+import signal
 import pwd
 import subprocess
 from dataclasses import dataclass
@@ -144,3 +145,93 @@ def mail_system(public_tmp: Path):
     system.start()
     yield system
     system.stop()
+
+
+class ModuleDaemon:
+    """authdaemond in the foreground with one module (authldap, authpgsql, ...)
+    and that module's configuration file, all in folder (short enough for the
+    socket path); its log in folder/auth.log. The module tests subclass it."""
+
+    def __init__(self, folder: Path, module: str, rc_setting: str, rc_file: str, rc_text: str,
+                 daemons: int = 2):
+        self.folder = folder
+        self.module = module
+        self.socket = folder / "socket"
+        self.log_path = folder / "auth.log"
+        self.rc_path = folder / "authdaemonrc"
+        self.module_rc_path = folder / rc_file
+        self.write_module_rc(rc_text)
+        self.rc_path.write_text(
+            f'authmodulelist="{module}"\n'
+            f"daemons={daemons}\n"
+            f"authdaemonvar={folder}\n"
+            f"LOGFILE={self.log_path}\n"
+            "DEBUG_LOGIN=1\n"
+            f"{rc_setting}={self.module_rc_path}\n"
+            "AUTH_TIMEOUT=5\n")
+        self.proc: subprocess.Popen | None = None
+
+    def write_module_rc(self, text: str) -> None:
+        # A new file renamed into place, as an editor saves it: a worker never
+        # reads half a file. Readable by the daemon whatever user it runs as.
+        tmp = self.module_rc_path.with_suffix(".new")
+        tmp.write_text(text)
+        tmp.chmod(0o644)
+        tmp.rename(self.module_rc_path)
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [tool("authlib/authdaemond"), "-c", str(self.rc_path), "foreground"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        backends.wait_for_socket(self.socket, proc=self.proc, log_path=self.log_path,
+                                 what=f"authdaemond with {self.module}", timeout_s=60)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(30)
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def authtest(self, *args: str, service: str | None = None) -> subprocess.CompletedProcess:
+        argv = [tool("authlib/authtest"), "-S", str(self.socket)]
+        if service:
+            argv += ["-s", service]
+        return subprocess.run(argv + list(args), capture_output=True, text=True, timeout=60)
+
+    def enumerate(self) -> subprocess.CompletedProcess:
+        return subprocess.run([tool("authlib/authenumerate"), "-S", str(self.socket)],
+                              capture_output=True, text=True, timeout=60)
+
+    def explain(self, cp: subprocess.CompletedProcess) -> str:
+        return (f"exit {cp.returncode}\nstdout: {cp.stdout}\nstderr: {cp.stderr}\n"
+                f"{backends.log_tail(self.log_path)}")
+
+
+def daemon_starter(public_tmp: Path, make):
+    """For a fixture: yields start(rc_text) -> a started make(folder, rc_text);
+    stops every daemon it started afterwards."""
+    started: list = []
+
+    def start(rc_text: str):
+        folder = public_tmp / f"authd{len(started)}"
+        folder.mkdir(mode=0o711)
+        daemon = make(folder, rc_text)
+        started.append(daemon)
+        return daemon.start()
+    try:
+        yield start
+    finally:
+        for d in started:
+            d.stop()

@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 import backends
+from suite import ModuleDaemon, daemon_starter
 from backends import SlapdServer
 
 SRC = Path(os.environ.get("SUITE_SRC", Path(__file__).resolve().parents[2]))
@@ -41,92 +42,21 @@ pytestmark = pytest.mark.skipif(
            "(set SUITE_BUILD to the build folder)")
 
 
-class AuthDaemon:
-    """authdaemond in the foreground with authmodulelist="authldap", its files in
-    folder (short enough for the socket path), its log in folder/auth.log."""
+class AuthDaemon(ModuleDaemon):
+    """authdaemond in the foreground with authmodulelist="authldap" (suite.ModuleDaemon)."""
 
     def __init__(self, folder: Path, authldaprc: str, daemons: int = 2):
-        self.folder = folder
-        self.socket = folder / "socket"
-        self.log_path = folder / "auth.log"
-        self.rc_path = folder / "authdaemonrc"
-        self.ldaprc_path = folder / "authldaprc"
-        self.write_authldaprc(authldaprc)
-        self.rc_path.write_text(
-            'authmodulelist="authldap"\n'
-            f"daemons={daemons}\n"
-            f"authdaemonvar={folder}\n"
-            f"LOGFILE={self.log_path}\n"
-            "DEBUG_LOGIN=1\n"
-            f"AUTHLDAPRC={self.ldaprc_path}\n"
-            "AUTH_TIMEOUT=5\n")
-        self.proc: subprocess.Popen | None = None
+        super().__init__(folder, "authldap", "AUTHLDAPRC", "authldaprc", authldaprc, daemons)
+        self.ldaprc_path = self.module_rc_path
 
     def write_authldaprc(self, text: str) -> None:
-        # Written under a new name and renamed, as an admin's editor would, so a
-        # worker never reads half a file. Readable by the daemon whatever user it
-        # drops to; the test's bind password protects nothing else.
-        tmp = self.ldaprc_path.with_suffix(".new")
-        tmp.write_text(text)
-        tmp.chmod(0o644)
-        tmp.rename(self.ldaprc_path)
-
-    def start(self) -> "AuthDaemon":
-        self.proc = subprocess.Popen(
-            [str(AUTHDAEMOND), "-c", str(self.rc_path), "foreground"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            start_new_session=True)
-        backends.wait_for_socket(self.socket, proc=self.proc, log_path=self.log_path,
-                                 what="authdaemond with authldap", timeout_s=60)
-        return self
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(30)
-
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def authtest(self, *args: str, service: str | None = None) -> subprocess.CompletedProcess:
-        argv = [str(AUTHTEST), "-S", str(self.socket)]
-        if service:
-            argv += ["-s", service]
-        return subprocess.run(argv + list(args), capture_output=True, text=True, timeout=60)
-
-    def enumerate(self) -> subprocess.CompletedProcess:
-        return subprocess.run([str(AUTHENUMERATE), "-S", str(self.socket)], capture_output=True,
-                              text=True, timeout=60)
-
-    def explain(self, cp: subprocess.CompletedProcess) -> str:
-        return (f"exit {cp.returncode}\nstdout: {cp.stdout}\nstderr: {cp.stderr}\n"
-                f"{backends.log_tail(self.log_path)}")
+        self.write_module_rc(text)
 
 
 @pytest.fixture
 def start_daemon(public_tmp: Path):
     """start_daemon(authldaprc_text) -> a running AuthDaemon; stopped after the test."""
-    started: list[AuthDaemon] = []
-
-    def start(authldaprc: str) -> AuthDaemon:
-        folder = public_tmp / f"authd{len(started)}"
-        folder.mkdir(mode=0o711)
-        daemon = AuthDaemon(folder, authldaprc)
-        started.append(daemon)
-        return daemon.start()
-    try:
-        yield start
-    finally:
-        for d in started:
-            d.stop()
+    yield from daemon_starter(public_tmp, AuthDaemon)
 
 
 class SelfWriteSlapd(SlapdServer):

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 import backends
+from suite import ModuleDaemon, daemon_starter
 
 SRC = Path(os.environ.get("SUITE_SRC", Path(__file__).resolve().parents[2]))
 BUILD = Path(os.environ.get("SUITE_BUILD", SRC / "build"))
@@ -46,91 +47,21 @@ CUSTOM_SELECT = (
     "WHERE id = '$(local_part)@$(domain)' AND '$(service)' <> 'forbidden'")
 
 
-class AuthDaemon:
-    """authdaemond in the foreground with authmodulelist="authpgsql", its files
-    in folder (short enough for the socket path), its log in folder/auth.log."""
+class AuthDaemon(ModuleDaemon):
+    """authdaemond in the foreground with authmodulelist="authpgsql" (suite.ModuleDaemon)."""
 
     def __init__(self, folder: Path, authpgsqlrc: str, daemons: int = 2):
-        self.folder = folder
-        self.socket = folder / "socket"
-        self.log_path = folder / "auth.log"
-        self.rc_path = folder / "authdaemonrc"
-        self.pgsqlrc_path = folder / "authpgsqlrc"
-        self.write_authpgsqlrc(authpgsqlrc)
-        self.rc_path.write_text(
-            'authmodulelist="authpgsql"\n'
-            f"daemons={daemons}\n"
-            f"authdaemonvar={folder}\n"
-            f"LOGFILE={self.log_path}\n"
-            "DEBUG_LOGIN=1\n"
-            f"AUTHPGSQLRC={self.pgsqlrc_path}\n"
-            "AUTH_TIMEOUT=5\n")
-        self.proc: subprocess.Popen | None = None
+        super().__init__(folder, "authpgsql", "AUTHPGSQLRC", "authpgsqlrc", authpgsqlrc, daemons)
+        self.pgsqlrc_path = self.module_rc_path
 
     def write_authpgsqlrc(self, text: str) -> None:
-        # A new file renamed into place, as an editor saves it: a worker never
-        # reads half a file.
-        tmp = self.pgsqlrc_path.with_suffix(".new")
-        tmp.write_text(text)
-        tmp.chmod(0o644)
-        tmp.rename(self.pgsqlrc_path)
-
-    def start(self) -> "AuthDaemon":
-        self.proc = subprocess.Popen(
-            [str(AUTHDAEMOND), "-c", str(self.rc_path), "foreground"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            start_new_session=True)
-        backends.wait_for_socket(self.socket, proc=self.proc, log_path=self.log_path,
-                                 what="authdaemond with authpgsql", timeout_s=60)
-        return self
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(30)
-
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def authtest(self, *args: str, service: str | None = None) -> subprocess.CompletedProcess:
-        argv = [str(AUTHTEST), "-S", str(self.socket)]
-        if service:
-            argv += ["-s", service]
-        return subprocess.run(argv + list(args), capture_output=True, text=True, timeout=60)
-
-    def enumerate(self) -> subprocess.CompletedProcess:
-        return subprocess.run([str(AUTHENUMERATE), "-S", str(self.socket)], capture_output=True,
-                              text=True, timeout=60)
-
-    def explain(self, cp: subprocess.CompletedProcess) -> str:
-        return (f"exit {cp.returncode}\nstdout: {cp.stdout}\nstderr: {cp.stderr}\n"
-                f"{backends.log_tail(self.log_path)}")
+        self.write_module_rc(text)
 
 
 @pytest.fixture
 def start_daemon(public_tmp: Path):
     """start_daemon(authpgsqlrc_text) -> a running AuthDaemon; stopped after the test."""
-    started: list[AuthDaemon] = []
-
-    def start(authpgsqlrc: str) -> AuthDaemon:
-        folder = public_tmp / f"authd{len(started)}"
-        folder.mkdir(mode=0o711)
-        daemon = AuthDaemon(folder, authpgsqlrc)
-        started.append(daemon)
-        return daemon.start()
-    try:
-        yield start
-    finally:
-        for d in started:
-            d.stop()
+    yield from daemon_starter(public_tmp, AuthDaemon)
 
 
 def home_line(cp: subprocess.CompletedProcess) -> str:

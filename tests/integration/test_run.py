@@ -59,6 +59,52 @@ def test_authdaemond_runs_with_the_demo_account(sandbox):
     assert "demo@example.test" in log and "nope" not in log
 
 
+def test_imap_and_pop3_serve_the_demo_account(sandbox):
+    """The whole chain ./run starts: couriertcpd -> (couriertls) -> imaplogin/pop3login
+    -> authdaemond -> imapd/pop3d on the demo Maildir, with Python's clients."""
+    import imaplib
+    import poplib
+    import ssl
+
+    path, output = sandbox
+    if "started imapd" not in output:
+        pytest.skip("imapd is not built")
+    imap = imaplib.IMAP4("127.0.0.1", 21143)
+    try:
+        imap.login("demo@example.test", "demo")
+        typ, data = imap.select("INBOX")
+        assert typ == "OK", data
+        imap.append("INBOX", None, None, b"Subject: via run\r\n\r\nhello\r\n")
+        typ, data = imap.search(None, "SUBJECT", "via run")
+        assert typ == "OK" and data[0].split(), data
+    finally:
+        imap.logout()
+
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    imaps = imaplib.IMAP4_SSL("127.0.0.1", 21993, ssl_context=context)
+    try:
+        imaps.login("demo@example.test", "demo")
+        assert imaps.select("INBOX")[0] == "OK"
+    finally:
+        imaps.logout()
+
+    pop = poplib.POP3("127.0.0.1", 21110, timeout=30)
+    try:
+        pop.user("demo@example.test")
+        pop.pass_("demo")
+        count, _ = pop.stat()
+        assert count >= 1
+        assert b"hello" in b"\n".join(pop.retr(count)[1])
+    finally:
+        pop.quit()
+    with pytest.raises(poplib.error_proto):
+        bad = poplib.POP3("127.0.0.1", 21110, timeout=30)
+        bad.user("demo@example.test")
+        bad.pass_("wrong")
+
+
 def test_stop_then_status(sandbox):
     path, _ = sandbox
     result = run("stop", sandbox=path)
