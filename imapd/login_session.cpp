@@ -269,7 +269,7 @@ std::optional<LoginOutcome> run_login_session(Settings& s, lib::io::Reader& in, 
                                               const LoginHooks& hooks, std::string external_identity) {
   Ctx c{s, in, out, hooks, std::move(external_identity), 0, std::nullopt};
   if (!s.starttls || !hooks.start_tls) s.starttls = false;
-  send(c, "* OK [" + capability_line(s, false) + "] " + std::string(reply::greeting_text) + "\r\n");
+  send(c, "* OK [" + capability_line(s, false, !c.external_identity.empty()) + "] " + std::string(reply::greeting_text) + "\r\n");
   CommandLimits limits;
   limits.max_literal_bytes = 8192;
   limits.max_message_bytes = 8192;
@@ -304,7 +304,8 @@ std::optional<LoginOutcome> run_login_session(Settings& s, lib::io::Reader& in, 
     if (cmd.uid) {
       send(c, reply::tagged(cmd.tag, "BAD", reply::not_in_this_state));
     } else if (n == "CAPABILITY") {
-      send(c, "* " + capability_line(s, false) + "\r\n" + reply::tagged(cmd.tag, "OK", "CAPABILITY completed."));
+      send(c, "* " + capability_line(s, false, !c.external_identity.empty()) + "\r\n" +
+                   reply::tagged(cmd.tag, "OK", "CAPABILITY completed."));
     } else if (n == "NOOP") {
       send(c, reply::tagged(cmd.tag, "OK", "NOOP completed."));
     } else if (n == "LOGOUT") {

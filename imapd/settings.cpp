@@ -127,7 +127,7 @@ lib::Result<std::vector<std::string>> check_config_files(const std::vector<std::
   return warnings;
 }
 
-std::string capability_line(const Settings& s, bool authenticated) {
+std::string capability_line(const Settings& s, bool authenticated, bool external_available) {
   std::vector<std::string> caps;
   if (authenticated) {
     for (auto w : session_capability) caps.emplace_back(w);
@@ -151,6 +151,9 @@ std::string capability_line(const Settings& s, bool authenticated) {
   for (std::string_view w : {"LITERAL+", "SASL-IR", "ID", "ENABLE"})
     if (std::none_of(caps.begin(), caps.end(), [&](const std::string& c) { return upper_eq(c, w); }))
       caps.emplace_back(w);
+  if (external_available &&
+      std::none_of(caps.begin(), caps.end(), [](const std::string& c) { return upper_eq(c, "AUTH=EXTERNAL"); }))
+    caps.emplace_back("AUTH=EXTERNAL");
   if (s.starttls && !s.tls_active) caps.emplace_back("STARTTLS");
   if (disabled) caps.emplace_back("LOGINDISABLED");
   std::string out = "CAPABILITY";

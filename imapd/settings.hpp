@@ -56,6 +56,8 @@ lib::Result<std::vector<std::string>> check_config_files(const std::vector<std::
 // The capability list for the current state, as one line without "* ".
 // When tls_required and not TLS, LOGINDISABLED is added and AUTH= removed;
 // STARTTLS only before TLS and when starttls.
-std::string capability_line(const Settings& s, bool authenticated);
+// external_available: the TLS client certificate names an identity
+// (TLS_EXTERNAL), so AUTH=EXTERNAL is announced before login.
+std::string capability_line(const Settings& s, bool authenticated, bool external_available = false);
 
 }  // namespace imapd

@@ -75,7 +75,7 @@ def test_imap_and_pop3_serve_the_demo_account(sandbox):
         typ, data = imap.select("INBOX")
         assert typ == "OK", data
         imap.append("INBOX", None, None, b"Subject: via run\r\n\r\nhello\r\n")
-        typ, data = imap.search(None, "SUBJECT", "via run")
+        typ, data = imap.search(None, "SUBJECT", '"via run"')
         assert typ == "OK" and data[0].split(), data
     finally:
         imap.logout()
