@@ -5,6 +5,7 @@ lib_libsuite_a_SOURCES = \
   lib/c_handle.hpp \
   lib/config.cpp lib/config.hpp \
   lib/dbfile.cpp lib/dbfile.hpp \
+  lib/event.hpp \
   lib/io.cpp lib/io.hpp \
   lib/log.cpp lib/log.hpp \
   lib/maildir.cpp lib/maildir.hpp \
