@@ -7,6 +7,7 @@ and checks what a client sees and what the child sees.
 from __future__ import annotations
 
 import os
+import select
 import socket
 import ssl
 import subprocess
@@ -252,15 +253,26 @@ def test_large_transfer_both_ways(tmp_path, certs):
         with socket.create_connection(("127.0.0.1", tcpd.port), timeout=30) as raw:
             with client_context().wrap_socket(raw) as s:
                 assert s.recv(6) == b"hello\n"
-                import threading
-                sender = threading.Thread(target=s.sendall, args=(payload,))
-                sender.start()
-                got = bytearray()
+                # One thread, non-blocking, both directions at once: Python's
+                # SSLSocket must not be read and written from two threads.
+                s.setblocking(False)
+                sent, got = 0, bytearray()
                 while len(got) < len(payload):
-                    chunk = s.recv(65536)
-                    assert chunk
-                    got += chunk
-                sender.join()
+                    want_write = [s] if sent < len(payload) else []
+                    readable, writable, _ = select.select([s], want_write, [], 30)
+                    assert readable or writable or s.pending(), f"stalled: sent {sent}, got {len(got)}"
+                    if writable:
+                        try:
+                            sent += s.send(payload[sent:sent + 65536])
+                        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                            pass
+                    while True:
+                        try:
+                            chunk = s.recv(65536)
+                        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                            break
+                        assert chunk, f"connection closed after {len(got)} of {len(payload)} bytes"
+                        got += chunk
         assert bytes(got) == payload
     finally:
         tcpd.stop()

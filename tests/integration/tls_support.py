@@ -103,7 +103,15 @@ class MiniTcpd:
         return [p.wait(timeout=timeout_s) for p in list(self.procs)]
 
     def stop(self):
+        # close() alone does not wake a thread blocked in accept(): it would go
+        # on accepting on the freed descriptor number, which the next test's
+        # listener may get, and steal that test's connections.
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.sock.close()
+        self._thread.join(timeout=10)
         for p in self.procs:
             if p.poll() is None:
                 p.kill()
