@@ -21,16 +21,7 @@ extern char** environ;
 int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
   imapd::Settings settings = imapd::settings_from_environment(environ);
-  lib::log::Options o;
-  if (!settings.log_file.empty()) {
-    o.target = lib::log::Target::file;
-    o.file_path = settings.log_file;
-  } else if (settings.log_to_stderr) {
-    o.target = lib::log::Target::stderr;  // couriertcpd -stderr=$LOGFILE
-  } else {
-    o.target = lib::log::Target::syslog;
-  }
-  lib::log::open("imapd", o);
+  lib::log::open("imapd", lib::log::service_options(settings.log_file, settings.log_to_stderr));
   lib::io::Writer writer(1);
   const char* login = std::getenv("AUTHENTICATED");
   if (!login || !*login) {

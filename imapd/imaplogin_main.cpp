@@ -29,16 +29,7 @@ extern char** environ;
 namespace {
 
 void open_log(const imapd::Settings& s, const char* program) {
-  lib::log::Options o;
-  if (!s.log_file.empty()) {
-    o.target = lib::log::Target::file;
-    o.file_path = s.log_file;
-  } else if (s.log_to_stderr) {
-    o.target = lib::log::Target::stderr;  // couriertcpd -stderr=$LOGFILE
-  } else {
-    o.target = lib::log::Target::syslog;
-  }
-  lib::log::open(program, o);
+  lib::log::open(program, lib::log::service_options(s.log_file, s.log_to_stderr));
   for (const auto& w : s.warnings) lib::log::warning("%s", w.c_str());
 }
 

@@ -247,6 +247,20 @@ lib::Result<void> starttls_dance(int fd, tls::StartProtocol protocol) {
   return {};
 }
 
+// -check: what the first connection would find wrong with the TLS files
+// (certificate, key, DH parameters), said now; exit 1 with it.
+int check_files(const tls::Settings& settings, bool server) {
+  tls::ContextOptions ctx_options;
+  ctx_options.role = server ? tls::Role::server : tls::Role::client;
+  auto context = tls::Context::create(settings, ctx_options);
+  if (!context) {
+    lib::log::error("%s", context.error().message.c_str());
+    return 1;
+  }
+  for (const auto& warning : context->warnings()) lib::log::warning("%s", warning.c_str());
+  return 0;
+}
+
 int run(int argc, char** argv) {
   lib::log::Options log_options;
   log_options.target = lib::log::Target::stderr;
@@ -268,6 +282,7 @@ int run(int argc, char** argv) {
   auto settings = tls::parse_settings(tls::process_environment());
   if (!settings) return fail(o, settings.error().message, true);
   if (!settings->remote_ip.empty()) g_ip_prefix = "ip=[" + settings->remote_ip + "] ";
+  if (o.check) return check_files(*settings, o.server);
 
   int remote_fd = o.remote_fd;
   lib::UniqueFd owned_remote;
