@@ -13,6 +13,7 @@ imapd_libimapd_a_SOURCES = \
   imapd/replies.cpp imapd/replies.hpp \
   imapd/command_reader.cpp imapd/command_reader.hpp \
   imapd/login_session.cpp imapd/login_session.hpp \
+  imapd/handoff.cpp imapd/handoff.hpp \
   imapd/uiddb.cpp imapd/uiddb.hpp \
   imapd/keywords.cpp imapd/keywords.hpp \
   imapd/folders.cpp imapd/folders.hpp \
@@ -49,6 +50,7 @@ tests_imapd_test_SOURCES = \
   tests/imapd/keywords_test.cpp \
   tests/imapd/folders_test.cpp \
   tests/imapd/login_session_test.cpp \
+  tests/imapd/handoff_test.cpp \
   tests/imapd/session_test.cpp
 tests_imapd_test_LDADD = $(IMAPD_LIBS) -lgtest_main $(GTEST_LIBS) -lpthread
 
