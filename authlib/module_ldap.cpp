@@ -577,7 +577,6 @@ class LdapConnection {
     used_ = false;
   }
   LDAP* get() const noexcept { return handle_.get(); }
-  bool is_open() const noexcept { return static_cast<bool>(handle_); }
   // Whether an operation already went through this connection (so a failure
   // may just mean that the server closed it while it was idle).
   bool used() const noexcept { return used_; }

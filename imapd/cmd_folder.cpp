@@ -79,7 +79,7 @@ Completion Session::cmd_rename(const ParsedCommand& c) {
     std::string target = lib::maildir::folder_path(root_, to->folder);
     for (const char* sub : {"cur", "new"}) {
       std::string d = root_ + "/" + sub;
-      lib::CHandle<DIR, closedir> h(::opendir(d.c_str()));
+      lib::DirStream h(::opendir(d.c_str()));
       if (!h) continue;
       std::vector<std::string> names;
       while (dirent* e = ::readdir(h.get()))

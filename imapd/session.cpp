@@ -236,7 +236,7 @@ void empty_trash(const std::string& root, const std::string& spec) {
     std::string dir = lib::maildir::folder_path(root, folder);
     for (const char* sub : {"/cur", "/new"}) {
       std::string d = dir + sub;
-      lib::CHandle<DIR, closedir> h(::opendir(d.c_str()));
+      lib::DirStream h(::opendir(d.c_str()));
       if (!h) continue;
       std::vector<std::string> old;
       while (dirent* e = ::readdir(h.get())) {

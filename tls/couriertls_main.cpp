@@ -147,14 +147,13 @@ lib::Result<int> connect_to(const std::string& host, const std::string& port) {
   if (rc != 0) return lib::permanent_error(host + ":" + port + ": " + gai_strerror(rc));
   std::string last = "no address";
   for (auto* ai = res; ai; ai = ai->ai_next) {
-    int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-    if (fd < 0) continue;
-    if (::connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+    lib::UniqueFd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol));
+    if (!fd) continue;
+    if (::connect(fd.get(), ai->ai_addr, ai->ai_addrlen) == 0) {
       freeaddrinfo(res);
-      return fd;
+      return fd.release();
     }
     last = lib::errno_text(errno);
-    ::close(fd);
   }
   freeaddrinfo(res);
   return lib::permanent_error("connect to " + host + " port " + port + ": " + last);
@@ -313,21 +312,23 @@ int run(int argc, char** argv) {
   pid_t child = -1;
   if (!o.program.empty()) {
     int sp[2], ep[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0 || pipe2(ep, O_CLOEXEC) != 0) {
-      return fail(o, "socketpair/pipe: " + lib::errno_text(errno), true);
-    }
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0)
+      return fail(o, "socketpair: " + lib::errno_text(errno), true);
+    plain.reset(sp[0]);
+    lib::UniqueFd program_plain(sp[1]);
+    if (pipe2(ep, O_CLOEXEC) != 0) return fail(o, "pipe: " + lib::errno_text(errno), true);
+    lib::UniqueFd program_env(ep[0]);
+    env_write.reset(ep[1]);
     child = fork();
     if (child < 0) return fail(o, "fork: " + lib::errno_text(errno), true);
     if (child == 0) {
-      ::close(sp[0]);
-      ::close(ep[1]);
-      if (remote_fd > 2) ::close(remote_fd);
-      run_program(o.program, ep[0], sp[1]);
+      plain.reset();
+      env_write.reset();
+      owned_remote.reset();
+      if (remote_fd > 2) ::close(remote_fd);  // a -remotefd=n descriptor we were given
+      run_program(o.program, program_env.release(), program_plain.release());
     }
-    ::close(sp[1]);
-    ::close(ep[0]);
-    plain.reset(sp[0]);
-    env_write.reset(ep[1]);
+    // The parent's copies of the program's ends close here.
   }
 
   if (!o.user.empty()) {
@@ -384,8 +385,8 @@ int run(int argc, char** argv) {
   }
   ssl->reset();
   plain.reset();
-  ::close(remote_fd);
-  owned_remote.release();
+  if (owned_remote) owned_remote.reset();
+  else ::close(remote_fd);  // the connection we were given (-tcpd: fd 0, -remotefd=n)
   if (child > 0) {
     int status = 0;
     while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
