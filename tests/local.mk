@@ -24,5 +24,8 @@ TESTS += tests/esmtpd_test
 tests_esmtpd_test_CPPFLAGS = $(AM_CPPFLAGS) $(GTEST_CFLAGS)
 tests_esmtpd_test_SOURCES = \
   tests/lib/test_util.hpp tests/lib/test_util.cpp \
-  tests/esmtpd/queue_test.cpp
-tests_esmtpd_test_LDADD = $(SUITE_LIBS) -lgtest_main $(GTEST_LIBS) -lpthread
+  tests/esmtpd/queue_test.cpp \
+  tests/esmtpd/command_test.cpp \
+  tests/esmtpd/aliases_test.cpp \
+  tests/esmtpd/policy_test.cpp
+tests_esmtpd_test_LDADD = $(ESMTPD_LIBS) -lgtest_main $(GTEST_LIBS) -lpthread
