@@ -35,6 +35,7 @@ std::optional<std::pair<std::string, std::string>> alias_start(std::string_view 
 lib::Result<void> add_targets(std::string_view text, const std::string& where, Raw& raw,
                               const std::function<lib::Result<std::string>(const std::string&)>& read_include,
                               int depth) {
+  std::string rest;  // what follows an :include: (text may point into it)
   while (!text.empty()) {
     std::string t;
     std::string_view rest_view = text;
@@ -47,9 +48,9 @@ lib::Result<void> add_targets(std::string_view text, const std::string& where, R
       if (depth > 4) return lib::permanent_error(where + ": :include: nested too deep");
       std::string path = trim(std::string_view(first).substr(9));
       auto end = path.find(',');
-      std::string rest;
+      std::string after;
       if (end != std::string::npos) {
-        rest = path.substr(end + 1);
+        after = path.substr(end + 1);
         path = trim(path.substr(0, end));
       }
       if (path.empty() || path[0] != '/')
@@ -60,6 +61,7 @@ lib::Result<void> add_targets(std::string_view text, const std::string& where, R
       for (char c : *content) joined.push_back(c == '\n' ? ',' : c);
       if (auto r = add_targets(joined, path + " (included at " + where + ")", raw, read_include, depth + 1); !r)
         return r;
+      rest = std::move(after);
       text = rest;
       continue;
     }
