@@ -12,6 +12,7 @@ authlib_libauth_a_SOURCES = \
   authlib/password.cpp authlib/password.hpp \
   authlib/protocol.cpp authlib/protocol.hpp \
   authlib/sasl.cpp authlib/sasl.hpp \
+  authlib/sasl_server.cpp authlib/sasl_server.hpp \
   authlib/userdb_source.cpp authlib/userdb_source.hpp
 AUTH_OPTIONAL_LIBS =
 if WITH_PAM
@@ -64,6 +65,7 @@ tests_authlib_test_SOURCES = \
   tests/authlib/password_test.cpp \
   tests/authlib/protocol_test.cpp \
   tests/authlib/sasl_test.cpp \
+  tests/authlib/sasl_server_test.cpp \
   tests/authlib/userdb_source_test.cpp
 if WITH_LDAP
 tests_authlib_test_SOURCES += tests/authlib/module_ldap_test.cpp

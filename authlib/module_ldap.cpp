@@ -31,6 +31,7 @@
 #include <variant>
 
 #include "authlib/password.hpp"
+#include "lib/ascii.hpp"
 #include "lib/c_handle.hpp"
 #include "lib/log.hpp"
 
@@ -46,9 +47,7 @@ bool has_control(std::string_view s) {
   return std::any_of(s.begin(), s.end(), [](char c) { return is_control(static_cast<unsigned char>(c)); });
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && (a.empty() || ::strncasecmp(a.data(), b.data(), a.size()) == 0);
-}
+using lib::ascii::iequals;
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);

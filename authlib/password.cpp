@@ -17,6 +17,7 @@
 
 #include "authlib/openssl_handles.hpp"
 #include "authlib/sasl.hpp"
+#include "lib/ascii.hpp"
 
 namespace authlib {
 
@@ -86,17 +87,7 @@ constexpr SchemeName scheme_names[] = {
     {Scheme::ssha512, "ssha512"},
 };
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    unsigned char x = static_cast<unsigned char>(a[i]);
-    unsigned char y = static_cast<unsigned char>(b[i]);
-    if (x >= 'A' && x <= 'Z') x = static_cast<unsigned char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<unsigned char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
+using lib::ascii::iequals;
 
 // The alphabet of crypt(3) output ("./0-9A-Za-z").
 bool is_crypt64(char ch) noexcept {

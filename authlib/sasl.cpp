@@ -17,6 +17,7 @@
 #include <ctime>
 
 #include "authlib/openssl_handles.hpp"
+#include "lib/ascii.hpp"
 
 // Courier's precomputed CRAM secrets are hash chaining states; only
 // OpenSSL's low-level digest API (deprecated in 3.0, still public) can start
@@ -46,17 +47,7 @@ lib::Secret to_secret_and_wipe(std::string& s) {
   return secret;
 }
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    unsigned char x = static_cast<unsigned char>(a[i]);
-    unsigned char y = static_cast<unsigned char>(b[i]);
-    if (x >= 'A' && x <= 'Z') x = static_cast<unsigned char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<unsigned char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
+using lib::ascii::iequals;
 
 bool is_control(unsigned char c) noexcept { return c < 0x20 || c == 0x7f; }
 

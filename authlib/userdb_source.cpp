@@ -19,6 +19,7 @@
 #include <thread>
 #include <unistd.h>
 
+#include "lib/atomic_file.hpp"
 #include "lib/c_handle.hpp"
 #include "lib/config.hpp"
 
@@ -787,36 +788,23 @@ lib::Result<void> write_file_atomically(const std::string& path_in, std::string_
     std::free(real);
   }
   auto slash = path.rfind('/');
-  const std::string temp = slash == std::string::npos
-                               ? ".tmp." + path
-                               : path.substr(0, slash + 1) + ".tmp." + path.substr(slash + 1);
+  lib::AtomicFileOptions options;
+  options.temp_path = slash == std::string::npos ? ".tmp." + path
+                                                 : path.substr(0, slash + 1) + ".tmp." + path.substr(slash + 1);
   struct stat st;
   const bool exists = ::stat(path.c_str(), &st) == 0;
-  ::unlink(temp.c_str());  // left by a crash; the caller holds the edit lock
-  lib::UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
-  if (!fd) return file_error(errno, "cannot create " + temp);
-  auto fail = [&](int err, const std::string& what) {
-    ::unlink(temp.c_str());
-    return file_error(err, what);
-  };
-  if (::fchmod(fd.get(), exists ? (st.st_mode & 07777) : new_file_mode) != 0)
-    return fail(errno, "cannot set the mode of " + temp);
-  if (exists && ::geteuid() == 0 && (st.st_uid != 0 || st.st_gid != 0) &&
-      ::fchown(fd.get(), st.st_uid, st.st_gid) != 0)
-    return fail(errno, "cannot give " + temp + " the owner of " + path);
-  std::string_view rest = text;
-  while (!rest.empty()) {
-    ssize_t n = ::write(fd.get(), rest.data(), rest.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail(errno, "cannot write " + temp);
-    }
-    rest.remove_prefix(static_cast<size_t>(n));
-  }
-  if (::fsync(fd.get()) != 0) return fail(errno, "cannot write " + temp + " to disk (fsync)");
-  if (::close(fd.release()) != 0) return fail(errno, "cannot write " + temp);
-  if (::rename(temp.c_str(), path.c_str()) != 0) return fail(errno, "cannot rename " + temp + " to " + path);
-  return lib::fsync_parent_dir(path);
+  options.mode = exists ? (st.st_mode & 07777) : new_file_mode;
+  options.classify = [](int err) { return file_error(err, {}).kind; };
+  options.denied_hint = "run this as root, or as the owner of the userdb files";
+  return lib::write_file_atomically(
+      path,
+      [&](lib::AtomicFile& file) -> lib::Result<void> {
+        if (exists && ::geteuid() == 0 && (st.st_uid != 0 || st.st_gid != 0) &&
+            ::fchown(file.fd(), st.st_uid, st.st_gid) != 0)
+          return file_error(errno, "cannot give " + file.temp_path() + " the owner of " + path);
+        return file.write(text);
+      },
+      options);
 }
 
 // ---------------------------------------------------------------------------

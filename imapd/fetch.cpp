@@ -9,6 +9,8 @@
 #include <limits>
 #include <utility>
 
+#include "lib/ascii.hpp"
+
 namespace imapd {
 
 namespace {
@@ -16,21 +18,11 @@ namespace {
 using lib::mime::Part;
 using lib::rfc5322::Header;
 
-char upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
+using lib::ascii::to_upper;
 
-bool iequal(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (upper(a[i]) != upper(b[i])) return false;
-  }
-  return true;
-}
+constexpr auto iequal = lib::ascii::iequals;
 
-std::string upper_copy(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = upper(c);
-  return out;
-}
+std::string upper_copy(std::string_view s) { return lib::ascii::to_upper(s); }
 
 // ---------------------------------------------------------------------------
 // Attribute parsing

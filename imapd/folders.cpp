@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <vector>
 
+#include "lib/ascii.hpp"
+#include "lib/atomic_file.hpp"
 #include "lib/config.hpp"
 #include "lib/maildir.hpp"
 #include "lib/unique_fd.hpp"
@@ -14,16 +16,7 @@
 namespace imapd {
 namespace {
 
-bool iequal(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'a' && x <= 'z') x = static_cast<char>(x - 32);
-    if (y >= 'a' && y <= 'z') y = static_cast<char>(y - 32);
-    if (x != y) return false;
-  }
-  return true;
-}
+constexpr auto iequal = lib::ascii::iequals;
 
 // Upper-cases a leading "inbox" component so INBOX matches case-insensitively.
 std::string canonical_inbox(std::string_view s) {
@@ -127,20 +120,9 @@ lib::Result<void> write_subscriptions(const std::string& root, const std::set<st
   for (const auto& n : names) text += n + "\n";
   std::string tmp = root + "/tmp/courierimapsubscribed." + std::to_string(::getpid());
   std::string path = root + "/" + std::string(subscribed_file_name);
-  lib::UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  if (!fd) return lib::temporary_error("cannot create " + tmp + ": " + lib::errno_text(errno));
-  if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
-    int e = errno;
-    ::unlink(tmp.c_str());
-    return lib::temporary_error("cannot write " + tmp + ": " + lib::errno_text(e));
-  }
-  fd.reset();
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    int e = errno;
-    ::unlink(tmp.c_str());
-    return lib::temporary_error("cannot rename " + tmp + " to " + path + ": " + lib::errno_text(e));
-  }
-  return {};
+  lib::AtomicFileOptions options;
+  options.temp_path = tmp;
+  return lib::write_file_atomically(path, text, options);
 }
 
 }  // namespace imapd

@@ -5,43 +5,9 @@
 #include <cstdint>
 
 #include "imapd/lexer.hpp"
+#include "lib/utf8.hpp"
 
 namespace imapd {
-
-namespace {
-
-bool valid_utf8(std::string_view s) {
-  for (std::size_t i = 0; i < s.size();) {
-    const auto b0 = static_cast<unsigned char>(s[i]);
-    if (b0 < 0x80) {
-      ++i;
-      continue;
-    }
-    std::size_t len = 0;
-    std::uint32_t cp = 0;
-    std::uint32_t min = 0;
-    if ((b0 & 0xe0) == 0xc0) {
-      len = 2, cp = b0 & 0x1f, min = 0x80;
-    } else if ((b0 & 0xf0) == 0xe0) {
-      len = 3, cp = b0 & 0x0f, min = 0x800;
-    } else if ((b0 & 0xf8) == 0xf0) {
-      len = 4, cp = b0 & 0x07, min = 0x10000;
-    } else {
-      return false;
-    }
-    if (i + len > s.size()) return false;
-    for (std::size_t k = 1; k < len; ++k) {
-      const auto b = static_cast<unsigned char>(s[i + k]);
-      if ((b & 0xc0) != 0x80) return false;
-      cp = (cp << 6) | (b & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-    i += len;
-  }
-  return true;
-}
-
-}  // namespace
 
 bool can_quote(std::string_view s, const StringStyle& style) {
   if (s.size() > style.max_quoted_bytes) return false;
@@ -51,7 +17,7 @@ bool can_quote(std::string_view s, const StringStyle& style) {
     if (c == '\r' || c == '\n' || c == '\0') return false;
     if (c >= 0x80) eight_bit = true;
   }
-  if (eight_bit) return style.utf8 && valid_utf8(s);
+  if (eight_bit) return style.utf8 && lib::utf8::valid(s);
   return true;
 }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "lib/c_handle.hpp"
+#include "lib/atomic_file.hpp"
 #include "lib/config.hpp"
 #include "lib/unique_fd.hpp"
 
@@ -27,29 +28,6 @@ std::string_view next_line(std::string_view& rest) {
 bool valid_base(std::string_view b) {
   if (b.empty() || b.size() > 255 || b[0] == '.' || b[0] == ':') return false;
   return b.find_first_of(std::string_view("/\0", 2)) == std::string_view::npos;
-}
-
-lib::Result<void> write_file_atomic(const std::string& tmp, const std::string& path,
-                                    std::string_view text) {
-  lib::UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  if (!fd) return lib::temporary_error("cannot create " + tmp + ": " + lib::errno_text(errno));
-  while (!text.empty()) {
-    ssize_t n = ::write(fd.get(), text.data(), text.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int e = errno;
-      ::unlink(tmp.c_str());
-      return lib::temporary_error("cannot write " + tmp + ": " + lib::errno_text(e));
-    }
-    text.remove_prefix(static_cast<std::size_t>(n));
-  }
-  fd.reset();
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    int e = errno;
-    ::unlink(tmp.c_str());
-    return lib::temporary_error("cannot rename " + tmp + " to " + path + ": " + lib::errno_text(e));
-  }
-  return {};
 }
 
 }  // namespace
@@ -179,7 +157,9 @@ lib::Result<void> write_keywords(const std::string& folder_dir, const KeywordMap
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
     return lib::temporary_error("cannot create " + dir + ": " + lib::errno_text(errno));
   std::string tmp = folder_dir + "/tmp/courierimapkeywords." + std::to_string(::getpid());
-  auto r = write_file_atomic(tmp, dir + "/:list", format_keyword_list(map));
+  lib::AtomicFileOptions options;
+  options.temp_path = tmp;
+  auto r = lib::write_file_atomically(dir + "/:list", format_keyword_list(map), options);
   if (!r) return r;
   // The updates are folded into the list we just wrote.
   lib::CHandle<DIR, closedir> d(::opendir(dir.c_str()));

@@ -8,21 +8,17 @@
 #include <limits>
 #include <utility>
 
+#include "lib/ascii.hpp"
+
 namespace imapd {
 
 namespace {
 
 bool is_ctl(unsigned char c) { return c < 0x20 || c == 0x7f; }
 
-char upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
+using lib::ascii::to_upper;
 
-bool iequal(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (upper(a[i]) != upper(b[i])) return false;
-  }
-  return true;
-}
+constexpr auto iequal = lib::ascii::iequals;
 
 // FETCH attributes that take a "[section]" (RFC 3501 6.4.5, RFC 3516).
 bool takes_section(std::string_view name) {
@@ -142,7 +138,7 @@ ParsedCommand Parser::run() {
       return std::move(cmd_);
     }
     std::string name(in_.substr(start, pos_ - start));
-    for (char& c : name) c = upper(c);
+    for (char& c : name) c = to_upper(c);
     if (word == 0 && name == "UID") {
       cmd_.uid = true;
       continue;

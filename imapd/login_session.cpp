@@ -1,13 +1,12 @@
 // imapd/login_session.cpp: the not-authenticated state (see login_session.hpp).
 #include "imapd/login_session.hpp"
 
-#include <algorithm>
-#include <cctype>
-
+#include "authlib/sasl_server.hpp"
 #include "imapd/command_reader.hpp"
 #include "imapd/imap_string.hpp"
 #include "imapd/lexer.hpp"
 #include "imapd/replies.hpp"
+#include "lib/ascii.hpp"
 #include "lib/log.hpp"
 
 namespace imapd {
@@ -77,21 +76,43 @@ Verdict judge(Ctx& c, const std::string& tag, authlib::AuthResult r, std::string
 
 bool login_disabled(const Ctx& c) { return c.s.tls_required && !c.s.tls_active; }
 
-// Reads one SASL response line; nullopt after cancel or trouble (replied).
-std::optional<std::string> sasl_line(Ctx& c, const std::string& tag, std::string_view challenge_b64) {
-  send(c, "+ " + std::string(challenge_b64) + "\r\n");
-  std::string line;
-  auto st = c.in.read_line(line);
-  if (st != lib::io::ReadStatus::ok) {
-    if (st == lib::io::ReadStatus::too_long) send(c, reply::tagged(tag, "BAD", "SASL response too long."));
+// LoginHooks as the authlib::Authenticator the SASL exchange asks.
+class HookAuthenticator final : public authlib::Authenticator {
+ public:
+  explicit HookAuthenticator(const LoginHooks& hooks) : hooks_(hooks) {}
+  authlib::AuthResult login(std::string_view, std::string_view user, const lib::Secret& password) override {
+    return hooks_.login(user, password);
+  }
+  authlib::AuthResult cram(std::string_view, sasl::CramHash hash, std::string_view challenge_b64,
+                           std::string_view response_b64) override {
+    return hooks_.cram(hash, challenge_b64, response_b64);
+  }
+  authlib::AuthResult lookup(std::string_view, std::string_view user) override { return hooks_.lookup(user); }
+
+ private:
+  const LoginHooks& hooks_;
+};
+
+// AUTHENTICATE's continuation: "+ <b64>" out, one line in. A line too long
+// gets its BAD here and ends the exchange without a failure counted.
+class ContinuationLines final : public authlib::SaslTransport {
+ public:
+  ContinuationLines(Ctx& c, const std::string& tag) : c_(c), tag_(tag) {}
+  void send_challenge(std::string_view challenge_b64) override {
+    send(c_, "+ " + std::string(challenge_b64) + "\r\n");
+  }
+  std::optional<std::string> read_response() override {
+    std::string line;
+    auto st = c_.in.read_line(line);
+    if (st == lib::io::ReadStatus::ok) return line;
+    if (st == lib::io::ReadStatus::too_long) send(c_, reply::tagged(tag_, "BAD", "SASL response too long."));
     return std::nullopt;
   }
-  if (sasl::is_cancel(line)) {
-    send(c, reply::tagged(tag, "BAD", "AUTHENTICATE cancelled."));
-    return std::nullopt;
-  }
-  return line;
-}
+
+ private:
+  Ctx& c_;
+  const std::string& tag_;
+};
 
 Verdict do_authenticate(Ctx& c, const ParsedCommand& cmd) {
   const std::string& tag = cmd.tag;
@@ -103,102 +124,53 @@ Verdict do_authenticate(Ctx& c, const ParsedCommand& cmd) {
     send(c, reply::tagged(tag, "NO", std::string("[PRIVACYREQUIRED] ") + std::string(reply::login_disabled)));
     return Verdict::continue_session;
   }
-  auto mech = sasl::mechanism_from_name(cmd.args[0].str());
-  std::string mech_name = mech ? std::string(sasl::mechanism_name(*mech)) : std::string();
-  const auto& caps = c.s.tls_active ? c.s.capability_tls : c.s.capability;
-  bool offered = mech && std::any_of(caps.begin(), caps.end(), [&](const std::string& w) {
-                   if (w.size() <= 5) return false;
-                   std::string up = w;
-                   for (auto& ch : up) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-                   return up == "AUTH=" + mech_name;
-                 });
-  if (mech && *mech == sasl::Mechanism::external) offered = !c.external_identity.empty();
-  if (!offered) {
-    send(c, reply::tagged(tag, "NO", "Unsupported authentication mechanism."));
-    return Verdict::continue_session;
+  authlib::SaslRequest request;
+  std::string mechanism(cmd.args[0].str());
+  request.mechanism = mechanism;
+  std::string initial;
+  if (cmd.args.size() == 2) {
+    initial = std::string(cmd.args[1].str());
+    request.initial_response = initial;
   }
-  std::optional<std::string> initial;
-  if (cmd.args.size() == 2) initial = std::string(cmd.args[1].str());
-  switch (*mech) {
-    case sasl::Mechanism::plain: {
-      std::string b64;
-      if (initial) {
-        b64 = *initial;
-      } else {
-        auto l = sasl_line(c, tag, "");
-        if (!l) return Verdict::continue_session;
-        b64 = *l;
-      }
-      auto raw = b64 == "=" ? sasl::Parsed<lib::Secret>(lib::Secret()) : sasl::decode_base64_secret(b64);
-      if (!raw) return failed(c, tag, "Invalid SASL response.", std::string(sasl::problem_text(raw.problem())));
-      auto creds = sasl::parse_plain(raw->reveal());
-      if (!creds) return failed(c, tag, "Invalid SASL response.", std::string(sasl::problem_text(creds.problem())));
-      if (!creds->authzid.empty() && creds->authzid != creds->authcid)
-        return failed(c, tag, "Proxy authorization is not supported.", "PLAIN authzid differs: " + creds->authzid);
-      std::string user = with_domain(c.s, creds->authcid);
-      return judge(c, tag, c.hooks.login(user, creds->password), user);
-    }
-    case sasl::Mechanism::login: {
-      sasl::LoginExchange ex;
-      if (initial) {
-        auto r = ex.respond(*initial == "=" ? "" : *initial);
-        if (!r) return failed(c, tag, "Invalid SASL response.", std::string(sasl::problem_text(r.problem())));
-      }
-      while (!ex.done()) {
-        auto l = sasl_line(c, tag, ex.challenge());
-        if (!l) return Verdict::continue_session;
-        auto r = ex.respond(*l);
-        if (!r) return failed(c, tag, "Invalid SASL response.", std::string(sasl::problem_text(r.problem())));
-      }
-      std::string user = with_domain(c.s, ex.username());
-      return judge(c, tag, c.hooks.login(user, ex.password()), user);
-    }
-    case sasl::Mechanism::cram_md5:
-    case sasl::Mechanism::cram_sha1:
-    case sasl::Mechanism::cram_sha256: {
-      if (initial) {
-        send(c, reply::tagged(tag, "BAD", "CRAM does not take an initial response."));
-        return Verdict::continue_session;
-      }
-      sasl::CramHash hash = *mech == sasl::Mechanism::cram_md5    ? sasl::CramHash::md5
-                            : *mech == sasl::Mechanism::cram_sha1 ? sasl::CramHash::sha1
-                                                                  : sasl::CramHash::sha256;
-      auto challenge = sasl::make_cram_challenge(c.s.hostname);
-      if (!challenge) {
-        lib::log::error("CRAM challenge: %s", challenge.error().message.c_str());
-        send(c, reply::tagged(tag, "NO", reply::temporary_failure));
-        return Verdict::continue_session;
-      }
-      std::string challenge_b64 = sasl::encode_base64(*challenge);
-      auto l = sasl_line(c, tag, challenge_b64);
-      if (!l) return Verdict::continue_session;
-      auto parsed = sasl::decode_cram(hash, challenge_b64, *l);
-      if (!parsed) return failed(c, tag, "Invalid SASL response.", std::string(sasl::problem_text(parsed.problem())));
-      return judge(c, tag, c.hooks.cram(hash, challenge_b64, *l), parsed->username);
-    }
-    case sasl::Mechanism::external: {
-      std::string b64;
-      if (initial) {
-        b64 = *initial;
-      } else {
-        auto l = sasl_line(c, tag, "");
-        if (!l) return Verdict::continue_session;
-        b64 = *l;
-      }
-      std::string authz;
-      if (b64 != "=" && !b64.empty()) {
-        auto raw = sasl::decode_base64(b64);
-        if (!raw) return failed(c, tag, "Invalid SASL response.", std::string(sasl::problem_text(raw.problem())));
-        auto e = sasl::parse_external(*raw);
-        if (!e) return failed(c, tag, "Invalid SASL response.", std::string(sasl::problem_text(e.problem())));
-        authz = *e;
-      }
-      if (!authz.empty() && authz != c.external_identity)
-        return failed(c, tag, "Proxy authorization is not supported.", "EXTERNAL authzid differs from certificate");
-      return judge(c, tag, c.hooks.lookup(c.external_identity), c.external_identity);
-    }
+  // What CAPABILITY announced ("AUTH=PLAIN"...); EXTERNAL whenever the client
+  // certificate names an identity.
+  for (const auto& w : c.s.tls_active ? c.s.capability_tls : c.s.capability) {
+    if (w.size() <= 5 || !lib::ascii::istarts_with(w, "AUTH=")) continue;
+    auto m = sasl::mechanism_from_name(std::string_view(w).substr(5));
+    if (m && *m != sasl::Mechanism::external) request.offered.push_back(*m);
   }
-  return Verdict::continue_session;
+  if (!c.external_identity.empty()) request.offered.push_back(sasl::Mechanism::external);
+  request.external_identity = c.external_identity;
+  request.service = "imap";
+  request.hostname = c.s.hostname;
+  request.qualify_user = [&c](std::string_view user) { return with_domain(c.s, user); };
+  HookAuthenticator auth(c.hooks);
+  ContinuationLines lines(c, tag);
+  auto o = authlib::run_sasl_exchange(request, lines, auth);
+  switch (o.status) {
+    case authlib::SaslStatus::not_offered:
+      send(c, reply::tagged(tag, "NO", "Unsupported authentication mechanism."));
+      return Verdict::continue_session;
+    case authlib::SaslStatus::initial_response_refused:
+      send(c, reply::tagged(tag, "BAD", "CRAM does not take an initial response."));
+      return Verdict::continue_session;
+    case authlib::SaslStatus::cancelled:
+      send(c, reply::tagged(tag, "BAD", "AUTHENTICATE cancelled."));
+      return Verdict::continue_session;
+    case authlib::SaslStatus::connection_lost:
+      return Verdict::continue_session;
+    case authlib::SaslStatus::malformed:
+      return failed(c, tag, "Invalid SASL response.", o.reason);
+    case authlib::SaslStatus::authorization_refused:
+      return failed(c, tag, "Proxy authorization is not supported.", o.mechanism + ": " + o.reason);
+    case authlib::SaslStatus::temporary_failure:
+      return judge(c, tag, {authlib::AuthStatus::temporary, {}, o.reason}, o.user);
+    case authlib::SaslStatus::rejected:
+      return judge(c, tag, {authlib::AuthStatus::rejected, {}, o.reason}, o.user);
+    case authlib::SaslStatus::authenticated:
+      break;
+  }
+  return judge(c, tag, {authlib::AuthStatus::ok, std::move(o.account), {}}, o.user);
 }
 
 Verdict do_login(Ctx& c, const ParsedCommand& cmd) {

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "lib/utf8.hpp"
+
 namespace imapd {
 
 namespace {
@@ -21,23 +23,7 @@ int b64_value(char c) {
 
 bool is_printable_ascii(std::uint32_t c) { return c >= 0x20 && c <= 0x7e; }
 
-void append_utf8(std::string& out, std::uint32_t cp) {
-  if (cp < 0x80) {
-    out.push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out.push_back(static_cast<char>(0xc0 | (cp >> 6)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3f)));
-  } else if (cp < 0x10000) {
-    out.push_back(static_cast<char>(0xe0 | (cp >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3f)));
-  } else {
-    out.push_back(static_cast<char>(0xf0 | (cp >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3f)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3f)));
-  }
-}
+using lib::utf8::append;
 
 // Decodes one "&...-" run's BASE64 text (without & and -) into UTF-8.
 bool decode_run(std::string_view b64, std::string& out) {
@@ -55,7 +41,7 @@ bool decode_run(std::string_view b64, std::string& out) {
       bits &= (1u << nbits) - 1;
       if (high != 0) {
         if (unit < 0xdc00 || unit > 0xdfff) return false;
-        append_utf8(out, 0x10000 + ((high - 0xd800) << 10) + (unit - 0xdc00));
+        append(out, 0x10000 + ((high - 0xd800) << 10) + (unit - 0xdc00));
         high = 0;
       } else if (unit >= 0xd800 && unit <= 0xdbff) {
         high = unit;
@@ -64,7 +50,7 @@ bool decode_run(std::string_view b64, std::string& out) {
       } else {
         // Printable ASCII must be written directly; U+0000 is never a name.
         if (unit == 0 || is_printable_ascii(unit)) return false;
-        append_utf8(out, unit);
+        append(out, unit);
       }
     }
   }
@@ -76,32 +62,10 @@ bool decode_run(std::string_view b64, std::string& out) {
 // Decodes one UTF-8 sequence at text[i]; returns the code point and advances
 // i, or nullopt for an invalid sequence.
 std::optional<std::uint32_t> next_code_point(std::string_view text, std::size_t& i) {
-  const auto b0 = static_cast<unsigned char>(text[i]);
-  if (b0 < 0x80) {
-    ++i;
-    return b0;
-  }
-  int len = 0;
-  std::uint32_t cp = 0;
-  std::uint32_t min = 0;
-  if ((b0 & 0xe0) == 0xc0) {
-    len = 2, cp = b0 & 0x1f, min = 0x80;
-  } else if ((b0 & 0xf0) == 0xe0) {
-    len = 3, cp = b0 & 0x0f, min = 0x800;
-  } else if ((b0 & 0xf8) == 0xf0) {
-    len = 4, cp = b0 & 0x07, min = 0x10000;
-  } else {
-    return std::nullopt;
-  }
-  if (i + static_cast<std::size_t>(len) > text.size()) return std::nullopt;
-  for (int k = 1; k < len; ++k) {
-    const auto b = static_cast<unsigned char>(text[i + static_cast<std::size_t>(k)]);
-    if ((b & 0xc0) != 0x80) return std::nullopt;
-    cp = (cp << 6) | (b & 0x3f);
-  }
-  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return std::nullopt;
-  i += static_cast<std::size_t>(len);
-  return cp;
+  const lib::utf8::Decoded d = lib::utf8::decode(text, i);
+  if (!d.valid()) return std::nullopt;
+  i += d.length;
+  return static_cast<std::uint32_t>(d.code_point);
 }
 
 void flush_run(std::string& out, const std::vector<std::uint16_t>& units) {

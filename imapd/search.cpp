@@ -9,8 +9,10 @@
 #include <utility>
 
 #include "imapd/fetch.hpp"
+#include "lib/ascii.hpp"
 #include "lib/mime.hpp"
 #include "lib/rfc5322.hpp"
+#include "lib/utf8.hpp"
 
 namespace imapd {
 
@@ -18,15 +20,9 @@ namespace {
 
 using Kind = SearchKey::Kind;
 
-char upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
+using lib::ascii::to_upper;
 
-bool iequal(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (upper(a[i]) != upper(b[i])) return false;
-  }
-  return true;
-}
+constexpr auto iequal = lib::ascii::iequals;
 
 constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
@@ -53,24 +49,6 @@ char32_t fold_code_point(char32_t c) {
   if (c >= 0x410 && c <= 0x42f) return c + 32;  // Cyrillic
   if (c >= 0x400 && c <= 0x40f) return c + 80;
   return c;
-}
-
-void append_utf8(std::string& out, char32_t cp) {
-  if (cp < 0x80) {
-    out.push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out.push_back(static_cast<char>(0xc0 | (cp >> 6)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3f)));
-  } else if (cp < 0x10000) {
-    out.push_back(static_cast<char>(0xe0 | (cp >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3f)));
-  } else {
-    out.push_back(static_cast<char>(0xf0 | (cp >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3f)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3f)));
-  }
 }
 
 // ---------------------------------------------------------------------------
@@ -225,7 +203,7 @@ bool Parser::parse_key(std::span<const Value> list, std::size_t& pos, SearchKey&
     return true;
   }
   std::string word = v.text;
-  for (char& ch : word) ch = upper(ch);
+  for (char& ch : word) ch = to_upper(ch);
 
   struct FlagKey {
     std::string_view name;
@@ -545,30 +523,14 @@ std::string search_fold(std::string_view s) {
       ++i;
       continue;
     }
-    std::size_t len = 0;
-    char32_t cp = 0;
-    char32_t min = 0;
-    if ((b0 & 0xe0) == 0xc0) {
-      len = 2, cp = b0 & 0x1f, min = 0x80;
-    } else if ((b0 & 0xf0) == 0xe0) {
-      len = 3, cp = b0 & 0x0f, min = 0x800;
-    } else if ((b0 & 0xf8) == 0xf0) {
-      len = 4, cp = b0 & 0x07, min = 0x10000;
-    }
-    bool ok = len != 0 && i + len <= s.size();
-    for (std::size_t k = 1; ok && k < len; ++k) {
-      const auto b = static_cast<unsigned char>(s[i + k]);
-      if ((b & 0xc0) != 0x80) ok = false;
-      cp = (cp << 6) | (b & 0x3f);
-    }
-    if (ok && (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))) ok = false;
-    if (!ok) {
-      append_utf8(out, 0xfffd);
+    const lib::utf8::Decoded d = lib::utf8::decode(s, i);
+    if (!d.valid()) {
+      lib::utf8::append(out, 0xfffd);
       ++i;
       continue;
     }
-    append_utf8(out, fold_code_point(cp));
-    i += len;
+    lib::utf8::append(out, fold_code_point(d.code_point));
+    i += d.length;
   }
   return out;
 }

@@ -9,6 +9,7 @@
 #include <charconv>
 #include <utility>
 
+#include "lib/atomic_file.hpp"
 #include "lib/config.hpp"
 #include "lib/unique_fd.hpp"
 
@@ -118,26 +119,9 @@ lib::Result<void> write_uiddb(const std::string& folder_dir, const UidDb& db) {
   std::string text = format_uiddb(db);
   std::string tmp = folder_dir + "/tmp/courierimapuiddb." + std::to_string(::getpid());
   std::string path = folder_dir + "/" + std::string(uiddb_file_name);
-  lib::UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  if (!fd) return lib::temporary_error("cannot create " + tmp + ": " + lib::errno_text(errno));
-  std::string_view left = text;
-  while (!left.empty()) {
-    ssize_t n = ::write(fd.get(), left.data(), left.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int e = errno;
-      ::unlink(tmp.c_str());
-      return lib::temporary_error("cannot write " + tmp + ": " + lib::errno_text(e));
-    }
-    left.remove_prefix(static_cast<std::size_t>(n));
-  }
-  fd.reset();
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    int e = errno;
-    ::unlink(tmp.c_str());
-    return lib::temporary_error("cannot rename " + tmp + " to " + path + ": " + lib::errno_text(e));
-  }
-  return {};
+  lib::AtomicFileOptions options;
+  options.temp_path = tmp;
+  return lib::write_file_atomically(path, text, options);
 }
 
 }  // namespace imapd

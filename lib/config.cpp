@@ -16,6 +16,7 @@
 
 #include "lib/c_handle.hpp"
 #include "lib/unique_fd.hpp"
+#include "lib/utf8.hpp"
 
 namespace lib {
 
@@ -62,44 +63,8 @@ std::string shown(std::string_view s, size_t max_chars = 60) {
   return out;
 }
 
-// Offset of the first byte that is not part of valid UTF-8 (RFC 3629: no overlong
-// forms, no surrogates, nothing above U+10FFFF), or npos.
-size_t invalid_utf8_at(std::string_view s) {
-  size_t i = 0;
-  const size_t n = s.size();
-  while (i < n) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t len;
-    unsigned cp;
-    if (c >= 0xc2 && c <= 0xdf) {
-      len = 2;
-      cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      len = 3;
-      cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return i;
-    }
-    if (i + len > n) return i;
-    for (size_t k = 1; k < len; ++k) {
-      auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xc0) != 0x80) return i;
-      cp = (cp << 6) | (cc & 0x3f);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-      return i;
-    i += len;
-  }
-  return std::string_view::npos;
-}
+// Offset of the first byte that is not part of valid UTF-8, or npos.
+size_t invalid_utf8_at(std::string_view s) { return utf8::first_invalid(s); }
 
 ErrorKind kind_for_errno(int err) {
   switch (err) {

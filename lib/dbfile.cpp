@@ -135,15 +135,6 @@ Result<bool> DbFile::reopen_if_replaced() {
   return true;
 }
 
-Result<void> fsync_parent_dir(const std::string& path) {
-  auto slash = path.rfind('/');
-  std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!fd) return temporary_error(dir + ": cannot open directory: " + errno_text(errno));
-  if (::fsync(fd.get()) != 0) return temporary_error(dir + ": fsync: " + errno_text(errno));
-  return {};
-}
-
 Result<DbBuilder> DbBuilder::create(const std::string& final_path, mode_t mode) {
   // The temporary name is unique per process so two make* runs cannot collide;
   // it lives in the same directory so the rename is atomic.

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <sys/stat.h>
 
+#include "lib/atomic_file.hpp"
 #include "lib/result.hpp"
 
 namespace lib {
@@ -103,7 +104,10 @@ class DbBuilder {
   bool committed_ = false;
 };
 
-// fsync()s the directory holding path, so a rename into it is durable.
-Result<void> fsync_parent_dir(const std::string& path);
+// fsync()s the directory holding path, so a rename into it is durable
+// (lib::fsync_directory of lib/atomic_file.hpp).
+inline Result<void> fsync_parent_dir(const std::string& path) {
+  return fsync_directory(parent_directory(path));
+}
 
 }  // namespace lib

@@ -2,6 +2,8 @@
 noinst_LIBRARIES += lib/libsuite.a
 lib_libsuite_a_CPPFLAGS = $(AM_CPPFLAGS) $(OPENSSL_CFLAGS)
 lib_libsuite_a_SOURCES = \
+  lib/ascii.hpp \
+  lib/atomic_file.cpp lib/atomic_file.hpp \
   lib/c_handle.hpp \
   lib/config.cpp lib/config.hpp \
   lib/dbfile.cpp lib/dbfile.hpp \
@@ -16,7 +18,8 @@ lib_libsuite_a_SOURCES = \
   lib/result.hpp \
   lib/rfc5322.cpp lib/rfc5322.hpp \
   lib/secret.cpp lib/secret.hpp \
-  lib/unique_fd.cpp lib/unique_fd.hpp
+  lib/unique_fd.cpp lib/unique_fd.hpp \
+  lib/utf8.cpp lib/utf8.hpp
 
 # What every program linking lib/libsuite.a needs.
 SUITE_LIBS = lib/libsuite.a $(BDB_LIBS) $(OPENSSL_LIBS)

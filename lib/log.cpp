@@ -13,6 +13,9 @@
 #include <mutex>
 #include <unistd.h>
 
+#include "lib/ascii.hpp"
+#include "lib/utf8.hpp"
+
 namespace lib::log {
 
 namespace {
@@ -85,30 +88,9 @@ void append_hex(std::string& out, unsigned char c) {
 
 // Length of the valid UTF-8 sequence at s[i] and its code point, or 0 when invalid.
 size_t utf8_sequence(std::string_view s, size_t i, unsigned& cp) {
-  auto c = static_cast<unsigned char>(s[i]);
-  size_t len;
-  if (c >= 0xc2 && c <= 0xdf) {
-    len = 2;
-    cp = c & 0x1f;
-  } else if (c >= 0xe0 && c <= 0xef) {
-    len = 3;
-    cp = c & 0x0f;
-  } else if (c >= 0xf0 && c <= 0xf4) {
-    len = 4;
-    cp = c & 0x07;
-  } else {
-    return 0;
-  }
-  if (i + len > s.size()) return 0;
-  for (size_t k = 1; k < len; ++k) {
-    auto cc = static_cast<unsigned char>(s[i + k]);
-    if ((cc & 0xc0) != 0x80) return 0;
-    cp = (cp << 6) | (cc & 0x3f);
-  }
-  if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
-      (cp >= 0xd800 && cp <= 0xdfff))
-    return 0;
-  return len;
+  const utf8::Decoded d = utf8::decode(s, i);
+  cp = static_cast<unsigned>(d.code_point);
+  return d.length;
 }
 
 // Characters that are valid but can disguise a log line: C1 controls, line and
@@ -303,8 +285,7 @@ bool enabled(Level level) {
 }
 
 std::optional<Level> parse_level(std::string_view text) {
-  std::string t;
-  for (char c : text) t += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string t = ascii::to_lower(text);
   if (t == "debug") return Level::debug;
   if (t == "info") return Level::info;
   if (t == "notice") return Level::notice;
@@ -405,14 +386,7 @@ Token next_token(std::string_view s, size_t from) {
   return Token{b, e};
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (std::toupper(static_cast<unsigned char>(a[i])) !=
-        std::toupper(static_cast<unsigned char>(b[i])))
-      return false;
-  return true;
-}
+using ascii::iequals;
 
 }  // namespace
 

@@ -31,6 +31,7 @@
 #include <utility>
 
 #include "lib/unique_fd.hpp"
+#include "lib/utf8.hpp"
 
 namespace lib::maildir {
 
@@ -293,16 +294,6 @@ std::string maildir_host_name() {
   return escape_host_name(buf);
 }
 
-Result<void> fsync_dir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return temp_sys("cannot open directory", dir, errno);
-  UniqueFd guard(fd);
-  // Some file systems cannot fsync a directory (EINVAL); they make metadata
-  // durable by other means, so that is not a failure.
-  if (::fsync(fd) != 0 && errno != EINVAL) return temp_sys("cannot fsync directory", dir, errno);
-  return {};
-}
-
 std::string_view location_dir(Location location) {
   return location == Location::cur_dir ? "cur" : "new";
 }
@@ -343,31 +334,14 @@ Result<void> validate_folder_name(std::string_view name) {
       ++i;
       continue;
     }
-    // UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing over U+10FFFF.
-    std::size_t len = 0;
-    std::uint32_t cp = 0;
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2;
-      cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3;
-      cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
+    const utf8::Decoded d = utf8::decode(name, i);
+    if (!d.valid()) {
+      const std::size_t len = c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+      if (c >= 0xC2 && c <= 0xF4 && i + len > name.size())
+        return refuse("it is not valid UTF-8 (truncated sequence)");
       return refuse("it is not valid UTF-8");
     }
-    if (i + len > name.size()) return refuse("it is not valid UTF-8 (truncated sequence)");
-    for (std::size_t k = 1; k < len; ++k) {
-      auto cc = static_cast<unsigned char>(name[i + k]);
-      if ((cc & 0xC0) != 0x80) return refuse("it is not valid UTF-8");
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-      return refuse("it is not valid UTF-8");
-    i += len;
+    i += d.length;
   }
   return {};
 }

@@ -21,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include "lib/atomic_file.hpp"
 #include "lib/result.hpp"
 
 namespace lib::maildir {
@@ -281,7 +282,7 @@ Result<std::vector<MessageInfo>> scan_messages(const std::string& maildir, bool 
 std::string maildir_host_name();
 std::string escape_host_name(std::string_view host);
 
-// fsync of a directory, for durable links and renames.
-Result<void> fsync_dir(const std::string& dir);
+// fsync of a directory, for durable links and renames (lib::fsync_directory).
+inline Result<void> fsync_dir(const std::string& dir) { return fsync_directory(dir); }
 
 }  // namespace lib::maildir

@@ -12,6 +12,8 @@
 //                               this too: the 5120-byte rule bounds it)
 #include "lib/maildir_quota.hpp"
 
+#include "lib/atomic_file.hpp"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -34,7 +36,6 @@ constexpr std::size_t max_usage_line_bytes = 64;
 // Digits in a quota or usage number (10^18 fits int64_t).
 constexpr std::size_t max_number_digits = 18;
 constexpr std::size_t max_quota_spec_bytes = 64;
-constexpr int max_tmp_name_attempts = 100;
 
 Error temp_sys(std::string_view what, const std::string& path, int err) {
   std::string m;
@@ -509,35 +510,23 @@ Result<void> Quota::rebuild(bool* raced) {
 
   std::string content =
       data_.quota.to_string() + "\n" + format_usage_line(usage.bytes, usage.messages);
-  std::string host = maildir_host_name();
-  std::string tmp_path;
-  int fd = -1;
-  for (int attempt = 0; attempt < max_tmp_name_attempts; ++attempt) {
-    tmp_path =
-        root_ + "/tmp/" + std::to_string(std::time(nullptr)) + "." + std::to_string(::getpid()) +
-        (attempt ? "_" + std::to_string(attempt) : std::string()) + "_NeWmAiLdIrSiZe." + host;
-    fd = ::open(tmp_path.c_str(), O_CREAT | O_EXCL | O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC,
-                0644);
-    if (fd >= 0 || errno != EEXIST) break;
-  }
-  if (fd < 0) return temp_sys("cannot create", tmp_path, errno);
-  UniqueFd file(fd);
-  auto fail = [&](std::string_view what, int err) {
-    ::unlink(tmp_path.c_str());
-    return temp_sys(what, tmp_path, err);
-  };
-  ssize_t n = ::write(fd, content.data(), content.size());
-  if (n < 0) return fail("cannot write", errno);
-  if (static_cast<std::size_t>(n) != content.size()) return fail("short write to", ENOSPC);
-  // Durable before the rename: an empty maildirsize after a crash would mean
-  // "no quota".
-  if (::fsync(fd) != 0) return fail("cannot fsync", errno);
-  if (::rename(tmp_path.c_str(), path_.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp_path.c_str());
-    return temp_sys("cannot rename " + tmp_path + " to", path_, err);
-  }
-  fd_ = std::move(file);
+  AtomicFileOptions options;
+  options.temp_path = root_ + "/tmp/" + std::to_string(std::time(nullptr)) + "." +
+                      std::to_string(::getpid()) + "_NeWmAiLdIrSiZe." + maildir_host_name();
+  options.mode = 0644;
+  // Kept open for the lines appended later. Durable before the rename: an
+  // empty maildirsize after a crash would mean "no quota".
+  options.keep_open = true;
+  auto file = AtomicFile::create(path_, options);
+  if (!file) return file.error();
+  if (auto r = file->write(content); !r) return r;
+  auto fd = file->commit();
+  if (!fd) return fd.error();
+  // One write() per appended line: with O_APPEND, concurrent writers never interleave.
+  int flags = ::fcntl(fd->get(), F_GETFL);
+  if (flags < 0 || ::fcntl(fd->get(), F_SETFL, flags | O_APPEND) != 0)
+    return temp_sys("cannot set O_APPEND on", path_, errno);
+  fd_ = std::move(*fd);
   data_.usage = usage;
   data_.usage_lines = 1;
   data_.needs_recalc = false;

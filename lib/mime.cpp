@@ -15,6 +15,7 @@
 #include <map>
 
 #include "lib/c_handle.hpp"
+#include "lib/utf8.hpp"
 
 namespace lib::mime {
 
@@ -62,42 +63,12 @@ std::string excerpt(std::string_view s, std::size_t max_bytes = 40) {
 
 namespace {
 
-// Length of the valid UTF-8 sequence at s[i] (RFC 3629: no overlongs, no
-// surrogates, nothing above U+10FFFF), or 0 with `bad` set to the length of
-// the maximal invalid prefix (at least 1) to replace with one U+FFFD.
+// Length of the valid UTF-8 sequence at s[i], or 0 with `bad` set to the
+// length of the maximal invalid prefix (at least 1) to replace with one U+FFFD.
 std::size_t utf8_sequence(std::string_view s, std::size_t i, std::size_t& bad) {
-  const unsigned char c = static_cast<unsigned char>(s[i]);
-  bad = 1;
-  if (c < 0x80) return 1;
-  std::size_t len = 0;
-  unsigned char lo = 0x80, hi = 0xBF;
-  if (c >= 0xC2 && c <= 0xDF) {
-    len = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    len = 3;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    len = 4;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  } else {
-    return 0;
-  }
-  for (std::size_t k = 1; k < len; ++k) {
-    if (i + k >= s.size()) {
-      bad = k;
-      return 0;
-    }
-    const unsigned char d = static_cast<unsigned char>(s[i + k]);
-    const unsigned char l = k == 1 ? lo : 0x80;
-    const unsigned char h = k == 1 ? hi : 0xBF;
-    if (d < l || d > h) {
-      bad = k;
-      return 0;
-    }
-  }
-  return len;
+  const utf8::Decoded d = utf8::decode(s, i);
+  bad = d.invalid_length;
+  return d.length;
 }
 
 // The charsets mail uses, as iconv names. Only these are converted: a fixed
@@ -492,20 +463,7 @@ std::string iconv_convert(iconv_t cd, std::string_view in) {
 
 }  // namespace
 
-bool valid_utf8(std::string_view bytes) {
-  std::size_t i = 0;
-  while (i < bytes.size()) {
-    if (static_cast<unsigned char>(bytes[i]) < 0x80) {
-      ++i;
-      continue;
-    }
-    std::size_t bad = 0;
-    const std::size_t len = utf8_sequence(bytes, i, bad);
-    if (len == 0) return false;
-    i += len;
-  }
-  return true;
-}
+bool valid_utf8(std::string_view bytes) { return utf8::valid(bytes); }
 
 std::string sanitize_utf8(std::string_view bytes) {
   std::string out;

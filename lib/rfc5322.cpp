@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "lib/ascii.hpp"
+
 namespace lib::rfc5322 {
 
 namespace {
@@ -17,7 +19,7 @@ bool is_wsp(char c) { return c == ' ' || c == '\t'; }
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c; }
+using ascii::to_lower;
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
@@ -80,20 +82,6 @@ std::string_view diagnostic_name(DiagnosticKind kind) {
 // ---------------------------------------------------------------------------
 // Header block
 // ---------------------------------------------------------------------------
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
-
-std::string to_lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = lower(c);
-  return out;
-}
 
 std::string unfold(std::string_view raw_value) {
   std::string out;
@@ -750,7 +738,7 @@ constexpr std::array<std::string_view, 7> day_names = {
 bool name_prefix(std::string_view word, std::string_view full) {
   if (word.size() < 3 || word.size() > full.size()) return false;
   for (std::size_t i = 0; i < word.size(); ++i) {
-    if (lower(word[i]) != full[i]) return false;
+    if (to_lower(word[i]) != full[i]) return false;
   }
   return true;
 }

@@ -20,6 +20,8 @@
 #include <string_view>
 #include <vector>
 
+#include "lib/ascii.hpp"
+
 namespace lib::rfc5322 {
 
 // ---------------------------------------------------------------------------
@@ -135,10 +137,9 @@ Header parse_header(std::string_view message, const HeaderOptions& options = {})
 // RFC 5322 2.2.3 unfolding: removes CR and LF; keeps everything else.
 std::string unfold(std::string_view raw_value);
 
-// ASCII case-insensitive equality (header names, charset names, tokens).
-bool iequals(std::string_view a, std::string_view b);
-// ASCII lower-case copy.
-std::string to_lower(std::string_view text);
+// ASCII case-insensitive equality and lower-case copy (lib/ascii.hpp).
+using lib::ascii::iequals;
+using lib::ascii::to_lower;
 
 // ---------------------------------------------------------------------------
 // Addresses (RFC 5322 3.4, 4.4)

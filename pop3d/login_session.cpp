@@ -21,34 +21,8 @@ void wipe(std::string& s) {
   s.clear();
 }
 
-std::optional<sasl::CramHash> cram_hash(sasl::Mechanism m) {
-  switch (m) {
-    case sasl::Mechanism::cram_md5: return sasl::CramHash::md5;
-    case sasl::Mechanism::cram_sha1: return sasl::CramHash::sha1;
-    case sasl::Mechanism::cram_sha256: return sasl::CramHash::sha256;
-    default: return std::nullopt;
-  }
-}
 
 }  // namespace
-
-// ---------------------------------------------------------------------------
-// DaemonAuthenticator
-
-authlib::AuthResult DaemonAuthenticator::login(std::string_view service, std::string_view user,
-                                               const lib::Secret& password) {
-  return authlib::authenticate_login(options_, service, user, password);
-}
-
-authlib::AuthResult DaemonAuthenticator::cram(std::string_view service, sasl::CramHash hash,
-                                              std::string_view challenge_b64,
-                                              std::string_view response_b64) {
-  return authlib::authenticate_cram(options_, service, hash, challenge_b64, response_b64);
-}
-
-authlib::AuthResult DaemonAuthenticator::lookup(std::string_view service, std::string_view user) {
-  return authlib::lookup_account(options_, service, user);
-}
 
 // ---------------------------------------------------------------------------
 // LoginSession
@@ -269,6 +243,18 @@ LoginSession::Step LoginSession::cmd_pass(const Command& cmd) {
   return finish(result, login, "USER");
 }
 
+// The transport of AUTH: "+ <b64>" out, one line in (through exchange()).
+class LoginSession::SaslLines final : public authlib::SaslTransport {
+ public:
+  explicit SaslLines(LoginSession& session) : session_(session) {}
+  void send_challenge(std::string_view challenge_b64) override { pending_ = challenge_b64; }
+  std::optional<std::string> read_response() override { return session_.exchange(pending_); }
+
+ private:
+  LoginSession& session_;
+  std::string pending_;
+};
+
 LoginSession::Step LoginSession::cmd_auth(const Command& cmd) {
   if (settings_.login_needs_tls()) {
     send(reply::tls_required);
@@ -283,28 +269,46 @@ LoginSession::Step LoginSession::cmd_auth(const Command& cmd) {
     send(".");
     return Step::next;
   }
-  auto mechanism = sasl::mechanism_from_name(cmd.text);
-  if (!mechanism) {
-    send(reply::auth_unknown_mechanism);
-    return Step::next;
+  authlib::SaslRequest request;
+  request.mechanism = cmd.text;
+  if (!cmd.initial_response.empty()) request.initial_response = cmd.initial_response;
+  request.offered = settings_.offered_sasl();
+  if (settings_.external_offered()) {
+    request.offered.push_back(sasl::Mechanism::external);
+    request.external_identity = settings_.external_identity;
   }
-  if (*mechanism == sasl::Mechanism::external) {
-    if (!settings_.external_offered()) {
+  request.service = settings_.service;
+  request.hostname = settings_.cram_hostname;
+  request.qualify_user = [this](std::string_view user) {
+    return apply_defdomain(user, settings_.defdomain, settings_.domainsep);
+  };
+  SaslLines lines(*this);
+  auto o = authlib::run_sasl_exchange(request, lines, auth_);
+  const std::string& method = o.mechanism;
+  switch (o.status) {
+    case authlib::SaslStatus::not_offered:
       send(reply::auth_unknown_mechanism);
       return Step::next;
-    }
-    return auth_external(cmd.initial_response);
+    case authlib::SaslStatus::initial_response_refused:
+      send(reply::auth_no_initial_response);
+      return Step::next;
+    case authlib::SaslStatus::cancelled:
+      send(reply::auth_cancelled);
+      return Step::next;
+    case authlib::SaslStatus::connection_lost:
+      return Step::close;
+    case authlib::SaslStatus::malformed:
+      return fail(std::string(reply::auth_bad_response) + o.reason, o.user, method, o.reason, true);
+    case authlib::SaslStatus::authorization_refused:
+      return fail(reply::auth_mismatched_authzid, o.user, method, o.reason, true);
+    case authlib::SaslStatus::temporary_failure:
+      return temporary(o.user, method, o.reason);
+    case authlib::SaslStatus::rejected:
+      return finish({authlib::AuthStatus::rejected, {}, o.reason}, o.user, method);
+    case authlib::SaslStatus::authenticated:
+      break;
   }
-  const auto& offered = settings_.offered_sasl();
-  if (std::find(offered.begin(), offered.end(), *mechanism) == offered.end()) {
-    send(reply::auth_unknown_mechanism);
-    return Step::next;
-  }
-  switch (*mechanism) {
-    case sasl::Mechanism::plain: return auth_plain(cmd.initial_response);
-    case sasl::Mechanism::login: return auth_login(cmd.initial_response);
-    default: return auth_cram(*mechanism, cmd.initial_response);
-  }
+  return finish({authlib::AuthStatus::ok, std::move(o.account), {}}, o.user, method);
 }
 
 std::optional<std::string> LoginSession::exchange(std::string_view challenge_b64) {
@@ -335,129 +339,6 @@ std::optional<std::string> LoginSession::exchange(std::string_view challenge_b64
       end_ = LoginEnd::disconnected;
       return std::nullopt;
   }
-}
-
-LoginSession::Step LoginSession::auth_plain(std::string_view initial) {
-  std::optional<lib::Secret> decoded;
-  if (!initial.empty()) {
-    auto d = sasl::decode_initial_response(initial);
-    if (!d)
-      return fail(std::string(reply::auth_bad_response) + std::string(sasl::problem_text(d.problem())), "",
-                  "PLAIN", sasl::problem_text(d.problem()), true);
-    decoded = std::move(*d);
-  } else {
-    auto response = exchange("");
-    if (!response) return Step::close;
-    lib::Secret held{std::move(*response)};
-    if (sasl::is_cancel(held.reveal())) {
-      send(reply::auth_cancelled);
-      return Step::next;
-    }
-    auto d = sasl::decode_base64_secret(held.reveal());
-    if (!d)
-      return fail(std::string(reply::auth_bad_response) + std::string(sasl::problem_text(d.problem())), "",
-                  "PLAIN", sasl::problem_text(d.problem()), true);
-    decoded = std::move(*d);
-  }
-  auto creds = sasl::parse_plain(decoded->reveal());
-  if (!creds)
-    return fail(std::string(reply::auth_bad_response) + std::string(sasl::problem_text(creds.problem())), "",
-                "PLAIN", sasl::problem_text(creds.problem()), true);
-  if (!creds->authzid.empty() && creds->authzid != creds->authcid)
-    return fail(reply::auth_mismatched_authzid, creds->authcid, "PLAIN",
-                "authorization identity differs from the login name", true);
-  std::string login = apply_defdomain(creds->authcid, settings_.defdomain, settings_.domainsep);
-  auto result = auth_.login(settings_.service, login, creds->password);
-  return finish(result, login, "PLAIN");
-}
-
-LoginSession::Step LoginSession::auth_login(std::string_view initial) {
-  sasl::LoginExchange ex;
-  if (!initial.empty()) {
-    auto r = ex.respond(initial);
-    if (!r)
-      return fail(std::string(reply::auth_bad_response) + std::string(sasl::problem_text(r.problem())), "",
-                  "LOGIN", sasl::problem_text(r.problem()), true);
-  }
-  while (!ex.done()) {
-    auto response = exchange(ex.challenge());
-    if (!response) return Step::close;
-    lib::Secret held{std::move(*response)};
-    if (sasl::is_cancel(held.reveal())) {
-      send(reply::auth_cancelled);
-      return Step::next;
-    }
-    auto r = ex.respond(held.reveal());
-    if (!r)
-      return fail(std::string(reply::auth_bad_response) + std::string(sasl::problem_text(r.problem())),
-                  ex.username(), "LOGIN", sasl::problem_text(r.problem()), true);
-  }
-  std::string login = apply_defdomain(ex.username(), settings_.defdomain, settings_.domainsep);
-  auto result = auth_.login(settings_.service, login, ex.password());
-  return finish(result, login, "LOGIN");
-}
-
-LoginSession::Step LoginSession::auth_cram(sasl::Mechanism mechanism, std::string_view initial) {
-  std::string method(sasl::mechanism_name(mechanism));
-  if (!initial.empty()) {
-    send(reply::auth_no_initial_response);
-    return Step::next;
-  }
-  auto hash = *cram_hash(mechanism);
-  auto challenge = sasl::make_cram_challenge(settings_.cram_hostname);
-  if (!challenge) return temporary("", method, challenge.error().message);
-  std::string challenge_b64 = sasl::encode_base64(*challenge);
-  auto response = exchange(challenge_b64);
-  if (!response) return Step::close;
-  if (sasl::is_cancel(*response)) {
-    send(reply::auth_cancelled);
-    return Step::next;
-  }
-  auto decoded = sasl::decode_cram(hash, challenge_b64, *response);
-  if (!decoded)
-    return fail(std::string(reply::auth_bad_response) + std::string(sasl::problem_text(decoded.problem())), "",
-                method, sasl::problem_text(decoded.problem()), true);
-  std::string login = apply_defdomain(decoded->username, settings_.defdomain, settings_.domainsep);
-  std::string response_b64 = *response;
-  if (login != decoded->username) {
-    // DEFDOMAIN applies to CRAM logins too: the digest covers only the
-    // challenge, so the response is rebuilt with the full name.
-    response_b64 = sasl::encode_base64(login + " " + sasl::encode_hex(decoded->digest));
-  }
-  auto result = auth_.cram(settings_.service, hash, challenge_b64, response_b64);
-  return finish(result, login, method);
-}
-
-LoginSession::Step LoginSession::auth_external(std::string_view initial) {
-  std::string authzid_text;
-  if (!initial.empty()) {
-    auto d = sasl::decode_initial_response(initial);
-    if (!d)
-      return fail(std::string(reply::auth_bad_response) + std::string(sasl::problem_text(d.problem())), "",
-                  "EXTERNAL", sasl::problem_text(d.problem()), true);
-    authzid_text = std::string(d->reveal());
-  } else {
-    auto response = exchange("");
-    if (!response) return Step::close;
-    if (sasl::is_cancel(*response)) {
-      send(reply::auth_cancelled);
-      return Step::next;
-    }
-    auto d = sasl::decode_base64(*response);
-    if (!d)
-      return fail(std::string(reply::auth_bad_response) + std::string(sasl::problem_text(d.problem())), "",
-                  "EXTERNAL", sasl::problem_text(d.problem()), true);
-    authzid_text = std::move(*d);
-  }
-  auto authzid = sasl::parse_external(authzid_text);
-  if (!authzid)
-    return fail(std::string(reply::auth_bad_response) + std::string(sasl::problem_text(authzid.problem())),
-                settings_.external_identity, "EXTERNAL", sasl::problem_text(authzid.problem()), true);
-  if (!authzid->empty() && *authzid != settings_.external_identity)
-    return fail(reply::auth_mismatched_authzid, settings_.external_identity, "EXTERNAL",
-                "authorization identity differs from the certificate's", true);
-  auto result = auth_.lookup(settings_.service, settings_.external_identity);
-  return finish(result, settings_.external_identity, "EXTERNAL");
 }
 
 LoginSession::Step LoginSession::cmd_stls(const Command&) {

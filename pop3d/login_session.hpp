@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "authlib/client.hpp"
+#include "authlib/sasl_server.hpp"
 #include "lib/io.hpp"
 #include "lib/result.hpp"
 #include "lib/secret.hpp"
@@ -37,31 +38,10 @@ inline constexpr int max_consecutive_errors = 20;
 // Commands before login at all: CAPA loops and the like end here.
 inline constexpr int max_login_commands = 200;
 
-// Asks authdaemond (or a test's stand-in) about accounts.
-class Authenticator {
- public:
-  virtual ~Authenticator() = default;
-  virtual authlib::AuthResult login(std::string_view service, std::string_view user,
-                                    const lib::Secret& password) = 0;
-  virtual authlib::AuthResult cram(std::string_view service, authlib::sasl::CramHash hash,
-                                   std::string_view challenge_b64, std::string_view response_b64) = 0;
-  // A lookup without a secret, for EXTERNAL (the certificate is the proof).
-  virtual authlib::AuthResult lookup(std::string_view service, std::string_view user) = 0;
-};
-
-// The real one: authlib's client, talking to authdaemond.
-class DaemonAuthenticator final : public Authenticator {
- public:
-  explicit DaemonAuthenticator(authlib::ClientOptions options) : options_(std::move(options)) {}
-  authlib::AuthResult login(std::string_view service, std::string_view user,
-                            const lib::Secret& password) override;
-  authlib::AuthResult cram(std::string_view service, authlib::sasl::CramHash hash,
-                           std::string_view challenge_b64, std::string_view response_b64) override;
-  authlib::AuthResult lookup(std::string_view service, std::string_view user) override;
-
- private:
-  authlib::ClientOptions options_;
-};
+// Asks authdaemond (or a test's stand-in) about accounts; the real one is
+// authlib's client (authlib/sasl_server.hpp).
+using Authenticator = authlib::Authenticator;
+using DaemonAuthenticator = authlib::DaemonAuthenticator;
 
 // What STLS yields: the descriptor that now carries the plaintext side of the
 // TLS connection, and the client certificate's identity for EXTERNAL
@@ -134,10 +114,7 @@ class LoginSession {
   Step cmd_utf8(const Command& cmd);
   Step cmd_apop(const Command& cmd);
 
-  Step auth_plain(std::string_view initial);
-  Step auth_login(std::string_view initial);
-  Step auth_cram(authlib::sasl::Mechanism mechanism, std::string_view initial);
-  Step auth_external(std::string_view initial);
+  class SaslLines;  // the authlib::SaslTransport of AUTH: "+ <b64>" out, one line in
 
   // Sends "+ <challenge>" and reads the client's answer. nullopt: the
   // connection ended (end_ is set).

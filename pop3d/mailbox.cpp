@@ -14,6 +14,7 @@
 #include <ctime>
 #include <unordered_map>
 
+#include "lib/atomic_file.hpp"
 #include "lib/config.hpp"
 #include "lib/maildir.hpp"
 #include "lib/maildir_quota.hpp"
@@ -64,33 +65,9 @@ lib::Result<void> write_atomically(const std::string& maildir, std::string_view 
   ::gettimeofday(&tv, nullptr);
   std::string tmp = maildir + "/tmp/" + std::to_string(tv.tv_sec) + ".M" + std::to_string(tv.tv_usec) +
                     "P" + std::to_string(::getpid()) + "_pop3." + lib::maildir::maildir_host_name();
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) return lib::temporary_error("cannot create " + tmp + ": " + lib::errno_text(errno));
-  lib::UniqueFd out(fd);
-  size_t done = 0;
-  while (done < content.size()) {
-    ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::unlink(tmp.c_str());
-      return lib::temporary_error("cannot write " + tmp + ": " + lib::errno_text(err));
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    return lib::temporary_error("cannot write " + tmp + " (fsync): " + lib::errno_text(err));
-  }
-  out.reset();
-  std::string target = maildir + "/" + std::string(file);
-  if (::rename(tmp.c_str(), target.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    return lib::temporary_error("cannot rename " + tmp + " to " + target + ": " + lib::errno_text(err));
-  }
-  return {};
+  lib::AtomicFileOptions options;
+  options.temp_path = tmp;
+  return lib::write_file_atomically(maildir + "/" + std::string(file), content, options);
 }
 
 // flock() on cur/ for the time the snapshot is taken; a file system without

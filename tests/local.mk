@@ -19,6 +19,9 @@ tests_lib_test_LDADD = $(SUITE_LIBS) -lgtest_main $(GTEST_LIBS) -lpthread
 
 EXTRA_DIST += tests/integration tests/run_tests.py
 
+# Code health (issue 9): lib/atomic_file.hpp, lib/ascii.hpp, lib/utf8.hpp.
+tests_lib_test_SOURCES += tests/lib/atomic_file_test.cpp
+
 check_PROGRAMS += tests/esmtpd_test
 TESTS += tests/esmtpd_test
 tests_esmtpd_test_CPPFLAGS = $(AM_CPPFLAGS) $(GTEST_CFLAGS)

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/atomic_file.hpp"
 #include "lib/log.hpp"
 #include "lib/unique_fd.hpp"
 #include "tls/openssl_handles.hpp"
@@ -113,41 +114,11 @@ bool dh_params_need_refresh(const std::string& path, time_t now, bool force, std
 }
 
 lib::Result<void> replace_file(const std::string& path, std::string_view text, unsigned mode) {
-  std::string dir = ".";
-  size_t slash = path.rfind('/');
-  if (slash != std::string::npos) dir = slash == 0 ? "/" : path.substr(0, slash);
-  std::string tmp = path + ".tmp." + std::to_string(getpid());
-  lib::UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode));
-  if (!fd) {
-    return lib::permanent_error(tmp + ": cannot create it: " + lib::errno_text(errno) + " (is " + dir +
-                                " there and writable by uid " + std::to_string(geteuid()) + "?)");
-  }
-  fchmod(fd.get(), mode);  // whatever the umask said
-  std::string_view rest = text;
-  while (!rest.empty()) {
-    ssize_t n = ::write(fd.get(), rest.data(), rest.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      int err = errno;
-      ::unlink(tmp.c_str());
-      return lib::permanent_error(tmp + ": write: " + lib::errno_text(err));
-    }
-    rest.remove_prefix(static_cast<size_t>(n));
-  }
-  if (fsync(fd.get()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    return lib::permanent_error(tmp + ": fsync: " + lib::errno_text(err));
-  }
-  fd.reset();
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    return lib::permanent_error("rename " + tmp + " to " + path + ": " + lib::errno_text(err));
-  }
-  lib::UniqueFd dirfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dirfd) fsync(dirfd.get());
-  return {};
+  lib::AtomicFileOptions options;
+  options.temp_path = path + ".tmp." + std::to_string(getpid());
+  options.mode = static_cast<mode_t>(mode);
+  options.kind = lib::ErrorKind::permanent;
+  return lib::write_file_atomically(path, text, options);
 }
 
 }  // namespace tls
