@@ -10,6 +10,7 @@
 #include <ctime>
 
 #include "authlib/client.hpp"
+#include "authlib/sasl_server.hpp"
 #include "esmtpd/aliases.hpp"
 #include "lib/config.hpp"
 #include "lib/log.hpp"
@@ -22,6 +23,8 @@
 #endif
 
 namespace esmtpd {
+
+namespace sasl = authlib::sasl;
 
 namespace {
 
@@ -116,6 +119,7 @@ lib::Result<Settings> Settings::from_environment() {
   s.tls_required = env_true("ESMTP_TLS_REQUIRED");
   s.esmtpauth = env("ESMTPAUTH");
   s.esmtpauth_tls = env("ESMTPAUTH_TLS");
+  s.tls_external = env("TLS_EXTERNAL");
   s.log_dialog = env_true("ESMTP_LOG_DIALOG");
   s.vrfy = !env_true("BOFHNOVRFY", true);
   s.expn = !env_true("BOFHNOEXPN", true);
@@ -285,8 +289,10 @@ void Session::handle_ehlo(const Command& cmd, bool extended) {
   lines.push_back("CHUNKING");
   lines.push_back(s_.sizelimit ? "SIZE " + std::to_string(s_.sizelimit) : "SIZE");
   if (s_.starttls_available && !s_.tls_active) lines.push_back("STARTTLS");
-  std::string mechs = s_.tls_active && !s_.esmtpauth_tls.empty() ? s_.esmtpauth_tls : s_.esmtpauth;
-  (void)mechs;  // AUTH: not offered until authlib/sasl_server lands (see README)
+  std::string auth;
+  for (auto m : offered_mechanisms()) auth += " " + std::string(sasl::mechanism_name(m));
+  if (!external_identity().empty()) auth += " EXTERNAL";
+  if (!auth.empty() && !auth_user_) lines.push_back("AUTH" + auth);
   if (s_.vrfy) lines.push_back("VRFY");
   if (s_.expn) lines.push_back("EXPN");
   lines.push_back("HELP");
@@ -693,6 +699,119 @@ void Session::handle_vrfy(const Command& cmd) {
   else reply(c.reply);
 }
 
+std::vector<sasl::Mechanism> Session::offered_mechanisms() const {
+  const std::string& list = s_.tls_active && !s_.esmtpauth_tls.empty() ? s_.esmtpauth_tls : s_.esmtpauth;
+  std::vector<sasl::Mechanism> out;
+  std::size_t i = 0;
+  while (i < list.size()) {
+    auto j = list.find_first_of(" \t,", i);
+    std::string word = list.substr(i, j == std::string::npos ? std::string::npos : j - i);
+    i = j == std::string::npos ? list.size() : j + 1;
+    if (word.empty()) continue;
+    auto m = sasl::mechanism_from_name(word);
+    if (!m || *m == sasl::Mechanism::external) continue;  // EXTERNAL: see TLS_EXTERNAL
+    out.push_back(*m);
+  }
+  return out;
+}
+
+std::string Session::external_identity() const {
+  if (!s_.tls_active || s_.tls_external.empty()) return {};
+  std::string field = s_.tls_external;
+  for (char& c : field) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return env(("TLS_SUBJECT_" + field).c_str());
+}
+
+namespace {
+
+class SmtpSasl final : public authlib::SaslTransport {
+ public:
+  SmtpSasl(lib::io::Reader& in, lib::io::Writer& out) : in_(in), out_(out) {}
+  void send_challenge(std::string_view b64) override {
+    out_.append("334 ");
+    out_.append(b64);
+    out_.append("\r\n");
+  }
+  std::optional<std::string> read_response() override {
+    if (!out_.flush()) return std::nullopt;
+    std::string line;
+    auto st = in_.read_line(line);
+    if (st == lib::io::ReadStatus::ok) return line;
+    if (st == lib::io::ReadStatus::too_long || st == lib::io::ReadStatus::bare_cr ||
+        st == lib::io::ReadStatus::nul_byte)
+      return std::string("!");  // not base64: a malformed response
+    return std::nullopt;
+  }
+
+ private:
+  lib::io::Reader& in_;
+  lib::io::Writer& out_;
+};
+
+}  // namespace
+
+void Session::handle_auth(const Command& cmd) {
+  if (helo_.empty() || !ehlo_) return refused("503 5.5.1 Send EHLO first", "AUTH before EHLO");
+  if (auth_user_) return refused("503 5.5.1 Already authenticated", "second AUTH");
+  if (t_.active) return refused("503 5.5.1 AUTH is not allowed during a mail transaction", "AUTH in transaction");
+  std::string arg = cmd.arg;
+  auto sp = arg.find(' ');
+  std::string mech = arg.substr(0, sp);
+  std::string ir = sp == std::string::npos ? "" : arg.substr(sp + 1);
+  while (!ir.empty() && ir.front() == ' ') ir.erase(0, 1);
+  if (mech.empty()) return refused("501 5.5.4 Syntax: AUTH mechanism [initial-response]", "AUTH syntax");
+  authlib::SaslRequest req;
+  req.mechanism = mech;
+  if (sp != std::string::npos && !ir.empty()) req.initial_response = ir;
+  req.offered = offered_mechanisms();
+  std::string ext = external_identity();
+  if (!ext.empty()) {
+    req.offered.push_back(sasl::Mechanism::external);
+    req.external_identity = ext;
+  }
+  req.service = "esmtp";
+  req.hostname = s_.me;
+  authlib::ClientOptions opts;
+  opts.socket_path = s_.authdaemon_socket;
+  opts.remote_ip = s_.remote_ip;
+  authlib::DaemonAuthenticator daemon(opts);
+  SmtpSasl transport(*in_, *out_);
+  auto o = authlib::run_sasl_exchange(req, transport, daemon);
+  using S = authlib::SaslStatus;
+  switch (o.status) {
+    case S::authenticated:
+      auth_user_ = o.user;
+      lib::log::info("AUTH %s from [%s]: user %s authenticated", o.mechanism.c_str(), s_.remote_ip.c_str(),
+                     lib::log::sanitize(o.user, 200).c_str());
+      reply("235 2.7.0 Authentication successful");
+      return;
+    case S::connection_lost:
+      quit_ = true;
+      return;
+    case S::not_offered:
+      return refused("504 5.5.4 Unrecognized authentication mechanism", "AUTH " + lib::log::sanitize(mech, 30) + " not offered");
+    case S::cancelled:
+      return refused("501 5.7.0 Authentication cancelled", "AUTH cancelled");
+    case S::temporary_failure:
+      lib::log::error("AUTH from [%s]: %s", s_.remote_ip.c_str(), o.reason.c_str());
+      return refused("454 4.7.0 Temporary authentication failure, try again later", "AUTH: " + o.reason);
+    case S::malformed:
+    case S::initial_response_refused:
+      ++auth_failures_;
+      return refused("501 5.5.2 Malformed authentication data", "AUTH: " + o.reason);
+    case S::rejected:
+    case S::authorization_refused:
+      ++auth_failures_;
+      refused("535 5.7.8 Authentication credentials invalid",
+              "AUTH " + o.mechanism + " failed for " + lib::log::sanitize(o.user, 200) + ": " + o.reason);
+      if (auth_failures_ >= 3) {
+        reply("421 4.7.0 Too many failed authentications, closing");
+        quit_ = true;
+      }
+      return;
+  }
+}
+
 int Session::run() {
   lib::log::info("session from [%s] (%s) started", s_.remote_ip.c_str(),
                  s_.remote_host.empty() ? "no rdns" : lib::log::sanitize(s_.remote_host, 255).c_str());
@@ -743,9 +862,7 @@ int Session::run() {
       case Verb::starttls:
         if (!handle_starttls()) quit_ = true;
         break;
-      case Verb::auth:
-        refused("504 5.5.4 Authentication mechanism not supported", "AUTH");
-        break;
+      case Verb::auth: handle_auth(cmd); break;
       case Verb::unknown:
         refused("500 5.5.1 Unknown command", "unknown command " + lib::log::sanitize(cmd.name, 20));
         if (++bad > max_bad_commands) {

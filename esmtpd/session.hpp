@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "authlib/sasl.hpp"
 #include "esmtpd/command.hpp"
 #include "esmtpd/policy.hpp"
 #include "lib/dbfile.hpp"
@@ -35,6 +36,7 @@ struct Settings {
   bool tls_required = false;           // ESMTP_TLS_REQUIRED
   std::string esmtpauth;               // ESMTPAUTH
   std::string esmtpauth_tls;           // ESMTPAUTH_TLS
+  std::string tls_external;            // TLS_EXTERNAL: certificate field naming the EXTERNAL identity
   bool log_dialog = false;             // ESMTP_LOG_DIALOG
   bool vrfy = false, expn = false;     // !BOFHNOVRFY / !BOFHNOEXPN (both off by default)
   bool refuse_8bit_headers = false;    // ESMTP_8BIT_HEADERS=refuse
@@ -102,6 +104,10 @@ class Session {
   void handle_bdat(const Command& cmd);
   bool handle_starttls();
   void handle_vrfy(const Command& cmd);
+  void handle_auth(const Command& cmd);
+  // What EHLO offers now: ESMTPAUTH, or ESMTPAUTH_TLS once TLS is on (if set).
+  std::vector<authlib::sasl::Mechanism> offered_mechanisms() const;
+  std::string external_identity() const;
   void refused(const std::string& reply_line, const std::string& why);
   // Finishes a message (DATA or BDAT LAST): checks, queue commit, reply.
   void finish_message(std::string& message, const std::string& problem);
@@ -120,6 +126,7 @@ class Session {
   Transaction t_;
   int messages_ = 0;
   int refusals_ = 0;
+  int auth_failures_ = 0;
   bool quit_ = false;
 };
 

@@ -447,3 +447,63 @@ def test_full_disk_gives_452_and_loses_nothing(smtpd, public_tmp):
         s.stop()
     finally:
         subprocess.run(["umount", "-l", str(mnt)])
+
+
+def test_auth_grants_relaying(smtpd):
+    s = smtpd(access="10.192.64\tallow,RELAYCLIENT\n", env={"ESMTPAUTH": "PLAIN LOGIN"})
+    with smtplib.SMTP("127.0.0.1", s.port, timeout=20) as c:
+        c.ehlo("x.example")
+        assert c.esmtp_features["auth"].split() == ["PLAIN", "LOGIN"]
+        with pytest.raises(smtplib.SMTPRecipientsRefused):
+            c.sendmail("demo@example.test", ["out@elsewhere.example"], MSG)
+        with pytest.raises(smtplib.SMTPAuthenticationError) as e:
+            c.login("demo@example.test", "Zq9-badpw")
+        assert e.value.smtp_code == 535
+        c.login("demo@example.test", "secret")
+        assert c.sendmail("demo@example.test", ["out@elsewhere.example"], MSG) == {}
+    qid = s.messages()[0]
+    assert "A demo@example.test\n" in s.control(qid)
+    assert "P ESMTPA\n" in s.control(qid)
+    assert b"(AUTH: demo@example.test)" in s.data(qid)
+    log = s.log_text()
+    assert "user demo@example.test authenticated" in log
+    assert "secret" not in log and "Zq9-badpw" not in log
+
+
+def test_auth_mechanisms_exactly_as_configured(smtpd):
+    # Nothing before TLS unless configured (the default ESMTPAUTH is empty).
+    s = smtpd(env={"ESMTPAUTH": ""})
+    c = RawClient(s.port)
+    c.reply()
+    code, text = c.cmd("EHLO x.example")
+    assert "AUTH" not in text
+    assert c.cmd("AUTH PLAIN AGRlbW9AZXhhbXBsZS50ZXN0AHNlY3JldA==")[0] == 504
+    s2 = smtpd(env={"ESMTPAUTH": "LOGIN"})
+    c = RawClient(s2.port)
+    c.reply()
+    code, text = c.cmd("EHLO x.example")
+    assert "250-AUTH LOGIN\r" in text + "\r" or "AUTH LOGIN" in text
+    assert c.cmd("AUTH PLAIN AGRlbW9AZXhhbXBsZS50ZXN0AHNlY3JldA==")[0] == 504
+    assert c.cmd("AUTH CRAM-MD5")[0] == 504
+    assert c.cmd("AUTH LOGIN")[0] == 334
+    assert c.cmd("*")[0] == 501
+
+
+def test_msa_requires_auth(smtpd):
+    s = smtpd(access="10.192.64\tallow,RELAYCLIENT\n", env={"AUTH_REQUIRED": "1", "ESMTPAUTH": "PLAIN"})
+    with smtplib.SMTP("127.0.0.1", s.port, timeout=20) as c:
+        c.ehlo("x.example")
+        code, text = c.docmd("MAIL FROM:<demo@example.test>")
+        assert code == 530
+        c.login("demo@example.test", "secret")
+        assert c.sendmail("demo@example.test", ["demo@example.test"], MSG) == {}
+
+
+def test_swaks_auth_pipelining(smtpd):
+    s = smtpd(access="10.192.64\tallow,RELAYCLIENT\n", env={"ESMTPAUTH": "PLAIN LOGIN"})
+    r = subprocess.run(["swaks", "--server", "127.0.0.1", "--port", str(s.port), "--from", "demo@example.test",
+                        "--to", "out@elsewhere.example", "--auth", "LOGIN", "--auth-user", "demo@example.test",
+                        "--auth-password", "secret", "--pipeline"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert len(s.messages()) == 1
