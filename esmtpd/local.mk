@@ -7,6 +7,7 @@ esmtpd_libesmtpd_a_CPPFLAGS = $(AM_CPPFLAGS) $(OPENSSL_CFLAGS)
 esmtpd_libesmtpd_a_SOURCES = \
   esmtpd/aliases.cpp esmtpd/aliases.hpp \
   esmtpd/command.cpp esmtpd/command.hpp \
+  esmtpd/mailq.cpp esmtpd/mailq.hpp \
   esmtpd/policy.cpp esmtpd/policy.hpp \
   esmtpd/session.cpp esmtpd/session.hpp
 
@@ -24,6 +25,23 @@ esmtpd_makehosteddomains_SOURCES = esmtpd/makedomains_main.cpp
 esmtpd_makehosteddomains_LDADD = $(ESMTPD_LIBS)
 esmtpd_makeacceptmailfor_SOURCES = esmtpd/makedomains_main.cpp
 esmtpd_makeacceptmailfor_LDADD = $(ESMTPD_LIBS)
+
+# sendmail and mailq: local users' submission and the queue listing. sendmail
+# is made setgid to the mail group when "make install" runs as root (the
+# queue's tmp/ and msgs/ are group-writable, mode 0770): DESIGN's privilege
+# model allows a setgid program that only writes the queue.
+bin_PROGRAMS += esmtpd/sendmail esmtpd/mailq
+esmtpd_sendmail_SOURCES = esmtpd/sendmail_main.cpp
+esmtpd_sendmail_LDADD = $(ESMTPD_LIBS)
+esmtpd_mailq_SOURCES = esmtpd/mailq_main.cpp
+esmtpd_mailq_LDADD = $(ESMTPD_LIBS)
+install-exec-hook: install-sendmail-setgid
+install-sendmail-setgid:
+	@if test "`id -u`" = 0 && getent group $(MAILUSER) >/dev/null 2>&1; then \
+	  chgrp $(MAILUSER) '$(DESTDIR)$(bindir)/sendmail' && chmod 2755 '$(DESTDIR)$(bindir)/sendmail' && \
+	  echo "sendmail: setgid $(MAILUSER)"; \
+	else echo "sendmail: not made setgid (needs root and a group $(MAILUSER)): local users other than the mail user cannot submit"; fi
+.PHONY: install-sendmail-setgid
 
 # Start scripts: one template, three names, built in esmtpd/rc/.
 ESMTPD_RC = esmtpd/rc/esmtpd esmtpd/rc/esmtpd-ssl esmtpd/rc/esmtpd-msa

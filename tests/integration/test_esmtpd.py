@@ -507,3 +507,56 @@ def test_swaks_auth_pipelining(smtpd):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
     assert len(s.messages()) == 1
+
+
+def test_sendmail_and_mailq(mail, public_tmp):
+    q = Path(public_tmp) / "q"
+    etc = Path(public_tmp) / "etc"
+    etc.mkdir()
+    (etc / "me").write_text("mx.example.net\n")
+    env = dict(mail.env, COURIER_QUEUEDIR=str(q), COURIER_SYSCONFDIR=str(etc))
+    msg = b"To: demo@example.test\nCc: Carol <carol@elsewhere.example>\nBcc: hidden@elsewhere.example\nSubject: local\n\nhi\n.\nstill here\n"
+    r = subprocess.run([tool("esmtpd/sendmail"), "-t", "-f", "root@mx.example.net", "-F", "Admin", "-oi"],
+                       input=msg, env=env, capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert b"courierd is not running" in r.stderr
+    qids = sorted(p.name[:-4] for p in (q / "msgs").glob("*.ctl"))
+    assert len(qids) == 1
+    ctl = (q / "msgs" / f"{qids[0]}.ctl").read_text()
+    assert "P LOCAL\n" in ctl and "S root@mx.example.net\n" in ctl
+    for rcpt in ("demo@example.test", "carol@elsewhere.example", "hidden@elsewhere.example"):
+        assert f"R {rcpt}\t" in ctl
+    data = (q / "msgs" / f"{qids[0]}.data").read_bytes()
+    assert b"Bcc:" not in data and b"From: \"Admin\" <root@mx.example.net>\n" in data
+    assert b"\n.\nstill here\n" in data
+    # Argument recipients, no -t.
+    r = subprocess.run([tool("esmtpd/sendmail"), "demo"], input=b"Subject: x\n\nbody\n", env=env,
+                       capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    out = subprocess.run([tool("esmtpd/mailq")], env=env, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0
+    assert "2 messages in the queue" in out.stdout
+    assert "<demo@mx.example.net>" in out.stdout
+    assert "courierd is not running" in out.stderr
+    batch = subprocess.run([tool("esmtpd/mailq"), "-batch"], env=env, capture_output=True, text=True, timeout=30)
+    lines = batch.stdout.splitlines()
+    assert len(lines) == 2
+    assert lines[0].split(";")[1] == qids[0]
+    assert ";queued;demo@example.test" in lines[0]
+    bp = subprocess.run([tool("esmtpd/sendmail"), "-bp"], env=env, capture_output=True, text=True, timeout=30)
+    assert bp.stdout == out.stdout
+
+
+def test_sendmail_bs(mail, public_tmp):
+    q = Path(public_tmp) / "q"
+    etc = Path(public_tmp) / "etc"
+    etc.mkdir()
+    (etc / "me").write_text("mx.example.net\n")
+    env = dict(mail.env, COURIER_QUEUEDIR=str(q), COURIER_SYSCONFDIR=str(etc))
+    (q / "tmp").mkdir(parents=True)
+    (q / "msgs").mkdir()
+    dialog = (b"EHLO localhost\r\nMAIL FROM:<root@mx.example.net>\r\nRCPT TO:<x@elsewhere.example>\r\nDATA\r\n"
+              b"Subject: bs\r\n\r\nbody\r\n.\r\nQUIT\r\n")
+    r = subprocess.run([tool("esmtpd/sendmail"), "-bs"], input=dialog, env=env, capture_output=True, timeout=30)
+    assert b"250 2.0.0 Ok: queued as" in r.stdout, r.stdout + r.stderr
+    assert len(list((q / "msgs").glob("*.ctl"))) == 1
