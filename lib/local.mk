@@ -19,12 +19,13 @@ lib_libsuite_a_SOURCES += \
   lib/secret.cpp lib/secret.hpp \
   lib/unique_fd.cpp lib/unique_fd.hpp \
   lib/utf8.cpp lib/utf8.hpp
-# --- Mail formats and stores: Maildir(++), quotas, MIME, RFC 5322, Berkeley DB files.
+# --- Mail formats and stores: Maildir(++), quotas, MIME, RFC 5322, Berkeley DB files, the queue.
 lib_libsuite_a_SOURCES += \
   lib/dbfile.cpp lib/dbfile.hpp \
   lib/maildir.cpp lib/maildir.hpp \
   lib/maildir_quota.cpp lib/maildir_quota.hpp \
   lib/mime.cpp lib/mime.hpp \
+  lib/queue.cpp lib/queue.hpp \
   lib/rfc5322.cpp lib/rfc5322.hpp
 
 # What every program linking lib/libsuite.a needs.

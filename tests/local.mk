@@ -21,3 +21,14 @@ EXTRA_DIST += tests/integration tests/run_tests.py
 
 # Code health (issue 9): lib/atomic_file.hpp, lib/ascii.hpp, lib/utf8.hpp.
 tests_lib_test_SOURCES += tests/lib/atomic_file_test.cpp
+
+check_PROGRAMS += tests/esmtpd_test
+TESTS += tests/esmtpd_test
+tests_esmtpd_test_CPPFLAGS = $(AM_CPPFLAGS) $(GTEST_CFLAGS)
+tests_esmtpd_test_SOURCES = \
+  tests/lib/test_util.hpp tests/lib/test_util.cpp \
+  tests/esmtpd/queue_test.cpp \
+  tests/esmtpd/command_test.cpp \
+  tests/esmtpd/aliases_test.cpp \
+  tests/esmtpd/policy_test.cpp
+tests_esmtpd_test_LDADD = $(ESMTPD_LIBS) -lgtest_main $(GTEST_LIBS) -lpthread

@@ -92,3 +92,16 @@ FUZZ_MAILDROP_FILTER_SRC = tests/fuzz/fuzz_maildrop_filter.cpp maildrop/filter_p
 tests/fuzz/fuzz_maildrop_filter: $(addprefix $(top_srcdir)/,$(FUZZ_MAILDROP_FILTER_SRC))
 	$(call fuzz_build,$(FUZZ_MAILDROP_FILTER_SRC))
 EXTRA_DIST += tests/fuzz/fuzz_maildrop_filter.cpp
+
+# esmtpd/: the SMTP command parser with the queue's control-file reader, and
+# the alias compiler.
+FUZZ_TARGETS += tests/fuzz/fuzz_smtp_command tests/fuzz/fuzz_aliases
+FUZZ_SMTP_COMMAND_SRC = tests/fuzz/fuzz_smtp_command.cpp esmtpd/command.cpp lib/queue.cpp lib/maildir.cpp \
+  lib/unique_fd.cpp
+FUZZ_ALIASES_SRC = tests/fuzz/fuzz_aliases.cpp esmtpd/aliases.cpp esmtpd/command.cpp lib/config.cpp lib/dbfile.cpp \
+  lib/unique_fd.cpp
+tests/fuzz/fuzz_smtp_command: $(addprefix $(top_srcdir)/,$(FUZZ_SMTP_COMMAND_SRC))
+	$(call fuzz_build,$(FUZZ_SMTP_COMMAND_SRC))
+tests/fuzz/fuzz_aliases: $(addprefix $(top_srcdir)/,$(FUZZ_ALIASES_SRC))
+	$(call fuzz_build,$(FUZZ_ALIASES_SRC),$(BDB_LIBS))
+EXTRA_DIST += tests/fuzz/fuzz_smtp_command.cpp tests/fuzz/fuzz_aliases.cpp
