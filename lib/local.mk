@@ -11,6 +11,7 @@ lib_libsuite_a_SOURCES = \
   lib/maildir.cpp lib/maildir.hpp \
   lib/maildir_quota.cpp lib/maildir_quota.hpp \
   lib/mime.cpp lib/mime.hpp \
+  lib/queue.cpp lib/queue.hpp \
   lib/process.cpp lib/process.hpp \
   lib/result.hpp \
   lib/rfc5322.cpp lib/rfc5322.hpp \

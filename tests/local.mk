@@ -18,3 +18,11 @@ tests_lib_test_SOURCES = \
 tests_lib_test_LDADD = $(SUITE_LIBS) -lgtest_main $(GTEST_LIBS) -lpthread
 
 EXTRA_DIST += tests/integration tests/run_tests.py
+
+check_PROGRAMS += tests/esmtpd_test
+TESTS += tests/esmtpd_test
+tests_esmtpd_test_CPPFLAGS = $(AM_CPPFLAGS) $(GTEST_CFLAGS)
+tests_esmtpd_test_SOURCES = \
+  tests/lib/test_util.hpp tests/lib/test_util.cpp \
+  tests/esmtpd/queue_test.cpp
+tests_esmtpd_test_LDADD = $(SUITE_LIBS) -lgtest_main $(GTEST_LIBS) -lpthread
