@@ -29,6 +29,7 @@
 #include "courierd/scheduler.hpp"
 #include "courierd/settings.hpp"
 #include "lib/log.hpp"
+#include "lib/queue.hpp"
 #include "lib/rfc5322.hpp"
 #include "lib/unique_fd.hpp"
 
@@ -44,12 +45,8 @@ std::string lock_path(const courierd::Settings& s) { return s.queuedir + "/couri
 
 // The pid of the running scheduler, or 0 when none holds the lock.
 long running_pid(const courierd::Settings& s) {
-  lib::UniqueFd fd(::open(lock_path(s).c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return 0;
-  if (::flock(fd.get(), LOCK_SH | LOCK_NB) == 0) return 0;
-  char buf[32] = {};
-  ssize_t n = ::pread(fd.get(), buf, sizeof buf - 1, 0);
-  long pid = n > 0 ? std::strtol(buf, nullptr, 10) : 0;
+  long pid = 0;
+  if (!lib::queue::courierd_running(s.queuedir, &pid)) return 0;
   return pid > 0 ? pid : -1;
 }
 
@@ -161,6 +158,8 @@ int main(int argc, char** argv) {
     lib::log::critical("courierd: %s", ok.error().message.c_str());
     return 75;
   }
+  if (mail_user && !s.logfile.empty() && ::chown(s.logfile.c_str(), mail_user->uid, mail_user->gid) != 0)
+    lib::log::warning("courierd: chown %s: %s", s.logfile.c_str(), lib::errno_text(errno).c_str());
   if (mail_user) {
     for (const char* sub : {"", "/tmp", "/msgs"}) {
       std::string p = s.queuedir + sub;

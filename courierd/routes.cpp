@@ -100,7 +100,7 @@ lib::Result<std::vector<Route>> parse_routes(std::string_view text, const std::s
         if (!valid_ip(ip)) return fail("\"" + std::string(ip) + "\" is not an IP address");
         r.literal = true;
         r.relay = std::string(ip);
-      } else {
+      } else if (!host.empty()) {
         if (!valid_host_name(host)) return fail("\"" + std::string(host) + "\" is not a host name");
         r.relay = lowercase(host);
       }

@@ -146,12 +146,13 @@ void Scheduler::on_trigger(evutil_socket_t fd, short, void* arg) noexcept {
 
 void Scheduler::on_scan(evutil_socket_t, short, void* arg) noexcept {
   auto* self = static_cast<Scheduler*>(arg);
-  self->scan();
-  self->dispatch();
+  // The next periodic scan first: a DSN queued by dispatch() asks for an earlier one.
   if (!self->stopping_) {
     timeval every{static_cast<time_t>(self->s_.scan_interval.count()), 0};
     event_add(self->scan_ev_.get(), &every);
   }
+  self->scan();
+  self->dispatch();
 }
 
 void Scheduler::on_tick(evutil_socket_t, short, void* arg) noexcept {
@@ -613,8 +614,13 @@ void Scheduler::finalize(Entry& e) {
     std::vector<int> failed, succeeded;
     for (size_t i = 0; i < e.q.rcpts.size(); ++i) {
       const auto& r = e.q.rcpts[i];
-      if (r.final_kind == FinalKind::failed && notify_wants(r.notify, DsnKind::failure)) failed.push_back(static_cast<int>(i));
-      if ((r.final_kind == FinalKind::delivered || r.final_kind == FinalKind::relayed) &&
+      // A failed bounce (null sender, NOTIFY=NEVER) still goes to the postmaster once.
+      if (r.final_kind == FinalKind::failed && (e.q.sender.empty() || notify_wants(r.notify, DsnKind::failure)))
+        failed.push_back(static_cast<int>(i));
+      // Success notices: for local deliveries and for relays to servers without DSN.
+      // A server that speaks DSN got NOTIFY passed on ("smtp; ..." text) and reports itself.
+      bool relayed_with_dsn = r.final_kind == FinalKind::delivered && r.text.rfind("smtp;", 0) == 0;
+      if ((r.final_kind == FinalKind::delivered || r.final_kind == FinalKind::relayed) && !relayed_with_dsn &&
           notify_wants(r.notify, DsnKind::success))
         succeeded.push_back(static_cast<int>(i));
     }

@@ -7,7 +7,7 @@ TEST(Routes, ParsesCourierSyntax) {
       "# comment\n"
       "example.com: [127.0.0.1],12525\n"
       ".sub.example.net: relay.example.net /SECURITY=STARTTLS /IPV4ONLY\n"
-      "dns.example: \n"
+      "dns.example: ,2525\n"
       ": smarthost.example.org,587\n",
       "esmtproutes");
   ASSERT_TRUE(r) << r.error().message;
@@ -17,7 +17,8 @@ TEST(Routes, ParsesCourierSyntax) {
   EXPECT_EQ((*r)[0].port, 12525);
   EXPECT_EQ((*r)[1].security, courierd::RouteSecurity::starttls);
   EXPECT_EQ((*r)[1].family, courierd::RouteFamily::ipv4);
-  EXPECT_EQ((*r)[2].relay, "");
+  EXPECT_EQ((*r)[2].relay, "");  // DNS, on another port
+  EXPECT_EQ((*r)[2].port, 2525);
   EXPECT_EQ((*r)[3].domain, "");
   EXPECT_EQ((*r)[3].origin, "esmtproutes:5");
 }

@@ -1,0 +1,378 @@
+"""courierd end to end: messages queued with lib/queue (tests/courierd/queue_inject)
+are delivered by the real courierd into Maildirs (read back with poplib through the
+real pop3d), through `| program` deliveries, and over SMTP (courieresmtp) to a
+loopback sink found through a loopback DNS server; retries, RFC 3464 bounces parsed
+with Python's email package, double bounces, kill -9, cancelmsg and the start script.
+
+Run: cd tests/integration && python3 -m pytest -q test_courierd.py
+"""
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+import poplib
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+import backends
+from courierd_support import Courierd, DnsServer, SmtpSink
+from pop3_support import Pop3Launcher
+from suite import SRC, tool
+
+MESSAGE = (b"From: Sender <sender@example.org>\nTo: alice@example.test\nSubject: hello\n"
+           b"Message-ID: <m1@example.org>\n\nfirst line\n.dot line\nlast line\n")
+
+
+@pytest.fixture
+def dns():
+    server = DnsServer({
+        "remote.example": {"MX": [(10, "mx.remote.example")]},
+        "mx.remote.example": {"A": ["127.0.0.1"]},
+        "example.org": {"MX": [(5, "mx.example.org")]},
+        "mx.example.org": {"A": ["127.0.0.1"]},
+        "dead.example": {"MX": [(5, "mx.remote.example")]},
+        "nomx.example": {"A": ["127.0.0.1"]},
+    })
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def sink():
+    s = SmtpSink()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def make_courierd(public_tmp: Path, mail_system):
+    made: list[Courierd] = []
+
+    def make(**kwargs) -> Courierd:
+        c = Courierd(public_tmp / f"courier{len(made)}", mail_system, **kwargs)
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.stop()
+
+
+def routes_for(dns: DnsServer, sink: SmtpSink) -> dict:
+    # Every remote domain through DNS (MX then A) on the sink's port.
+    return {"settings": {"ESMTP_DNS_SERVER": dns.address, "ESMTP_USE_STARTTLS": "0"},
+            "control": {"esmtproutes": f"remote.example: ,{sink.port}\nexample.org: ,{sink.port}\n"
+                                       f"dead.example: ,{sink.port}\nnomx.example: ,{sink.port}\n"}}
+
+
+def merged(base: dict, settings: dict | None = None, control: dict | None = None) -> dict:
+    return {"settings": {**base["settings"], **(settings or {})}, "control": {**base["control"], **(control or {})}}
+
+
+def maildir_messages(maildir: Path) -> list[bytes]:
+    return [p.read_bytes() for p in sorted((maildir / "new").iterdir())]
+
+
+def test_local_delivery_into_maildir_read_back_over_pop3(make_courierd, mail_system, public_tmp):
+    alice = mail_system.add_account("alice@example.test", "secret")
+    c = make_courierd()
+    c.start()
+    qid = c.inject(MESSAGE, "alice@example.test")
+    c.wait_empty()
+    expected = b"Return-Path: <sender@example.org>\nDelivered-To: alice@example.test\n" + MESSAGE
+    assert maildir_messages(alice.maildir) == [expected]
+    log = c.log_text()
+    assert f"id={qid} rcpt=<alice@example.test> module=local" in log and "status=delivered" in log
+    launcher = Pop3Launcher(mail_system, public_tmp / "pop3.log")
+    try:
+        pop = poplib.POP3("127.0.0.1", launcher.port, timeout=30)
+        pop.user("alice@example.test")
+        pop.pass_("secret")
+        _, lines, _ = pop.retr(1)
+        pop.quit()
+    finally:
+        launcher.close()
+    assert b"\n".join(lines) + b"\n" == expected
+
+
+def test_plus_extension_goes_to_existing_folder(make_courierd, mail_system):
+    bob = mail_system.add_account("bob@example.test", "secret")
+    for sub in ("cur", "new", "tmp"):
+        (bob.maildir / ".lists" / sub).mkdir(parents=True)
+    (bob.maildir / ".lists" / "maildirfolder").write_text("")
+    if os.geteuid() == 0:
+        for p in [bob.maildir / ".lists", *(bob.maildir / ".lists").rglob("*")]:
+            os.chown(p, bob.uid, bob.gid)
+    c = make_courierd()
+    c.start()
+    c.inject(MESSAGE, "bob+lists@example.test", "bob+nofolder@example.test")
+    c.wait_empty()
+    assert len(maildir_messages(bob.maildir / ".lists")) == 1
+    inbox = maildir_messages(bob.maildir)
+    assert len(inbox) == 1 and b"Delivered-To: bob+nofolder@example.test\n" in inbox[0]
+
+
+def test_pipe_delivery_gets_courier_environment(make_courierd, mail_system, public_tmp):
+    mail_system.add_account("carol@example.test", "secret")
+    out = public_tmp / "pipe-out"
+    out.mkdir()
+    out.chmod(0o777)
+    script = public_tmp / "deliver.sh"
+    script.write_text("#!/bin/sh\n"
+                      f"env > {out}/env.$$\ncat > {out}/msg.$$\nexit 0\n")
+    script.chmod(0o755)
+    c = make_courierd(settings={"DEFAULTDELIVERY": f"| {script}"})
+    c.start()
+    c.inject(MESSAGE, "carol+box@example.test")
+    c.wait_empty()
+    envs = list(out.glob("env.*"))
+    msgs = list(out.glob("msg.*"))
+    assert len(envs) == 1 and len(msgs) == 1
+    env = dict(line.split("=", 1) for line in envs[0].read_text().splitlines() if "=" in line)
+    assert env["SENDER"] == "sender@example.org"
+    assert env["RECIPIENT"] == "carol+box@example.test"
+    assert env["EXT"] == "box"
+    assert env["USER"] == "carol@example.test"
+    assert env["DTLINE"] == "Delivered-To: carol+box@example.test"
+    assert env["RPLINE"] == "Return-Path: <sender@example.org>"
+    assert msgs[0].read_bytes() == MESSAGE  # the command gets the message as queued
+
+
+def test_failing_pipe_exit_codes(make_courierd, mail_system, public_tmp, dns, sink):
+    mail_system.add_account("dave@example.test", "secret")
+    script = public_tmp / "fail.sh"
+    script.write_text("#!/bin/sh\necho 'mailbox is locked by the admin' >&2\nexit 70\n")
+    script.chmod(0o755)
+    base = routes_for(dns, sink)
+    c = make_courierd(**merged(base, settings={"DEFAULTDELIVERY": f"| {script}"}))
+    c.start()
+    c.inject(MESSAGE, "dave@example.test")
+    c.wait_empty()
+    assert "status=failed" in c.log_text() and "mailbox is locked by the admin" in c.log_text()
+    backends.poll_until(lambda: len(sink.messages) == 1, what="the bounce at the sink", timeout_s=30)
+    report = email.message_from_bytes(sink.messages[0]["data"], policy=email.policy.default)
+    assert report.get_content_type() == "multipart/report"
+    assert "mailbox is locked by the admin" in sink.messages[0]["data"].decode()
+
+
+def test_missing_delivery_program_is_reported_at_start_and_in_every_deferral(make_courierd, mail_system):
+    mail_system.add_account("erin@example.test", "secret")
+    c = make_courierd(settings={"DEFAULTDELIVERY": "| /nonexistent/bin/maildrop -d erin"})
+    c.start()
+    c.wait_log("runs /nonexistent/bin/maildrop, which cannot be executed")
+    qid = c.inject(MESSAGE, "erin@example.test")
+    c.wait_log(f"id={qid} rcpt=<erin@example.test> module=local relay=- status=deferred")
+    deferral = [l for l in c.log_text().splitlines() if f"id={qid}" in l and "deferred" in l][0]
+    assert "/nonexistent/bin/maildrop" in deferral and "DEFAULTDELIVERY" in deferral
+    assert c.qids() == [qid]
+    assert "\nY 0\t" in c.control_text(qid)
+    status = c.run_tool(tool("courierd/courierd"), "-c", str(c.etc), "--status")
+    assert status.returncode == 0 and "running" in status.stdout and "1 message(s) waiting" in status.stdout
+
+
+def test_status_when_scheduler_is_not_running(make_courierd):
+    c = make_courierd()
+    c.queue.mkdir()
+    (c.queue / "msgs").mkdir()
+    (c.queue / "tmp").mkdir()
+    if os.geteuid() == 0:
+        import pwd
+        pw = pwd.getpwnam("nobody")
+        for p in (c.queue, c.queue / "msgs", c.queue / "tmp"):
+            os.chown(p, pw.pw_uid, pw.pw_gid)
+    c.inject(MESSAGE, "alice@example.test")
+    status = c.run_tool(tool("courierd/courierd"), "-c", str(c.etc), "--status")
+    assert status.returncode == 3
+    assert "NOT running" in status.stdout and "courier start" in status.stdout
+    assert "1 message(s) waiting" in status.stdout
+
+
+def test_outbound_via_mx_with_dsn_parameters(make_courierd, dns, sink):
+    c = make_courierd(**routes_for(dns, sink))
+    c.start()
+    c.inject(MESSAGE, "x@remote.example", "y@remote.example", notify="SUCCESS,FAILURE")
+    c.wait_empty()
+    assert len(sink.messages) == 1
+    tx = sink.messages[0]
+    assert tx["mail_from"] == "sender@example.org"
+    assert tx["rcpts"] == ["x@remote.example", "y@remote.example"]  # one transaction
+    assert all("NOTIFY=SUCCESS,FAILURE" in l for l in tx["rcpt_lines"])
+    assert tx["data"] == MESSAGE.replace(b"\n", b"\r\n")
+    assert ("remote.example", "MX") in dns.queries and ("mx.remote.example", "A") in dns.queries
+    assert "module=esmtp relay=mx.remote.example [127.0.0.1] status=delivered" in c.log_text()
+
+
+def test_success_notices_local_and_relayed_without_dsn(make_courierd, mail_system, dns):
+    mail_system.add_account("gina@example.test", "secret")
+    sink = SmtpSink(capabilities=("8BITMIME",))  # no DSN: we must report "relayed"
+    try:
+        c = make_courierd(**routes_for(dns, sink))
+        c.start()
+        c.inject(MESSAGE, "gina@example.test", "x@remote.example", notify="SUCCESS")
+        c.wait_empty()
+        c.wait_log("success notice")
+        time.sleep(0.5)
+        assert len(sink.messages) == 2, c.log_text()  # the message, one notice for both
+        notices = [m for m in sink.messages if m["mail_from"] == ""]
+        assert "NOTIFY" not in sink.messages[0]["rcpt_lines"][0]  # the server does not know DSN
+        actions = sorted(l for n in notices for l in n["data"].decode().splitlines() if l.startswith("Action:"))
+        assert actions == ["Action: delivered", "Action: relayed"]
+        for n in notices:
+            report = email.message_from_bytes(n["data"], policy=email.policy.default)
+            assert report.get_content_type() == "multipart/report"
+            assert "(Success)" in report["Subject"]
+    finally:
+        sink.close()
+
+
+def test_implicit_mx_falls_back_to_a_record(make_courierd, dns, sink):
+    c = make_courierd(**routes_for(dns, sink))
+    c.start()
+    c.inject(MESSAGE, "z@nomx.example")
+    c.wait_empty()
+    assert sink.messages and sink.messages[0]["rcpts"] == ["z@nomx.example"]
+
+
+def test_8bit_body_is_downgraded_for_a_server_without_8bitmime(make_courierd, dns):
+    sink = SmtpSink(capabilities=("PIPELINING",))
+    try:
+        c = make_courierd(**routes_for(dns, sink))
+        c.start()
+        c.inject(b"Subject: caf\n\ncaf\xc3\xa9\n", "x@remote.example")
+        c.wait_empty()
+        data = sink.messages[0]["data"]
+        assert b"Content-Transfer-Encoding: quoted-printable" in data and b"caf=C3=A9" in data
+        assert max(data) < 128
+        assert "BODY=8BITMIME" not in sink.messages[0]["mail_line"]
+    finally:
+        sink.close()
+
+
+def test_remote_down_then_up_is_retried(make_courierd, dns):
+    port = backends.free_port()
+    down = {"settings": {"ESMTP_DNS_SERVER": dns.address, "ESMTP_USE_STARTTLS": "0"},
+            "control": {"esmtproutes": f"remote.example: ,{port}\n", "esmtptimeoutconnect": "5"}}
+    c = make_courierd(**down)
+    c.start()
+    qid = c.inject(MESSAGE, "x@remote.example")
+    c.wait_log(f"id={qid} rcpt=<x@remote.example> module=esmtp")
+    assert "status=deferred" in c.log_text() and "cannot connect to mx.remote.example [127.0.0.1]" in c.log_text()
+    assert "\nY 0\t" in c.control_text(qid) and "\nX " in c.control_text(qid)
+    sink = SmtpSink(port)
+    try:
+        flush = c.run_tool(tool("courierd/courierd"), "-c", str(c.etc), "--flush", qid)
+        assert flush.returncode == 0, flush.stdout
+        c.wait_empty()
+        assert len(sink.messages) == 1
+    finally:
+        sink.close()
+
+
+def test_5xx_gives_a_multipart_report_bounce(make_courierd, dns, sink):
+    sink.rcpt_replies["nobody@remote.example"] = "550 5.1.1 <nobody@remote.example>: no such user here"
+    c = make_courierd(**routes_for(dns, sink))
+    c.start()
+    qid = c.inject(MESSAGE, "nobody@remote.example", "ok@remote.example")
+    c.wait_empty()
+    delivered = [m for m in sink.messages if m["mail_from"] == "sender@example.org"]
+    bounces = [m for m in sink.messages if m["mail_from"] == ""]
+    assert len(delivered) == 1 and delivered[0]["rcpts"] == ["ok@remote.example"]
+    assert len(bounces) == 1 and bounces[0]["rcpts"] == ["sender@example.org"]
+    report = email.message_from_bytes(bounces[0]["data"], policy=email.policy.default)
+    assert report.get_content_type() == "multipart/report"
+    assert report.get_param("report-type") == "delivery-status"
+    parts = list(report.iter_parts())
+    assert [p.get_content_type() for p in parts] == ["text/plain", "message/delivery-status", "message/rfc822"]
+    status_text = bounces[0]["data"].decode()
+    assert "Final-Recipient: rfc822; nobody@remote.example" in status_text
+    assert "Action: failed" in status_text and "Status: 5.1.1" in status_text
+    assert "550 5.1.1 <nobody@remote.example>: no such user here" in status_text
+    assert f"X-Courier-Queue-ID: {qid}" in status_text
+    assert "ok@remote.example" not in status_text.split("message/delivery-status")[1].split("message/rfc822")[0]
+    assert "Subject: hello" in status_text
+
+
+def test_bounce_to_a_dead_sender_does_not_loop(make_courierd, dns, sink):
+    sink.rcpt_replies["nobody@remote.example"] = "550 5.1.1 no such user"
+    sink.rcpt_replies["gone@dead.example"] = "550 5.1.1 sender is gone too"
+    c = make_courierd(**routes_for(dns, sink))
+    c.start()
+    c.inject(MESSAGE, "nobody@remote.example", sender="gone@dead.example")
+    c.wait_empty()
+    time.sleep(1.5)  # anything looping would show up as new queue entries by now
+    assert c.qids() == []
+    log = c.log_text()
+    assert "notice to <postmaster> queued" in log
+    assert "double-bounce notice to the postmaster failed too; dropped" in log
+    assert log.count("notice to <") == 2  # one bounce, one double bounce, nothing more
+
+
+def test_cancelmsg_fails_pending_recipients_and_bounces(make_courierd, dns, sink):
+    port = backends.free_port()
+    cfg = routes_for(dns, sink)
+    cfg["control"]["esmtproutes"] = f"remote.example: ,{port}\nexample.org: ,{sink.port}\n"
+    cfg["control"]["esmtptimeoutconnect"] = "5"
+    cfg["control"]["retryalpha"] = "1h"
+    c = make_courierd(**cfg)
+    c.start()
+    qid = c.inject(MESSAGE, "x@remote.example")
+    c.wait_log(f"id={qid} rcpt=<x@remote.example> module=esmtp")
+    out = c.run_tool(tool("courierd/cancelmsg"), qid, "spam run, removed by the admin")
+    assert out.returncode == 0 and "1 recipient(s) cancelled" in out.stdout
+    c.wait_empty()
+    bounces = [m for m in sink.messages if m["mail_from"] == ""]
+    assert len(bounces) == 1 and b"spam run, removed by the admin" in bounces[0]["data"]
+
+
+def test_kill9_mid_delivery_loses_nothing(make_courierd, mail_system, public_tmp):
+    mail_system.add_account("frank@example.test", "secret")
+    out = public_tmp / "slow-out"
+    out.mkdir()
+    out.chmod(0o777)
+    script = public_tmp / "slow.sh"
+    script.write_text(f"#!/bin/sh\ncat > {out}/msg.$$\nsleep 2\nexit 0\n")
+    script.chmod(0o755)
+    c = make_courierd(settings={"DEFAULTDELIVERY": f"| {script}"})
+    c.start()
+    qids = [c.inject(MESSAGE + str(i).encode() + b"\n", "frank@example.test") for i in range(3)]
+    backends.poll_until(lambda: any(out.iterdir()), what="a delivery in progress", timeout_s=30)
+    c.kill9()
+    for qid in c.qids():  # every control file still reads
+        assert c.control_text(qid).startswith("V 1\n")
+    time.sleep(2.5)
+    c.start()
+    c.wait_empty()
+    delivered = {p.read_bytes() for p in out.iterdir()}
+    for i in range(3):
+        assert MESSAGE + str(i).encode() + b"\n" in delivered  # none lost (one may repeat)
+    assert len(qids) == 3
+
+
+def test_start_script_start_status_flush_stop(make_courierd, tmp_path):
+    c = make_courierd()
+    script = tmp_path / "courier"
+    text = (SRC / "courierd" / "courier.rc.in").read_text()
+    for key, value in {"@sysconfdir@": str(c.etc), "@localstatedir@": str(c.root / "var"),
+                       "@sbindir@": str(Path(tool("courierd/courierd")).parent)}.items():
+        text = text.replace(key, value)
+    script.write_text(text)
+    script.chmod(0o755)
+
+    def run(*args):
+        return subprocess.run([str(script), *args], env=c.env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, timeout=60)
+
+    started = run("start")
+    assert started.returncode == 0 and "courierd started" in started.stdout, started.stdout
+    assert run("status").returncode == 0
+    again = run("start")
+    assert "already running" in again.stdout
+    assert run("flush").returncode == 0
+    stopped = run("stop")
+    assert stopped.returncode == 0 and "stopped" in stopped.stdout
+    st = run("status")
+    assert st.returncode == 3 and "NOT running" in st.stdout
