@@ -85,3 +85,10 @@ FUZZ_IMAP_STORE_SRC = tests/fuzz/fuzz_imap_store.cpp imapd/uiddb.cpp imapd/keywo
 tests/fuzz/fuzz_imap_store: $(addprefix $(top_srcdir)/,$(FUZZ_IMAP_STORE_SRC))
 	$(call fuzz_build,$(FUZZ_IMAP_STORE_SRC))
 EXTRA_DIST += tests/fuzz/fuzz_imap_store.cpp
+
+# courierd: SMTP replies, EHLO capabilities, esmtproutes, esmtpauthclient.
+FUZZ_TARGETS += tests/fuzz/fuzz_courierd
+FUZZ_COURIERD_SRC = tests/fuzz/fuzz_courierd.cpp courierd/smtp_reply.cpp courierd/routes.cpp
+tests/fuzz/fuzz_courierd: $(addprefix $(top_srcdir)/,$(FUZZ_COURIERD_SRC))
+	$(call fuzz_build,$(FUZZ_COURIERD_SRC))
+EXTRA_DIST += tests/fuzz/fuzz_courierd.cpp
