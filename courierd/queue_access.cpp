@@ -128,7 +128,7 @@ lib::Result<void> remove_message(const std::string& dir, const std::string& qid)
 
 lib::Result<std::string> submit_message(const std::string& dir, const std::string& sender,
                                         const std::vector<NewRecipient>& rcpts, const std::string& data,
-                                        const std::string& client) {
+                                        const std::string& client, const std::string& protocol) {
   auto sub = q::Submission::begin(dir);
   if (!sub) return sub.error();
   if (auto ok = sub->write(data); !ok) return ok.error();
@@ -136,7 +136,7 @@ lib::Result<std::string> submit_message(const std::string& dir, const std::strin
   env.accepted = std::time(nullptr);
   env.sender = sender;
   env.client = client;
-  env.protocol = "LOCAL";
+  env.protocol = protocol;
   env.body = "7BIT";
   for (unsigned char c : data)
     if (c & 0x80) {

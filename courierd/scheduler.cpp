@@ -1,6 +1,7 @@
 // courierd/scheduler.cpp: see scheduler.hpp.
 #include "courierd/scheduler.hpp"
 
+#include <dirent.h>
 #include <event2/event.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -83,6 +84,7 @@ class Scheduler {
   lib::Result<void> open_trigger();
   void scan();
   void dispatch();
+  void housekeeping();
   void dispatch_message(Entry& e);
   void start_local(Entry& e, int rcpt, const Destination& d);
   void start_remote(Entry& e, const std::string& domain, std::vector<int> rcpts);
@@ -109,6 +111,7 @@ class Scheduler {
   std::map<std::string, int> per_domain_;
   std::uint64_t next_job_ = 1;
   bool stopping_ = false;
+  std::time_t last_housekeeping_ = 0;
   std::set<std::string> flush_all_;  // qids to retry now (from courier flush)
 };
 
@@ -187,8 +190,20 @@ void Scheduler::scan() {
     return;
   }
   std::set<std::string> present(qids->begin(), qids->end());
+  if (now_s() - last_housekeeping_ >= 300) {
+    last_housekeeping_ = now_s();
+    housekeeping();
+  }
   for (const auto& qid : *qids) {
     if (msgs_.count(qid)) continue;
+    if (::access(data_path(s_.queuedir, qid).c_str(), F_OK) != 0 && errno == ENOENT) {
+      // A control file without its message: corrupt. Kept aside for the admin, never deleted.
+      std::string ctl = ctl_path(s_.queuedir, qid);
+      if (::rename(ctl.c_str(), (ctl + ".corrupt").c_str()) == 0)
+        lib::log::error("id=%s: %s has no message file %s; moved aside to %s.corrupt (look at it, then remove it)",
+                        qid.c_str(), ctl.c_str(), data_path(s_.queuedir, qid).c_str(), ctl.c_str());
+      continue;
+    }
     auto m = load_message(s_.queuedir, qid);
     if (!m) {
       lib::log::error("id=%s: %s", qid.c_str(), m.error().message.c_str());
@@ -204,6 +219,36 @@ void Scheduler::scan() {
       it = msgs_.erase(it);
     } else {
       ++it;
+    }
+  }
+}
+
+// QUEUE-SPEC.md: a .data without its .ctl is an uncommitted leftover (removed after an
+// hour); anything in tmp/ older than 36 hours is removed.
+void Scheduler::housekeeping() {
+  std::time_t now = now_s();
+  struct Sweep {
+    std::string dir;
+    std::time_t max_age;
+    bool only_orphan_data;
+  };
+  for (const auto& sw : {Sweep{s_.queuedir + "/msgs", 3600, true}, Sweep{s_.queuedir + "/tmp", 36 * 3600, false}}) {
+    std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(sw.dir.c_str()), ::closedir);
+    if (!d) continue;
+    while (auto* ent = ::readdir(d.get())) {
+      std::string name = ent->d_name;
+      if (name == "." || name == "..") continue;
+      if (sw.only_orphan_data) {
+        if (name.size() < 6 || name.compare(name.size() - 5, 5, ".data") != 0) continue;
+        std::string ctl = sw.dir + "/" + name.substr(0, name.size() - 5) + ".ctl";
+        if (::access(ctl.c_str(), F_OK) == 0) continue;
+      }
+      std::string path = sw.dir + "/" + name;
+      struct stat st{};
+      if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+      if (now - std::max(st.st_mtime, st.st_ctime) < sw.max_age) continue;
+      if (::unlink(path.c_str()) == 0)
+        lib::log::notice("courierd: removed %s, left over from an interrupted submission", path.c_str());
     }
   }
 }

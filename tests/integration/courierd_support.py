@@ -100,8 +100,11 @@ class SmtpSink:
     rcpt_replies[address] = "550 5.1.1 no such user"; mail_reply; data_reply;
     capabilities (EHLO keywords)."""
 
-    def __init__(self, port: int = 0, capabilities=("8BITMIME", "DSN", "PIPELINING")):
+    def __init__(self, port: int = 0, capabilities=("8BITMIME", "DSN", "PIPELINING"),
+                 tls_context=None, logins: dict[str, str] | None = None):
         self.messages: list[dict] = []
+        self.tls_context = tls_context  # offer STARTTLS with this server context
+        self.logins = logins            # offer AUTH PLAIN, accepting these user -> password
         self.rcpt_replies: dict[str, str] = {}
         self.mail_replies: dict[str, str] = {}
         self.data_reply = "250 2.0.0 queued as 12345"
@@ -114,6 +117,7 @@ class SmtpSink:
                 sink.connections += 1
                 self.wfile.write(b"220 sink.example ESMTP\r\n")
                 tx: dict = {"rcpts": [], "rcpt_lines": []}
+                session = {"tls": False, "auth": None}
                 while True:
                     line = self.rfile.readline()
                     if not line:
@@ -122,6 +126,10 @@ class SmtpSink:
                     verb = cmd.split(" ", 1)[0].upper()
                     if verb == "EHLO":
                         caps = ["sink.example"] + sink.capabilities
+                        if sink.tls_context and not session["tls"]:
+                            caps.append("STARTTLS")
+                        if sink.logins is not None:
+                            caps.append("AUTH PLAIN")
                         out = "".join(f"250-{c}\r\n" for c in caps[:-1]) + f"250 {caps[-1]}\r\n"
                         self.wfile.write(out.encode())
                     elif verb == "HELO":
@@ -130,7 +138,8 @@ class SmtpSink:
                         addr = cmd[cmd.find("<") + 1:cmd.find(">")]
                         reply = sink.mail_replies.get(addr, "250 2.1.0 ok")
                         if reply.startswith("2"):
-                            tx = {"mail_from": addr, "mail_line": cmd, "rcpts": [], "rcpt_lines": []}
+                            tx = {"mail_from": addr, "mail_line": cmd, "rcpts": [], "rcpt_lines": [],
+                                  "tls": session["tls"], "auth": session["auth"]}
                         self.wfile.write((reply + "\r\n").encode())
                     elif verb == "RCPT":
                         addr = cmd[cmd.find("<") + 1:cmd.find(">")]
@@ -154,6 +163,22 @@ class SmtpSink:
                             sink.messages.append(tx)
                         self.wfile.write((sink.data_reply + "\r\n").encode())
                         tx = {"rcpts": [], "rcpt_lines": []}
+                    elif verb == "STARTTLS" and sink.tls_context and not session["tls"]:
+                        self.wfile.write(b"220 2.0.0 ready\r\n")
+                        self.wfile.flush()
+                        self.request = sink.tls_context.wrap_socket(self.request, server_side=True)
+                        self.rfile = self.request.makefile("rb")
+                        self.wfile = self.request.makefile("wb", buffering=0)
+                        session["tls"] = True
+                    elif verb == "AUTH" and sink.logins is not None:
+                        import base64
+                        parts = base64.b64decode(cmd.split()[2]).split(b"\0")
+                        user, password = parts[1].decode(), parts[2].decode()
+                        if sink.logins.get(user) == password:
+                            session["auth"] = user
+                            self.wfile.write(b"235 2.7.0 ok\r\n")
+                        else:
+                            self.wfile.write(b"535 5.7.8 bad credentials\r\n")
                     elif verb == "RSET":
                         tx = {"rcpts": [], "rcpt_lines": []}
                         self.wfile.write(b"250 ok\r\n")
@@ -248,8 +273,8 @@ class Courierd:
         self.proc = None
 
     def inject(self, message: bytes, *rcpts: str, sender: str = "sender@example.org",
-               notify: str | None = None) -> str:
-        argv = [tool("tests/courierd/queue_inject"), "-f", sender]
+               notify: str | None = None, protocol: str = "LOCAL") -> str:
+        argv = [tool("tests/courierd/queue_inject"), "-f", sender, "-P", protocol]
         if notify:
             argv += ["-N", notify]
         cp = subprocess.run(argv + list(rcpts), input=message, env=self.env, stdout=subprocess.PIPE,

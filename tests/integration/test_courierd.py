@@ -116,6 +116,51 @@ def test_plus_extension_goes_to_existing_folder(make_courierd, mail_system):
     assert len(inbox) == 1 and b"Delivered-To: bob+nofolder@example.test\n" in inbox[0]
 
 
+def test_virtual_accounts_sharing_one_uid_get_their_own_maildirs(make_courierd, mail_system):
+    one = mail_system.add_account("one@example.test", "secret")
+    two = mail_system.add_account("two@example.test", "secret")
+    assert one.uid == two.uid
+    c = make_courierd()
+    c.start()
+    c.inject(MESSAGE, "one@example.test", "two@example.test")
+    c.wait_empty()
+    assert b"Delivered-To: one@example.test\n" in maildir_messages(one.maildir)[0]
+    assert b"Delivered-To: two@example.test\n" in maildir_messages(two.maildir)[0]
+    assert "Unable to change to home directory" not in c.log_text()
+
+
+def test_maildrop_path_gets_d_f_and_a_options(make_courierd, mail_system, public_tmp):
+    mail_system.add_account("hank@example.test", "secret")
+    out = public_tmp / "md-out"
+    out.mkdir()
+    out.chmod(0o777)
+    fake = public_tmp / "maildrop"
+    fake.write_text(f'#!/bin/sh\nfor a in "$@"; do echo "$a"; done > {out}/argv\ncat > {out}/msg\nexit 0\n')
+    fake.chmod(0o755)
+    c = make_courierd(settings={"MAILDROP": str(fake), "DEFAULTDELIVERY": f"| {fake}"})
+    c.start()
+    c.inject(MESSAGE, "hank@example.test")
+    c.wait_empty()
+    assert (out / "argv").read_text().splitlines() == [
+        "-d", "hank@example.test", "-f", "sender@example.org",
+        "-A", "Delivered-To: hank@example.test", "-A", "Return-Path: <sender@example.org>"]
+    assert (out / "msg").read_bytes() == MESSAGE
+
+
+def test_missing_home_directory_defers_with_path_uid_and_fix(make_courierd, mail_system):
+    import shutil
+    ivy = mail_system.add_account("ivy@example.test", "secret")
+    shutil.rmtree(ivy.home)
+    c = make_courierd()
+    c.start()
+    qid = c.inject(MESSAGE, "ivy@example.test")
+    c.wait_log(f"id={qid} rcpt=<ivy@example.test> module=local")
+    line = [l for l in c.log_text().splitlines() if f"id={qid} rcpt=" in l][0]
+    assert "status=deferred" in line
+    assert str(ivy.home) in line and f"uid {ivy.uid}" in line and "create the home directory" in line
+    assert c.qids() == [qid]
+
+
 def test_pipe_delivery_gets_courier_environment(make_courierd, mail_system, public_tmp):
     mail_system.add_account("carol@example.test", "secret")
     out = public_tmp / "pipe-out"
@@ -252,6 +297,45 @@ def test_8bit_body_is_downgraded_for_a_server_without_8bitmime(make_courierd, dn
         sink.close()
 
 
+def test_starttls_and_auth_to_a_smarthost(make_courierd, tmp_path):
+    import ssl
+    from pop3_support import make_certificates
+    certs = make_certificates(tmp_path / "certs")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(certs["server_pem"])
+    sink = SmtpSink(tls_context=ctx, logins={"relayuser": "relay-secret"})
+    try:
+        c = make_courierd(settings={"ESMTP_USE_STARTTLS": "1"},
+                          control={"esmtproutes": f": [127.0.0.1],{sink.port}\n",
+                                   "esmtpauthclient": "[127.0.0.1] relayuser relay-secret\n"})
+        c.start()
+        c.inject(MESSAGE, "anyone@anywhere.example")
+        c.wait_empty()
+        assert len(sink.messages) == 1
+        assert sink.messages[0]["tls"] is True and sink.messages[0]["auth"] == "relayuser"
+        assert sink.messages[0]["data"] == MESSAGE.replace(b"\n", b"\r\n")
+        assert "relay-secret" not in c.log_text()
+    finally:
+        sink.close()
+
+
+def test_wrong_smarthost_password_defers_and_names_the_file(make_courierd):
+    sink = SmtpSink(logins={"relayuser": "right"})
+    try:
+        c = make_courierd(settings={"ESMTP_USE_STARTTLS": "0"},
+                          control={"esmtproutes": f": [127.0.0.1],{sink.port}\n",
+                                   "esmtpauthclient": "[127.0.0.1] relayuser wrong\n", "retryalpha": "1h"})
+        c.start()
+        qid = c.inject(MESSAGE, "anyone@anywhere.example")
+        c.wait_log(f"id={qid} rcpt=<anyone@anywhere.example> module=esmtp")
+        line = [l for l in c.log_text().splitlines() if f"id={qid} rcpt=" in l][0]
+        assert "status=deferred" in line and "authentication as relayuser" in line and "esmtpauthclient" in line
+        assert "wrong" not in line
+        assert c.qids() == [qid] and not sink.messages
+    finally:
+        sink.close()
+
+
 def test_remote_down_then_up_is_retried(make_courierd, dns):
     port = backends.free_port()
     down = {"settings": {"ESMTP_DNS_SERVER": dns.address, "ESMTP_USE_STARTTLS": "0"},
@@ -309,6 +393,39 @@ def test_bounce_to_a_dead_sender_does_not_loop(make_courierd, dns, sink):
     assert "notice to <postmaster> queued" in log
     assert "double-bounce notice to the postmaster failed too; dropped" in log
     assert log.count("notice to <") == 2  # one bounce, one double bounce, nothing more
+
+
+def test_delay_warning_then_expiry_bounce(make_courierd, dns, sink):
+    port = backends.free_port()
+    cfg = routes_for(dns, sink)
+    cfg["control"].update({"esmtproutes": f"remote.example: ,{port}\nexample.org: ,{sink.port}\n",
+                           "warntime": "1", "queuetime": "4", "esmtptimeoutconnect": "2"})
+    c = make_courierd(**cfg)
+    c.start()
+    qid = c.inject(MESSAGE, "x@remote.example")
+    c.wait_log("delay notice to <sender@example.org> queued")
+    c.wait_empty(timeout_s=40)
+    notices = [m["data"].decode() for m in sink.messages if m["mail_from"] == ""]
+    assert len(notices) == 2
+    delay = [n for n in notices if "(Delay)" in n][0]
+    failure = [n for n in notices if "(Failure)" in n][0]
+    assert "Action: delayed" in delay and "Will-Retry-Until:" in delay and "first line" not in delay
+    assert "Action: failed" in failure and "Status: 5.4.7" in failure and "delivery time expired" in failure
+    assert f"id={qid} rcpt=<x@remote.example> module=queue relay=- status=failed" in c.log_text()
+
+
+def test_blockbackscatter_drops_bounces_of_unauthenticated_smtp_mail(make_courierd, dns, sink):
+    sink.rcpt_replies["nobody@remote.example"] = "550 5.1.1 no such user"
+    base = routes_for(dns, sink)
+    c = make_courierd(**merged(base, settings={"ESMTP_BLOCKBACKSCATTER": "smtp/dsn"}))
+    c.start()
+    c.inject(MESSAGE, "nobody@remote.example", protocol="ESMTP")
+    c.inject(MESSAGE, "nobody@remote.example", protocol="ESMTPA")
+    c.wait_empty()
+    time.sleep(1)
+    c.wait_empty()
+    assert "not sent (ESMTP_BLOCKBACKSCATTER=smtp/dsn)" in c.log_text()
+    assert len([m for m in sink.messages if m["mail_from"] == ""]) == 1  # only the authenticated one
 
 
 def test_cancelmsg_fails_pending_recipients_and_bounces(make_courierd, dns, sink):
