@@ -154,6 +154,9 @@ int main(int argc, char** argv) {
     }
     mail_user = *mu;
   }
+  // The queue's parents (localstatedir/spool) on a fresh install.
+  for (size_t slash = s.queuedir.find('/', 1); slash != std::string::npos; slash = s.queuedir.find('/', slash + 1))
+    ::mkdir(s.queuedir.substr(0, slash).c_str(), 0755);
   if (auto ok = courierd::ensure_queue_layout(s.queuedir); !ok) {
     lib::log::critical("courierd: %s", ok.error().message.c_str());
     return 75;

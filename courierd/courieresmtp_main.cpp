@@ -15,16 +15,9 @@
 #include "courierd/queue_access.hpp"
 #include "courierd/settings.hpp"
 #include "courierd/smtp_client.hpp"
+#include "courierd/text.hpp"
 #include "lib/config.hpp"
 #include "lib/log.hpp"
-
-namespace {
-std::string clean(std::string_view s) {
-  std::string out;
-  for (char c : s) out += (c == '\t' || c == '\n' || c == '\r') ? ' ' : c;
-  return out;
-}
-}  // namespace
 
 int main(int argc, char** argv) {
   std::string sysconfdir;
@@ -42,7 +35,7 @@ int main(int argc, char** argv) {
   for (int j = i + 2; j < argc; ++j) rcpts.push_back(std::atoi(argv[j]));
   ::signal(SIGPIPE, SIG_IGN);
   auto fail_all = [&](const std::string& why) {
-    for (int r : rcpts) std::printf("%d\ty\t4.3.0\t-\t%s\n", r, clean(why).c_str());
+    for (int r : rcpts) std::printf("%d\ty\t4.3.0\t-\t%s\n", r, courierd::field(why).c_str());
     return 75;
   };
   auto settings = courierd::load_settings(sysconfdir);
@@ -61,8 +54,8 @@ int main(int argc, char** argv) {
   if (!data) return fail_all(data.error().message);
   auto results = courierd::deliver_remote(*settings, *msg, *data, domain, rcpts);
   for (const auto& r : results)
-    std::printf("%d\t%c\t%s\t%s\t%s\n", r.rcpt, r.outcome, clean(r.status).c_str(), clean(r.relay).c_str(),
-                clean(r.text).c_str());
+    std::printf("%d\t%c\t%s\t%s\t%s\n", r.rcpt, r.outcome, courierd::field(r.status).c_str(), courierd::field(r.relay).c_str(),
+                courierd::field(r.text).c_str());
   std::fflush(stdout);
   return 0;
 }

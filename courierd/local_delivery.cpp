@@ -18,6 +18,7 @@
 
 #include "authlib/client.hpp"
 #include "courierd/queue_access.hpp"
+#include "courierd/text.hpp"
 #include "lib/log.hpp"
 #include "lib/maildir.hpp"
 #include "lib/process.hpp"
@@ -26,24 +27,6 @@
 namespace courierd {
 
 namespace {
-
-std::vector<std::string_view> split_tabs(std::string_view s) {
-  std::vector<std::string_view> out;
-  size_t pos = 0;
-  while (true) {
-    auto tab = s.find('\t', pos);
-    out.push_back(s.substr(pos, tab == std::string_view::npos ? std::string_view::npos : tab - pos));
-    if (tab == std::string_view::npos) break;
-    pos = tab + 1;
-  }
-  return out;
-}
-
-std::string clean(std::string_view s) {
-  std::string out;
-  for (char c : s) out += (c == '\t' || c == '\n' || c == '\r') ? ' ' : c;
-  return out;
-}
 
 bool parse_u64(std::string_view s, std::uint64_t& out) {
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
@@ -57,17 +40,11 @@ bool valid_qid(std::string_view qid) {
   return true;
 }
 
-std::string trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return std::string(s);
-}
-
 }  // namespace
 
 std::string encode(const LocalRequest& r) {
-  return std::to_string(r.job) + "\t" + clean(r.qid) + "\t" + std::to_string(r.rcpt) + "\t" + clean(r.recipient) +
-         "\t" + clean(r.account_key) + "\t" + clean(r.sender);
+  return std::to_string(r.job) + "\t" + field(r.qid) + "\t" + std::to_string(r.rcpt) + "\t" + field(r.recipient) +
+         "\t" + field(r.account_key) + "\t" + field(r.sender);
 }
 
 std::optional<LocalRequest> decode_request(std::string_view packet) {
@@ -86,7 +63,7 @@ std::optional<LocalRequest> decode_request(std::string_view packet) {
 
 std::string encode(const LocalReply& r) {
   char o = r.outcome == Outcome::delivered ? 'd' : r.outcome == Outcome::failed ? 'f' : 'y';
-  return std::to_string(r.job) + "\t" + o + "\t" + clean(r.status) + "\t" + clean(r.text);
+  return std::to_string(r.job) + "\t" + o + "\t" + field(r.status) + "\t" + field(r.text);
 }
 
 std::optional<LocalReply> decode_reply(std::string_view packet) {

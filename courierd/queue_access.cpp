@@ -5,6 +5,7 @@
 
 #include <cerrno>
 
+#include "courierd/text.hpp"
 #include "lib/queue.hpp"
 
 namespace courierd {
@@ -75,14 +76,6 @@ lib::Result<QueuedMessage> load_message(const std::string& dir, const std::strin
   return m;
 }
 
-namespace {
-std::string clean(std::string_view s) {
-  std::string out;
-  for (char c : s) out += (c == '\t' || c == '\n' || c == '\r') ? ' ' : c;
-  return out;
-}
-}  // namespace
-
 lib::Result<void> append_final(const std::string& dir, const std::string& qid, int rcpt, FinalKind kind,
                                const std::string& status, const std::string& text, std::time_t when) {
   q::Final f;
@@ -91,8 +84,8 @@ lib::Result<void> append_final(const std::string& dir, const std::string& qid, i
   f.kind = kind == FinalKind::delivered ? q::FinalKind::delivered
            : kind == FinalKind::relayed ? q::FinalKind::relayed
                                         : q::FinalKind::failed;
-  f.status = clean(status);
-  f.text = clean(text);
+  f.status = field(status);
+  f.text = field(text);
   return q::append_records(q::control_path(dir, qid), q::final_record(f));
 }
 
@@ -101,8 +94,8 @@ lib::Result<void> append_deferral(const std::string& dir, const std::string& qid
   q::Deferral d;
   d.rcpt = static_cast<size_t>(rcpt);
   d.time = when;
-  d.status = clean(status);
-  d.text = clean(text);
+  d.status = field(status);
+  d.text = field(text);
   return q::append_records(q::control_path(dir, qid), q::deferral_record(d));
 }
 

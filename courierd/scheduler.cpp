@@ -121,6 +121,7 @@ lib::Result<void> Scheduler::open_trigger() {
   if (::lstat(path.c_str(), &st) == 0 && !S_ISFIFO(st.st_mode)) ::unlink(path.c_str());
   if (::mkfifo(path.c_str(), 0620) != 0 && errno != EEXIST)
     return lib::temporary_error("mkfifo " + path + ": " + lib::errno_text(errno));
+  ::chmod(path.c_str(), 0620);  // QUEUE-SPEC.md: the mail group may poke it (umask aside)
   trigger_rd_.reset(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
   if (!trigger_rd_) return lib::temporary_error("open " + path + ": " + lib::errno_text(errno));
   // Our own writer keeps the FIFO from reporting EOF when submitters close it.

@@ -11,17 +11,12 @@
 #include <cstdlib>
 
 #include "build-config.h"
+#include "courierd/text.hpp"
 #include "lib/config.hpp"
 
 namespace courierd {
 
 namespace {
-
-std::string trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return std::string(s);
-}
 
 // A one-value control file: its first non-comment line, or nullopt when absent.
 lib::Result<std::optional<std::string>> control_value(const std::string& dir, const std::string& name) {
