@@ -102,6 +102,7 @@ struct Job {
   std::string ext;
   int data_fd = -1;
   std::string delivered_to;
+  std::string default_part;  // DEFAULT: what a .courier-*-default file matched
 };
 
 LocalReply reply(const LocalRequest& req, Outcome o, std::string status, std::string text) {
@@ -156,7 +157,7 @@ std::optional<LocalReply> run_command(Job& job, const std::string& command) {
             "EXT=" + job.ext,
             "HOST=" + host,
             "LOCAL=" + local,
-            "DEFAULT=" + job.ext,
+            "DEFAULT=" + job.default_part,
             "DTLINE=" + dtline,
             "RPLINE=" + rpline,
             "UFLINE=From " + (req.sender.empty() ? std::string("MAILER-DAEMON") : req.sender) + " " +
@@ -245,6 +246,79 @@ std::optional<LocalReply> deliver_maildir(Job& job, std::string path) {
   return std::nullopt;
 }
 
+// The dot-courier file for the recipient's extension: ".courier" without one; else
+// ".courier-ext", then ".courier-<prefix>-default" (longest prefix first), then
+// ".courier-default" (defaultsep characters count as '-', '.' becomes ':').
+// nullopt when there is none: then DEFAULTDELIVERY applies (for an extension too, so
+// user+folder reaches the INBOX when no file claims it; Courier would bounce it).
+struct DotCourier {
+  std::string name;
+  std::string text;
+  std::string default_part;
+};
+lib::Result<std::optional<DotCourier>> find_dot_courier(const Job& job, const std::string& defaultsep) {
+  std::string ext = job.ext;
+  for (char& c : ext) {
+    if (defaultsep.find(c) != std::string::npos) c = '-';
+    if (c == '.') c = ':';
+    if (c == '/') return std::optional<DotCourier>{};  // never a path
+  }
+  std::vector<std::pair<std::string, std::string>> candidates;  // name, DEFAULT
+  if (ext.empty()) {
+    candidates.push_back({".courier", ""});
+  } else {
+    candidates.push_back({".courier-" + ext, ""});
+    for (size_t pos = ext.rfind('-'); pos != std::string::npos && pos > 0; pos = ext.rfind('-', pos - 1))
+      candidates.push_back({".courier-" + ext.substr(0, pos) + "-default", ext.substr(pos + 1)});
+    candidates.push_back({".courier-default", ext});
+  }
+  for (const auto& [name, def] : candidates) {
+    int open_errno = 0;
+    std::string path = job.account.home + "/" + name;
+    auto text = lib::read_small_file(path, 64 * 1024, &open_errno);
+    if (text) return std::optional<DotCourier>{DotCourier{name, std::move(*text), def}};
+    if (open_errno != ENOENT) return lib::temporary_error(text.error().message);
+  }
+  return std::optional<DotCourier>{};
+}
+
+// Runs dot-courier instructions: one per line, '#' comments, '\' continues a line.
+LocalReply run_instructions(Job& job, const std::string& text, const std::string& source) {
+  const auto& req = job.req;
+  std::vector<std::string> lines;
+  std::string pending;
+  for_each_line(text, [&](std::string_view raw, int) {
+    std::string line = trim(raw);
+    if (!line.empty() && line.back() == '\\') {
+      pending += line.substr(0, line.size() - 1);
+      return;
+    }
+    lines.push_back(pending + line);
+    pending.clear();
+  });
+  if (!pending.empty()) lines.push_back(pending);
+  bool did_something = false;
+  for (const auto& line : lines) {
+    if (line.empty() || line[0] == '#') continue;
+    std::optional<LocalReply> r;
+    if (line[0] == '|') {
+      if (line.size() > 1 && line[1] == '|')
+        return reply(req, Outcome::deferred, "4.3.0",
+                     source + ": \"||\" dynamic deliveries are not supported; use \"|\"");
+      r = run_command(job, trim(std::string_view(line).substr(1)));
+    } else if (line[0] == '.' || line[0] == '/') {
+      r = deliver_maildir(job, line);
+    } else {
+      return reply(req, Outcome::deferred, "4.3.0",
+                   source + ": forwarding (\"" + line + "\") is not supported yet; use aliases");
+    }
+    if (r) return *r;
+    did_something = true;
+  }
+  if (!did_something) return reply(req, Outcome::delivered, "2.0.0", source + " has no instructions: message discarded");
+  return reply(req, Outcome::delivered, "2.0.0", source == "DEFAULTDELIVERY" ? "delivered" : "delivered by " + source);
+}
+
 }  // namespace
 
 LocalReply deliver_locally(const LocalRequest& req, const Settings& settings) {
@@ -289,34 +363,22 @@ LocalReply deliver_locally(const LocalRequest& req, const Settings& settings) {
                  became.error().message + " (uid " + std::to_string(uid) +
                      "; create the home directory, owned by that uid, or correct the account's home)");
   }
-  Job job{req, settings, *account, found.login, found.ext, data.get(), {}};
+  Job job{req, settings, *account, found.login, found.ext, data.get(), {}, {}};
   job.delivered_to = req.recipient.find('@') == std::string::npos ? req.recipient + "@" + settings.me : req.recipient;
-  // DEFAULTDELIVERY, one instruction per line.
-  size_t pos = 0;
-  const std::string& d = settings.default_delivery;
-  bool did_something = false;
-  while (pos < d.size()) {
-    auto nl = d.find('\n', pos);
-    std::string line = trim(std::string_view(d).substr(pos, nl == std::string::npos ? std::string::npos : nl - pos));
-    pos = nl == std::string::npos ? d.size() : nl + 1;
-    if (line.empty() || line[0] == '#') continue;
-    std::optional<LocalReply> r;
-    if (line[0] == '|') {
-      if (line.size() > 1 && line[1] == '|')
-        return reply(req, Outcome::deferred, "4.3.0",
-                     "DEFAULTDELIVERY: \"||\" dynamic deliveries are not supported; use \"|\"");
-      r = run_command(job, trim(line.substr(1)));
-    } else if (line[0] == '.' || line[0] == '/') {
-      r = deliver_maildir(job, line);
-    } else {
-      return reply(req, Outcome::deferred, "4.3.0",
-                   "DEFAULTDELIVERY: forwarding (\"" + line + "\") is not supported there; use aliases");
+  // dot-courier (COURIER-COMPAT.md section 9): $HOME/.courier[-ext] when the account
+  // has one, else DEFAULTDELIVERY.
+  std::string source = "DEFAULTDELIVERY";
+  std::string instructions = settings.default_delivery;
+  auto dot = find_dot_courier(job, settings.defaultsep);
+  if (!dot) return reply(req, Outcome::deferred, "4.3.0", dot.error().message);
+  if (*dot) {
+    job.default_part = (*dot)->default_part;
+    if (!trim((*dot)->text).empty()) {
+      source = job.account.home + "/" + (*dot)->name;
+      instructions = (*dot)->text;
     }
-    if (r) return *r;
-    did_something = true;
   }
-  if (!did_something) return reply(req, Outcome::delivered, "2.0.0", "DEFAULTDELIVERY is empty: message discarded");
-  return reply(req, Outcome::delivered, "2.0.0", "delivered");
+  return run_instructions(job, instructions, source);
 }
 
 int run_delivery_helper(int sock, const Settings& settings) {

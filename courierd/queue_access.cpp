@@ -121,7 +121,8 @@ lib::Result<void> remove_message(const std::string& dir, const std::string& qid)
 
 lib::Result<std::string> submit_message(const std::string& dir, const std::string& sender,
                                         const std::vector<NewRecipient>& rcpts, const std::string& data,
-                                        const std::string& client, const std::string& protocol) {
+                                        const std::string& client, const std::string& protocol,
+                                        const std::string& auth_user) {
   auto sub = q::Submission::begin(dir);
   if (!sub) return sub.error();
   if (auto ok = sub->write(data); !ok) return ok.error();
@@ -130,6 +131,7 @@ lib::Result<std::string> submit_message(const std::string& dir, const std::strin
   env.sender = sender;
   env.client = client;
   env.protocol = protocol;
+  if (!auth_user.empty()) env.auth_user = auth_user;
   env.body = "7BIT";
   for (unsigned char c : data)
     if (c & 0x80) {

@@ -77,7 +77,8 @@ struct NewRecipient {
 };
 lib::Result<std::string> submit_message(const std::string& queuedir, const std::string& sender,
                                         const std::vector<NewRecipient>& rcpts, const std::string& data,
-                                        const std::string& client, const std::string& protocol = "LOCAL");
+                                        const std::string& client, const std::string& protocol = "LOCAL",
+                                        const std::string& auth_user = "");
 
 // Creates tmp/ and msgs/ as needed.
 lib::Result<void> ensure_queue_layout(const std::string& queuedir);

@@ -598,6 +598,9 @@ void Scheduler::expire(Entry& e) {
 
 void Scheduler::queue_dsn(const Entry& e, DsnKind kind, const std::vector<int>& rcpts) {
   std::string to = e.q.sender;
+  // DSNTOAUTHADDR: an authenticated sender's notices go to the account that sent it.
+  if (s_.dsn_to_auth_addr && !to.empty() && !e.q.auth_user.empty() && e.q.auth_user.find('@') != std::string::npos)
+    to = e.q.auth_user;
   std::string client = dsn_client;
   if (to.empty()) {
     // A bounce of a bounce: the postmaster hears of it once; a failed report to the

@@ -91,6 +91,7 @@ lib::Result<Settings> load_settings(const std::string& sysconfdir_override) {
   s.dns_server = cfg.get_string("ESMTP_DNS_SERVER", "");
   s.use_starttls = cfg.get_bool("ESMTP_USE_STARTTLS", true);
   s.block_backscatter = cfg.get_list("ESMTP_BLOCKBACKSCATTER");
+  s.dsn_to_auth_addr = cfg.get_bool("DSNTOAUTHADDR", false);
   for (const auto& w : cfg.warnings()) s.warnings.push_back(w);
 
   // Control files.

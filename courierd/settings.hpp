@@ -43,6 +43,7 @@ struct Settings {
   size_t dsnlimit = 32768;
   std::vector<std::string> block_backscatter;  // ESMTP_BLOCKBACKSCATTER
   std::string postmaster = "postmaster";       // where double bounces go
+  bool dsn_to_auth_addr = false;               // DSNTOAUTHADDR: notices to the authenticated user
 
   // Outbound SMTP.
   std::vector<Route> routes;

@@ -273,8 +273,10 @@ class Courierd:
         self.proc = None
 
     def inject(self, message: bytes, *rcpts: str, sender: str = "sender@example.org",
-               notify: str | None = None, protocol: str = "LOCAL") -> str:
+               notify: str | None = None, protocol: str = "LOCAL", auth: str | None = None) -> str:
         argv = [tool("tests/courierd/queue_inject"), "-f", sender, "-P", protocol]
+        if auth:
+            argv += ["-A", auth]
         if notify:
             argv += ["-N", notify]
         cp = subprocess.run(argv + list(rcpts), input=message, env=self.env, stdout=subprocess.PIPE,

@@ -161,6 +161,28 @@ def test_missing_home_directory_defers_with_path_uid_and_fix(make_courierd, mail
     assert c.qids() == [qid]
 
 
+def test_dot_courier_files(make_courierd, mail_system, public_tmp):
+    kim = mail_system.add_account("kim@example.test", "secret")
+    out = public_tmp / "dc-out"
+    out.mkdir()
+    out.chmod(0o777)
+    script = public_tmp / "dc.sh"
+    script.write_text(f'#!/bin/sh\necho "$1 EXT=$EXT DEFAULT=$DEFAULT" >> {out}/calls\ncat > /dev/null\n')
+    script.chmod(0o755)
+    (kim.home / ".courier-foo").write_text(f"# the foo list\n| {script} foo\n")
+    (kim.home / ".courier-list-default").write_text(f"| {script} \\\n  list\n")
+    (kim.home / ".courier").write_text("# no instructions: mail to kim itself is discarded\n")
+    c = make_courierd()
+    c.start()
+    c.inject(MESSAGE, "kim+foo@example.test", "kim-list-abc@example.test", "kim@example.test", "kim+other@example.test")
+    c.wait_empty()
+    calls = sorted((out / "calls").read_text().splitlines())
+    assert calls == ["foo EXT=foo DEFAULT=", "list EXT=list-abc DEFAULT=abc"]
+    inbox = maildir_messages(kim.maildir)  # only kim+other: no file claims it
+    assert len(inbox) == 1 and b"Delivered-To: kim+other@example.test" in inbox[0]
+    assert "has no instructions: message discarded" in c.log_text()
+
+
 def test_pipe_delivery_gets_courier_environment(make_courierd, mail_system, public_tmp):
     mail_system.add_account("carol@example.test", "secret")
     out = public_tmp / "pipe-out"
@@ -426,6 +448,17 @@ def test_blockbackscatter_drops_bounces_of_unauthenticated_smtp_mail(make_courie
     c.wait_empty()
     assert "not sent (ESMTP_BLOCKBACKSCATTER=smtp/dsn)" in c.log_text()
     assert len([m for m in sink.messages if m["mail_from"] == ""]) == 1  # only the authenticated one
+
+
+def test_dsntoauthaddr_sends_bounces_to_the_authenticated_user(make_courierd, dns, sink):
+    sink.rcpt_replies["nobody@remote.example"] = "550 5.1.1 no such user"
+    c = make_courierd(**merged(routes_for(dns, sink), settings={"DSNTOAUTHADDR": "1"}))
+    c.start()
+    c.inject(MESSAGE, "nobody@remote.example", sender="list-bounces@remote.example",
+             protocol="ESMTPSA", auth="owner@example.org")
+    c.wait_empty()
+    bounces = [m for m in sink.messages if m["mail_from"] == ""]
+    assert len(bounces) == 1 and bounces[0]["rcpts"] == ["owner@example.org"]
 
 
 def test_cancelmsg_fails_pending_recipients_and_bounces(make_courierd, dns, sink):
