@@ -51,3 +51,30 @@ TEST(Routes, AuthClient) {
   EXPECT_EQ((*a)[1].relay, "[127.0.0.1]");
   EXPECT_FALSE(courierd::parse_auth_client("host onlyuser\n", "f"));
 }
+
+#include "courierd/mx.hpp"
+
+TEST(Mx, OrderedByPreferenceTiesShuffled) {
+  std::vector<courierd::MxTarget> t = {{"c", "3", 25, 30}, {"a1", "1", 25, 10}, {"b", "2", 25, 20}, {"a2", "1", 25, 10}};
+  bool saw_a2_first = false, saw_a1_first = false;
+  for (int i = 0; i < 200; ++i) {
+    auto copy = t;
+    courierd::order_by_preference(copy);
+    ASSERT_EQ(copy[2].host, "b");
+    ASSERT_EQ(copy[3].host, "c");
+    (copy[0].host == "a1" ? saw_a1_first : saw_a2_first) = true;
+  }
+  EXPECT_TRUE(saw_a1_first && saw_a2_first);  // equal preferences are not always in one order
+}
+
+TEST(Mx, LiteralRoutesNeedNoDns) {
+  auto routes = courierd::parse_routes("example.com: [192.0.2.7],2525\n", "f");
+  ASSERT_TRUE(routes);
+  courierd::DnsOptions dns;
+  dns.server = "127.0.0.1:1";  // would fail if asked
+  auto t = courierd::find_targets("example.com", courierd::find_route(*routes, "example.com"), dns);
+  ASSERT_TRUE(t) << t.error().message;
+  ASSERT_EQ(t->size(), 1u);
+  EXPECT_EQ((*t)[0].ip, "192.0.2.7");
+  EXPECT_EQ((*t)[0].port, 2525);
+}

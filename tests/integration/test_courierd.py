@@ -378,6 +378,20 @@ def test_remote_down_then_up_is_retried(make_courierd, dns):
         sink.close()
 
 
+def test_4xx_is_retried_then_delivered(make_courierd, dns, sink):
+    sink.rcpt_replies["grey@remote.example"] = "451 4.7.1 greylisted, try again later"
+    c = make_courierd(**routes_for(dns, sink))
+    c.start()
+    qid = c.inject(MESSAGE, "grey@remote.example")
+    c.wait_log(f"id={qid} rcpt=<grey@remote.example> module=esmtp")
+    line = [l for l in c.log_text().splitlines() if f"id={qid} rcpt=" in l][0]
+    assert "status=deferred" in line and "dsn=4.7.1" in line and "greylisted" in line
+    del sink.rcpt_replies["grey@remote.example"]
+    c.wait_empty()  # retried after retryalpha (1 s here) without a flush
+    assert [m["rcpts"] for m in sink.messages] == [["grey@remote.example"]]
+    assert not [m for m in sink.messages if m["mail_from"] == ""]
+
+
 def test_5xx_gives_a_multipart_report_bounce(make_courierd, dns, sink):
     sink.rcpt_replies["nobody@remote.example"] = "550 5.1.1 <nobody@remote.example>: no such user here"
     c = make_courierd(**routes_for(dns, sink))
