@@ -90,6 +90,9 @@ lib::Result<Settings> load_settings(const std::string& sysconfdir_override) {
   s.scan_interval = cfg.get_duration("QUEUESCAN", s.scan_interval);
   s.dns_server = cfg.get_string("ESMTP_DNS_SERVER", "");
   s.use_starttls = cfg.get_bool("ESMTP_USE_STARTTLS", true);
+  s.tls_verify_domain = cfg.get_bool("ESMTP_TLS_VERIFY_DOMAIN", false) ||
+                        lowercase(cfg.get_string("TLS_VERIFYPEER", "NONE")) == "peer";
+  s.tls_trustcerts = cfg.get_string("TLS_TRUSTCERTS", "");
   s.block_backscatter = cfg.get_list("ESMTP_BLOCKBACKSCATTER");
   s.dsn_to_auth_addr = cfg.get_bool("DSNTOAUTHADDR", false);
   for (const auto& w : cfg.warnings()) s.warnings.push_back(w);

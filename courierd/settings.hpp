@@ -51,6 +51,8 @@ struct Settings {
   std::string esmtphelo;
   std::string dns_server;  // ESMTP_DNS_SERVER: "ip" or "ip:port"; empty = /etc/resolv.conf
   bool use_starttls = true;  // ESMTP_USE_STARTTLS
+  bool tls_verify_domain = false;  // ESMTP_TLS_VERIFY_DOMAIN: certificates must match the host
+  std::string tls_trustcerts;      // TLS_TRUSTCERTS: CA file or directory (else the system's)
   std::chrono::seconds timeout_connect{60}, timeout{300}, timeout_helo{300}, timeout_data{600},
       timeout_quit{10};
 

@@ -6,9 +6,11 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,6 +24,7 @@
 #include "lib/log.hpp"
 #include "lib/rfc5322.hpp"
 #include "lib/unique_fd.hpp"
+#include "tls/pem.hpp"
 #include "tls/relay.hpp"
 #include "tls/session.hpp"
 
@@ -204,17 +207,51 @@ struct Session {
     return read_reply(timeout);
   }
 
-  lib::Result<void> start_tls() {
+  // verify: the certificate must chain to TLS_TRUSTCERTS (or the system's CAs) and
+  // name the host (or the address, for a literal route); else TLS is opportunistic
+  // (RFC 7435): any certificate is taken, the session is still encrypted.
+  lib::Result<void> start_tls(bool verify) {
     std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
     if (!ctx) return lib::temporary_error("SSL_CTX_new failed");
-    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_NONE, nullptr);  // opportunistic (RFC 7435)
+    SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+    if (verify) {
+      SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+      int loaded = 0;
+      if (s.tls_trustcerts.empty()) {
+        loaded = SSL_CTX_set_default_verify_paths(ctx.get());
+      } else {
+        struct stat st{};
+        bool dir = ::stat(s.tls_trustcerts.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+        loaded = SSL_CTX_load_verify_locations(ctx.get(), dir ? nullptr : s.tls_trustcerts.c_str(),
+                                               dir ? s.tls_trustcerts.c_str() : nullptr);
+      }
+      if (loaded != 1)
+        return lib::temporary_error("cannot load the trusted certificates TLS_TRUSTCERTS=" + s.tls_trustcerts + ": " +
+                                    tls::openssl_error_text() + " (it must be readable by the mail user)");
+    } else {
+      SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_NONE, nullptr);
+    }
     SSL* ssl = SSL_new(ctx.get());
     if (!ssl) return lib::temporary_error("SSL_new failed");
     std::unique_ptr<SSL, decltype(&SSL_free)> guard(ssl, SSL_free);
+    if (verify) {
+      X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+      if (target.host == target.ip)
+        X509_VERIFY_PARAM_set1_ip_asc(param, target.ip.c_str());
+      else
+        X509_VERIFY_PARAM_set1_host(param, target.host.c_str(), 0);
+    }
     SSL_set_fd(ssl, sock.get());
     SSL_set_connect_state(ssl);
     if (!target.host.empty() && target.host != target.ip) SSL_set_tlsext_host_name(ssl, target.host.c_str());
-    if (auto ok = tls::handshake(ssl, sock.get(), Clock::now() + s.timeout_helo); !ok) return ok.error();
+    if (auto ok = tls::handshake(ssl, sock.get(), Clock::now() + s.timeout_helo); !ok) {
+      long v = SSL_get_verify_result(ssl);
+      if (verify && v != X509_V_OK)
+        return lib::temporary_error(std::string("certificate not trusted: ") + X509_verify_cert_error_string(v) +
+                                    " (TLS_TRUSTCERTS" + (s.tls_trustcerts.empty() ? "" : "=" + s.tls_trustcerts) +
+                                    ", name " + target.host + ")");
+      return ok.error();
+    }
     int sp[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0)
       return lib::temporary_error("socketpair: " + lib::errno_text(errno));
@@ -296,6 +333,10 @@ std::vector<RemoteResult> deliver_remote(const Settings& s, const QueuedMessage&
       }
     }
     bool want_tls = route && (route->security == RouteSecurity::starttls || route->security == RouteSecurity::required);
+    bool verify = s.tls_verify_domain || (route && route->security == RouteSecurity::required);
+    want_tls = want_tls || verify;
+    std::string tls_rule = route && route->security != RouteSecurity::none ? route->origin + " (/SECURITY)"
+                                                                            : std::string("ESMTP_TLS_VERIFY_DOMAIN");
     if (caps.starttls && (s.use_starttls || want_tls)) {
       auto r = ss.command("STARTTLS", s.timeout_helo);
       if (!r) {
@@ -303,7 +344,7 @@ std::vector<RemoteResult> deliver_remote(const Settings& s, const QueuedMessage&
         continue;
       }
       if (r->code == 220) {
-        if (auto ok = ss.start_tls(); !ok) {
+        if (auto ok = ss.start_tls(verify); !ok) {
           last_error = "TLS with " + relay_name + " failed: " + ok.error().message;
           continue;
         }
@@ -314,11 +355,11 @@ std::vector<RemoteResult> deliver_remote(const Settings& s, const QueuedMessage&
         }
         caps = parse_ehlo(*ehlo);
       } else if (want_tls) {
-        last_error = relay_name + " refused STARTTLS (" + r->text() + ") and esmtproutes requires it";
+        last_error = relay_name + " refused STARTTLS (" + r->text() + "), which " + tls_rule + " requires";
         continue;
       }
     } else if (want_tls) {
-      last_error = relay_name + " does not offer STARTTLS, which " + route->origin + " requires (/SECURITY)";
+      last_error = relay_name + " does not offer STARTTLS, which " + tls_rule + " requires";
       continue;
     }
     // AUTH to a smarthost: esmtpauthclient names the relay as esmtproutes does.

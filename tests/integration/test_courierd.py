@@ -85,6 +85,14 @@ def test_local_delivery_into_maildir_read_back_over_pop3(make_courierd, mail_sys
     c.wait_empty()
     expected = b"Return-Path: <sender@example.org>\nDelivered-To: alice@example.test\n" + MESSAGE
     assert maildir_messages(alice.maildir) == [expected]
+    # Written as the account, never as root; the scheduler itself runs as the mail user.
+    delivered = next((alice.maildir / "new").iterdir())
+    assert (delivered.stat().st_uid, delivered.stat().st_gid) == (alice.uid, alice.gid)
+    if os.geteuid() == 0:
+        import pwd
+        status = Path(f"/proc/{c.proc.pid}/status").read_text()
+        uids = [l for l in status.splitlines() if l.startswith("Uid:")][0].split()[1:]
+        assert set(uids) == {str(pwd.getpwnam("nobody").pw_uid)}
     log = c.log_text()
     assert f"id={qid} rcpt=<alice@example.test> module=local" in log and "status=delivered" in log
     launcher = Pop3Launcher(mail_system, public_tmp / "pop3.log")
@@ -339,6 +347,41 @@ def test_starttls_and_auth_to_a_smarthost(make_courierd, tmp_path):
         assert "relay-secret" not in c.log_text()
     finally:
         sink.close()
+
+
+def test_security_required_verifies_the_certificate(make_courierd, public_tmp):
+    import ssl
+    from pop3_support import make_certificates
+    certs = make_certificates(public_tmp / "certs")  # readable by the mail user
+    other = make_certificates(public_tmp / "other")  # a CA that did not sign the server's certificate
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(certs["server_pem"])
+    sink = SmtpSink(tls_context=ctx)
+    plain = SmtpSink()  # no STARTTLS at all
+    try:
+        routes = (f"trusted.example: [127.0.0.1],{sink.port} /SECURITY=REQUIRED\n"
+                  f"plain.example: [127.0.0.1],{plain.port} /SECURITY=STARTTLS\n")
+        c = make_courierd(settings={"TLS_TRUSTCERTS": str(certs["ca"])},
+                          control={"esmtproutes": routes, "retryalpha": "1h"})
+        c.start()
+        c.inject(MESSAGE, "a@trusted.example")
+        c.wait_empty()
+        assert sink.messages and sink.messages[0]["tls"] is True
+        qid = c.inject(MESSAGE, "b@plain.example")
+        c.wait_log(f"id={qid} rcpt=<b@plain.example>")
+        assert "does not offer STARTTLS, which" in c.log_text() and "esmtproutes:2 (/SECURITY)" in c.log_text()
+        assert not plain.messages
+        c.stop()
+        c.settings["TLS_TRUSTCERTS"] = str(other["ca"])
+        c.write_config()
+        c.start()
+        qid2 = c.inject(MESSAGE, "c@trusted.example")
+        c.wait_log(f"id={qid2} rcpt=<c@trusted.example>")
+        assert "certificate not trusted" in c.log_text()
+        assert len(sink.messages) == 1
+    finally:
+        sink.close()
+        plain.close()
 
 
 def test_wrong_smarthost_password_defers_and_names_the_file(make_courierd):
