@@ -307,6 +307,13 @@ std::vector<RemoteResult> deliver_remote(const Settings& s, const QueuedMessage&
     }
     Session ss(s, target, std::move(*fd));
     last_relay = ss.relay();
+    bool smtps = route && route->security == RouteSecurity::smtps;
+    if (smtps) {  // implicit TLS (RFC 8314), before the greeting
+      if (auto ok = ss.start_tls(s.tls_verify_domain); !ok) {
+        last_error = "TLS with " + relay_name + " failed: " + ok.error().message;
+        continue;
+      }
+    }
     auto greeting = ss.read_reply(s.timeout_helo);
     if (!greeting) {
       last_error = ss.error;
@@ -337,7 +344,9 @@ std::vector<RemoteResult> deliver_remote(const Settings& s, const QueuedMessage&
     want_tls = want_tls || verify;
     std::string tls_rule = route && route->security != RouteSecurity::none ? route->origin + " (/SECURITY)"
                                                                             : std::string("ESMTP_TLS_VERIFY_DOMAIN");
-    if (caps.starttls && (s.use_starttls || want_tls)) {
+    if (smtps) {
+      // Already encrypted.
+    } else if (caps.starttls && (s.use_starttls || want_tls)) {
       auto r = ss.command("STARTTLS", s.timeout_helo);
       if (!r) {
         last_error = ss.error;

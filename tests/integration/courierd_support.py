@@ -101,7 +101,7 @@ class SmtpSink:
     capabilities (EHLO keywords)."""
 
     def __init__(self, port: int = 0, capabilities=("8BITMIME", "DSN", "PIPELINING"),
-                 tls_context=None, logins: dict[str, str] | None = None):
+                 tls_context=None, logins: dict[str, str] | None = None, implicit_tls: bool = False):
         self.messages: list[dict] = []
         self.tls_context = tls_context  # offer STARTTLS with this server context
         self.logins = logins            # offer AUTH PLAIN, accepting these user -> password
@@ -115,9 +115,13 @@ class SmtpSink:
         class Handler(socketserver.StreamRequestHandler):
             def handle(self) -> None:
                 sink.connections += 1
+                if implicit_tls:
+                    self.request = sink.tls_context.wrap_socket(self.request, server_side=True)
+                    self.rfile = self.request.makefile("rb")
+                    self.wfile = self.request.makefile("wb", buffering=0)
                 self.wfile.write(b"220 sink.example ESMTP\r\n")
                 tx: dict = {"rcpts": [], "rcpt_lines": []}
-                session = {"tls": False, "auth": None}
+                session = {"tls": implicit_tls, "auth": None}
                 while True:
                     line = self.rfile.readline()
                     if not line:

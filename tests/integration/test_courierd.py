@@ -384,6 +384,24 @@ def test_security_required_verifies_the_certificate(make_courierd, public_tmp):
         plain.close()
 
 
+def test_smtps_route(make_courierd, public_tmp):
+    import ssl
+    from pop3_support import make_certificates
+    certs = make_certificates(public_tmp / "certs")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(certs["server_pem"])
+    sink = SmtpSink(tls_context=ctx, implicit_tls=True, logins={"u": "p"})
+    try:
+        c = make_courierd(control={"esmtproutes": f": [127.0.0.1],{sink.port} /SECURITY=SMTPS\n",
+                                   "esmtpauthclient": "[127.0.0.1] u p\n"})
+        c.start()
+        c.inject(MESSAGE, "a@anywhere.example")
+        c.wait_empty()
+        assert sink.messages and sink.messages[0]["tls"] is True and sink.messages[0]["auth"] == "u"
+    finally:
+        sink.close()
+
+
 def test_wrong_smarthost_password_defers_and_names_the_file(make_courierd):
     sink = SmtpSink(logins={"relayuser": "right"})
     try:
