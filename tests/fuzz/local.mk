@@ -105,3 +105,9 @@ tests/fuzz/fuzz_smtp_command: $(addprefix $(top_srcdir)/,$(FUZZ_SMTP_COMMAND_SRC
 tests/fuzz/fuzz_aliases: $(addprefix $(top_srcdir)/,$(FUZZ_ALIASES_SRC))
 	$(call fuzz_build,$(FUZZ_ALIASES_SRC),$(BDB_LIBS))
 EXTRA_DIST += tests/fuzz/fuzz_smtp_command.cpp tests/fuzz/fuzz_aliases.cpp
+# courierd: SMTP replies, EHLO capabilities, esmtproutes, esmtpauthclient.
+FUZZ_TARGETS += tests/fuzz/fuzz_courierd
+FUZZ_COURIERD_SRC = tests/fuzz/fuzz_courierd.cpp courierd/smtp_reply.cpp courierd/routes.cpp
+tests/fuzz/fuzz_courierd: $(addprefix $(top_srcdir)/,$(FUZZ_COURIERD_SRC))
+	$(call fuzz_build,$(FUZZ_COURIERD_SRC))
+EXTRA_DIST += tests/fuzz/fuzz_courierd.cpp
