@@ -19,7 +19,7 @@ imapd_libimapd_a_SOURCES = \
   imapd/folders.cpp imapd/folders.hpp \
   imapd/mailbox.cpp imapd/mailbox.hpp \
   imapd/session.cpp imapd/session.hpp \
-  imapd/command_table.cpp imapd/command_table.hpp \
+  imapd/command_table.cpp imapd/command_table.hpp imapd/verbs.hpp \
   imapd/cmd_select.cpp imapd/cmd_list.cpp imapd/cmd_folder.cpp \
   imapd/cmd_fetch.cpp imapd/cmd_store.cpp imapd/cmd_copy.cpp \
   imapd/cmd_expunge.cpp imapd/cmd_append.cpp imapd/cmd_search.cpp \

@@ -1,11 +1,14 @@
 // imapd/login_session.cpp: the not-authenticated state (see login_session.hpp).
 #include "imapd/login_session.hpp"
 
+#include <algorithm>
+
 #include "authlib/sasl_server.hpp"
 #include "imapd/command_reader.hpp"
 #include "imapd/imap_string.hpp"
 #include "imapd/lexer.hpp"
 #include "imapd/replies.hpp"
+#include "imapd/verbs.hpp"
 #include "lib/ascii.hpp"
 #include "lib/log.hpp"
 
@@ -214,13 +217,41 @@ Verdict do_starttls(Ctx& c, const ParsedCommand& cmd) {
   return Verdict::continue_session;
 }
 
-void do_id(Ctx& c, const ParsedCommand& cmd) {
+Verdict do_id(Ctx& c, const ParsedCommand& cmd) {
   if (cmd.args.size() != 1 || !(cmd.args[0].is_list() || cmd.args[0].kind == Value::Kind::nil)) {
     send(c, reply::tagged(cmd.tag, "BAD", "Syntax: ID ( field value ... ) or ID NIL."));
-    return;
+    return Verdict::continue_session;
   }
   send(c, "* ID (\"name\" \"Courier-compatible imapd\")\r\n" + reply::tagged(cmd.tag, "OK", "ID completed."));
+  return Verdict::continue_session;
 }
+
+Verdict do_capability(Ctx& c, const ParsedCommand& cmd) {
+  send(c, "* " + capability_line(c.s, false, !c.external_identity.empty()) + "\r\n" +
+              reply::tagged(cmd.tag, "OK", "CAPABILITY completed."));
+  return Verdict::continue_session;
+}
+
+Verdict do_noop(Ctx& c, const ParsedCommand& cmd) {
+  send(c, reply::tagged(cmd.tag, "OK", "NOOP completed."));
+  return Verdict::continue_session;
+}
+
+Verdict do_logout(Ctx& c, const ParsedCommand& cmd) {
+  send(c, "* BYE " + std::string(reply::logout) + "\r\n" + reply::tagged(cmd.tag, "OK", "LOGOUT completed."));
+  return Verdict::end_session;
+}
+
+// The commands of the not-authenticated state (RFC 3501 6.1, 6.2).
+struct LoginCommand {
+  std::string_view name;
+  Verdict (*handler)(Ctx&, const ParsedCommand&);
+};
+constexpr LoginCommand login_commands[] = {
+    {"CAPABILITY", do_capability}, {"NOOP", do_noop},         {"LOGOUT", do_logout},
+    {"ID", do_id},                 {"STARTTLS", do_starttls}, {"LOGIN", do_login},
+    {"AUTHENTICATE", do_authenticate},
+};
 
 }  // namespace
 
@@ -273,29 +304,13 @@ std::optional<LoginOutcome> run_login_session(Settings& s, lib::io::Reader& in, 
     }
     Verdict v = Verdict::continue_session;
     const std::string& n = cmd.name;
+    const auto* entry = std::find_if(std::begin(login_commands), std::end(login_commands),
+                                     [&](const LoginCommand& e) { return e.name == n; });
     if (cmd.uid) {
       send(c, reply::tagged(cmd.tag, "BAD", reply::not_in_this_state));
-    } else if (n == "CAPABILITY") {
-      send(c, "* " + capability_line(s, false, !c.external_identity.empty()) + "\r\n" +
-                   reply::tagged(cmd.tag, "OK", "CAPABILITY completed."));
-    } else if (n == "NOOP") {
-      send(c, reply::tagged(cmd.tag, "OK", "NOOP completed."));
-    } else if (n == "LOGOUT") {
-      send(c, "* BYE " + std::string(reply::logout) + "\r\n" + reply::tagged(cmd.tag, "OK", "LOGOUT completed."));
-      return std::nullopt;
-    } else if (n == "ID") {
-      do_id(c, cmd);
-    } else if (n == "STARTTLS") {
-      v = do_starttls(c, cmd);
-    } else if (n == "LOGIN") {
-      v = do_login(c, cmd);
-    } else if (n == "AUTHENTICATE") {
-      v = do_authenticate(c, cmd);
-    } else if (n == "SELECT" || n == "EXAMINE" || n == "LIST" || n == "LSUB" || n == "STATUS" ||
-               n == "CREATE" || n == "DELETE" || n == "RENAME" || n == "SUBSCRIBE" || n == "UNSUBSCRIBE" ||
-               n == "APPEND" || n == "FETCH" || n == "STORE" || n == "SEARCH" || n == "COPY" ||
-               n == "EXPUNGE" || n == "CLOSE" || n == "CHECK" || n == "IDLE" || n == "NAMESPACE" ||
-               n == "ENABLE" || n == "UNSELECT" || n == "MOVE") {
+    } else if (entry != std::end(login_commands)) {
+      v = entry->handler(c, cmd);
+    } else if (is_authenticated_verb(n)) {
       send(c, reply::tagged(cmd.tag, "BAD", "Please log in first."));
     } else {
       send(c, reply::tagged(cmd.tag, "BAD", reply::unknown_command));
