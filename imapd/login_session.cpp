@@ -108,7 +108,7 @@ class ContinuationLines final : public authlib::SaslTransport {
     std::string line;
     auto st = c_.in.read_line(line);
     if (st == lib::io::ReadStatus::ok) return line;
-    if (st == lib::io::ReadStatus::too_long) send(c_, reply::tagged(tag_, "BAD", "SASL response too long."));
+    if (st == lib::io::ReadStatus::too_long) send(c_, reply::tagged(tag_, "BAD", reply::auth_response_too_long));
     return std::nullopt;
   }
 
@@ -152,20 +152,20 @@ Verdict do_authenticate(Ctx& c, const ParsedCommand& cmd) {
   auto o = authlib::run_sasl_exchange(request, lines, auth);
   switch (o.status) {
     case authlib::SaslStatus::not_offered:
-      send(c, reply::tagged(tag, "NO", "Unsupported authentication mechanism."));
+      send(c, reply::tagged(tag, "NO", reply::auth_unsupported_mechanism));
       return Verdict::continue_session;
     case authlib::SaslStatus::initial_response_refused:
-      send(c, reply::tagged(tag, "BAD", "CRAM does not take an initial response."));
+      send(c, reply::tagged(tag, "BAD", reply::auth_no_initial_response));
       return Verdict::continue_session;
     case authlib::SaslStatus::cancelled:
-      send(c, reply::tagged(tag, "BAD", "AUTHENTICATE cancelled."));
+      send(c, reply::tagged(tag, "BAD", reply::auth_cancelled));
       return Verdict::continue_session;
     case authlib::SaslStatus::connection_lost:
       return Verdict::continue_session;
     case authlib::SaslStatus::malformed:
-      return failed(c, tag, "Invalid SASL response.", o.reason);
+      return failed(c, tag, reply::auth_bad_response, o.reason);
     case authlib::SaslStatus::authorization_refused:
-      return failed(c, tag, "Proxy authorization is not supported.", o.mechanism + ": " + o.reason);
+      return failed(c, tag, reply::auth_no_proxy, o.mechanism + ": " + o.reason);
     case authlib::SaslStatus::temporary_failure:
       return judge(c, tag, {authlib::AuthStatus::temporary, {}, o.reason}, o.user);
     case authlib::SaslStatus::rejected:
@@ -222,23 +222,23 @@ Verdict do_id(Ctx& c, const ParsedCommand& cmd) {
     send(c, reply::tagged(cmd.tag, "BAD", "Syntax: ID ( field value ... ) or ID NIL."));
     return Verdict::continue_session;
   }
-  send(c, "* ID (\"name\" \"Courier-compatible imapd\")\r\n" + reply::tagged(cmd.tag, "OK", "ID completed."));
+  send(c, "* ID (\"name\" \"Courier-compatible imapd\")\r\n" + reply::tagged(cmd.tag, "OK", reply::completed("ID")));
   return Verdict::continue_session;
 }
 
 Verdict do_capability(Ctx& c, const ParsedCommand& cmd) {
   send(c, "* " + capability_line(c.s, false, !c.external_identity.empty()) + "\r\n" +
-              reply::tagged(cmd.tag, "OK", "CAPABILITY completed."));
+              reply::tagged(cmd.tag, "OK", reply::completed("CAPABILITY")));
   return Verdict::continue_session;
 }
 
 Verdict do_noop(Ctx& c, const ParsedCommand& cmd) {
-  send(c, reply::tagged(cmd.tag, "OK", "NOOP completed."));
+  send(c, reply::tagged(cmd.tag, "OK", reply::completed("NOOP")));
   return Verdict::continue_session;
 }
 
 Verdict do_logout(Ctx& c, const ParsedCommand& cmd) {
-  send(c, "* BYE " + std::string(reply::logout) + "\r\n" + reply::tagged(cmd.tag, "OK", "LOGOUT completed."));
+  send(c, "* BYE " + std::string(reply::logout) + "\r\n" + reply::tagged(cmd.tag, "OK", reply::completed("LOGOUT")));
   return Verdict::end_session;
 }
 
@@ -311,7 +311,7 @@ std::optional<LoginOutcome> run_login_session(Settings& s, lib::io::Reader& in, 
     } else if (entry != std::end(login_commands)) {
       v = entry->handler(c, cmd);
     } else if (is_authenticated_verb(n)) {
-      send(c, reply::tagged(cmd.tag, "BAD", "Please log in first."));
+      send(c, reply::tagged(cmd.tag, "BAD", reply::log_in_first));
     } else {
       send(c, reply::tagged(cmd.tag, "BAD", reply::unknown_command));
     }
