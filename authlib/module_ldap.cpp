@@ -1,4 +1,5 @@
-// authlib/module_ldap.cpp: authldap on OpenLDAP's libldap.
+// authlib/module_ldap.cpp: authldap on OpenLDAP's libldap: the connections and
+// the module (settings, filters and entries are in ldap_settings.cpp).
 //
 // RFCs: 4511 (the protocol: search, simple bind, modify, result codes), 4513
 // section 5.1 (simple bind; an empty password is an unauthenticated bind,
