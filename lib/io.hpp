@@ -101,8 +101,6 @@ class Reader {
   // Whether the last timeout was the idle timeout (else the per-call deadline).
   bool last_timeout_was_idle() const { return last_timeout_idle_; }
   int fd() const { return fd_; }
-  // courieresmtp gives each SMTP phase its own deadline (esmtptimeout*).
-  void set_write_timeout_ms(int write_timeout_ms) { opts_.write_timeout_ms = write_timeout_ms; }
   const ReaderOptions& options() const { return opts_; }
 
   void set_timeouts(int read_timeout_ms, int idle_timeout_ms);
@@ -178,6 +176,8 @@ class Writer {
   bool failed() const { return error_.has_value(); }
   int last_errno() const { return last_errno_; }
   int fd() const { return fd_; }
+  // courieresmtp gives each SMTP phase its own deadline (esmtptimeout*).
+  void set_write_timeout_ms(int write_timeout_ms) { opts_.write_timeout_ms = write_timeout_ms; }
 
  private:
   struct Deadline;
