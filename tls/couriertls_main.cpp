@@ -37,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "lib/c_handle.hpp"
 #include "lib/log.hpp"
 #include "lib/unique_fd.hpp"
 #include "tls/context.hpp"
@@ -142,20 +143,17 @@ lib::Result<int> connect_to(const std::string& host, const std::string& port) {
   struct addrinfo hints {};
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_ADDRCONFIG;
-  struct addrinfo* res = nullptr;
-  int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &res);
+  struct addrinfo* found = nullptr;
+  int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &found);
   if (rc != 0) return lib::permanent_error(host + ":" + port + ": " + gai_strerror(rc));
+  lib::CHandle<addrinfo, freeaddrinfo> res(found);
   std::string last = "no address";
-  for (auto* ai = res; ai; ai = ai->ai_next) {
+  for (auto* ai = res.get(); ai; ai = ai->ai_next) {
     lib::UniqueFd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol));
     if (!fd) continue;
-    if (::connect(fd.get(), ai->ai_addr, ai->ai_addrlen) == 0) {
-      freeaddrinfo(res);
-      return fd.release();
-    }
+    if (::connect(fd.get(), ai->ai_addr, ai->ai_addrlen) == 0) return fd.release();
     last = lib::errno_text(errno);
   }
-  freeaddrinfo(res);
   return lib::permanent_error("connect to " + host + " port " + port + ": " + last);
 }
 
