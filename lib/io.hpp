@@ -171,8 +171,6 @@ class Writer {
   void append_dot_stuffed(std::string_view message, bool last_chunk);
   // Forgets a half-sent dot-stuffed message (after an aborted transfer).
   void reset_dot_stuffing();
-  // courieresmtp gives each SMTP phase its own deadline (esmtptimeout*).
-  void set_write_timeout_ms(int write_timeout_ms) { opts_.write_timeout_ms = write_timeout_ms; }
 
   size_t pending() const { return buf_.size(); }
   bool failed() const { return error_.has_value(); }
