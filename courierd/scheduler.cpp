@@ -20,6 +20,7 @@
 #include "courierd/dsn.hpp"
 #include "courierd/local_delivery.hpp"
 #include "courierd/queue_access.hpp"
+#include "courierd/text.hpp"
 #include "lib/config.hpp"
 #include "lib/event.hpp"
 #include "lib/process.hpp"
@@ -93,6 +94,7 @@ class Scheduler {
   void record(Entry& e, int rcpt, Outcome outcome, const std::string& status, const std::string& text,
               const std::string& module, const std::string& relay, std::time_t started);
   void after_attempt(Entry& e);
+  void forward(Entry& e, int rcpt, const std::string& addresses, std::time_t started);
   void maybe_warn(Entry& e);
   void expire(Entry& e);
   void finalize(Entry& e);
@@ -359,7 +361,11 @@ void Scheduler::on_helper(evutil_socket_t fd, short, void* arg) noexcept {
     auto m = self->msgs_.find(lj.qid);
     if (m == self->msgs_.end()) continue;
     m->second.in_flight.erase(lj.rcpt);
-    self->record(m->second, lj.rcpt, reply->outcome, reply->status, reply->text, "local", "", lj.started);
+    if (reply->outcome == Outcome::forward) {
+      self->forward(m->second, lj.rcpt, reply->text, lj.started);
+    } else {
+      self->record(m->second, lj.rcpt, reply->outcome, reply->status, reply->text, "local", "", lj.started);
+    }
     self->after_attempt(m->second);
   }
 }
@@ -548,6 +554,37 @@ void Scheduler::record(Entry& e, int rcpt, Outcome outcome, const std::string& s
                   e.q.qid.c_str(), r.address.c_str(), module.c_str(), relay.empty() ? "-" : relay.c_str(), word,
                   static_cast<long long>(now - e.q.accepted), static_cast<long long>(now - started), status.c_str(),
                   quote(text).c_str());
+}
+
+// A recipient's instructions forward the message: queue a copy (same sender, with
+// Delivered-To: for loop detection) to the addresses, then the recipient is done.
+void Scheduler::forward(Entry& e, int rcpt, const std::string& addresses, std::time_t started) {
+  const auto& r = e.q.rcpts[static_cast<size_t>(rcpt)];
+  std::vector<NewRecipient> to;
+  size_t pos = 0;
+  while (pos <= addresses.size()) {
+    auto comma = addresses.find(',', pos);
+    std::string a = addresses.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    if (!a.empty()) to.push_back({a, ""});
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  auto data = lib::read_small_file(data_path(s_.queuedir, e.q.qid), 1ULL << 34);
+  if (!data) {
+    record(e, rcpt, Outcome::deferred, "4.3.0", "forwarding: " + data.error().message, "local", "", started);
+    return;
+  }
+  std::string delivered_to = r.address.find('@') == std::string::npos ? r.address + "@" + s_.me : r.address;
+  auto qid = submit_message(s_.queuedir, e.q.sender, to, "Delivered-To: " + delivered_to + "\n" + *data,
+                            "courierd forward for " + delivered_to);
+  if (!qid) {
+    record(e, rcpt, Outcome::deferred, "4.3.0", "cannot queue the forwarded copy: " + qid.error().message, "local",
+           "", started);
+    return;
+  }
+  record(e, rcpt, Outcome::delivered, "2.1.5", "forwarded to " + addresses + " as id=" + *qid, "local", "", started);
+  timeval zero{0, 0};
+  event_add(scan_ev_.get(), &zero);
 }
 
 void Scheduler::after_attempt(Entry& e) {

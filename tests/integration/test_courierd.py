@@ -191,6 +191,31 @@ def test_dot_courier_files(make_courierd, mail_system, public_tmp):
     assert "has no instructions: message discarded" in c.log_text()
 
 
+def test_dot_courier_forwarding_and_loop_detection(make_courierd, mail_system, dns, sink):
+    lee = mail_system.add_account("lee@example.test", "secret")
+    mia = mail_system.add_account("mia@example.test", "secret")
+    (lee.home / ".courier").write_text("./Maildir\nmia@example.test, <x@remote.example>\n")
+    (lee.home / ".courier-loop1").write_text("lee-loop2@example.test\n")
+    (lee.home / ".courier-loop2").write_text("lee-loop1@example.test\n")
+    c = make_courierd(**routes_for(dns, sink))
+    c.start()
+    c.inject(MESSAGE, "lee@example.test")
+    c.wait_empty()
+    assert len(maildir_messages(lee.maildir)) == 1
+    copy = maildir_messages(mia.maildir)
+    assert len(copy) == 1
+    assert copy[0].startswith(b"Return-Path: <sender@example.org>\nDelivered-To: mia@example.test\n"
+                              b"Delivered-To: lee@example.test\n")
+    remote = [m for m in sink.messages if m["rcpts"] == ["x@remote.example"]]
+    assert len(remote) == 1 and remote[0]["mail_from"] == "sender@example.org"
+    assert "forwarded to mia@example.test,x@remote.example" in c.log_text()
+    c.inject(MESSAGE, "lee-loop1@example.test")
+    c.wait_log("mail loop")
+    c.wait_empty()
+    bounces = [m for m in sink.messages if m["mail_from"] == "" and m["rcpts"] == ["sender@example.org"]]
+    assert len(bounces) == 1 and b"Status: 5.4.6" in bounces[0]["data"]
+
+
 def test_pipe_delivery_gets_courier_environment(make_courierd, mail_system, public_tmp):
     mail_system.add_account("carol@example.test", "secret")
     out = public_tmp / "pipe-out"
