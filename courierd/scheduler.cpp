@@ -24,6 +24,7 @@
 #include "lib/config.hpp"
 #include "lib/event.hpp"
 #include "lib/process.hpp"
+#include "lib/rfc5322.hpp"
 #include "lib/log.hpp"
 #include "lib/unique_fd.hpp"
 
@@ -98,7 +99,8 @@ class Scheduler {
   void maybe_warn(Entry& e);
   void expire(Entry& e);
   void finalize(Entry& e);
-  void queue_dsn(const Entry& e, DsnKind kind, const std::vector<int>& rcpts);
+  // False when the notice could not be queued (the caller keeps the message).
+  bool queue_dsn(const Entry& e, DsnKind kind, const std::vector<int>& rcpts);
   int total_in_flight() const { return static_cast<int>(local_jobs_.size() + remote_jobs_.size()); }
 
   const Settings& s_;
@@ -277,7 +279,7 @@ void Scheduler::dispatch() {
     ++it;  // finalize may erase the entry
     if (!e.in_flight.empty() && e.q.all_final()) continue;
     if (e.q.complete || e.q.all_final()) {
-      if (e.in_flight.empty()) finalize(e);
+      if (e.in_flight.empty() && e.q.next_attempt <= now) finalize(e);
       continue;
     }
     if (e.q.next_attempt > now) continue;
@@ -575,6 +577,14 @@ void Scheduler::forward(Entry& e, int rcpt, const std::string& addresses, std::t
     return;
   }
   std::string delivered_to = r.address.find('@') == std::string::npos ? r.address + "@" + s_.me : r.address;
+  auto header = lib::rfc5322::parse_header(*data);
+  for (const auto* f : header.find_all("Delivered-To")) {
+    if (lib::rfc5322::iequals(f->value(), delivered_to)) {
+      record(e, rcpt, Outcome::failed, "5.4.6", "mail loop: the message already carries \"Delivered-To: " +
+             delivered_to + "\"", "local", "", started);
+      return;
+    }
+  }
   auto qid = submit_message(s_.queuedir, e.q.sender, to, "Delivered-To: " + delivered_to + "\n" + *data,
                             "courierd forward for " + delivered_to);
   if (!qid) {
@@ -633,7 +643,7 @@ void Scheduler::expire(Entry& e) {
   after_attempt(e);
 }
 
-void Scheduler::queue_dsn(const Entry& e, DsnKind kind, const std::vector<int>& rcpts) {
+bool Scheduler::queue_dsn(const Entry& e, DsnKind kind, const std::vector<int>& rcpts) {
   std::string to = e.q.sender;
   // DSNTOAUTHADDR: an authenticated sender's notices go to the account that sent it.
   if (s_.dsn_to_auth_addr && !to.empty() && !e.q.auth_user.empty() && e.q.auth_user.find('@') != std::string::npos)
@@ -645,9 +655,9 @@ void Scheduler::queue_dsn(const Entry& e, DsnKind kind, const std::vector<int>& 
     if (e.q.client == double_bounce_client) {
       lib::log::error("id=%s: a double-bounce notice to the postmaster failed too; dropped (see the lines above)",
                       e.q.qid.c_str());
-      return;
+      return true;
     }
-    if (kind != DsnKind::failure) return;
+    if (kind != DsnKind::failure) return true;
     to = s_.postmaster;
     client = double_bounce_client;
   }
@@ -685,13 +695,14 @@ void Scheduler::queue_dsn(const Entry& e, DsnKind kind, const std::vector<int>& 
     lib::log::error("id=%s: cannot queue the %s notice to <%s>: %s", e.q.qid.c_str(),
                     kind == DsnKind::failure ? "failure" : kind == DsnKind::delay ? "delay" : "success", to.c_str(),
                     qid.error().message.c_str());
-    return;
+    return false;
   }
   lib::log::info("id=%s: %s notice to <%s> queued as id=%s", e.q.qid.c_str(),
                  kind == DsnKind::failure ? "failure" : kind == DsnKind::delay ? "delay" : "success", to.c_str(),
                  qid->c_str());
   timeval zero{0, 0};
   event_add(scan_ev_.get(), &zero);
+  return true;
 }
 
 void Scheduler::finalize(Entry& e) {
@@ -718,10 +729,14 @@ void Scheduler::finalize(Entry& e) {
     if (backscatter_blocked) {
       lib::log::notice("id=%s: failure notice to <%s> not sent (ESMTP_BLOCKBACKSCATTER=%s)", qid.c_str(),
                        e.q.sender.c_str(), "smtp/dsn");
-    } else if (!failed.empty()) {
-      queue_dsn(e, DsnKind::failure, failed);
+    } else if (!failed.empty() && !queue_dsn(e, DsnKind::failure, failed)) {
+      e.q.next_attempt = now_s() + 60;  // the notice must not be lost: try again in a minute
+      return;
     }
-    if (!succeeded.empty() && !e.q.sender.empty()) queue_dsn(e, DsnKind::success, succeeded);
+    if (!succeeded.empty() && !e.q.sender.empty() && !queue_dsn(e, DsnKind::success, succeeded)) {
+      e.q.next_attempt = now_s() + 60;
+      return;
+    }
     if (auto ok = append_complete(s_.queuedir, qid, now_s()); !ok) {
       lib::log::error("id=%s: %s", qid.c_str(), ok.error().message.c_str());
       return;
