@@ -93,7 +93,7 @@ class Scheduler {
   void reap_children();
   void finish_remote(pid_t pid);
   void record(Entry& e, int rcpt, Outcome outcome, const std::string& status, const std::string& text,
-              const std::string& module, const std::string& relay, std::time_t started);
+              const std::string& module, const std::string& relay, std::time_t started, bool relayed = false);
   void after_attempt(Entry& e);
   void forward(Entry& e, int rcpt, const std::string& addresses, std::time_t started);
   void maybe_warn(Entry& e);
@@ -495,24 +495,9 @@ void Scheduler::finish_remote(pid_t pid) {
                                                                                       : Outcome::deferred;
     e.in_flight.erase(rcpt);
     reported.insert(rcpt);
-    if (f[1][0] == 'r') {
-      // Relayed to a server that does not speak DSN: the final state is "relayed".
-      std::time_t now = now_s();
-      if (auto ok = append_final(s_.queuedir, e.q.qid, rcpt, FinalKind::relayed, std::string(f[2]), std::string(f[4]), now); !ok) {
-        lib::log::error("id=%s: %s", e.q.qid.c_str(), ok.error().message.c_str());
-        continue;
-      }
-      auto& r = e.q.rcpts[static_cast<size_t>(rcpt)];
-      r.final_kind = FinalKind::relayed;
-      r.status = f[2];
-      r.text = f[4];
-      r.when = now;
-      lib::log::info("id=%s rcpt=<%s> module=esmtp relay=%s status=relayed delay=%llds dsn=%s reply=%s",
-                     e.q.qid.c_str(), r.address.c_str(), std::string(f[3]).c_str(),
-                     static_cast<long long>(now - e.q.accepted), std::string(f[2]).c_str(), quote(f[4]).c_str());
-      continue;
-    }
-    record(e, rcpt, o, std::string(f[2]), std::string(f[4]), "esmtp", std::string(f[3]), job->started);
+    // 'r': relayed to a server without DSN (final state "relayed").
+    record(e, rcpt, o, std::string(f[2]), std::string(f[4]), "esmtp", std::string(f[3]), job->started,
+           f[1][0] == 'r');
   }
   std::string how = lib::exit_status_from_wait(*job->wait_status).describe();
   for (int r : job->rcpts) {
@@ -525,15 +510,17 @@ void Scheduler::finish_remote(pid_t pid) {
 }
 
 void Scheduler::record(Entry& e, int rcpt, Outcome outcome, const std::string& status, const std::string& text,
-                       const std::string& module, const std::string& relay, std::time_t started) {
+                       const std::string& module, const std::string& relay, std::time_t started, bool relayed) {
   std::time_t now = now_s();
   auto& r = e.q.rcpts[static_cast<size_t>(rcpt)];
+  FinalKind final_kind = outcome == Outcome::failed ? FinalKind::failed
+                         : relayed                  ? FinalKind::relayed
+                                                    : FinalKind::delivered;
   lib::Result<void> ok;
   if (outcome == Outcome::deferred) {
     ok = append_deferral(s_.queuedir, e.q.qid, rcpt, status, text, now);
   } else {
-    ok = append_final(s_.queuedir, e.q.qid, rcpt, outcome == Outcome::delivered ? FinalKind::delivered : FinalKind::failed,
-                      status, text, now);
+    ok = append_final(s_.queuedir, e.q.qid, rcpt, final_kind, status, text, now);
   }
   if (!ok) {
     // The outcome is not durable: keep the recipient pending, so it is tried again.
@@ -545,12 +532,12 @@ void Scheduler::record(Entry& e, int rcpt, Outcome outcome, const std::string& s
   if (outcome == Outcome::deferred) {
     r.deferrals++;
   } else {
-    r.final_kind = outcome == Outcome::delivered ? FinalKind::delivered : FinalKind::failed;
+    r.final_kind = final_kind;
   }
   r.status = status;
   r.text = text;
   r.when = now;
-  const char* word = outcome == Outcome::delivered ? "delivered" : outcome == Outcome::failed ? "failed" : "deferred";
+  const char* word = outcome == Outcome::deferred ? "deferred" : final_kind_name(final_kind);
   auto level = outcome == Outcome::delivered ? lib::log::Level::info : lib::log::Level::warning;
   lib::log::write(level, "id=%s rcpt=<%s> module=%s relay=%s status=%s delay=%llds attempt=%llds dsn=%s reply=%s",
                   e.q.qid.c_str(), r.address.c_str(), module.c_str(), relay.empty() ? "-" : relay.c_str(), word,
