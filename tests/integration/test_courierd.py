@@ -12,6 +12,7 @@ import email
 import email.policy
 import os
 import poplib
+import ssl
 import subprocess
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ import pytest
 
 import backends
 from courierd_support import Courierd, DnsServer, SmtpSink
-from pop3_support import Pop3Launcher
+from pop3_support import Pop3Launcher, make_certificates
 from suite import SRC, tool
 
 MESSAGE = (b"From: Sender <sender@example.org>\nTo: alice@example.test\nSubject: hello\n"
@@ -71,6 +72,27 @@ def routes_for(dns: DnsServer, sink: SmtpSink) -> dict:
 
 def merged(base: dict, settings: dict | None = None, control: dict | None = None) -> dict:
     return {"settings": {**base["settings"], **(settings or {})}, "control": {**base["control"], **(control or {})}}
+
+
+def server_tls(folder: Path) -> tuple[ssl.SSLContext, dict]:
+    """A server TLS context with a certificate for localhost/127.0.0.1, and the files
+    (certs["ca"] signed it); folder must be readable by the mail user."""
+    certs = make_certificates(folder)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(certs["server_pem"])
+    return ctx, certs
+
+
+def delivery_script(public_tmp: Path, name: str, body) -> tuple[Path, Path]:
+    """A shell script (body(out) after the #! line) that the account may run, and a
+    folder out/ it may write into."""
+    out = public_tmp / f"{name}-out"
+    out.mkdir()
+    out.chmod(0o777)
+    script = public_tmp / name
+    script.write_text("#!/bin/sh\n" + body(out))
+    script.chmod(0o755)
+    return script, out
 
 
 def maildir_messages(maildir: Path) -> list[bytes]:
@@ -139,12 +161,8 @@ def test_virtual_accounts_sharing_one_uid_get_their_own_maildirs(make_courierd, 
 
 def test_maildrop_path_gets_d_f_and_a_options(make_courierd, mail_system, public_tmp):
     mail_system.add_account("hank@example.test", "secret")
-    out = public_tmp / "md-out"
-    out.mkdir()
-    out.chmod(0o777)
-    fake = public_tmp / "maildrop"
-    fake.write_text(f'#!/bin/sh\nfor a in "$@"; do echo "$a"; done > {out}/argv\ncat > {out}/msg\nexit 0\n')
-    fake.chmod(0o755)
+    fake, out = delivery_script(public_tmp, "maildrop",
+                                lambda out: f'for a in "$@"; do echo "$a"; done > {out}/argv\ncat > {out}/msg\nexit 0\n')
     c = make_courierd(settings={"MAILDROP": str(fake), "DEFAULTDELIVERY": f"| {fake}"})
     c.start()
     c.inject(MESSAGE, "hank@example.test")
@@ -171,12 +189,8 @@ def test_missing_home_directory_defers_with_path_uid_and_fix(make_courierd, mail
 
 def test_dot_courier_files(make_courierd, mail_system, public_tmp):
     kim = mail_system.add_account("kim@example.test", "secret")
-    out = public_tmp / "dc-out"
-    out.mkdir()
-    out.chmod(0o777)
-    script = public_tmp / "dc.sh"
-    script.write_text(f'#!/bin/sh\necho "$1 EXT=$EXT DEFAULT=$DEFAULT" >> {out}/calls\ncat > /dev/null\n')
-    script.chmod(0o755)
+    script, out = delivery_script(public_tmp, "dc.sh",
+                                  lambda out: f'echo "$1 EXT=$EXT DEFAULT=$DEFAULT" >> {out}/calls\ncat > /dev/null\n')
     (kim.home / ".courier-foo").write_text(f"# the foo list\n| {script} foo\n")
     (kim.home / ".courier-list-default").write_text(f"| {script} \\\n  list\n")
     (kim.home / ".courier").write_text("# no instructions: mail to kim itself is discarded\n")
@@ -218,13 +232,7 @@ def test_dot_courier_forwarding_and_loop_detection(make_courierd, mail_system, d
 
 def test_pipe_delivery_gets_courier_environment(make_courierd, mail_system, public_tmp):
     mail_system.add_account("carol@example.test", "secret")
-    out = public_tmp / "pipe-out"
-    out.mkdir()
-    out.chmod(0o777)
-    script = public_tmp / "deliver.sh"
-    script.write_text("#!/bin/sh\n"
-                      f"env > {out}/env.$$\ncat > {out}/msg.$$\nexit 0\n")
-    script.chmod(0o755)
+    script, out = delivery_script(public_tmp, "deliver.sh", lambda out: f"env > {out}/env.$$\ncat > {out}/msg.$$\nexit 0\n")
     c = make_courierd(settings={"DEFAULTDELIVERY": f"| {script}"})
     c.start()
     c.inject(MESSAGE, "carol+box@example.test")
@@ -353,11 +361,7 @@ def test_8bit_body_is_downgraded_for_a_server_without_8bitmime(make_courierd, dn
 
 
 def test_starttls_and_auth_to_a_smarthost(make_courierd, tmp_path):
-    import ssl
-    from pop3_support import make_certificates
-    certs = make_certificates(tmp_path / "certs")
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(certs["server_pem"])
+    ctx, _ = server_tls(tmp_path / "certs")
     sink = SmtpSink(tls_context=ctx, logins={"relayuser": "relay-secret"})
     try:
         c = make_courierd(settings={"ESMTP_USE_STARTTLS": "1"},
@@ -375,12 +379,8 @@ def test_starttls_and_auth_to_a_smarthost(make_courierd, tmp_path):
 
 
 def test_security_required_verifies_the_certificate(make_courierd, public_tmp):
-    import ssl
-    from pop3_support import make_certificates
-    certs = make_certificates(public_tmp / "certs")  # readable by the mail user
+    ctx, certs = server_tls(public_tmp / "certs")  # readable by the mail user
     other = make_certificates(public_tmp / "other")  # a CA that did not sign the server's certificate
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(certs["server_pem"])
     sink = SmtpSink(tls_context=ctx)
     plain = SmtpSink()  # no STARTTLS at all
     try:
@@ -410,11 +410,7 @@ def test_security_required_verifies_the_certificate(make_courierd, public_tmp):
 
 
 def test_smtps_route(make_courierd, public_tmp):
-    import ssl
-    from pop3_support import make_certificates
-    certs = make_certificates(public_tmp / "certs")
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(certs["server_pem"])
+    ctx, _ = server_tls(public_tmp / "certs")
     sink = SmtpSink(tls_context=ctx, implicit_tls=True, logins={"u": "p"})
     try:
         c = make_courierd(control={"esmtproutes": f": [127.0.0.1],{sink.port} /SECURITY=SMTPS\n",
@@ -580,12 +576,7 @@ def test_cancelmsg_fails_pending_recipients_and_bounces(make_courierd, dns, sink
 
 def test_kill9_mid_delivery_loses_nothing(make_courierd, mail_system, public_tmp):
     mail_system.add_account("frank@example.test", "secret")
-    out = public_tmp / "slow-out"
-    out.mkdir()
-    out.chmod(0o777)
-    script = public_tmp / "slow.sh"
-    script.write_text(f"#!/bin/sh\ncat > {out}/msg.$$\nsleep 2\nexit 0\n")
-    script.chmod(0o755)
+    script, out = delivery_script(public_tmp, "slow.sh", lambda out: f"cat > {out}/msg.$$\nsleep 2\nexit 0\n")
     c = make_courierd(settings={"DEFAULTDELIVERY": f"| {script}"})
     c.start()
     qids = [c.inject(MESSAGE + str(i).encode() + b"\n", "frank@example.test") for i in range(3)]
