@@ -593,9 +593,9 @@ def test_kill9_mid_delivery_loses_nothing(make_courierd, mail_system, public_tmp
     assert len(qids) == 3
 
 
-def test_start_script_start_status_flush_stop(make_courierd, tmp_path):
-    c = make_courierd()
-    script = tmp_path / "courier"
+def start_script(c: Courierd, folder: Path):
+    """sbin/courier made from courier.rc.in for this courierd; returns a runner."""
+    script = folder / "courier"
     text = (SRC / "courierd" / "courier.rc.in").read_text()
     for key, value in {"@sysconfdir@": str(c.etc), "@localstatedir@": str(c.root / "var"),
                        "@sbindir@": str(Path(tool("courierd/courierd")).parent)}.items():
@@ -606,7 +606,12 @@ def test_start_script_start_status_flush_stop(make_courierd, tmp_path):
     def run(*args):
         return subprocess.run([str(script), *args], env=c.env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, timeout=60)
+    return run
 
+
+def test_start_script_start_status_flush_stop(make_courierd, tmp_path):
+    c = make_courierd()
+    run = start_script(c, tmp_path)
     started = run("start")
     assert started.returncode == 0 and "courierd started" in started.stdout, started.stdout
     assert run("status").returncode == 0
@@ -617,3 +622,19 @@ def test_start_script_start_status_flush_stop(make_courierd, tmp_path):
     assert stopped.returncode == 0 and "stopped" in stopped.stdout
     st = run("status")
     assert st.returncode == 3 and "NOT running" in st.stdout
+
+
+def test_start_script_says_at_once_that_the_delivery_program_is_missing(make_courierd, tmp_path):
+    c = make_courierd(settings={"DEFAULTDELIVERY": "| /usr/lib/no-such/maildrop -d x"})
+    del c.settings["LOGFILE"]
+    c.write_config()
+    run = start_script(c, tmp_path)
+    started = run("start")
+    try:
+        assert started.returncode == 0, started.stdout
+        assert "/usr/lib/no-such/maildrop, which cannot be executed" in started.stdout
+        assert f"{c.root}/var/log/courierd.log" in started.stdout  # where the log goes, said at start
+        backends.poll_until(lambda: "no-such/maildrop" in (c.root / "var/log/courierd.log").read_text(),
+                            what="the error in courierd's log", timeout_s=30)
+    finally:
+        run("stop")
