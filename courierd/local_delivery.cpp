@@ -325,7 +325,10 @@ LocalReply run_instructions(Job& job, const std::string& text, const std::string
                      source + ": \"||\" dynamic deliveries are not supported; use \"|\"");
       r = run_command(job, trim(std::string_view(line).substr(1)));
     } else if (line[0] == '.' || line[0] == '/') {
-      r = deliver_maildir(job, line);
+      // The default mailbox is where imapd and pop3d look: the account's MAILDIR
+      // (userdb mail=, LDAP_MAILDIR...) when it has one, else ./Maildir.
+      bool default_mailbox = line == "./Maildir" || line == "./Maildir/";
+      r = deliver_maildir(job, default_mailbox && !job.account.maildir.empty() ? job.account.maildir : line);
     } else {
       // Forwarding: comma-separated addresses; a leading '&' or '!' is ignored.
       std::string_view rest = line;

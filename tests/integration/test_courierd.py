@@ -159,6 +159,22 @@ def test_virtual_accounts_sharing_one_uid_get_their_own_maildirs(make_courierd, 
     assert "Unable to change to home directory" not in c.log_text()
 
 
+def test_account_maildir_field_is_where_mail_goes(make_courierd, mail_system, public_tmp):
+    box = public_tmp / "boxes" / "nina"
+    for sub in ("cur", "new", "tmp"):
+        (box / sub).mkdir(parents=True)
+    nina = mail_system.add_account("nina@example.test", "secret", mail=str(box))
+    if os.geteuid() == 0:
+        for p in [box.parent, box, *box.rglob("*")]:
+            os.chown(p, nina.uid, nina.gid)
+    c = make_courierd()
+    c.start()
+    c.inject(MESSAGE, "nina@example.test")
+    c.wait_empty()
+    assert len(maildir_messages(box)) == 1  # where pop3d/imapd read it (MAILDIR)
+    assert maildir_messages(nina.maildir) == []
+
+
 def test_maildrop_path_gets_d_f_and_a_options(make_courierd, mail_system, public_tmp):
     mail_system.add_account("hank@example.test", "secret")
     fake, out = delivery_script(public_tmp, "maildrop",
