@@ -251,7 +251,7 @@ void Scheduler::housekeeping() {
       std::string path = sw.dir + "/" + name;
       struct stat st{};
       if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-      if (now - std::max(st.st_mtime, st.st_ctime) < sw.max_age) continue;
+      if (now - st.st_mtime < sw.max_age) continue;
       if (::unlink(path.c_str()) == 0)
         lib::log::notice("courierd: removed %s, left over from an interrupted submission", path.c_str());
     }

@@ -654,3 +654,29 @@ def test_start_script_says_at_once_that_the_delivery_program_is_missing(make_cou
                             what="the error in courierd's log", timeout_s=30)
     finally:
         run("stop")
+
+
+def test_housekeeping_of_leftovers_and_corrupt_control_files(make_courierd):
+    c = make_courierd()
+    c.start()  # creates the layout
+    c.stop()
+    msgs, tmp = c.queue / "msgs", c.queue / "tmp"
+    old = time.time() - 40 * 3600
+    (msgs / "06b000000.1.0.aaaa.data").write_bytes(b"uncommitted")  # no .ctl: a leftover
+    os.utime(msgs / "06b000000.1.0.aaaa.data", (old, old))
+    (msgs / "06b000000.1.1.bbbb.data").write_bytes(b"young leftover")  # kept for now
+    (tmp / "06b000000.1.2.cccc.ctl.tmp").write_bytes(b"V 1\n")
+    os.utime(tmp / "06b000000.1.2.cccc.ctl.tmp", (old, old))
+    (msgs / "06b000000.1.3.dddd.ctl").write_text("V 1\n")  # control file without its message
+    if os.geteuid() == 0:
+        import pwd
+        pw = pwd.getpwnam("nobody")
+        for p in [*msgs.iterdir(), *tmp.iterdir()]:
+            os.chown(p, pw.pw_uid, pw.pw_gid)
+    c.start()
+    c.wait_log("moved aside to")
+    c.wait_log("left over from an interrupted submission")
+    assert not (msgs / "06b000000.1.0.aaaa.data").exists()
+    assert (msgs / "06b000000.1.1.bbbb.data").exists()
+    assert not (tmp / "06b000000.1.2.cccc.ctl.tmp").exists()
+    assert (msgs / "06b000000.1.3.dddd.ctl.corrupt").exists() and c.qids() == []
