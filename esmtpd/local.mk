@@ -56,3 +56,6 @@ EXTRA_DIST += esmtpd/esmtpd.rc.in
 SYSCONF_FILES += sysconfdir/esmtpd sysconfdir/esmtpd-ssl sysconfdir/esmtpd-msa
 systemdunit_DATA += sysconfdir/esmtpd.service sysconfdir/esmtpd-ssl.service sysconfdir/esmtpd-msa.service
 EXTRA_DIST += sysconfdir/esmtpd.service.in sysconfdir/esmtpd-ssl.service.in sysconfdir/esmtpd-msa.service.in
+
+dist_man_MANS += doc/esmtpd.8 doc/makealiases.8 doc/makehosteddomains.8 doc/makeacceptmailfor.8 \
+  doc/sendmail.1 doc/mailq.1 doc/queue.5
