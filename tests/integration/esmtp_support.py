@@ -55,7 +55,8 @@ class Esmtpd:
             userargs = ["-user=nobody", f"-group={gid}"]
         self.port = backends.free_port()
         self.env = dict(mail.env, COURIER_SYSCONFDIR=str(self.etc), COURIER_QUEUEDIR=str(self.queue),
-                        LOGFILE=str(self.log), ESMTP_TIMEOUT="20", **(env or {}))
+                        LOGFILE=str(self.log), ESMTP_TIMEOUT="20")
+        self.env.update(env or {})
         argv = [tool("tcpd/couriertcpd"), *userargs, f"-access={self.etc / 'smtpaccess.dat'}",
                 "-nodnslookup", "-noidentlookup", "-maxperip=200", "-maxprocs=200", f"-stderr={self.log}", f"127.0.0.1.{self.port}",
                 *(wrapper or []), tool("esmtpd/esmtpd")]

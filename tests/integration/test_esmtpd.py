@@ -560,3 +560,16 @@ def test_sendmail_bs(mail, public_tmp):
     r = subprocess.run([tool("esmtpd/sendmail"), "-bs"], input=dialog, env=env, capture_output=True, timeout=30)
     assert b"250 2.0.0 Ok: queued as" in r.stdout, r.stdout + r.stderr
     assert len(list((q / "msgs").glob("*.ctl"))) == 1
+
+
+def test_silent_client_times_out(smtpd):
+    s = smtpd(env={"ESMTP_TIMEOUT": "1"})
+    c = RawClient(s.port)
+    assert c.reply()[0] == 220
+    t0 = time.time()
+    code, text = c.reply()  # nothing sent: the server gives up
+    assert code == 421 and "Timeout" in text
+    assert time.time() - t0 < 10
+    # Other clients were served meanwhile and after.
+    assert send(s.port, "a@b.example", ["demo@example.test"], MSG) == {}
+    assert "ended (timeout)" in s.log_text()
