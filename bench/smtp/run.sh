@@ -62,7 +62,7 @@ ours() {
 sink() {
   local rcpts=$1 port pid r
   port=$(free_port)
-  "$SINK" -c "127.0.0.1:$port" 256 >/dev/null 2>&1 &
+  "$SINK" -u nobody -c "127.0.0.1:$port" 256 >/dev/null 2>&1 &
   pid=$!
   sleep 0.3
   r=$(rate sink "$port" "$rcpts")
