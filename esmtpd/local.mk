@@ -59,3 +59,4 @@ EXTRA_DIST += sysconfdir/esmtpd.service.in sysconfdir/esmtpd-ssl.service.in sysc
 
 dist_man_MANS += doc/esmtpd.8 doc/makealiases.8 doc/makehosteddomains.8 doc/makeacceptmailfor.8 \
   doc/sendmail.1 doc/mailq.1 doc/queue.5
+EXTRA_DIST += bench/smtp
