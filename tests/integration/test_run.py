@@ -105,14 +105,6 @@ def test_imap_and_pop3_serve_the_demo_account(sandbox):
         bad.pass_("wrong")
 
 
-def test_stop_then_status(sandbox):
-    path, _ = sandbox
-    result = run("stop", sandbox=path)
-    assert result.returncode == 0, result.stdout
-    assert "stopped" in result.stdout
-    assert "running" not in run("status", sandbox=path).stdout.replace("running in", "")
-
-
 def test_esmtpd_instances_accept_mail_for_demo(sandbox):
     import glob
     import smtplib
@@ -141,3 +133,12 @@ def test_esmtpd_instances_accept_mail_for_demo(sandbox):
                            env=dict(os.environ, COURIER_QUEUEDIR=os.path.join(path, "var", "spool", "courier")),
                            timeout=60)
     assert "demo@example.test" in mailq.stdout
+
+
+def test_stop_then_status(sandbox):
+    path, _ = sandbox
+    result = run("stop", sandbox=path)
+    assert result.returncode == 0, result.stdout
+    assert "stopped" in result.stdout
+    assert "running" not in run("status", sandbox=path).stdout.replace("running in", "")
+
