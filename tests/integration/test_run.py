@@ -141,4 +141,3 @@ def test_stop_then_status(sandbox):
     assert result.returncode == 0, result.stdout
     assert "stopped" in result.stdout
     assert "running" not in run("status", sandbox=path).stdout.replace("running in", "")
-
