@@ -7,11 +7,12 @@ esmtpd_libesmtpd_a_CPPFLAGS = $(AM_CPPFLAGS) $(OPENSSL_CFLAGS)
 esmtpd_libesmtpd_a_SOURCES = \
   esmtpd/aliases.cpp esmtpd/aliases.hpp \
   esmtpd/command.cpp esmtpd/command.hpp \
+  esmtpd/dnscheck.cpp esmtpd/dnscheck.hpp \
   esmtpd/mailq.cpp esmtpd/mailq.hpp \
   esmtpd/policy.cpp esmtpd/policy.hpp \
   esmtpd/session.cpp esmtpd/session.hpp
 
-ESMTPD_LIBS = esmtpd/libesmtpd.a tls/libtls.a $(AUTH_LIBS)
+ESMTPD_LIBS = esmtpd/libesmtpd.a tls/libtls.a tcpd/libtcpd.a $(AUTH_LIBS) $(LIBEVENT_LIBS)
 
 pkglibexec_PROGRAMS += esmtpd/esmtpd
 esmtpd_esmtpd_SOURCES = esmtpd/esmtpd_main.cpp

@@ -130,3 +130,26 @@ def wait_for(pred, what: str, timeout: float = 10.0) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+class MxDns:
+    """tcpd_support.FakeDns answering MX queries too (BOFHCHECKDNS, badmx)."""
+
+    def __new__(cls):
+        import struct
+        import tcpd_support
+
+        class _Dns(tcpd_support.FakeDns):
+            def __init__(self) -> None:
+                self.mx: dict[str, list[str]] = {}
+                super().__init__()
+
+            def _answers(self, name, qtype):
+                lname = name.lower()
+                if qtype == 15:
+                    if lname in self.mx:
+                        return [struct.pack("!H", 10) + tcpd_support._encode_name(h) for h in self.mx[lname]]
+                    return [] if lname in self.a else None
+                return super()._answers(name, qtype)
+
+        return _Dns()
