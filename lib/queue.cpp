@@ -25,7 +25,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "lib/maildir.hpp"
+#include "lib/atomic_file.hpp"
 
 #ifndef LOCALSTATEDIR
 #define LOCALSTATEDIR "/var"
@@ -512,7 +512,7 @@ Result<void> Submission::commit(Envelope envelope) {
   }
   // The message exists now. fsync(msgs/) makes it durable; if that fails the message
   // may or may not survive a crash, so take it back: the client will retry.
-  if (auto r = lib::maildir::fsync_dir(dir_ + "/msgs"); !r) {
+  if (auto r = lib::fsync_directory(dir_ + "/msgs"); !r) {
     ::unlink(ctl_final.c_str());
     return fail(r.error());
   }
