@@ -20,15 +20,16 @@ authlib_libauth_a_SOURCES += authlib/module_pam.cpp authlib/module_pam.hpp
 AUTH_OPTIONAL_LIBS += $(PAM_LIBS)
 endif
 if WITH_LDAP
-authlib_libauth_a_SOURCES += authlib/module_ldap.cpp authlib/module_ldap.hpp
+authlib_libauth_a_SOURCES += authlib/module_ldap.cpp authlib/module_ldap.hpp authlib/ldap_settings.cpp
 AUTH_OPTIONAL_LIBS += $(LDAP_LIBS)
 endif
 if WITH_PGSQL
-authlib_libauth_a_SOURCES += authlib/module_pgsql.cpp authlib/module_pgsql.hpp
+authlib_libauth_a_SOURCES += authlib/module_pgsql.cpp authlib/module_pgsql.hpp authlib/pgsql_settings.cpp
 AUTH_OPTIONAL_LIBS += $(PGSQL_LIBS)
 endif
 EXTRA_DIST += authlib/module_pam.cpp authlib/module_pam.hpp authlib/module_ldap.cpp authlib/module_ldap.hpp \
-  authlib/module_pgsql.cpp authlib/module_pgsql.hpp
+  authlib/ldap_settings.cpp \
+  authlib/module_pgsql.cpp authlib/module_pgsql.hpp authlib/pgsql_settings.cpp
 
 # What a program using authlib links.
 AUTH_LIBS = authlib/libauth.a $(SUITE_LIBS) $(XCRYPT_LIBS) $(LIBEVENT_LIBS) $(AUTH_OPTIONAL_LIBS)

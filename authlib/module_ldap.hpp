@@ -147,4 +147,15 @@ ModuleReply ldap_entry_to_account(const LdapSettings& settings, const LdapEntry&
 // file is read again when it changes, as in Courier.
 lib::Result<std::unique_ptr<Module>> make_ldap_module(const ModuleContext& context);
 
+// Shared by the two halves of authldap (ldap_settings.cpp: settings, filters,
+// entries; module_ldap.cpp: connections and the module).
+namespace ldap_detail {
+// A control character (< 0x20 or DEL) in s.
+bool has_control(std::string_view s);
+// "(attribute=escaped_value)"; the value must already be escaped.
+std::string item_filter(std::string_view attribute, std::string_view escaped_value);
+// filter AND item, or item alone when filter is empty.
+std::string and_filter(const std::string& filter, const std::string& item);
+}  // namespace ldap_detail
+
 }  // namespace authlib

@@ -185,5 +185,24 @@ std::variant<Account, RowError> account_from_row(const Row& row, std::string_vie
 // char(n) columns pad), at most 2^32 - 2 (-1 is "no id" to the kernel).
 std::optional<unsigned long> parse_id(std::string_view text);
 
+// Shared by the two halves of authpgsql (pgsql_settings.cpp: settings,
+// statements, rows; module_pgsql.cpp: the connection and the module).
+namespace detail {
+// make_password_hash's limit for crypt schemes.
+inline constexpr size_t max_new_password_bytes = 512;
+// A control character (< 0x20 or DEL) in s.
+bool has_control(std::string_view s);
+// Text from libpq or the server, on one line: newlines become "; ".
+std::string one_line(std::string_view text);
+// Every occurrence of each secret replaced by ***.
+std::string scrub(std::string text, std::span<const std::string_view> secrets);
+// A value shown in a reason: at most 64 bytes, control characters escaped.
+std::string shown(std::string_view value);
+// "30 s".
+std::string seconds_text(std::chrono::seconds s);
+// One server of a conninfo, for messages ("db.example:5432", "socket /run/...").
+std::string describe_one(std::string_view host, std::string_view hostaddr, std::string_view port);
+}  // namespace detail
+
 }  // namespace pgsql
 }  // namespace authlib

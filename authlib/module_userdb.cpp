@@ -23,7 +23,6 @@ namespace {
 
 using userdb::Fields;
 using userdb::find_field;
-using Dir = lib::CHandle<DIR, ::closedir>;
 
 constexpr int lock_timeout_ms = 2000;
 // Entries of a userdb directory looked at when telling whether the source
@@ -377,7 +376,7 @@ class UserdbModule final : public Module {
     if (!stale && S_ISDIR(st.st_mode)) {
       // Edits by the userdb tool rename files into place, which touches
       // their directory; look at the top level and one level down.
-      Dir dir(::opendir(paths_.source.c_str()));
+      lib::DirStream dir(::opendir(paths_.source.c_str()));
       int seen = 0;
       while (dir && !stale && seen < max_stale_entries) {
         struct dirent* e = ::readdir(dir.get());

@@ -102,6 +102,8 @@ class DaemonAuthenticator final : public Authenticator {
   ClientOptions options_;
 };
 
+// The views must stay valid during run_sasl_exchange() (they usually point
+// into the command line the protocol parsed).
 struct SaslRequest {
   // The mechanism as the client named it ("plain", "CRAM-MD5"...).
   std::string_view mechanism;

@@ -26,8 +26,6 @@
 namespace authlib::userdb {
 namespace {
 
-using Dir = lib::CHandle<DIR, ::closedir>;
-
 bool is_control(unsigned char c) noexcept { return c < 0x20 || c == 0x7f; }
 
 bool ends_with(std::string_view s, std::string_view suffix) noexcept {
@@ -262,7 +260,7 @@ lib::Result<void> walk(const std::string& dir, const std::string& relative, int 
   if (depth > max_directory_depth)
     return lib::permanent_error(dir + " is nested more than " + std::to_string(max_directory_depth) +
                                 " directories deep (a symbolic link loop?)");
-  Dir d(::opendir(dir.c_str()));
+  lib::DirStream d(::opendir(dir.c_str()));
   if (!d) return file_error(errno, "cannot read the directory " + dir);
   std::vector<std::string> names;
   for (;;) {

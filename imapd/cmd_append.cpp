@@ -25,17 +25,17 @@ Completion Session::cmd_append(const ParsedCommand& c) {
   std::set<std::string> keywords;
   if (i < c.args.size() && c.args[i].is_list()) {
     for (const auto& f : c.args[i].items) {
-      if (!f.is_atom_like()) return {"BAD", "Invalid flag."};
+      if (!f.is_atom_like()) return {"BAD", std::string(reply::invalid_flag)};
       std::string_view fl = f.str();
       if (char l = maildir_letter(fl)) {
         letters += l;
       } else if (!fl.empty() && fl[0] == '\\') {
         if (fl.size() == 7 && (fl == "\\Recent" || fl == "\\RECENT" || fl == "\\recent")) continue;
-        return {"BAD", "Invalid system flag."};
+        return {"BAD", std::string(reply::invalid_system_flag)};
       } else if (valid_keyword(fl)) {
         keywords.emplace(fl);
       } else {
-        return {"BAD", "Invalid keyword."};
+        return {"BAD", std::string(reply::invalid_keyword)};
       }
     }
     ++i;
@@ -53,7 +53,7 @@ Completion Session::cmd_append(const ParsedCommand& c) {
   if (raw.empty()) return {"NO", "Empty message."};
   std::string dir = folder_dir(*name);
   struct stat st {};
-  if (::stat((dir + "/cur").c_str(), &st) != 0) return {"NO", "[TRYCREATE] Mailbox does not exist."};
+  if (::stat((dir + "/cur").c_str(), &st) != 0) return {"NO", std::string(reply::trycreate)};
   // CRLF -> LF, as stored by Courier and delivered by maildrop.
   std::string text;
   text.reserve(raw.size());
@@ -80,7 +80,7 @@ Completion Session::cmd_append(const ParsedCommand& c) {
   auto a = assign_uids(dir, {d->base}, nullptr);
   if (!a) {
     lib::log::error("user=%s: APPEND: %s", login_.c_str(), a.error().message.c_str());
-    return {"OK", "APPEND completed."};
+    return {"OK", reply::completed("APPEND")};
   }
   return {"OK", "[APPENDUID " + std::to_string(a->uidvalidity) + " " + std::to_string(a->uids[0]) + "] APPEND completed."};
 }

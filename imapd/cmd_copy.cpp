@@ -23,14 +23,14 @@ Completion Session::cmd_move(const ParsedCommand& c) { return copy_or_move(c, tr
 Completion Session::copy_or_move(const ParsedCommand& c, bool move) {
   if (c.args.size() != 2) return {"BAD", std::string("Syntax: ") + (move ? "MOVE" : "COPY") + " sequence-set mailbox."};
   auto set = message_set(c.args[0], c.uid);
-  if (!set) return {"BAD", "Invalid sequence set."};
+  if (!set) return {"BAD", std::string(reply::invalid_sequence_set)};
   std::string why;
   auto name = mailbox_arg(c.args[1], why);
   if (!name) return {"NO", why};
   Mailbox& mb = *mailbox_;
   if (move && mb.read_only()) return {"NO", std::string(reply::read_only)};
   std::string target = folder_dir(*name);
-  if (::access((target + "/cur").c_str(), F_OK) != 0) return {"NO", "[TRYCREATE] Mailbox does not exist."};
+  if (::access((target + "/cur").c_str(), F_OK) != 0) return {"NO", std::string(reply::trycreate)};
   if (target == mb.dir() && move) return {"NO", "Source and target are the same mailbox."};
   std::vector<std::uint32_t> src_uids;
   std::vector<std::string> bases;
@@ -120,10 +120,10 @@ Completion Session::copy_or_move(const ParsedCommand& c, bool move) {
     auto r = mb.expunge(std::vector<bool>(mb.count(), false), "");
     if (r) emit(*r);
     if (vanished) return {"NO", std::string(reply::expunge_issued)};
-    return {"OK", "MOVE completed."};
+    return {"OK", reply::completed("MOVE")};
   }
   if (vanished) return {"NO", std::string(reply::expunge_issued)};
-  return {"OK", code + "COPY completed."};
+  return {"OK", code + reply::completed("COPY")};
 }
 
 }  // namespace imapd

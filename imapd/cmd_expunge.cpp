@@ -34,7 +34,7 @@ Completion Session::cmd_expunge(const ParsedCommand& c) {
     return {"NO", std::string(reply::server_error)};
   }
   emit(*r);
-  return {"OK", "EXPUNGE completed."};
+  return {"OK", reply::completed("EXPUNGE")};
 }
 
 }  // namespace imapd

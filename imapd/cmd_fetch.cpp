@@ -50,7 +50,7 @@ std::string flags_text(const Mailbox& mb, const MessageState& m) {
 Completion Session::cmd_fetch(const ParsedCommand& c) {
   if (c.args.size() != 2) return {"BAD", "Syntax: FETCH sequence-set items."};
   auto set = message_set(c.args[0], c.uid);
-  if (!set) return {"BAD", "Invalid sequence set."};
+  if (!set) return {"BAD", std::string(reply::invalid_sequence_set)};
   std::string error;
   auto req = parse_fetch_attributes(c.args[1], c.uid, error);
   if (!req) return {"BAD", error};
@@ -114,7 +114,7 @@ Completion Session::cmd_fetch(const ParsedCommand& c) {
     emit(line);
   }
   if (vanished) return {"NO", std::string(reply::expunge_issued)};
-  return {"OK", "FETCH completed."};
+  return {"OK", reply::completed("FETCH")};
 }
 
 }  // namespace imapd

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <string>
 
+#include "imapd/replies.hpp"
 #include "imapd/session.hpp"
 #include "lib/c_handle.hpp"
 #include "lib/log.hpp"
@@ -39,8 +40,8 @@ Completion Session::cmd_create(const ParsedCommand& c) {
     lib::log::error("user=%s: CREATE: %s", login_.c_str(), r.error().message.c_str());
     return {"NO", r.error().kind == lib::ErrorKind::permanent ? "Cannot create this mailbox." : "Cannot create the mailbox now, see the log."};
   }
-  if (!*r) return {"NO", "[ALREADYEXISTS] Mailbox already exists."};
-  return {"OK", "CREATE completed."};
+  if (!*r) return {"NO", std::string(reply::already_exists)};
+  return {"OK", reply::completed("CREATE")};
 }
 
 Completion Session::cmd_delete(const ParsedCommand& c) {
@@ -59,7 +60,7 @@ Completion Session::cmd_delete(const ParsedCommand& c) {
   }
   auto subs = read_subscriptions(root_);
   if (subs && subs->erase(name->imap_name)) (void)write_subscriptions(root_, *subs);
-  return {"OK", "DELETE completed."};
+  return {"OK", reply::completed("DELETE")};
 }
 
 Completion Session::cmd_rename(const ParsedCommand& c) {
@@ -75,11 +76,11 @@ Completion Session::cmd_rename(const ParsedCommand& c) {
     // and leaves INBOX empty; INBOX's children are not moved.
     auto made = lib::maildir::create_folder(root_, to->folder);
     if (!made) return {"NO", "Cannot create the new mailbox."};
-    if (!*made) return {"NO", "[ALREADYEXISTS] Mailbox already exists."};
+    if (!*made) return {"NO", std::string(reply::already_exists)};
     std::string target = lib::maildir::folder_path(root_, to->folder);
     for (const char* sub : {"cur", "new"}) {
       std::string d = root_ + "/" + sub;
-      lib::CHandle<DIR, closedir> h(::opendir(d.c_str()));
+      lib::DirStream h(::opendir(d.c_str()));
       if (!h) continue;
       std::vector<std::string> names;
       while (dirent* e = ::readdir(h.get()))
@@ -89,7 +90,7 @@ Completion Session::cmd_rename(const ParsedCommand& c) {
           lib::log::error("user=%s: RENAME INBOX: %s: %s", login_.c_str(), n.c_str(), lib::errno_text(errno).c_str());
     }
     if (mailbox_ && mailbox_->name().folder.empty()) (void)mailbox_->refresh(true);
-    return {"OK", "RENAME completed."};
+    return {"OK", reply::completed("RENAME")};
   }
   if (mailbox_ && (mailbox_->name().folder == from->folder ||
                    mailbox_->name().folder.rfind(from->folder + ".", 0) == 0))
@@ -114,7 +115,7 @@ Completion Session::cmd_rename(const ParsedCommand& c) {
     }
     if (changed) (void)write_subscriptions(root_, renamed);
   }
-  return {"OK", "RENAME completed."};
+  return {"OK", reply::completed("RENAME")};
 }
 
 }  // namespace imapd

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "imapd/idle.hpp"
+#include "imapd/replies.hpp"
 #include "imapd/session.hpp"
 #include "lib/log.hpp"
 
@@ -56,7 +57,7 @@ Completion Session::cmd_idle(const ParsedCommand& c) {
       fatal_ = true;
       return {"BAD", "IDLE ended without DONE."};
     }
-    if (line.size() == 4 && (line == "DONE" || line == "done" || line == "Done")) return {"OK", "IDLE completed."};
+    if (line.size() == 4 && (line == "DONE" || line == "done" || line == "Done")) return {"OK", reply::completed("IDLE")};
     return {"BAD", "Expected DONE."};
   }
 }

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "imapd/mutf7.hpp"
+#include "imapd/replies.hpp"
 #include "imapd/session.hpp"
 #include "lib/log.hpp"
 #include "lib/maildir.hpp"
@@ -17,7 +18,7 @@ Completion Session::list_common(const ParsedCommand& c, bool lsub) {
   std::string pat(c.args[1].str());
   if (pat.empty() && !lsub) {
     emit("* LIST (\\Noselect) \".\" \"\"\r\n");
-    return {"OK", "LIST completed."};
+    return {"OK", reply::completed("LIST")};
   }
   auto ref8 = mutf7_to_utf8(ref);
   auto pat8 = mutf7_to_utf8(pat);
@@ -31,11 +32,11 @@ Completion Session::list_common(const ParsedCommand& c, bool lsub) {
   std::string out;
   if (lsub) {
     auto subs = read_subscriptions(root_);
-    if (!subs) return {"NO", "Cannot read subscriptions."};
+    if (!subs) return {"NO", std::string(reply::cannot_read_subscriptions)};
     for (const auto& s : *subs)
       if (list_match(pattern, s)) out += "* LSUB () \".\" " + wire_name(s) + "\r\n";
     emit(out);
-    return {"OK", "LSUB completed."};
+    return {"OK", reply::completed("LSUB")};
   }
   if (list_match(pattern, "INBOX"))
     out += std::string("* LIST (") + (folders->empty() ? "\\HasNoChildren" : "\\HasChildren") + ") \".\" " + wire_name("INBOX") + "\r\n";
@@ -49,7 +50,7 @@ Completion Session::list_common(const ParsedCommand& c, bool lsub) {
     out += "* LIST (" + attrs + ") \".\" " + wire_name(name) + "\r\n";
   }
   emit(out);
-  return {"OK", "LIST completed."};
+  return {"OK", reply::completed("LIST")};
 }
 
 Completion Session::cmd_list(const ParsedCommand& c) { return list_common(c, false); }
@@ -61,15 +62,15 @@ Completion Session::cmd_subscribe(const ParsedCommand& c) {
   auto name = mailbox_arg(c.args[0], why);
   if (!name) return {"NO", why};
   auto subs = read_subscriptions(root_);
-  if (!subs) return {"NO", "Cannot read subscriptions."};
+  if (!subs) return {"NO", std::string(reply::cannot_read_subscriptions)};
   if (subs->size() >= max_subscriptions) return {"NO", "Too many subscriptions."};
   subs->insert(name->imap_name);
   auto w = write_subscriptions(root_, *subs);
   if (!w) {
     lib::log::error("user=%s: %s", login_.c_str(), w.error().message.c_str());
-    return {"NO", "Cannot save subscriptions, see the log."};
+    return {"NO", std::string(reply::cannot_save_subscriptions)};
   }
-  return {"OK", "SUBSCRIBE completed."};
+  return {"OK", reply::completed("SUBSCRIBE")};
 }
 
 Completion Session::cmd_unsubscribe(const ParsedCommand& c) {
@@ -78,14 +79,14 @@ Completion Session::cmd_unsubscribe(const ParsedCommand& c) {
   auto name = mailbox_arg(c.args[0], why);
   if (!name) return {"NO", why};
   auto subs = read_subscriptions(root_);
-  if (!subs) return {"NO", "Cannot read subscriptions."};
+  if (!subs) return {"NO", std::string(reply::cannot_read_subscriptions)};
   subs->erase(name->imap_name);
   auto w = write_subscriptions(root_, *subs);
   if (!w) {
     lib::log::error("user=%s: %s", login_.c_str(), w.error().message.c_str());
-    return {"NO", "Cannot save subscriptions, see the log."};
+    return {"NO", std::string(reply::cannot_save_subscriptions)};
   }
-  return {"OK", "UNSUBSCRIBE completed."};
+  return {"OK", reply::completed("UNSUBSCRIBE")};
 }
 
 }  // namespace imapd

@@ -13,6 +13,7 @@
 #include "imapd/fetch.hpp"
 #include "imapd/search.hpp"
 #include "imapd/sequence_set.hpp"
+#include "imapd/replies.hpp"
 #include "imapd/session.hpp"
 #include "lib/log.hpp"
 
@@ -121,7 +122,7 @@ Completion Session::cmd_search(const ParsedCommand& c) {
     for (auto h : hits) out += " " + std::to_string(h);
     emit(out + "\r\n");
   }
-  return {"OK", "SEARCH completed."};
+  return {"OK", reply::completed("SEARCH")};
 }
 
 }  // namespace imapd

@@ -54,13 +54,13 @@ Completion Session::cmd_close(const ParsedCommand& c) {
     if (!r) lib::log::error("user=%s: CLOSE: %s", login_.c_str(), r.error().message.c_str());
   }
   mailbox_.reset();
-  return {"OK", "CLOSE completed."};
+  return {"OK", reply::completed("CLOSE")};
 }
 
 Completion Session::cmd_unselect(const ParsedCommand& c) {
   if (!c.args.empty()) return {"BAD", "UNSELECT takes no arguments."};
   mailbox_.reset();
-  return {"OK", "UNSELECT completed."};
+  return {"OK", reply::completed("UNSELECT")};
 }
 
 }  // namespace imapd

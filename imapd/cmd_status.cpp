@@ -50,7 +50,7 @@ Completion Session::cmd_status(const ParsedCommand& c) {
   }
   out += ")\r\n";
   emit(out);
-  return {"OK", "STATUS completed."};
+  return {"OK", reply::completed("STATUS")};
 }
 
 }  // namespace imapd

@@ -14,8 +14,8 @@ namespace imapd {
 Completion Session::cmd_store(const ParsedCommand& c) {
   if (c.args.size() < 3) return {"BAD", "Syntax: STORE sequence-set item flags."};
   auto set = message_set(c.args[0], c.uid);
-  if (!set) return {"BAD", "Invalid sequence set."};
-  if (!c.args[1].is_atom_like()) return {"BAD", "Invalid STORE item."};
+  if (!set) return {"BAD", std::string(reply::invalid_sequence_set)};
+  if (!c.args[1].is_atom_like()) return {"BAD", std::string(reply::invalid_store_item)};
   std::string item(c.args[1].text);
   for (auto& ch : item) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
   int mode = 0;  // 0 replace, 1 add, -1 remove
@@ -33,7 +33,7 @@ Completion Session::cmd_store(const ParsedCommand& c) {
   std::string letters;
   std::set<std::string> keywords;
   for (const Value* f : flags) {
-    if (!f->is_atom_like()) return {"BAD", "Invalid flag."};
+    if (!f->is_atom_like()) return {"BAD", std::string(reply::invalid_flag)};
     std::string_view fl = f->str();
     if (char l = maildir_letter(fl)) {
       letters += l;
@@ -41,11 +41,11 @@ Completion Session::cmd_store(const ParsedCommand& c) {
       std::string up(fl);
       for (auto& ch : up) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
       if (up == "\\RECENT") continue;  // cannot be stored; ignored
-      return {"BAD", "Invalid system flag."};
+      return {"BAD", std::string(reply::invalid_system_flag)};
     } else if (valid_keyword(fl)) {
       keywords.emplace(fl);
     } else {
-      return {"BAD", "Invalid keyword."};
+      return {"BAD", std::string(reply::invalid_keyword)};
     }
   }
   Mailbox& mb = *mailbox_;
@@ -107,7 +107,7 @@ Completion Session::cmd_store(const ParsedCommand& c) {
   if (!e) lib::log::error("user=%s: STORE keywords: %s", login_.c_str(), e.error().message.c_str());
   emit(out);
   if (vanished) return {"NO", std::string(reply::expunge_issued)};
-  return {"OK", "STORE completed."};
+  return {"OK", reply::completed("STORE")};
 }
 
 }  // namespace imapd

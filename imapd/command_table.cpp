@@ -3,42 +3,57 @@
 
 #include <array>
 
+#include "imapd/verbs.hpp"
+
 namespace imapd {
 namespace {
 
 constexpr std::array<CommandSpec, 31> table = {{
-    {"CAPABILITY", &Session::cmd_capability, false, false, true},
-    {"NOOP", &Session::cmd_noop, false, false, true},
-    {"LOGOUT", &Session::cmd_logout, false, false, true},
-    {"ID", &Session::cmd_id, false, false, true},
-    {"ENABLE", &Session::cmd_enable, false, false, true},
-    {"NAMESPACE", &Session::cmd_namespace, false, false, true},
-    {"STARTTLS", &Session::cmd_starttls, false, false, true},
-    {"LOGIN", &Session::cmd_authenticate, false, false, true},
-    {"AUTHENTICATE", &Session::cmd_authenticate, false, false, true},
-    {"SELECT", &Session::cmd_select, false, false, true},
-    {"EXAMINE", &Session::cmd_select, false, false, true},
-    {"CREATE", &Session::cmd_create, false, false, true},
-    {"DELETE", &Session::cmd_delete, false, false, true},
-    {"RENAME", &Session::cmd_rename, false, false, true},
-    {"SUBSCRIBE", &Session::cmd_subscribe, false, false, true},
-    {"UNSUBSCRIBE", &Session::cmd_unsubscribe, false, false, true},
-    {"LIST", &Session::cmd_list, false, false, true},
-    {"LSUB", &Session::cmd_lsub, false, false, true},
-    {"STATUS", &Session::cmd_status, false, false, true},
-    {"APPEND", &Session::cmd_append, false, false, true},
-    {"IDLE", &Session::cmd_idle, false, false, true},
-    {"CHECK", &Session::cmd_check, true, false, true},
-    {"CLOSE", &Session::cmd_close, true, false, true},
-    {"UNSELECT", &Session::cmd_unselect, true, false, true},
-    {"EXPUNGE", &Session::cmd_expunge, true, true, true},
-    {"SEARCH", &Session::cmd_search, true, true, false},
-    {"FETCH", &Session::cmd_fetch, true, true, false},
-    {"STORE", &Session::cmd_store, true, true, false},
-    {"COPY", &Session::cmd_copy, true, true, true},
-    {"MOVE", &Session::cmd_move, true, true, true},
-    {"XNOOP", &Session::cmd_noop, false, false, true},
+    {.name = "CAPABILITY", .handler = &Session::cmd_capability},
+    {.name = "NOOP", .handler = &Session::cmd_noop},
+    {.name = "LOGOUT", .handler = &Session::cmd_logout},
+    {.name = "ID", .handler = &Session::cmd_id},
+    {.name = "ENABLE", .handler = &Session::cmd_enable},
+    {.name = "NAMESPACE", .handler = &Session::cmd_namespace},
+    {.name = "STARTTLS", .handler = &Session::cmd_starttls},
+    {.name = "LOGIN", .handler = &Session::cmd_authenticate},
+    {.name = "AUTHENTICATE", .handler = &Session::cmd_authenticate},
+    {.name = "SELECT", .handler = &Session::cmd_select},
+    {.name = "EXAMINE", .handler = &Session::cmd_select},
+    {.name = "CREATE", .handler = &Session::cmd_create},
+    {.name = "DELETE", .handler = &Session::cmd_delete},
+    {.name = "RENAME", .handler = &Session::cmd_rename},
+    {.name = "SUBSCRIBE", .handler = &Session::cmd_subscribe},
+    {.name = "UNSUBSCRIBE", .handler = &Session::cmd_unsubscribe},
+    {.name = "LIST", .handler = &Session::cmd_list},
+    {.name = "LSUB", .handler = &Session::cmd_lsub},
+    {.name = "STATUS", .handler = &Session::cmd_status},
+    {.name = "APPEND", .handler = &Session::cmd_append},
+    {.name = "IDLE", .handler = &Session::cmd_idle},
+    {.name = "CHECK", .handler = &Session::cmd_check, .needs_selected = true},
+    {.name = "CLOSE", .handler = &Session::cmd_close, .needs_selected = true},
+    {.name = "UNSELECT", .handler = &Session::cmd_unselect, .needs_selected = true},
+    {.name = "EXPUNGE", .handler = &Session::cmd_expunge, .needs_selected = true, .has_uid_form = true},
+    {.name = "SEARCH", .handler = &Session::cmd_search, .needs_selected = true, .has_uid_form = true,
+     .expunge_ok = false},
+    {.name = "FETCH", .handler = &Session::cmd_fetch, .needs_selected = true, .has_uid_form = true,
+     .expunge_ok = false},
+    {.name = "STORE", .handler = &Session::cmd_store, .needs_selected = true, .has_uid_form = true,
+     .expunge_ok = false},
+    {.name = "COPY", .handler = &Session::cmd_copy, .needs_selected = true, .has_uid_form = true},
+    {.name = "MOVE", .handler = &Session::cmd_move, .needs_selected = true, .has_uid_form = true},
+    {.name = "XNOOP", .handler = &Session::cmd_noop},
 }};
+
+// Every verb of the table is in imapd/verbs.hpp, in the same order, and
+// nothing else is: the one list imaplogin also uses.
+constexpr bool matches_verb_list() {
+  if (table.size() != authenticated_verbs.size()) return false;
+  for (std::size_t i = 0; i < table.size(); ++i)
+    if (table[i].name != authenticated_verbs[i]) return false;
+  return true;
+}
+static_assert(matches_verb_list(), "imapd/verbs.hpp and the command table must list the same verbs");
 
 }  // namespace
 

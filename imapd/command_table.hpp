@@ -11,12 +11,14 @@
 
 namespace imapd {
 
+// Entries name their flags (designated initializers); what is not named has
+// the default: usable in the authenticated state, no UID form, EXPUNGE ok.
 struct CommandSpec {
   std::string_view name;
-  Completion (Session::*handler)(const ParsedCommand&);
-  bool needs_selected;
-  bool has_uid_form;
-  bool expunge_ok;  // plain form; UID forms always allow EXPUNGE responses
+  Completion (Session::*handler)(const ParsedCommand&) = nullptr;
+  bool needs_selected = false;  // a mailbox must be selected
+  bool has_uid_form = false;    // "UID <name>" exists
+  bool expunge_ok = true;       // plain form; UID forms always allow EXPUNGE responses
 };
 
 // The entry for an upper-case command name, or nullptr.

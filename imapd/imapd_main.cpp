@@ -10,6 +10,7 @@
 
 #include <string>
 
+#include "imapd/handoff.hpp"
 #include "imapd/session.hpp"
 #include "imapd/settings.hpp"
 #include "lib/io.hpp"
@@ -21,25 +22,16 @@ extern char** environ;
 int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
   imapd::Settings settings = imapd::settings_from_environment(environ);
-  lib::log::Options o;
-  if (!settings.log_file.empty()) {
-    o.target = lib::log::Target::file;
-    o.file_path = settings.log_file;
-  } else if (settings.log_to_stderr) {
-    o.target = lib::log::Target::stderr;  // couriertcpd -stderr=$LOGFILE
-  } else {
-    o.target = lib::log::Target::syslog;
-  }
-  lib::log::open("imapd", o);
+  lib::log::open("imapd", lib::log::service_options(settings.log_file, settings.log_to_stderr));
   lib::io::Writer writer(1);
-  const char* login = std::getenv("AUTHENTICATED");
-  if (!login || !*login) {
-    lib::log::error("imapd started without AUTHENTICATED in the environment: it is run by imaplogin after a login "
-                    "(couriertcpd ... imaplogin %s/imapd Maildir)", LIBEXECDIR);
+  auto handoff = imapd::Handoff::from_environment(environ);
+  if (!handoff) {
+    lib::log::error("%s", handoff.error().message.c_str());
     writer.append("* BYE imapd must be started by imaplogin.\r\n");
     (void)writer.flush();
     return 1;
   }
+  const char* login = handoff->login.c_str();
   if (::geteuid() == 0) {
     lib::log::error("imapd refuses to run as root (user %s): imaplogin should have switched to the account", login);
     writer.append("* BYE Server error.\r\n");
@@ -47,8 +39,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::string maildir;
-  const char* env_maildir = std::getenv("MAILDIR");
-  if (env_maildir && *env_maildir) maildir = env_maildir;
+  if (!handoff->maildir.empty()) maildir = handoff->maildir;
   else if (argc > 1 && argv[1][0]) maildir = argv[1];
   else maildir = settings.maildir_path;
   if (maildir[0] != '/') {
@@ -60,8 +51,8 @@ int main(int argc, char** argv) {
     if (!made) {
       lib::log::error("user=%s: maildir %s cannot be opened or created: %s", login, maildir.c_str(),
                       made.error().message.c_str());
-      const char* tag = std::getenv("IMAPLOGINTAG");
-      writer.append(std::string(tag && *tag ? tag : "*") + " NO [UNAVAILABLE] Cannot open the mailbox, see the server log.\r\n");
+      const std::string& tag = handoff->tag;
+      writer.append((tag.empty() ? std::string("*") : tag) + " NO [UNAVAILABLE] Cannot open the mailbox, see the server log.\r\n");
       (void)writer.flush();
       return 1;
     }
@@ -74,7 +65,6 @@ int main(int argc, char** argv) {
   ro.read_timeout_ms = ms;
   ro.idle_timeout_ms = ms;
   lib::io::Reader reader(0, ro);
-  const char* tag = std::getenv("IMAPLOGINTAG");
   imapd::Session session(settings, maildir, login, reader, writer);
-  return session.run(tag ? tag : "");
+  return session.run(handoff->tag);
 }

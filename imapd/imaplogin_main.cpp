@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "authlib/client.hpp"
+#include "imapd/handoff.hpp"
 #include "imapd/login_session.hpp"
 #include "imapd/replies.hpp"
 #include "imapd/settings.hpp"
@@ -29,16 +30,7 @@ extern char** environ;
 namespace {
 
 void open_log(const imapd::Settings& s, const char* program) {
-  lib::log::Options o;
-  if (!s.log_file.empty()) {
-    o.target = lib::log::Target::file;
-    o.file_path = s.log_file;
-  } else if (s.log_to_stderr) {
-    o.target = lib::log::Target::stderr;  // couriertcpd -stderr=$LOGFILE
-  } else {
-    o.target = lib::log::Target::syslog;
-  }
-  lib::log::open(program, o);
+  lib::log::open(program, lib::log::service_options(s.log_file, s.log_to_stderr));
   for (const auto& w : s.warnings) lib::log::warning("%s", w.c_str());
 }
 
@@ -132,20 +124,10 @@ int main(int argc, char** argv) {
   lib::log::info("LOGIN, user=%s, ip=[%s], port=[%s], protocol=IMAP", outcome->login.c_str(), remote_ip.c_str(),
                  std::getenv("TCPREMOTEPORT") ? std::getenv("TCPREMOTEPORT") : "");
 
-  // The environment imapd gets: ours, with the account's variables on top.
-  std::vector<std::string> env_strings = authlib::account_environment(outcome->account, outcome->login);
-  env_strings.push_back("IMAPLOGINTAG=" + outcome->tag);
-  if (settings.tls_active) env_strings.emplace_back("IMAP_TLS=1");
-  std::vector<std::string> keep;
-  for (char** e = environ; *e; ++e) {
-    std::string_view kv = *e;
-    std::string_view name = kv.substr(0, kv.find('='));
-    bool overridden = false;
-    for (const auto& n : env_strings)
-      if (std::string_view(n).substr(0, n.find('=')) == name) overridden = true;
-    if (!overridden) keep.emplace_back(kv);
-  }
-  for (auto& n : env_strings) keep.push_back(std::move(n));
+  // The environment imapd gets: ours, with the hand-off (the account's
+  // variables, the tag, IMAP_TLS) on top.
+  auto handoff = imapd::Handoff::after_login(outcome->account, outcome->login, outcome->tag, settings.tls_active);
+  std::vector<std::string> keep = imapd::merge_environment(environ, handoff.to_environment());
   std::vector<char*> envp;
   for (auto& s : keep) envp.push_back(s.data());
   envp.push_back(nullptr);

@@ -110,7 +110,7 @@ lib::Result<KeywordMap> read_keywords(const std::string& folder_dir) {
   } else if (open_errno != ENOENT) {
     return list.error();
   }
-  lib::CHandle<DIR, closedir> d(::opendir(dir.c_str()));
+  lib::DirStream d(::opendir(dir.c_str()));
   if (!d) {
     if (errno == ENOENT || errno == ENOTDIR) return map;
     return lib::temporary_error("cannot read " + dir + ": " + lib::errno_text(errno));
@@ -162,7 +162,7 @@ lib::Result<void> write_keywords(const std::string& folder_dir, const KeywordMap
   auto r = lib::write_file_atomically(dir + "/:list", format_keyword_list(map), options);
   if (!r) return r;
   // The updates are folded into the list we just wrote.
-  lib::CHandle<DIR, closedir> d(::opendir(dir.c_str()));
+  lib::DirStream d(::opendir(dir.c_str()));
   if (!d) return {};
   std::vector<std::string> stale;
   while (dirent* e = ::readdir(d.get())) {

@@ -13,12 +13,13 @@ imapd_libimapd_a_SOURCES = \
   imapd/replies.cpp imapd/replies.hpp \
   imapd/command_reader.cpp imapd/command_reader.hpp \
   imapd/login_session.cpp imapd/login_session.hpp \
+  imapd/handoff.cpp imapd/handoff.hpp \
   imapd/uiddb.cpp imapd/uiddb.hpp \
   imapd/keywords.cpp imapd/keywords.hpp \
   imapd/folders.cpp imapd/folders.hpp \
   imapd/mailbox.cpp imapd/mailbox.hpp \
   imapd/session.cpp imapd/session.hpp \
-  imapd/command_table.cpp imapd/command_table.hpp \
+  imapd/command_table.cpp imapd/command_table.hpp imapd/verbs.hpp \
   imapd/cmd_select.cpp imapd/cmd_list.cpp imapd/cmd_folder.cpp \
   imapd/cmd_fetch.cpp imapd/cmd_store.cpp imapd/cmd_copy.cpp \
   imapd/cmd_expunge.cpp imapd/cmd_append.cpp imapd/cmd_search.cpp \
@@ -49,6 +50,7 @@ tests_imapd_test_SOURCES = \
   tests/imapd/keywords_test.cpp \
   tests/imapd/folders_test.cpp \
   tests/imapd/login_session_test.cpp \
+  tests/imapd/handoff_test.cpp \
   tests/imapd/session_test.cpp
 tests_imapd_test_LDADD = $(IMAPD_LIBS) -lgtest_main $(GTEST_LIBS) -lpthread
 
@@ -56,16 +58,11 @@ tests_imapd_test_LDADD = $(IMAPD_LIBS) -lgtest_main $(GTEST_LIBS) -lpthread
 # built in imapd/rc/ so that they do not clash with the imapd program.
 IMAPD_RC = imapd/rc/imapd imapd/rc/imapd-ssl
 sbin_SCRIPTS += $(IMAPD_RC)
+IMAPD_RC_DESCRIPTION = IMAP service (port 143, with STARTTLS)
 imapd/rc/imapd: $(srcdir)/imapd/imapd.rc.in Makefile
-	@mkdir -p imapd/rc
-	$(AM_V_GEN)$(do_subst) -e 's|@NAME[@]|imapd|g' -e 's|@SSL[@]|0|g' -e 's|@STARTVAR[@]|IMAPDSTART|g' \
-	  -e 's|@DESCRIPTION[@]|IMAP service (port 143, with STARTTLS)|g' < $(srcdir)/imapd/imapd.rc.in > $@.tmp && \
-	  chmod +x $@.tmp && mv $@.tmp $@
+	$(AM_V_GEN)$(call make_start_script,imapd,0,IMAPDSTART,$(IMAPD_RC_DESCRIPTION))
 imapd/rc/imapd-ssl: $(srcdir)/imapd/imapd.rc.in Makefile
-	@mkdir -p imapd/rc
-	$(AM_V_GEN)$(do_subst) -e 's|@NAME[@]|imapd-ssl|g' -e 's|@SSL[@]|1|g' -e 's|@STARTVAR[@]|IMAPDSSLSTART|g' \
-	  -e 's|@DESCRIPTION[@]|IMAP-over-TLS service (port 993)|g' < $(srcdir)/imapd/imapd.rc.in > $@.tmp && \
-	  chmod +x $@.tmp && mv $@.tmp $@
+	$(AM_V_GEN)$(call make_start_script,imapd-ssl,1,IMAPDSSLSTART,IMAP-over-TLS service (port 993))
 CLEANFILES += $(IMAPD_RC)
 EXTRA_DIST += imapd/imapd.rc.in
 

@@ -1,11 +1,14 @@
 // imapd/login_session.cpp: the not-authenticated state (see login_session.hpp).
 #include "imapd/login_session.hpp"
 
+#include <algorithm>
+
 #include "authlib/sasl_server.hpp"
 #include "imapd/command_reader.hpp"
 #include "imapd/imap_string.hpp"
 #include "imapd/lexer.hpp"
 #include "imapd/replies.hpp"
+#include "imapd/verbs.hpp"
 #include "lib/ascii.hpp"
 #include "lib/log.hpp"
 
@@ -105,7 +108,7 @@ class ContinuationLines final : public authlib::SaslTransport {
     std::string line;
     auto st = c_.in.read_line(line);
     if (st == lib::io::ReadStatus::ok) return line;
-    if (st == lib::io::ReadStatus::too_long) send(c_, reply::tagged(tag_, "BAD", "SASL response too long."));
+    if (st == lib::io::ReadStatus::too_long) send(c_, reply::tagged(tag_, "BAD", reply::auth_response_too_long));
     return std::nullopt;
   }
 
@@ -149,20 +152,20 @@ Verdict do_authenticate(Ctx& c, const ParsedCommand& cmd) {
   auto o = authlib::run_sasl_exchange(request, lines, auth);
   switch (o.status) {
     case authlib::SaslStatus::not_offered:
-      send(c, reply::tagged(tag, "NO", "Unsupported authentication mechanism."));
+      send(c, reply::tagged(tag, "NO", reply::auth_unsupported_mechanism));
       return Verdict::continue_session;
     case authlib::SaslStatus::initial_response_refused:
-      send(c, reply::tagged(tag, "BAD", "CRAM does not take an initial response."));
+      send(c, reply::tagged(tag, "BAD", reply::auth_no_initial_response));
       return Verdict::continue_session;
     case authlib::SaslStatus::cancelled:
-      send(c, reply::tagged(tag, "BAD", "AUTHENTICATE cancelled."));
+      send(c, reply::tagged(tag, "BAD", reply::auth_cancelled));
       return Verdict::continue_session;
     case authlib::SaslStatus::connection_lost:
       return Verdict::continue_session;
     case authlib::SaslStatus::malformed:
-      return failed(c, tag, "Invalid SASL response.", o.reason);
+      return failed(c, tag, reply::auth_bad_response, o.reason);
     case authlib::SaslStatus::authorization_refused:
-      return failed(c, tag, "Proxy authorization is not supported.", o.mechanism + ": " + o.reason);
+      return failed(c, tag, reply::auth_no_proxy, o.mechanism + ": " + o.reason);
     case authlib::SaslStatus::temporary_failure:
       return judge(c, tag, {authlib::AuthStatus::temporary, {}, o.reason}, o.user);
     case authlib::SaslStatus::rejected:
@@ -214,13 +217,41 @@ Verdict do_starttls(Ctx& c, const ParsedCommand& cmd) {
   return Verdict::continue_session;
 }
 
-void do_id(Ctx& c, const ParsedCommand& cmd) {
+Verdict do_id(Ctx& c, const ParsedCommand& cmd) {
   if (cmd.args.size() != 1 || !(cmd.args[0].is_list() || cmd.args[0].kind == Value::Kind::nil)) {
     send(c, reply::tagged(cmd.tag, "BAD", "Syntax: ID ( field value ... ) or ID NIL."));
-    return;
+    return Verdict::continue_session;
   }
-  send(c, "* ID (\"name\" \"Courier-compatible imapd\")\r\n" + reply::tagged(cmd.tag, "OK", "ID completed."));
+  send(c, "* ID (\"name\" \"Courier-compatible imapd\")\r\n" + reply::tagged(cmd.tag, "OK", reply::completed("ID")));
+  return Verdict::continue_session;
 }
+
+Verdict do_capability(Ctx& c, const ParsedCommand& cmd) {
+  send(c, "* " + capability_line(c.s, false, !c.external_identity.empty()) + "\r\n" +
+              reply::tagged(cmd.tag, "OK", reply::completed("CAPABILITY")));
+  return Verdict::continue_session;
+}
+
+Verdict do_noop(Ctx& c, const ParsedCommand& cmd) {
+  send(c, reply::tagged(cmd.tag, "OK", reply::completed("NOOP")));
+  return Verdict::continue_session;
+}
+
+Verdict do_logout(Ctx& c, const ParsedCommand& cmd) {
+  send(c, "* BYE " + std::string(reply::logout) + "\r\n" + reply::tagged(cmd.tag, "OK", reply::completed("LOGOUT")));
+  return Verdict::end_session;
+}
+
+// The commands of the not-authenticated state (RFC 3501 6.1, 6.2).
+struct LoginCommand {
+  std::string_view name;
+  Verdict (*handler)(Ctx&, const ParsedCommand&);
+};
+constexpr LoginCommand login_commands[] = {
+    {"CAPABILITY", do_capability}, {"NOOP", do_noop},         {"LOGOUT", do_logout},
+    {"ID", do_id},                 {"STARTTLS", do_starttls}, {"LOGIN", do_login},
+    {"AUTHENTICATE", do_authenticate},
+};
 
 }  // namespace
 
@@ -273,30 +304,14 @@ std::optional<LoginOutcome> run_login_session(Settings& s, lib::io::Reader& in, 
     }
     Verdict v = Verdict::continue_session;
     const std::string& n = cmd.name;
+    const auto* entry = std::find_if(std::begin(login_commands), std::end(login_commands),
+                                     [&](const LoginCommand& e) { return e.name == n; });
     if (cmd.uid) {
       send(c, reply::tagged(cmd.tag, "BAD", reply::not_in_this_state));
-    } else if (n == "CAPABILITY") {
-      send(c, "* " + capability_line(s, false, !c.external_identity.empty()) + "\r\n" +
-                   reply::tagged(cmd.tag, "OK", "CAPABILITY completed."));
-    } else if (n == "NOOP") {
-      send(c, reply::tagged(cmd.tag, "OK", "NOOP completed."));
-    } else if (n == "LOGOUT") {
-      send(c, "* BYE " + std::string(reply::logout) + "\r\n" + reply::tagged(cmd.tag, "OK", "LOGOUT completed."));
-      return std::nullopt;
-    } else if (n == "ID") {
-      do_id(c, cmd);
-    } else if (n == "STARTTLS") {
-      v = do_starttls(c, cmd);
-    } else if (n == "LOGIN") {
-      v = do_login(c, cmd);
-    } else if (n == "AUTHENTICATE") {
-      v = do_authenticate(c, cmd);
-    } else if (n == "SELECT" || n == "EXAMINE" || n == "LIST" || n == "LSUB" || n == "STATUS" ||
-               n == "CREATE" || n == "DELETE" || n == "RENAME" || n == "SUBSCRIBE" || n == "UNSUBSCRIBE" ||
-               n == "APPEND" || n == "FETCH" || n == "STORE" || n == "SEARCH" || n == "COPY" ||
-               n == "EXPUNGE" || n == "CLOSE" || n == "CHECK" || n == "IDLE" || n == "NAMESPACE" ||
-               n == "ENABLE" || n == "UNSELECT" || n == "MOVE") {
-      send(c, reply::tagged(cmd.tag, "BAD", "Please log in first."));
+    } else if (entry != std::end(login_commands)) {
+      v = entry->handler(c, cmd);
+    } else if (is_authenticated_verb(n)) {
+      send(c, reply::tagged(cmd.tag, "BAD", reply::log_in_first));
     } else {
       send(c, reply::tagged(cmd.tag, "BAD", reply::unknown_command));
     }

@@ -509,8 +509,4 @@ lib::Result<std::string> Mailbox::expunge(const std::vector<bool>& which, const 
   return out;
 }
 
-void Mailbox::clear_recent_all() {
-  for (auto& m : messages_) m.recent = false;
-}
-
 }  // namespace imapd

@@ -150,9 +150,6 @@ class Mailbox {
   lib::Result<std::string> expunge(const std::vector<bool>& which, const std::string& trash_dir,
                                    std::vector<std::uint32_t>* expunged_uids = nullptr);
 
-  // Marks a message as no longer \Recent (never needed: kept per session).
-  void clear_recent_all();
-
  private:
   Mailbox() = default;
   lib::Result<void> save_keywords();

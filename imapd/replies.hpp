@@ -25,6 +25,29 @@ inline constexpr std::string_view no_such_mailbox = "[NONEXISTENT] Mailbox does 
 inline constexpr std::string_view server_error = "[SERVERBUG] Server error, see the log.";
 inline constexpr std::string_view expunge_issued = "[EXPUNGEISSUED] Some messages were expunged by another session.";
 
+// imaplogin: AUTHENTICATE and commands before a login.
+inline constexpr std::string_view auth_unsupported_mechanism = "Unsupported authentication mechanism.";
+inline constexpr std::string_view auth_no_initial_response = "CRAM does not take an initial response.";
+inline constexpr std::string_view auth_cancelled = "AUTHENTICATE cancelled.";
+inline constexpr std::string_view auth_bad_response = "Invalid SASL response.";
+inline constexpr std::string_view auth_no_proxy = "Proxy authorization is not supported.";
+inline constexpr std::string_view auth_response_too_long = "SASL response too long.";
+inline constexpr std::string_view log_in_first = "Please log in first.";
+
+// Shared by several commands.
+inline constexpr std::string_view invalid_sequence_set = "Invalid sequence set.";
+inline constexpr std::string_view invalid_flag = "Invalid flag.";
+inline constexpr std::string_view invalid_system_flag = "Invalid system flag.";
+inline constexpr std::string_view invalid_keyword = "Invalid keyword.";
+inline constexpr std::string_view trycreate = "[TRYCREATE] Mailbox does not exist.";
+inline constexpr std::string_view cannot_read_subscriptions = "Cannot read subscriptions.";
+inline constexpr std::string_view cannot_save_subscriptions = "Cannot save subscriptions, see the log.";
+inline constexpr std::string_view already_exists = "[ALREADYEXISTS] Mailbox already exists.";
+inline constexpr std::string_view invalid_store_item = "Invalid STORE item.";
+
+// "<VERB> completed." (RFC 3501's examples), the text of a command's tagged OK.
+inline std::string completed(std::string_view verb) { return std::string(verb) + " completed."; }
+
 // "<tag> OK <text>\r\n"
 inline std::string tagged(std::string_view tag, std::string_view status, std::string_view text) {
   std::string out;

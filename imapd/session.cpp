@@ -172,31 +172,31 @@ int Session::run(const std::string& login_tag) {
 Completion Session::cmd_capability(const ParsedCommand& c) {
   if (!c.args.empty()) return {"BAD", "CAPABILITY takes no arguments."};
   emit("* " + capability_line(settings_, true) + "\r\n");
-  return {"OK", "CAPABILITY completed."};
+  return {"OK", reply::completed("CAPABILITY")};
 }
 
 Completion Session::cmd_noop(const ParsedCommand& c) {
   if (!c.args.empty()) return {"BAD", "NOOP takes no arguments."};
-  return {"OK", "NOOP completed."};
+  return {"OK", reply::completed("NOOP")};
 }
 
 Completion Session::cmd_check(const ParsedCommand& c) {
   if (!c.args.empty()) return {"BAD", "CHECK takes no arguments."};
-  return {"OK", "CHECK completed."};
+  return {"OK", reply::completed("CHECK")};
 }
 
 Completion Session::cmd_logout(const ParsedCommand& c) {
   if (!c.args.empty()) return {"BAD", "LOGOUT takes no arguments."};
   emit("* BYE " + std::string(reply::logout) + "\r\n");
   logout_ = true;
-  return {"OK", "LOGOUT completed."};
+  return {"OK", reply::completed("LOGOUT")};
 }
 
 Completion Session::cmd_id(const ParsedCommand& c) {
   if (c.args.size() != 1 || !(c.args[0].is_list() || c.args[0].kind == Value::Kind::nil))
     return {"BAD", "Syntax: ID ( field value ... ) or ID NIL."};
   emit("* ID (\"name\" \"Courier-compatible imapd\")\r\n");
-  return {"OK", "ID completed."};
+  return {"OK", reply::completed("ID")};
 }
 
 Completion Session::cmd_enable(const ParsedCommand& c) {
@@ -206,13 +206,13 @@ Completion Session::cmd_enable(const ParsedCommand& c) {
   // No extension that needs enabling (CONDSTORE, QRESYNC, UTF8=ACCEPT) is
   // offered yet: nothing gets enabled (RFC 5161 3.1).
   emit("* ENABLED\r\n");
-  return {"OK", "ENABLE completed."};
+  return {"OK", reply::completed("ENABLE")};
 }
 
 Completion Session::cmd_namespace(const ParsedCommand& c) {
   if (!c.args.empty()) return {"BAD", "NAMESPACE takes no arguments."};
   emit("* NAMESPACE ((\"INBOX.\" \".\")) NIL ((\"#shared.\" \".\")(\"shared.\" \".\"))\r\n");
-  return {"OK", "NAMESPACE completed."};
+  return {"OK", reply::completed("NAMESPACE")};
 }
 
 Completion Session::cmd_starttls(const ParsedCommand&) { return {"BAD", "Already logged in; STARTTLS must come before LOGIN."}; }
@@ -236,7 +236,7 @@ void empty_trash(const std::string& root, const std::string& spec) {
     std::string dir = lib::maildir::folder_path(root, folder);
     for (const char* sub : {"/cur", "/new"}) {
       std::string d = dir + sub;
-      lib::CHandle<DIR, closedir> h(::opendir(d.c_str()));
+      lib::DirStream h(::opendir(d.c_str()));
       if (!h) continue;
       std::vector<std::string> old;
       while (dirent* e = ::readdir(h.get())) {

@@ -110,7 +110,9 @@ lib::Result<std::vector<std::string>> check_config_files(const std::vector<std::
       "IMAP_ULIMITD", "IMAP_CHECK_ALL_FOLDERS", "IMAP_DISABLETHREADSORT", "IMAP_OBSOLETE_CLIENT",
       "IMAP_MAILBOX_SANITY_CHECK", "IMAP_LOG_DELETIONS", "IMAPACCESSFILE", "IMAP_PROXY",
       "PROXY_HOSTNAME", "IMAP_PROXY_FOREIGN", "SMAP_CAPABILITY", "IMAP_SHAREDINDEXFILE",
-      "IMAP_ENHANCEDIDLE", "IMAPDEBUGFILE", "DEBUG_LOGIN", "DOMAINSEP"};
+      "IMAP_ENHANCEDIDLE", "IMAPDEBUGFILE", "DEBUG_LOGIN", "DOMAINSEP",
+      // Read by authlib's client (authlib/client.hpp): where authdaemond listens.
+      "AUTHDAEMON_SOCKET"};
   lib::Config all;
   std::vector<std::string> warnings;
   for (const auto& p : paths) {

@@ -3,6 +3,8 @@
 // beside the code that owns the library (STYLE.md, section 6).
 #pragma once
 
+#include <dirent.h>
+
 #include <memory>
 
 namespace lib {
@@ -17,5 +19,9 @@ struct CallFree {
 
 template <class T, auto Fn>
 using CHandle = std::unique_ptr<T, CallFree<Fn>>;
+
+// A directory stream from opendir()/fdopendir(), closed on destruction: the
+// one way the suite owns a DIR*.
+using DirStream = CHandle<DIR, ::closedir>;
 
 }  // namespace lib

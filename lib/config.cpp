@@ -697,8 +697,6 @@ bool newer(const struct stat& a, const struct stat& b) {
   return a.st_mtim.tv_nsec > b.st_mtim.tv_nsec;
 }
 
-using Dir = CHandle<DIR, closedir>;
-
 }  // namespace
 
 // ------------------------------------------------------------------------------------
@@ -1081,7 +1079,7 @@ Result<std::vector<ListEntry>> read_list_source(const std::string& path,
     return out;
   }
 
-  Dir dir(::opendir(path.c_str()));
+  DirStream dir(::opendir(path.c_str()));
   if (!dir) return file_error(errno, "cannot read the directory " + path);
   std::vector<std::string> names;
   for (;;) {

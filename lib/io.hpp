@@ -176,6 +176,7 @@ class Writer {
   bool failed() const { return error_.has_value(); }
   int last_errno() const { return last_errno_; }
   int fd() const { return fd_; }
+  // courieresmtp gives each SMTP phase its own deadline (esmtptimeout*).
   void set_write_timeout_ms(int write_timeout_ms) { opts_.write_timeout_ms = write_timeout_ms; }
 
  private:

@@ -9,8 +9,10 @@
 #include <cstdlib>
 #include <ctime>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <map>
 #include <mutex>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "lib/ascii.hpp"
@@ -210,6 +212,30 @@ void emit(Level level, bool force, const char* fmt, va_list args) {
 
 }  // namespace
 
+bool syslog_socket_present() {
+  struct stat st;
+  return ::stat(_PATH_LOG, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+Options service_options(std::string_view file, bool stderr_is_log) {
+  Options o;
+  if (!file.empty()) {
+    o.target = Target::file;
+    o.file_path = std::string(file);
+  } else if (stderr_is_log) {
+    o.target = Target::stderr;
+  } else {
+    o.target = Target::syslog;
+  }
+  return o;
+}
+
+Target current_target() {
+  State& st = state();
+  std::lock_guard lock(st.mu);
+  return st.opts.target;
+}
+
 Result<void> try_open(std::string_view program, const Options& options) {
   State& st = state();
   std::lock_guard lock(st.mu);
@@ -222,6 +248,12 @@ Result<void> try_open(std::string_view program, const Options& options) {
     case Target::stderr:
       return {};
     case Target::syslog:
+      // No syslog socket (containers, minimal hosts): syslog(3) would drop
+      // every line, so they go to stderr (the journal under systemd).
+      if (!syslog_socket_present()) {
+        st.opts.target = Target::stderr;
+        return {};
+      }
       // LOG_NDELAY connects now, before a chroot or privilege drop could prevent it.
       ::openlog(st.program.c_str(), LOG_PID | LOG_NDELAY, options.syslog_facility);
       st.syslog_open = true;

@@ -36,10 +36,23 @@ struct Options {
   size_t max_line_bytes = 4000;
 };
 
+// The log of a service program (imaplogin, imapd, pop3login, pop3d, esmtpd...)
+// from its settings: `file` when not empty (the program appends to it itself);
+// else standard error when `stderr_is_log` (LOGFILE is set, and couriertcpd
+// -stderr=$LOGFILE or the program itself points fd 2 at it); else syslog's
+// mail facility, which open() turns into standard error when there is no
+// syslog socket, so a failed login is never lost.
+Options service_options(std::string_view file, bool stderr_is_log);
+// Whether the syslog socket (/dev/log) exists.
+bool syslog_socket_present();
+// Where lines go now (after open(): syslog may have become stderr).
+Target current_target();
+
 // Starts logging for this process. stderr/file lines look like
 //   2026-11-22T09:00:00Z imapd[1234]: ERR: message
 // (UTC time, program, pid); syslog gets "ERR: message" with ident program and LOG_PID.
 // If the log file cannot be opened, logging falls back to stderr and says why there.
+// Target::syslog without a syslog socket (no /dev/log) is stderr.
 // Until open() is called, lines go to stderr under the executable's name.
 void open(std::string_view program, const Options& options);
 // As open(), but reports a failure to open the log file instead of falling back.

@@ -30,6 +30,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "lib/c_handle.hpp"
 #include "lib/unique_fd.hpp"
 #include "lib/utf8.hpp"
 
@@ -100,22 +101,6 @@ std::string printable(std::string_view s) {
   return out;
 }
 
-// A DIR* that is closed on destruction.
-class DirStream {
- public:
-  DirStream() = default;
-  explicit DirStream(DIR* d) noexcept : dir_(d) {}
-  DirStream(const DirStream&) = delete;
-  DirStream& operator=(const DirStream&) = delete;
-  ~DirStream() {
-    if (dir_) ::closedir(dir_);
-  }
-  DIR* get() const noexcept { return dir_; }
-  explicit operator bool() const noexcept { return dir_ != nullptr; }
-
- private:
-  DIR* dir_ = nullptr;
-};
 
 // Reads all names of a directory except "." and "..". Errors name the path.
 Result<std::vector<std::pair<std::string, unsigned char>>> read_dir(const std::string& path) {

@@ -13,6 +13,7 @@
 #include "lib/maildir_quota.hpp"
 
 #include "lib/atomic_file.hpp"
+#include "lib/c_handle.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -116,19 +117,6 @@ void note_stamp(const struct stat& st, Stamp& stamp) {
   if (s.sec > stamp.sec || (s.sec == stamp.sec && s.nsec > stamp.nsec)) stamp = s;
 }
 
-class DirStream {
- public:
-  explicit DirStream(DIR* d) noexcept : dir_(d) {}
-  DirStream(const DirStream&) = delete;
-  DirStream& operator=(const DirStream&) = delete;
-  ~DirStream() {
-    if (dir_) ::closedir(dir_);
-  }
-  DIR* get() const noexcept { return dir_; }
-
- private:
-  DIR* dir_;
-};
 
 // Adds the messages of one new/ or cur/ directory (Courier's docount). A
 // missing directory counts as empty, as in Courier.

@@ -3,6 +3,8 @@
 
 #include <array>
 
+#include "pop3d/replies.hpp"
+
 namespace pop3d {
 
 namespace {
@@ -210,6 +212,32 @@ ParsedCommand parse_command(std::string_view line) {
       return cmd;
   }
   return SyntaxError::unknown_command;
+}
+
+CheckedLine check_line(lib::io::ReadStatus status, std::string_view line, State state) {
+  CheckedLine out;
+  switch (status) {
+    case lib::io::ReadStatus::ok:
+      break;
+    case lib::io::ReadStatus::too_long:
+      out.refusal = std::string(reply::line_too_long);
+      return out;
+    default:  // bare_cr, bare_lf, nul_byte
+      out.refusal = std::string(reply::bad_line);
+      return out;
+  }
+  auto parsed = parse_command(line);
+  if (auto* e = std::get_if<SyntaxError>(&parsed)) {
+    out.refusal = std::string(reply::err_prefix) + std::string(syntax_error_text(*e));
+    return out;
+  }
+  const Command& cmd = std::get<Command>(parsed);
+  if (!valid_in(cmd.verb, state)) {
+    out.refusal = std::string(state == State::authorization ? reply::not_logged_in : reply::already_logged_in);
+    return out;
+  }
+  out.command = cmd;
+  return out;
 }
 
 }  // namespace pop3d

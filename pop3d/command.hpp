@@ -10,8 +10,11 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <variant>
+
+#include "lib/io.hpp"
 
 namespace pop3d {
 
@@ -68,6 +71,18 @@ std::string_view verb_name(Verb verb) noexcept;
 
 // Whether the verb is a command of the given state.
 bool valid_in(Verb verb, State state) noexcept;
+
+// One line as a session read it, checked for the state the session is in:
+// the command to dispatch, or the reply refusing the line (a syntax error, a
+// verb of the other state, a line too long or with CR/LF/NUL inside), which
+// counts toward the session's invalid-command limit. `status` is one of the
+// lib::io::ReadStatus values ok, too_long, bare_cr, bare_lf, nul_byte. The
+// Command's string_views point into `line`.
+struct CheckedLine {
+  std::optional<Command> command;
+  std::string refusal;  // the reply when there is no command
+};
+CheckedLine check_line(lib::io::ReadStatus status, std::string_view line, State state);
 
 // Parses a decimal number of 1..10 digits, no sign, value at most
 // max_argument_number. nullopt otherwise.

@@ -50,16 +50,11 @@ tests_pop3d_test_LDADD = $(POP3D_LIBS) -lgtest_main $(GTEST_LIBS) -lpthread
 # built in pop3d/rc/ so that they do not clash with the pop3d program.
 POP3D_RC = pop3d/rc/pop3d pop3d/rc/pop3d-ssl
 sbin_SCRIPTS += $(POP3D_RC)
+POP3D_RC_DESCRIPTION = POP3 service (port 110, with STLS)
 pop3d/rc/pop3d: $(srcdir)/pop3d/pop3d.rc.in Makefile
-	@mkdir -p pop3d/rc
-	$(AM_V_GEN)$(do_subst) -e 's|@NAME[@]|pop3d|g' -e 's|@SSL[@]|0|g' -e 's|@STARTVAR[@]|POP3DSTART|g' \
-	  -e 's|@DESCRIPTION[@]|POP3 service (port 110, with STLS)|g' < $(srcdir)/pop3d/pop3d.rc.in > $@.tmp && \
-	  chmod +x $@.tmp && mv $@.tmp $@
+	$(AM_V_GEN)$(call make_start_script,pop3d,0,POP3DSTART,$(POP3D_RC_DESCRIPTION))
 pop3d/rc/pop3d-ssl: $(srcdir)/pop3d/pop3d.rc.in Makefile
-	@mkdir -p pop3d/rc
-	$(AM_V_GEN)$(do_subst) -e 's|@NAME[@]|pop3d-ssl|g' -e 's|@SSL[@]|1|g' -e 's|@STARTVAR[@]|POP3DSSLSTART|g' \
-	  -e 's|@DESCRIPTION[@]|POP3-over-TLS service (port 995)|g' < $(srcdir)/pop3d/pop3d.rc.in > $@.tmp && \
-	  chmod +x $@.tmp && mv $@.tmp $@
+	$(AM_V_GEN)$(call make_start_script,pop3d-ssl,1,POP3DSSLSTART,POP3-over-TLS service (port 995))
 CLEANFILES += $(POP3D_RC)
 EXTRA_DIST += pop3d/pop3d.rc.in
 

@@ -87,20 +87,21 @@ std::optional<LoginSuccess> LoginSession::run(int in_fd, int out_fd) {
     auto status = reader_->read_line(line);
     bool error = false;
     switch (status) {
-      case lib::io::ReadStatus::ok: {
-        lib::log::debug_if("DEBUG_LOGIN", 2, "command: %s", lib::log::mask_auth_line(line).c_str());
-        auto parsed = parse_command(line);
-        if (auto* e = std::get_if<SyntaxError>(&parsed)) {
+      case lib::io::ReadStatus::ok:
+      case lib::io::ReadStatus::too_long:
+      case lib::io::ReadStatus::bare_cr:
+      case lib::io::ReadStatus::bare_lf:
+      case lib::io::ReadStatus::nul_byte: {
+        if (status == lib::io::ReadStatus::ok)
+          lib::log::debug_if("DEBUG_LOGIN", 2, "command: %s", lib::log::mask_auth_line(line).c_str());
+        auto checked = check_line(status, line, State::authorization);
+        if (!checked.command) {
+          wipe(line);
           error = true;
-          send(std::string(reply::err_prefix) + std::string(syntax_error_text(*e)));
+          send(checked.refusal);
           break;
         }
-        const Command& cmd = std::get<Command>(parsed);
-        if (!valid_in(cmd.verb, State::authorization)) {
-          error = true;
-          send(reply::not_logged_in);
-          break;
-        }
+        const Command& cmd = *checked.command;
         Step step = dispatch(cmd);
         wipe(line);
         if (step == Step::logged_in) {
@@ -138,18 +139,6 @@ std::optional<LoginSuccess> LoginSession::run(int in_fd, int out_fd) {
         (void)writer_->flush();
         end_ = LoginEnd::timeout;
         return std::nullopt;
-      case lib::io::ReadStatus::too_long:
-        wipe(line);
-        error = true;
-        send(reply::line_too_long);
-        break;
-      case lib::io::ReadStatus::bare_cr:
-      case lib::io::ReadStatus::bare_lf:
-      case lib::io::ReadStatus::nul_byte:
-        wipe(line);
-        error = true;
-        send(reply::bad_line);
-        break;
     }
     // A refused line may leave its rest buffered, which the next read skips:
     // the reply must not wait for that.

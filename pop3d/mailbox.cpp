@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "lib/atomic_file.hpp"
+#include "lib/c_handle.hpp"
 #include "lib/config.hpp"
 #include "lib/maildir.hpp"
 #include "lib/maildir_quota.hpp"
@@ -34,7 +35,7 @@ std::string hex(std::uint64_t v) {
 // The names in cur/: one readdir, no stat. Entries starting with '.',
 // directories and names no Maildir reader may use are skipped.
 lib::Result<std::vector<std::string>> list_cur(const std::string& cur) {
-  DIR* dir = ::opendir(cur.c_str());
+  lib::DirStream dir(::opendir(cur.c_str()));
   if (!dir) {
     int err = errno;
     if (err == ENOENT || err == ENOTDIR)
@@ -44,7 +45,7 @@ lib::Result<std::vector<std::string>> list_cur(const std::string& cur) {
   }
   std::vector<std::string> names;
   errno = 0;
-  while (struct dirent* de = ::readdir(dir)) {
+  while (struct dirent* de = ::readdir(dir.get())) {
     if (de->d_name[0] == '.') continue;
     if (de->d_type == DT_DIR) continue;
     std::string_view name(de->d_name);
@@ -52,7 +53,6 @@ lib::Result<std::vector<std::string>> list_cur(const std::string& cur) {
     names.emplace_back(name);
   }
   int err = errno;
-  ::closedir(dir);
   if (err != 0) return lib::temporary_error("cannot read " + cur + ": " + lib::errno_text(err));
   return names;
 }

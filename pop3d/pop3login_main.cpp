@@ -111,8 +111,9 @@ int main(int argc, char** argv) {
   if (log_file_failed) log_opts.target = lib::log::Target::syslog;
   lib::log::open("pop3login", log_opts);
   if (log_file_failed)
-    lib::log::error("cannot open LOGFILE=%s: %s; logging to syslog (check the directory and its "
-                    "permissions)", log_file.c_str(), lib::errno_text(log_errno).c_str());
+    lib::log::error("cannot open LOGFILE=%s: %s; logging to %s (check the directory and its "
+                    "permissions)", log_file.c_str(), lib::errno_text(log_errno).c_str(),
+                    lib::log::current_target() == lib::log::Target::syslog ? "syslog" : "standard error");
 
   if (argc != 3) {
     lib::log::error("pop3login requires exactly two arguments: the pop3d program and the default "

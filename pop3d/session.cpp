@@ -98,20 +98,19 @@ SessionEnd Session::run() {
     auto status = read_line(line);
     bool error = false;
     switch (status) {
-      case lib::io::ReadStatus::ok: {
-        stats_.rcvd += line.size() + 2;
-        auto parsed = parse_command(line);
-        if (auto* e = std::get_if<SyntaxError>(&parsed)) {
+      case lib::io::ReadStatus::ok:
+      case lib::io::ReadStatus::too_long:
+      case lib::io::ReadStatus::bare_cr:
+      case lib::io::ReadStatus::bare_lf:
+      case lib::io::ReadStatus::nul_byte: {
+        if (status == lib::io::ReadStatus::ok) stats_.rcvd += line.size() + 2;
+        auto checked = check_line(status, line, State::transaction);
+        if (!checked.command) {
           error = true;
-          send(std::string(reply::err_prefix) + std::string(syntax_error_text(*e)));
+          send(checked.refusal);
           break;
         }
-        const Command& cmd = std::get<Command>(parsed);
-        if (!valid_in(cmd.verb, State::transaction)) {
-          error = true;
-          send(reply::already_logged_in);
-          break;
-        }
+        const Command& cmd = *checked.command;
         errors = 0;
         if (dispatch(cmd) == Step::close) {
           (void)writer_.flush();
@@ -129,16 +128,6 @@ SessionEnd Session::run() {
         send(reply::idle_timeout);
         (void)writer_.flush();
         return end_ = SessionEnd::timeout;
-      case lib::io::ReadStatus::too_long:
-        error = true;
-        send(reply::line_too_long);
-        break;
-      case lib::io::ReadStatus::bare_cr:
-      case lib::io::ReadStatus::bare_lf:
-      case lib::io::ReadStatus::nul_byte:
-        error = true;
-        send(reply::bad_line);
-        break;
     }
     // A refused line may leave its rest buffered, which the next read skips:
     // the reply must not wait for that.

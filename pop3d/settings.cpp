@@ -33,6 +33,7 @@ constexpr std::string_view program_settings[] = {
     "POP3_TLS_REQUIRED", "POP3_STARTTLS", "POP3_TLS", "TLS_EXTERNAL", "POP3_FAILED_LOGIN_DELAY",
     "POP3_MAX_FAILED_LOGINS", "POP3_LOGIN_TIMEOUT", "POP3_IDLE_TIMEOUT", "LOGFILE", "DEBUG_LOGIN",
     "UTF8",
+    "AUTHDAEMON_SOCKET",  // read by authlib's client (authlib/client.hpp)
 };
 
 // pop3login's POP3_PIPELINED: two hex digits a byte (sasl::encode_hex).
@@ -121,10 +122,8 @@ ServerSettings load_server_settings(const lib::Config& env, std::vector<std::str
 }
 
 lib::log::Options log_options(const lib::Config& env) {
-  lib::log::Options o;
-  o.target = env.get_string("LOGFILE", "").empty() ? lib::log::Target::syslog
-                                                    : lib::log::Target::stderr;
-  return o;
+  // LOGFILE is our stderr (pop3login points fd 2 at it; pop3d inherits it).
+  return lib::log::service_options("", !env.get_string("LOGFILE", "").empty());
 }
 
 std::optional<std::string> account_option(std::string_view options, std::string_view name) {

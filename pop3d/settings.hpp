@@ -95,7 +95,8 @@ std::chrono::seconds setting_seconds(const lib::Config& env, std::string_view na
 
 // Logging for both programs: LOGFILE set -> pop3login opens it and makes it
 // its stderr, which pop3d inherits, so pop3d (running as the account) can
-// write to a log file it could not open itself; LOGFILE empty -> syslog.
+// write to a log file it could not open itself; LOGFILE empty -> syslog, or
+// standard error without a syslog socket (lib::log::service_options).
 lib::log::Options log_options(const lib::Config& env);
 
 // The value of account option `name` in an OPTIONS string

@@ -47,18 +47,18 @@ lib::Result<std::unique_ptr<Resolver>> Resolver::create(event_base* base, const 
 
 Resolver::~Resolver() {
   requests_.clear();  // frees our UDP events before the base goes
-  if (dns_) evdns_base_free(dns_, 0);  // pending evdns requests are dropped without callbacks
+  dns_.reset();       // pending evdns requests are dropped without callbacks
 }
 
 lib::Result<void> Resolver::configure() {
-  dns_ = evdns_base_new(base_, 0);
+  dns_.reset(evdns_base_new(base_, 0));
   if (!dns_) return lib::temporary_error("evdns_base_new failed (out of memory?)");
   if (!config_.nameservers.empty()) {
     for (const auto& ns : config_.nameservers)
-      if (evdns_base_nameserver_ip_add(dns_, ns.c_str()) != 0)
+      if (evdns_base_nameserver_ip_add(dns_.get(), ns.c_str()) != 0)
         return lib::permanent_error("-nameserver=" + ns + ": not an address IP, IP:PORT or [IPv6]:PORT");
   } else {
-    int rc = evdns_base_resolv_conf_parse(dns_, DNS_OPTION_NAMESERVERS | DNS_OPTION_MISC,
+    int rc = evdns_base_resolv_conf_parse(dns_.get(), DNS_OPTION_NAMESERVERS | DNS_OPTION_MISC,
                                           config_.resolv_conf.c_str());
     if (rc != 0 && rc != 6) {
       if (config_.resolv_conf != "/etc/resolv.conf")
@@ -66,22 +66,22 @@ lib::Result<void> Resolver::configure() {
                                     std::to_string(rc) + "); name a resolv.conf-style file with nameserver lines");
       lib::log::warning("/etc/resolv.conf cannot be read (evdns error %d); asking 127.0.0.1 for DNS lookups", rc);
     }
-    if (evdns_base_count_nameservers(dns_) == 0) (void)evdns_base_nameserver_ip_add(dns_, "127.0.0.1");
+    if (evdns_base_count_nameservers(dns_.get()) == 0) (void)evdns_base_nameserver_ip_add(dns_.get(), "127.0.0.1");
   }
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.3f", static_cast<double>(config_.attempt_timeout.count()) / 1000.0);
-  evdns_base_set_option(dns_, "timeout:", buf);
+  evdns_base_set_option(dns_.get(), "timeout:", buf);
   std::snprintf(buf, sizeof buf, "%d", config_.attempts < 1 ? 1 : config_.attempts);
-  evdns_base_set_option(dns_, "attempts:", buf);
+  evdns_base_set_option(dns_.get(), "attempts:", buf);
   return {};
 }
 
 lib::Result<void> Resolver::reload() {
   if (!config_.nameservers.empty()) return {};
-  evdns_base_clear_nameservers_and_suspend(dns_);
-  int rc = evdns_base_resolv_conf_parse(dns_, DNS_OPTION_NAMESERVERS, config_.resolv_conf.c_str());
-  if (evdns_base_count_nameservers(dns_) == 0) (void)evdns_base_nameserver_ip_add(dns_, "127.0.0.1");
-  evdns_base_resume(dns_);
+  evdns_base_clear_nameservers_and_suspend(dns_.get());
+  int rc = evdns_base_resolv_conf_parse(dns_.get(), DNS_OPTION_NAMESERVERS, config_.resolv_conf.c_str());
+  if (evdns_base_count_nameservers(dns_.get()) == 0) (void)evdns_base_nameserver_ip_add(dns_.get(), "127.0.0.1");
+  evdns_base_resume(dns_.get());
   if (rc != 0 && rc != 6)
     return lib::temporary_error(config_.resolv_conf + ": cannot be read (evdns error " + std::to_string(rc) + ")");
   return {};
@@ -100,7 +100,7 @@ void Resolver::cancel(Id id) {
   if (it == requests_.end()) return;
   std::unique_ptr<Request> r = std::move(it->second);
   requests_.erase(it);
-  if (r->evreq) evdns_cancel_request(dns_, r->evreq);
+  if (r->evreq) evdns_cancel_request(dns_.get(), r->evreq);
 }
 
 void Resolver::complete(Id id, Status status, std::string name, std::vector<IpAddress> addrs, DnsAnswer answer) {
@@ -188,11 +188,11 @@ Resolver::Id Resolver::reverse(const IpAddress& addr, NameCallback cb) {
   if (addr.v4()) {
     in_addr in;
     std::memcpy(&in, addr.bytes.data(), 4);
-    raw->evreq = evdns_base_resolve_reverse(dns_, &in, DNS_QUERY_NO_SEARCH, on_evdns, t);
+    raw->evreq = evdns_base_resolve_reverse(dns_.get(), &in, DNS_QUERY_NO_SEARCH, on_evdns, t);
   } else {
     in6_addr in6;
     std::memcpy(&in6, addr.bytes.data(), 16);
-    raw->evreq = evdns_base_resolve_reverse_ipv6(dns_, &in6, DNS_QUERY_NO_SEARCH, on_evdns, t);
+    raw->evreq = evdns_base_resolve_reverse_ipv6(dns_.get(), &in6, DNS_QUERY_NO_SEARCH, on_evdns, t);
   }
   if (!raw->evreq) {
     tickets_.erase(t);
@@ -212,8 +212,8 @@ Resolver::Id Resolver::forward(const std::string& name, bool ipv6, AddressCallba
   auto ticket = std::make_unique<EvdnsTicket>(EvdnsTicket{this, id});
   EvdnsTicket* t = ticket.get();
   tickets_[t] = std::move(ticket);
-  raw->evreq = ipv6 ? evdns_base_resolve_ipv6(dns_, name.c_str(), DNS_QUERY_NO_SEARCH, on_evdns, t)
-                    : evdns_base_resolve_ipv4(dns_, name.c_str(), DNS_QUERY_NO_SEARCH, on_evdns, t);
+  raw->evreq = ipv6 ? evdns_base_resolve_ipv6(dns_.get(), name.c_str(), DNS_QUERY_NO_SEARCH, on_evdns, t)
+                    : evdns_base_resolve_ipv4(dns_.get(), name.c_str(), DNS_QUERY_NO_SEARCH, on_evdns, t);
   if (!raw->evreq) {
     tickets_.erase(t);
     raw->ev.reset(evtimer_new(base_, on_deferred, raw));
@@ -244,13 +244,13 @@ void Resolver::send_query(Request& r) {
     timeval zero{0, 0};
     if (r.ev) evtimer_add(r.ev.get(), &zero);
   };
-  int servers = evdns_base_count_nameservers(dns_);
+  int servers = evdns_base_count_nameservers(dns_.get());
   int total = (config_.attempts < 1 ? 1 : config_.attempts) * (servers < 1 ? 1 : servers);
   if (servers < 1 || r.attempt >= total) return fail_later();
   int idx = r.attempt % servers;
   ++r.attempt;
   sockaddr_storage ss{};
-  int len = evdns_base_get_nameserver_addr(dns_, idx, reinterpret_cast<sockaddr*>(&ss), sizeof ss);
+  int len = evdns_base_get_nameserver_addr(dns_.get(), idx, reinterpret_cast<sockaddr*>(&ss), sizeof ss);
   if (len <= 0 || static_cast<size_t>(len) > sizeof ss) return fail_later();
   evutil_secure_rng_get_bytes(&r.qid, sizeof r.qid);
   auto packet = encode_dns_query(r.qid, r.qname, r.qtype);
@@ -281,7 +281,7 @@ void Resolver::on_udp(evutil_socket_t fd, short what, void* arg) noexcept {
                                      r->qtype);
       if (!answer) continue;  // not the reply to our query
       if (answer->status == DnsAnswer::Status::failed) {
-        int servers = evdns_base_count_nameservers(self->dns_);
+        int servers = evdns_base_count_nameservers(self->dns_.get());
         if (r->attempt < (self->config_.attempts < 1 ? 1 : self->config_.attempts) * (servers < 1 ? 1 : servers))
           return self->send_query(*r);
       }

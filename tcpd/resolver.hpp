@@ -78,7 +78,7 @@ class Resolver {
 
   event_base* base_;
   ResolverConfig config_;
-  evdns_base* dns_ = nullptr;
+  lib::EvdnsBase dns_;
   Id next_id_ = 1;
   std::map<Id, std::unique_ptr<Request>> requests_;
   // evdns calls back even after evdns_cancel_request (with DNS_ERR_CANCEL),

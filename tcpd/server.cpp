@@ -500,14 +500,22 @@ void Server::admit(lib::UniqueFd fd, const IpAddress& remote, uint16_t remote_po
   }
 
   int max_per_ip = opts_.max_per_ip;
+  bool limit_from_access = false;
   if (auto it = vars.find("MAXCPERIP"); it != vars.end()) {
     int n = std::atoi(it->second.c_str());
-    if (n > 0) max_per_ip = n;
+    if (n > 0) {
+      max_per_ip = n;
+      limit_from_access = true;
+    }
   }
   if (count_ip(remote) >= max_per_ip) {
+    // Name the setting the admin wrote: MAXPERIP of the start script
+    // (couriertcpd -maxperip), or MAXCPERIP of this address's access entry.
     if (rate_ok(last_limit_log_, std::chrono::seconds(1)))
-      lib::log::warning("maximum connection limit reached for %s (%d connections, -maxperip or MAXCPERIP)",
-                        remote_ip.c_str(), max_per_ip);
+      lib::log::warning("maximum connection limit reached for %s (%d connections from one address: %s)",
+                        remote_ip.c_str(), max_per_ip,
+                        limit_from_access ? "MAXCPERIP in its access file entry"
+                                          : "MAXPERIP in the service's settings, couriertcpd -maxperip");
     return;
   }
   if (count_c_block(remote) >= opts_.effective_max_per_c()) {

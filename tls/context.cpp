@@ -234,11 +234,12 @@ lib::Result<void> load_certificate(Context::State& st, SSL_CTX* ctx, const std::
   // (Courier's older certificates carry one), else the RFC 7919 groups.
   if (st.dh_params) {
     EVP_PKEY_up_ref(st.dh_params.get());
-    if (SSL_CTX_set0_tmp_dh_pkey(ctx, st.dh_params.get()) != 1) {
-      EVP_PKEY_free(st.dh_params.get());
+    EvpPkey reference(st.dh_params.get());  // the context takes it only on success
+    if (SSL_CTX_set0_tmp_dh_pkey(ctx, reference.get()) != 1) {
       return lib::permanent_error("TLS_DHPARAMS=" + st.settings.dhparams + ": OpenSSL refuses the DH "
                                   "parameters (" + openssl_error_text() + "): make new ones with mkdhparams -f");
     }
+    (void)reference.release();
   } else if (cert_pem->dh_params) {
     auto ok = check_dh_params(cert_pem->dh_params.get(), origin, st.settings.min_dh_bits);
     if (!ok) return ok.error();
@@ -279,19 +280,15 @@ lib::Result<void> load_trust(Context::State& st, SSL_CTX* ctx) {
                                     "authorities you trust in it");
       }
       X509_STORE* store = SSL_CTX_get_cert_store(ctx);
-      STACK_OF(X509_NAME)* names = sk_X509_NAME_new_null();
+      X509NameStack names(sk_X509_NAME_new_null());
       for (auto& cert : pem->certificates) {
         X509_STORE_add_cert(store, cert.get());
         if (server && names) {
           X509_NAME* name = X509_NAME_dup(X509_get_subject_name(cert.get()));
-          if (name) sk_X509_NAME_push(names, name);
+          if (name) sk_X509_NAME_push(names.get(), name);
         }
       }
-      if (server && names) {
-        SSL_CTX_set_client_CA_list(ctx, names);  // takes ownership
-      } else if (names) {
-        sk_X509_NAME_pop_free(names, X509_NAME_free);
-      }
+      if (server && names) SSL_CTX_set_client_CA_list(ctx, names.release());  // takes ownership
       ERR_clear_error();
     } else {
       if (SSL_CTX_load_verify_dir(ctx, s.trustcerts.c_str()) != 1) {

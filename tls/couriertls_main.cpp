@@ -37,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "lib/c_handle.hpp"
 #include "lib/log.hpp"
 #include "lib/unique_fd.hpp"
 #include "tls/context.hpp"
@@ -142,21 +143,17 @@ lib::Result<int> connect_to(const std::string& host, const std::string& port) {
   struct addrinfo hints {};
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_ADDRCONFIG;
-  struct addrinfo* res = nullptr;
-  int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &res);
+  struct addrinfo* found = nullptr;
+  int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &found);
   if (rc != 0) return lib::permanent_error(host + ":" + port + ": " + gai_strerror(rc));
+  lib::CHandle<addrinfo, freeaddrinfo> res(found);
   std::string last = "no address";
-  for (auto* ai = res; ai; ai = ai->ai_next) {
-    int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-    if (fd < 0) continue;
-    if (::connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
-      freeaddrinfo(res);
-      return fd;
-    }
+  for (auto* ai = res.get(); ai; ai = ai->ai_next) {
+    lib::UniqueFd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol));
+    if (!fd) continue;
+    if (::connect(fd.get(), ai->ai_addr, ai->ai_addrlen) == 0) return fd.release();
     last = lib::errno_text(errno);
-    ::close(fd);
   }
-  freeaddrinfo(res);
   return lib::permanent_error("connect to " + host + " port " + port + ": " + last);
 }
 
@@ -247,6 +244,20 @@ lib::Result<void> starttls_dance(int fd, tls::StartProtocol protocol) {
   return {};
 }
 
+// -check: what the first connection would find wrong with the TLS files
+// (certificate, key, DH parameters), said now; exit 1 with it.
+int check_files(const tls::Settings& settings, bool server) {
+  tls::ContextOptions ctx_options;
+  ctx_options.role = server ? tls::Role::server : tls::Role::client;
+  auto context = tls::Context::create(settings, ctx_options);
+  if (!context) {
+    lib::log::error("%s", context.error().message.c_str());
+    return 1;
+  }
+  for (const auto& warning : context->warnings()) lib::log::warning("%s", warning.c_str());
+  return 0;
+}
+
 int run(int argc, char** argv) {
   lib::log::Options log_options;
   log_options.target = lib::log::Target::stderr;
@@ -268,6 +279,7 @@ int run(int argc, char** argv) {
   auto settings = tls::parse_settings(tls::process_environment());
   if (!settings) return fail(o, settings.error().message, true);
   if (!settings->remote_ip.empty()) g_ip_prefix = "ip=[" + settings->remote_ip + "] ";
+  if (o.check) return check_files(*settings, o.server);
 
   int remote_fd = o.remote_fd;
   lib::UniqueFd owned_remote;
@@ -298,21 +310,23 @@ int run(int argc, char** argv) {
   pid_t child = -1;
   if (!o.program.empty()) {
     int sp[2], ep[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0 || pipe2(ep, O_CLOEXEC) != 0) {
-      return fail(o, "socketpair/pipe: " + lib::errno_text(errno), true);
-    }
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0)
+      return fail(o, "socketpair: " + lib::errno_text(errno), true);
+    plain.reset(sp[0]);
+    lib::UniqueFd program_plain(sp[1]);
+    if (pipe2(ep, O_CLOEXEC) != 0) return fail(o, "pipe: " + lib::errno_text(errno), true);
+    lib::UniqueFd program_env(ep[0]);
+    env_write.reset(ep[1]);
     child = fork();
     if (child < 0) return fail(o, "fork: " + lib::errno_text(errno), true);
     if (child == 0) {
-      ::close(sp[0]);
-      ::close(ep[1]);
-      if (remote_fd > 2) ::close(remote_fd);
-      run_program(o.program, ep[0], sp[1]);
+      plain.reset();
+      env_write.reset();
+      owned_remote.reset();
+      if (remote_fd > 2) ::close(remote_fd);  // a -remotefd=n descriptor we were given
+      run_program(o.program, program_env.release(), program_plain.release());
     }
-    ::close(sp[1]);
-    ::close(ep[0]);
-    plain.reset(sp[0]);
-    env_write.reset(ep[1]);
+    // The parent's copies of the program's ends close here.
   }
 
   if (!o.user.empty()) {
@@ -369,8 +383,8 @@ int run(int argc, char** argv) {
   }
   ssl->reset();
   plain.reset();
-  ::close(remote_fd);
-  owned_remote.release();
+  if (owned_remote) owned_remote.reset();
+  else ::close(remote_fd);  // the connection we were given (-tcpd: fd 0, -remotefd=n)
   if (child > 0) {
     int status = 0;
     while (waitpid(child, &status, 0) < 0 && errno == EINTR) {

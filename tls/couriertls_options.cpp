@@ -45,6 +45,8 @@ lib::Result<CouriertlsOptions> parse_couriertls_args(std::span<const std::string
     int* fd_target = nullptr;
     if (name == "server") {
       o.server = true;
+    } else if (name == "check") {
+      o.check = true;
     } else if (name == "tcpd") {
       o.tcpd = true;
     } else if (name == "remotefd") {
@@ -86,6 +88,11 @@ lib::Result<CouriertlsOptions> parse_couriertls_args(std::span<const std::string
   for (; i < args.size(); ++i) o.program.push_back(args[i]);
 
   int ways = (o.tcpd ? 1 : 0) + (o.remote_fd >= 0 ? 1 : 0) + (!o.host.empty() || !o.port.empty() ? 1 : 0);
+  if (o.check) {
+    if (ways != 0 || !o.program.empty())
+      return lib::permanent_error("-check takes no connection and no program: couriertls -server -check");
+    return o;
+  }
   if (ways == 0) {
     return lib::permanent_error("no connection given: use -tcpd (from couriertcpd), -remotefd=n, or "
                                 "-host=name -port=n");

@@ -4,6 +4,11 @@
 //   couriertls [-server] [-tcpd | -remotefd=n | -host=h -port=p [-protocol=smtp|imap|pop3]]
 //              [-localfd=n] [-statusfd=n] [-printx509=n] [-envfd=n] [-verify=domain]
 //              [-user=name] [program args...]
+//   couriertls -server -check
+//
+// -check (ours) loads the TLS_* settings, the certificate and the DH
+// parameters as a connection would, prints what is wrong and exits 1, or
+// exits 0: the start scripts run it so that a bad file stops the start.
 //
 // Options start with "-" (or "--") and end at the first argument that does
 // not, which is the program. -envfd is ours: couriertls writes there the
@@ -22,6 +27,7 @@ enum class StartProtocol { none, smtp, imap, pop3 };
 
 struct CouriertlsOptions {
   bool server = false;
+  bool check = false;     // -check: only load the settings and files, no connection
   bool tcpd = false;      // the socket is on fds 0 and 1; fd 1 then becomes a copy of fd 2
   int remote_fd = -1;
   int local_fd = -1;

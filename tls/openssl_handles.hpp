@@ -4,6 +4,7 @@
 #pragma once
 
 #include <openssl/bio.h>
+#include <openssl/decoder.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -31,8 +32,12 @@ using EvpCipher = lib::CHandle<EVP_CIPHER, EVP_CIPHER_free>;
 // A MAC implementation (EVP_MAC_fetch).
 using EvpMac = lib::CHandle<EVP_MAC, EVP_MAC_free>;
 
+// A decoder from DER to a key or parameters (OSSL_DECODER_CTX_new_for_pkey).
+using DecoderCtx = lib::CHandle<OSSL_DECODER_CTX, OSSL_DECODER_CTX_free>;
+
 namespace detail {
 inline void free_general_names(GENERAL_NAMES* names) { GENERAL_NAMES_free(names); }
+inline void free_x509_names(STACK_OF(X509_NAME) * names) { sk_X509_NAME_pop_free(names, X509_NAME_free); }
 inline void free_openssl_string(char* text) { OPENSSL_free(text); }
 inline void free_openssl_bytes(unsigned char* bytes) { OPENSSL_free(bytes); }
 }  // namespace detail
@@ -41,6 +46,8 @@ inline void free_openssl_bytes(unsigned char* bytes) { OPENSSL_free(bytes); }
 using GeneralNames = lib::CHandle<GENERAL_NAMES, detail::free_general_names>;
 // Text that OpenSSL allocated (X509_NAME_oneline, ASN1_STRING_to_UTF8 with char*).
 using OpensslString = lib::CHandle<char, detail::free_openssl_string>;
+// A list of names, e.g. the client CA list (sk_X509_NAME_new_null).
+using X509NameStack = lib::CHandle<STACK_OF(X509_NAME), detail::free_x509_names>;
 // Bytes that OpenSSL allocated (ASN1_STRING_to_UTF8).
 using OpensslBytes = lib::CHandle<unsigned char, detail::free_openssl_bytes>;
 

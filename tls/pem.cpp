@@ -46,13 +46,12 @@ EvpPkey decode_block(const PemBlock& block, const char* structure, const char* k
   OpensslString owned_name(name), owned_header(header);
   OpensslBytes owned_der(der);
   EVP_PKEY* pkey = nullptr;
-  OSSL_DECODER_CTX* dctx =
-      OSSL_DECODER_CTX_new_for_pkey(&pkey, "DER", structure, keytype, selection, nullptr, nullptr);
+  DecoderCtx dctx(OSSL_DECODER_CTX_new_for_pkey(&pkey, "DER", structure, keytype, selection, nullptr, nullptr));
   if (!dctx) return nullptr;
   const unsigned char* p = der;
   size_t left = static_cast<size_t>(der_len);
-  int ok = OSSL_DECODER_from_data(dctx, &p, &left);
-  OSSL_DECODER_CTX_free(dctx);
+  int ok = OSSL_DECODER_from_data(dctx.get(), &p, &left);
+  dctx.reset();
   EvpPkey result(pkey);
   if (ok != 1) return nullptr;
   return result;

@@ -150,9 +150,11 @@ def mail_system(public_tmp: Path):
 class ModuleDaemon:
     """authdaemond in the foreground with one module (authldap, authpgsql, ...)
     and that module's configuration file, all in folder (short enough for the
-    socket path); its log in folder/auth.log. The module tests subclass it."""
+    socket path); its log in folder/auth.log. The module tests subclass it.
+    With rc_text None, rc_file is an existing file's path (e.g. USERDB=...)
+    the daemon is pointed at, as it is."""
 
-    def __init__(self, folder: Path, module: str, rc_setting: str, rc_file: str, rc_text: str,
+    def __init__(self, folder: Path, module: str, rc_setting: str, rc_file: str | Path, rc_text: str | None,
                  daemons: int = 2):
         self.folder = folder
         self.module = module
@@ -160,7 +162,8 @@ class ModuleDaemon:
         self.log_path = folder / "auth.log"
         self.rc_path = folder / "authdaemonrc"
         self.module_rc_path = folder / rc_file
-        self.write_module_rc(rc_text)
+        if rc_text is not None:
+            self.write_module_rc(rc_text)
         self.rc_path.write_text(
             f'authmodulelist="{module}"\n'
             f"daemons={daemons}\n"

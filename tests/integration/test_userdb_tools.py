@@ -18,7 +18,6 @@ import hashlib
 import os
 import re
 import shutil
-import signal
 import stat
 import subprocess
 from pathlib import Path
@@ -26,6 +25,7 @@ from pathlib import Path
 import pytest
 
 import backends
+from suite import ModuleDaemon
 
 SRC = Path(os.environ.get("SUITE_SRC", Path(__file__).resolve().parents[2]))
 BUILD = Path(os.environ.get("SUITE_BUILD", SRC / "build"))
@@ -371,51 +371,15 @@ def test_pw2userdb_output_compiles(tmp_path: Path, udb: Path):
 # authuserdb through authdaemond
 
 
-class AuthDaemon:
-    """authdaemond in the foreground with authmodulelist="authuserdb"."""
+class AuthDaemon(ModuleDaemon):
+    """authdaemond in the foreground with authmodulelist="authuserdb" over the
+    userdb udb (suite.ModuleDaemon, the one authdaemond harness)."""
 
     def __init__(self, folder: Path, udb: Path):
-        self.folder = folder
-        self.socket = folder / "socket"
-        self.log_path = folder / "auth.log"
-        self.rc_path = folder / "authdaemonrc"
-        self.rc_path.write_text(
-            'authmodulelist="authuserdb"\n'
-            "daemons=2\n"
-            f"authdaemonvar={folder}\n"
-            f"LOGFILE={self.log_path}\n"
-            "DEBUG_LOGIN=1\n"
-            f"USERDB={udb}\n"
-            "AUTH_TIMEOUT=5\n")
-        self.proc: subprocess.Popen | None = None
+        super().__init__(folder, "authuserdb", "USERDB", udb, None)
 
-    def start(self) -> "AuthDaemon":
-        self.proc = subprocess.Popen([str(AUTHDAEMOND), "-c", str(self.rc_path), "foreground"],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        backends.wait_for_socket(self.socket, proc=self.proc, log_path=self.log_path,
-                                 what="authdaemond with authuserdb", timeout_s=60)
-        return self
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(30)
-
-    def authtest(self, *args: str, service: str = "imap") -> subprocess.CompletedProcess:
-        return subprocess.run([str(AUTHTEST), "-S", str(self.socket), "-s", service, *args],
-                              capture_output=True, text=True, timeout=60)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def explain(self, cp: subprocess.CompletedProcess) -> str:
-        return f"exit {cp.returncode}\nstdout: {cp.stdout}\nstderr: {cp.stderr}\n{backends.log_tail(self.log_path)}"
+    def authtest(self, *args: str, service: str | None = "imap") -> subprocess.CompletedProcess:
+        return super().authtest(*args, service=service)
 
 
 @pytest.fixture

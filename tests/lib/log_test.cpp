@@ -242,6 +242,20 @@ TEST(LogOpen, SyslogTargetOpensAndCloses) {
   log::close();
 }
 
+TEST(LogOpen, ServiceOptionsAndTheSyslogFallback) {
+  auto f = log::service_options("/var/log/imapd.log", true);
+  EXPECT_EQ(f.target, log::Target::file);
+  EXPECT_EQ(f.file_path, "/var/log/imapd.log");
+  EXPECT_EQ(log::service_options("", true).target, log::Target::stderr);
+  auto s = log::service_options("", false);
+  EXPECT_EQ(s.target, log::Target::syslog);
+  ASSERT_TRUE(log::try_open("fallback-test", s).ok());
+  // Without /dev/log (containers, minimal hosts) the lines go to stderr.
+  EXPECT_EQ(log::current_target(),
+            log::syslog_socket_present() ? log::Target::syslog : log::Target::stderr);
+  log::close();
+}
+
 TEST(LogLevels, ParseAndPrefix) {
   EXPECT_EQ(log::parse_level("WARN"), log::Level::warning);
   EXPECT_EQ(log::parse_level("crit"), log::Level::critical);

@@ -157,5 +157,22 @@ TEST(CommandParser, NumbersAreStrictDecimal) {
   EXPECT_FALSE(parse_number(std::string_view("1\0", 2)));
 }
 
+TEST(CheckLine, CommandOrTheRefusalForTheState) {
+  using lib::io::ReadStatus;
+  auto retr = check_line(ReadStatus::ok, "RETR 2", State::transaction);
+  ASSERT_TRUE(retr.command);
+  EXPECT_EQ(retr.command->verb, Verb::retr);
+  EXPECT_EQ(retr.command->message, 2u);
+  EXPECT_EQ(check_line(ReadStatus::ok, "RETR 2", State::authorization).refusal,
+            "-ERR Log in first (USER/PASS or AUTH).");
+  EXPECT_EQ(check_line(ReadStatus::ok, "USER bob", State::transaction).refusal, "-ERR Already logged in.");
+  EXPECT_EQ(check_line(ReadStatus::ok, "FROB", State::transaction).refusal,
+            "-ERR " + std::string(syntax_error_text(SyntaxError::unknown_command)));
+  EXPECT_EQ(check_line(ReadStatus::too_long, "", State::authorization).refusal, "-ERR Command line too long.");
+  EXPECT_EQ(check_line(ReadStatus::nul_byte, "", State::transaction).refusal,
+            "-ERR Invalid characters in the command line.");
+  EXPECT_FALSE(check_line(ReadStatus::bare_cr, "NOOP", State::transaction).command);
+}
+
 }  // namespace
 }  // namespace pop3d

@@ -36,6 +36,16 @@ TEST(CouriertlsOptions, CourierCommandLines) {
   EXPECT_EQ(dashdash->program, std::vector<std::string>{"-weird-program"});
 }
 
+TEST(CouriertlsOptions, CheckTakesNoConnection) {
+  auto check = parse({"-server", "-check"});
+  ASSERT_TRUE(check) << check.error().message;
+  EXPECT_TRUE(check->check);
+  EXPECT_TRUE(check->server);
+  auto with_connection = parse({"-server", "-check", "-tcpd", "/bin/true"});
+  ASSERT_FALSE(with_connection);
+  EXPECT_NE(with_connection.error().message.find("-check takes no connection"), std::string::npos);
+}
+
 TEST(CouriertlsOptions, Errors) {
   struct Case {
     const char* label;
