@@ -96,9 +96,10 @@ EXTRA_DIST += tests/fuzz/fuzz_maildrop_filter.cpp
 # esmtpd/: the SMTP command parser with the queue's control-file reader, and
 # the alias compiler.
 FUZZ_TARGETS += tests/fuzz/fuzz_smtp_command tests/fuzz/fuzz_aliases
-FUZZ_SMTP_COMMAND_SRC = tests/fuzz/fuzz_smtp_command.cpp esmtpd/command.cpp lib/queue.cpp lib/maildir.cpp \
-  lib/unique_fd.cpp
+FUZZ_SMTP_COMMAND_SRC = tests/fuzz/fuzz_smtp_command.cpp esmtpd/command.cpp lib/queue.cpp lib/atomic_file.cpp \
+  lib/unique_fd.cpp tcpd/dns_message.cpp
 FUZZ_ALIASES_SRC = tests/fuzz/fuzz_aliases.cpp esmtpd/aliases.cpp esmtpd/command.cpp lib/config.cpp lib/dbfile.cpp \
+  lib/atomic_file.cpp lib/utf8.cpp \
   lib/unique_fd.cpp
 tests/fuzz/fuzz_smtp_command: $(addprefix $(top_srcdir)/,$(FUZZ_SMTP_COMMAND_SRC))
 	$(call fuzz_build,$(FUZZ_SMTP_COMMAND_SRC))

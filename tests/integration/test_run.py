@@ -105,6 +105,36 @@ def test_imap_and_pop3_serve_the_demo_account(sandbox):
         bad.pass_("wrong")
 
 
+def test_esmtpd_instances_accept_mail_for_demo(sandbox):
+    import glob
+    import smtplib
+    import ssl
+    path, output = sandbox
+    for name in ("esmtpd", "esmtpd-ssl", "esmtpd-msa"):
+        assert f"started {name}" in output, output
+    msg = b"Subject: run test\r\n\r\nhello\r\n"
+    with smtplib.SMTP("127.0.0.1", 21025, timeout=30) as c:
+        c.ehlo("client.example")
+        c.starttls(context=ssl._create_unverified_context())
+        c.ehlo("client.example")
+        assert c.sendmail("someone@remote.example", ["demo@example.test"], msg) == {}
+    ctx = ssl._create_unverified_context()
+    with smtplib.SMTP_SSL("127.0.0.1", 21465, timeout=30, context=ctx) as c:
+        assert c.sendmail("someone@remote.example", ["demo@example.test"], msg) == {}
+    with smtplib.SMTP("127.0.0.1", 21587, timeout=30) as c:
+        c.ehlo("client.example")
+        c.starttls(context=ssl._create_unverified_context())
+        c.ehlo("client.example")
+        c.login("demo@example.test", "demo")
+        assert c.sendmail("demo@example.test", ["demo@example.test"], msg) == {}
+    queued = glob.glob(os.path.join(path, "var", "spool", "courier", "msgs", "*.ctl"))
+    assert len(queued) >= 3
+    mailq = subprocess.run([os.path.join(path, "bin", "mailq"), "-batch"], capture_output=True, text=True,
+                           env=dict(os.environ, COURIER_QUEUEDIR=os.path.join(path, "var", "spool", "courier")),
+                           timeout=60)
+    assert "demo@example.test" in mailq.stdout
+
+
 def test_stop_then_status(sandbox):
     path, _ = sandbox
     result = run("stop", sandbox=path)
