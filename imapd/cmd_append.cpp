@@ -12,6 +12,7 @@
 #include "imapd/session.hpp"
 #include "lib/log.hpp"
 #include "lib/maildir.hpp"
+#include "lib/maildir_quota.hpp"
 
 namespace imapd {
 
@@ -61,24 +62,31 @@ Completion Session::cmd_append(const ParsedCommand& c) {
     if (raw[k] == '\r' && k + 1 < raw.size() && raw[k + 1] == '\n') continue;
     text += raw[k];
   }
-  lib::maildir::DeliveryOptions opts;
+  lib::maildir::QuotaDeliveryOptions opts;
   opts.location = lib::maildir::Location::cur_dir;
   opts.flags = letters;
   opts.mtime = date;
-  auto d = lib::maildir::deliver(dir, text, opts);
-  if (!d) {
-    lib::log::error("user=%s: APPEND to %s: %s", login_.c_str(), dir.c_str(), d.error().message.c_str());
+  // Written to tmp/, checked against the account's maildirsize, then
+  // published and counted (Courier's deliverquota rules).
+  auto q = lib::maildir::deliver_with_quota(dir, text, opts);
+  if (!q) {
+    lib::log::error("user=%s: APPEND to %s: %s", login_.c_str(), dir.c_str(), q.error().message.c_str());
     return {"NO", "Cannot store the message now, see the log."};
   }
+  if (q->status == lib::maildir::QuotaStatus::over_quota) {
+    lib::log::info("user=%s: APPEND to %s refused: over quota (%s)", login_.c_str(), dir.c_str(),
+                   q->check.quota.to_string().c_str());
+    return {"NO", "[OVERQUOTA] Mailbox is over quota: delete or expunge messages first."};
+  }
+  if (!q->warning.empty()) lib::log::warning("user=%s: APPEND: %s", login_.c_str(), q->warning.c_str());
+  const lib::maildir::Delivered* d = &q->delivered;
   if (!keywords.empty()) {
-    auto kw = read_keywords(dir);
-    KeywordMap map = kw ? std::move(*kw) : KeywordMap{};
-    map[d->base] = keywords;
-    auto w = write_keywords(dir, map);
+    auto w = update_keywords(dir, {{d->base, KeywordChange::Op::set, keywords}});
     if (!w) lib::log::error("user=%s: APPEND keywords: %s", login_.c_str(), w.error().message.c_str());
   }
   auto a = assign_uids(dir, {d->base}, nullptr);
-  if (!a) {
+  if (!a || a->uids[0] == 0) {
+    if (a) return {"OK", "APPEND completed."};
     lib::log::error("user=%s: APPEND: %s", login_.c_str(), a.error().message.c_str());
     return {"OK", "APPEND completed."};
   }

@@ -55,6 +55,7 @@ Completion Session::cmd_fetch(const ParsedCommand& c) {
   auto req = parse_fetch_attributes(c.args[1], c.uid, error);
   if (!req) return {"BAD", error};
   Mailbox& mb = *mailbox_;
+  announce_keywords();
   bool set_seen = req->sets_seen && !mb.read_only();
   bool vanished = false;
   bool need_date = req->has(FetchAttr::internaldate);
@@ -94,7 +95,7 @@ Completion Session::cmd_fetch(const ParsedCommand& c) {
     FetchMessageInfo info;
     info.uid = m.uid;
     if (set_seen && !lib::maildir::has_flag(m.maildir_flags, 'S')) {
-      auto r = mb.set_flags(idx, m.maildir_flags + "S", m.keywords);
+      auto r = mb.change_flags(idx, {Mailbox::FlagChange::Mode::add, "S", {}});
       if (!r) lib::log::error("user=%s: FETCH \\Seen: %s", login_.c_str(), r.error().message.c_str());
       info.add_flags = r.ok() && *r;
     }

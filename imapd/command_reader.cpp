@@ -101,6 +101,10 @@ CommandStatus read_command(lib::io::Reader& reader, lib::io::Writer& writer,
       return CommandStatus::fatal;
     }
     std::size_t limit = append ? limits.max_message_bytes : limits.max_literal_bytes;
+    // The whole command is bounded too, checked before the literal is read:
+    // many literals each under the limit must not add up to more.
+    const std::size_t total_limit = limits.max_message_bytes + 2 * limits.max_literal_bytes;
+    if (!discarding && spec->bytes <= limit && command.size() + spec->bytes > total_limit) limit = 0;
     if (discarding || spec->bytes > limit) {
       if (!spec->non_synchronizing) {
         // The client waits for "+": it will not send the bytes.
@@ -132,15 +136,18 @@ CommandStatus read_command(lib::io::Reader& reader, lib::io::Writer& writer,
         return CommandStatus::fatal;
       }
     }
-    std::string bytes;
-    auto s = reader.read_exact(static_cast<std::size_t>(spec->bytes), bytes);
+    // Straight into the command: no second copy of a large literal.
+    command.reserve(command.size() + static_cast<std::size_t>(spec->bytes) + 64);
+    auto s = reader.read_exact_to(static_cast<std::size_t>(spec->bytes), [&](std::string_view chunk) {
+      command += chunk;
+      return true;
+    });
     if (s != lib::io::ReadStatus::ok) {
       why = std::string("reading a literal: ") + lib::io::describe(s);
       return s == lib::io::ReadStatus::eof ? CommandStatus::eof
              : s == lib::io::ReadStatus::timeout ? CommandStatus::timeout
                                                   : CommandStatus::fatal;
     }
-    command += bytes;
   }
 }
 

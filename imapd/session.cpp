@@ -83,6 +83,12 @@ std::optional<std::vector<std::size_t>> Session::message_set(const Value& v, boo
   return out;
 }
 
+void Session::announce_keywords() {
+  if (!mailbox_) return;
+  std::string a = mailbox_->take_flags_announcement();
+  if (!a.empty()) emit(a);
+}
+
 void Session::send_updates(bool allow_expunge) {
   if (!mailbox_) return;
   auto r = mailbox_->refresh();

@@ -99,6 +99,8 @@ class Session {
   Completion copy_or_move(const ParsedCommand& c, bool move);
   Completion list_common(const ParsedCommand& c, bool lsub);
   void send_updates(bool allow_expunge);
+  // Emits "* FLAGS" when the selected mailbox has keywords not yet announced.
+  void announce_keywords();
   void flush_if_large();
 
   Settings settings_;
