@@ -13,6 +13,7 @@
 #include "lib/maildir.hpp"
 #include "lib/maildir_quota.hpp"
 #include "imapd/keywords.hpp"
+#include "imapd/uiddb.hpp"
 
 namespace imapd {
 namespace {
@@ -44,8 +45,13 @@ Completion Session::cmd_create(const ParsedCommand& c) {
   if (!*r) return {"NO", "[ALREADYEXISTS] Mailbox already exists."};
   // Its UIDVALIDITY now, from the account's counter: never one this name
   // had before (DELETE + CREATE within a second included).
-  auto a = assign_uids(lib::maildir::folder_path(root_, name->folder), {}, nullptr);
+  std::string dir = lib::maildir::folder_path(root_, name->folder);
+  auto a = assign_uids(dir, {}, nullptr);
   if (!a) lib::log::error("user=%s: CREATE: %s", login_.c_str(), a.error().message.c_str());
+  // Nothing claimed as \Recent yet: every message APPENDed or COPYed in is
+  // recent to the first session that sees it.
+  auto rc = claim_recent(dir, 1, true);
+  if (!rc) lib::log::error("user=%s: CREATE: %s", login_.c_str(), rc.error().message.c_str());
   return {"OK", "CREATE completed."};
 }
 

@@ -123,14 +123,22 @@ lib::Result<MailboxStatus> folder_status(const std::string& dir) {
   std::vector<std::string> bases;
   bases.reserve(scanned->size());
   MailboxStatus st;
+  std::uint32_t in_new = 0;
   for (const auto& m : *scanned) {
     bases.push_back(m.base);
     ++st.messages;
-    if (m.location == md::Location::new_dir) ++st.recent;
+    if (m.location == md::Location::new_dir) ++in_new;
     if (!md::has_flag(m.flags, 'S')) ++st.unseen;
   }
   auto a = assign_uids(dir, bases, &bases);
   if (!a) return a.error();
+  auto claimed = claim_recent(dir, a->next_uid, false);
+  if (claimed && claimed->has_value()) {
+    for (std::uint32_t uid : a->uids)
+      if (uid > **claimed) ++st.recent;
+  } else {
+    st.recent = in_new;
+  }
   st.uidnext = a->next_uid;
   st.uidvalidity = a->uidvalidity;
   return st;
@@ -249,6 +257,18 @@ lib::Result<void> Mailbox::scan(bool initial) {
     fresh.emplace_back(a->uids[i], i);
   }
   std::sort(fresh.begin(), fresh.end());
+  // \Recent: the UIDs above what other sessions claimed are ours (EXAMINE
+  // looks without claiming).
+  std::optional<std::uint32_t> recent_above;
+  if (!fresh.empty()) {
+    std::uint32_t claim_to = fresh.back().first + 1;
+    auto rc = claim_recent(dir_, claim_to, !read_only_);
+    if (!rc) {
+      lib::log::error("%s", rc.error().message.c_str());
+    } else {
+      recent_above = *rc;
+    }
+  }
   for (const auto& [uid, i] : fresh) {
     const auto& info = (*scanned)[i];
     MessageState m;
@@ -260,7 +280,8 @@ lib::Result<void> Mailbox::scan(bool initial) {
     m.size_bytes = info.size_bytes;
     m.size_known = info.size_from_name;
     m.crlf_size = info.virtual_size_bytes;
-    m.recent = moved.count(info.base) > 0 || (read_only_ && info.location == md::Location::new_dir);
+    m.recent = recent_above ? uid > *recent_above
+                            : moved.count(info.base) > 0 || (read_only_ && info.location == md::Location::new_dir);
     auto k = kwmap.find(m.base);
     if (k != kwmap.end()) m.keywords = k->second;  // unchanged keyword folder: none
     for (const auto& kw : m.keywords) known_keywords_.insert(kw);

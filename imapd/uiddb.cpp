@@ -12,6 +12,7 @@
 #include <ctime>
 #include <utility>
 
+#include "imapd/folder_lock.hpp"
 #include "lib/atomic_file.hpp"
 #include "lib/config.hpp"
 #include "lib/unique_fd.hpp"
@@ -125,6 +126,32 @@ lib::Result<void> write_uiddb(const std::string& folder_dir, const UidDb& db) {
   lib::AtomicFileOptions options;
   options.temp_path = tmp;
   return lib::write_file_atomically(path, text, options);
+}
+
+lib::Result<std::optional<std::uint32_t>> claim_recent(const std::string& folder_dir, std::uint32_t next_uid,
+                                                       bool claim) {
+  FolderLock lock(folder_dir);
+  if (!lock.ok()) return lib::temporary_error("cannot lock folder " + folder_dir + ": " + lib::errno_text(errno));
+  std::string path = folder_dir + "/" + std::string(recent_file_name);
+  int open_errno = 0;
+  auto text = lib::read_small_file(path, 64, &open_errno);
+  std::optional<std::uint32_t> old;
+  if (text) {
+    std::string_view t = *text;
+    while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) t.remove_suffix(1);
+    std::uint32_t v = 0;
+    if (parse_u32(t, v)) old = v;
+  } else if (open_errno != ENOENT) {
+    return text.error();
+  }
+  std::uint32_t want = next_uid > 0 ? next_uid - 1 : 0;
+  if (claim && (!old || *old < want)) {
+    lib::AtomicFileOptions options;
+    options.temp_path = folder_dir + "/tmp/imapd-recent." + std::to_string(::getpid());
+    auto w = lib::write_file_atomically(path, std::to_string(want) + "\n", options);
+    if (!w) return w.error();
+  }
+  return old;
 }
 
 lib::Result<std::uint32_t> next_uidvalidity(const std::string& root, std::time_t now) {

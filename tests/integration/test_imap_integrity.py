@@ -258,3 +258,24 @@ def test_hostile_literals_stay_under_the_memory_ceiling(mail_system, alice):
         assert grown < 12 * 1024, f"imapd grew by {grown} KiB"
     finally:
         server.stop()
+
+
+def test_appended_and_copied_messages_are_recent_to_one_session(imap, alice):
+    put(alice, 1)
+    m = imap.login(alice)
+    assert m.create("INBOX.r")[0] == "OK"
+    assert m.append("INBOX.r", None, None, message("a").replace("\n", "\r\n").encode())[0] == "OK"
+    watcher = imap.login(alice)
+    watcher.select("INBOX.r")
+    assert watcher.response("RECENT")[1] == [b"1"]
+    assert m.status("INBOX.r", "(RECENT)")[1][0].endswith(b"(RECENT 0)")
+    m.select("INBOX")
+    assert m.copy("1", "INBOX.r")[0] == "OK"
+    watcher.noop()
+    assert watcher.response("RECENT")[1] == [b"2"]
+    assert "\\Recent" in flags_of(watcher, "2")[2]
+    late = imap.login(alice)
+    late.select("INBOX.r")
+    assert late.response("RECENT")[1] == [b"0"]
+    for s in (m, watcher, late):
+        s.logout()
