@@ -163,6 +163,40 @@ TEST(Integrity, StoreDeltaKeepsAnotherSessionsFlag) {
   EXPECT_EQ((*kw)[(*scanned)[0].base], (std::set<std::string>{"$one", "$two"}));
 }
 
+TEST(Integrity, KillDuringUiddbAndKeywordWritesLeavesWholeFiles) {
+  testutil::TempDir dir;
+  std::string m = dir.path() + "/m";
+  ASSERT_TRUE(md::create_maildir(m).ok());
+  // Two versions of each file, both large enough that a write takes a while.
+  UidDb a{4242, 1, {}}, b{4242, 1, {}};
+  for (std::uint32_t i = 0; i < 20000; ++i) a.uids.emplace("a" + std::to_string(i), a.next_uid++);
+  for (std::uint32_t i = 0; i < 30000; ++i) b.uids.emplace("b" + std::to_string(i), b.next_uid++);
+  KeywordMap ka, kb;
+  for (int i = 0; i < 5000; ++i) ka["a" + std::to_string(i)] = {"ka"};
+  for (int i = 0; i < 7000; ++i) kb["b" + std::to_string(i)] = {"kb"};
+  ASSERT_TRUE(write_uiddb(m, a).ok());
+  ASSERT_TRUE(write_keywords(m, ka).ok());
+  for (int round = 0; round < 15; ++round) {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      for (int i = 0;; ++i) {
+        (void)write_uiddb(m, i % 2 ? a : b);
+        (void)write_keywords(m, i % 2 ? ka : kb);
+      }
+    }
+    ::usleep(static_cast<useconds_t>(3000 + round * 1700));
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    auto db = read_uiddb(m);
+    ASSERT_TRUE(db.ok()) << db.error().message;
+    EXPECT_EQ(db->uidvalidity, 4242u);
+    EXPECT_TRUE(db->uids.size() == a.uids.size() || db->uids.size() == b.uids.size()) << db->uids.size();
+    auto kw = read_keywords(m);
+    ASSERT_TRUE(kw.ok());
+    EXPECT_TRUE(*kw == ka || *kw == kb) << kw->size();
+  }
+}
+
 // A small tmpfs that fills up; skipped where mounting is not allowed.
 class FullDisk : public ::testing::Test {
  protected:
