@@ -279,3 +279,54 @@ def test_appended_and_copied_messages_are_recent_to_one_session(imap, alice):
     assert late.response("RECENT")[1] == [b"0"]
     for s in (m, watcher, late):
         s.logout()
+
+
+@pytest.fixture
+def small_disk(alice):
+    """alice's Maildir on a 512 KiB tmpfs (skipped where mounting is not allowed)."""
+    import subprocess
+    md = alice.maildir
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k,mode=0700", "tmpfs", str(md)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {r.stderr.strip()}")
+    try:
+        for sub in ("cur", "new", "tmp"):
+            (md / sub).mkdir()
+        for p in (md, md / "cur", md / "new", md / "tmp"):
+            os.chown(p, alice.uid, alice.gid)
+        yield md
+    finally:
+        subprocess.run(["umount", "-l", str(md)], check=False)
+
+
+def fill(path: Path) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while True:
+            os.write(fd, b"x" * 4096)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def test_select_works_on_a_full_disk(imap, alice, small_disk):
+    put(alice, 3)
+    m = imap.login(alice)
+    m.select("INBOX")
+    m.close()
+    put(alice, 2, start=10)  # arrives, not yet numbered
+    filler = small_disk / "filler"
+    fill(filler)
+    typ, data = m.select("INBOX")
+    assert typ == "OK", data
+    assert data == [b"3"]  # what is numbered is served
+    m.store("1", "+FLAGS", "\\Deleted")
+    assert m.expunge()[0] == "OK"  # the user can make room
+    filler.unlink()
+    m.noop()
+    typ, data = m.uid("SEARCH", "ALL")
+    assert data[0].split() == [b"2", b"3", b"4", b"5"]
+    assert "stay hidden until it can be written" in imap.log_text()
+    m.logout()
