@@ -2,6 +2,9 @@
 // internal date, answering APPENDUID (RFC 4315). The message is stored with
 // LF line ends, as Courier does, through lib::maildir's tmp/ + rename.
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <set>
 #include <string>
@@ -51,16 +54,24 @@ Completion Session::cmd_append(const ParsedCommand& c) {
   }
   if (i + 1 != c.args.size() || !c.args[i].is_string()) return {"BAD", "Syntax: APPEND mailbox [(flags)] [date-time] literal."};
   std::string_view raw = c.args[i].str();
-  if (raw.empty()) return {"NO", "Empty message."};
+  // A large message was spooled to tmp/ by read_command (already LF).
+  bool spooled = spool_.fd.valid() && raw.empty();
+  if (raw.empty() && (!spooled || spool_.bytes == 0)) return {"NO", "Empty message."};
   std::string dir = folder_dir(*name);
   struct stat st {};
   if (::stat((dir + "/cur").c_str(), &st) != 0) return {"NO", "[TRYCREATE] Mailbox does not exist."};
   // CRLF -> LF, as stored by Courier and delivered by maildrop.
   std::string text;
-  text.reserve(raw.size());
-  for (std::size_t k = 0; k < raw.size(); ++k) {
-    if (raw[k] == '\r' && k + 1 < raw.size() && raw[k + 1] == '\n') continue;
-    text += raw[k];
+  if (!spooled) {
+    text.reserve(raw.size());
+    for (std::size_t k = 0; k < raw.size(); ++k) {
+      if (raw[k] == '\r' && k + 1 < raw.size() && raw[k + 1] == '\n') continue;
+      text += raw[k];
+    }
+  } else if (::lseek(spool_.fd.get(), 0, SEEK_SET) != 0) {
+    lib::log::error("user=%s: APPEND: cannot rewind the spooled message: %s", login_.c_str(),
+                    lib::errno_text(errno).c_str());
+    return {"NO", "Cannot store the message now, see the log."};
   }
   lib::maildir::QuotaDeliveryOptions opts;
   opts.location = lib::maildir::Location::cur_dir;
@@ -68,7 +79,9 @@ Completion Session::cmd_append(const ParsedCommand& c) {
   opts.mtime = date;
   // Written to tmp/, checked against the account's maildirsize, then
   // published and counted (Courier's deliverquota rules).
-  auto q = lib::maildir::deliver_with_quota(dir, text, opts);
+  auto q = spooled ? lib::maildir::deliver_with_quota_from_fd(dir, spool_.fd.get(), opts)
+                   : lib::maildir::deliver_with_quota(dir, text, opts);
+  spool_.fd.reset();
   if (!q) {
     lib::log::error("user=%s: APPEND to %s: %s", login_.c_str(), dir.c_str(), q.error().message.c_str());
     return {"NO", "Cannot store the message now, see the log."};

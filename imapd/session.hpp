@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "imapd/command_reader.hpp"
 #include "imapd/lexer.hpp"
 #include "imapd/mailbox.hpp"
 #include "imapd/sequence_set.hpp"
@@ -112,7 +113,8 @@ class Session {
   bool logout_ = false;
   bool fatal_ = false;
   std::size_t emitted_bytes_ = 0;
-  std::vector<std::uint32_t> saved_search_;  // RFC 5182 "$" (planned)
+  std::vector<std::uint32_t> saved_search_;
+  LiteralSpool spool_;  // APPEND's message, when read_command spooled it  // RFC 5182 "$" (planned)
 };
 
 // Empties folders listed in IMAP_EMPTYTRASH ("Trash:7,Sent:30": messages

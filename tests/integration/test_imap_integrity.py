@@ -330,3 +330,31 @@ def test_select_works_on_a_full_disk(imap, alice, small_disk):
     assert data[0].split() == [b"2", b"3", b"4", b"5"]
     assert "stay hidden until it can be written" in imap.log_text()
     m.logout()
+
+
+def test_large_append_is_streamed_to_disk_not_memory(mail_system, alice):
+    mib = 1024 * 1024
+    server = ImapServer(mail_system, "imap-stream", IMAP_MAX_MESSAGE_BYTES=str(16 * mib))
+    try:
+        c = server.raw()
+        c.line()
+        c.command("l", f'LOGIN "{alice.address}" "{alice.password}"')
+        pid = server.procs[-1].pid
+        base = vm_hwm_kb(pid)
+        body = b"".join(b"line %07d of a large message\r\n" % i for i in range(200000))  # ~6.4 MB
+        msg = b"From: a@b.test\r\nSubject: big\r\n\r\n" + body
+        c.send(b"a APPEND INBOX (\\Seen) {%d+}\r\n" % len(msg) + msg + b"\r\n")
+        r = c.until_tag("a")
+        assert r[-1].startswith(b"a OK [APPENDUID"), r[-1]
+        grown = vm_hwm_kb(pid) - base
+        assert grown < 3 * 1024, f"imapd grew by {grown} KiB for a {len(msg)} byte APPEND"
+        c.command("s", "SELECT INBOX")
+        r = c.command("f", "FETCH 1 (FLAGS BODY.PEEK[])")
+        got = r[0]
+        assert b"\\Seen" in got
+        start = got.index(b"}\r\n") + 3
+        assert got[start:start + len(msg)] == msg
+        stored = list((alice.maildir / "cur").iterdir())
+        assert len(stored) == 1 and b"\r\n" not in stored[0].read_bytes()  # LF on disk
+    finally:
+        server.stop()
