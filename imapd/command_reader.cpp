@@ -45,6 +45,14 @@ bool write_all(int fd, std::string_view data) {
   return true;
 }
 
+// The outcome of a literal that could not be read whole.
+CommandStatus literal_failure(lib::io::ReadStatus s, std::string& why) {
+  why = std::string("reading a literal: ") + lib::io::describe(s);
+  return s == lib::io::ReadStatus::eof       ? CommandStatus::eof
+         : s == lib::io::ReadStatus::timeout ? CommandStatus::timeout
+                                             : CommandStatus::fatal;
+}
+
 void reply(lib::io::Writer& w, std::string_view text) {
   w.append(text);
   (void)w.flush();
@@ -195,12 +203,7 @@ CommandStatus read_command(lib::io::Reader& reader, lib::io::Writer& writer,
           spool->bytes += out.size();
           return true;
         });
-        if (s != lib::io::ReadStatus::ok) {
-          why = std::string("reading a literal: ") + lib::io::describe(s);
-          return s == lib::io::ReadStatus::eof ? CommandStatus::eof
-                 : s == lib::io::ReadStatus::timeout ? CommandStatus::timeout
-                                                      : CommandStatus::fatal;
-        }
+        if (s != lib::io::ReadStatus::ok) return literal_failure(s, why);
         if (pending_cr && !write_failed) {
           write_failed = !write_all(spool->fd.get(), "\r");
           spool->bytes += 1;
@@ -222,12 +225,7 @@ CommandStatus read_command(lib::io::Reader& reader, lib::io::Writer& writer,
       command += chunk;
       return true;
     });
-    if (s != lib::io::ReadStatus::ok) {
-      why = std::string("reading a literal: ") + lib::io::describe(s);
-      return s == lib::io::ReadStatus::eof ? CommandStatus::eof
-             : s == lib::io::ReadStatus::timeout ? CommandStatus::timeout
-                                                  : CommandStatus::fatal;
-    }
+    if (s != lib::io::ReadStatus::ok) return literal_failure(s, why);
   }
 }
 

@@ -236,16 +236,21 @@ def vm_hwm_kb(pid: int) -> int:
     raise AssertionError("no VmHWM")
 
 
+def logged_in_with_hwm(server, alice):
+    """A raw logged-in connection, its imapd's pid and peak memory so far."""
+    c = server.raw()
+    c.line()
+    c.command("l", f'LOGIN "{alice.address}" "{alice.password}"')
+    pid = server.procs[-1].pid
+    return c, pid, vm_hwm_kb(pid)
+
+
 def test_hostile_literals_stay_under_the_memory_ceiling(mail_system, alice):
     mib = 1024 * 1024
     server = ImapServer(mail_system, "imap-mem", IMAP_MAX_MESSAGE_BYTES=str(8 * mib),
                         IMAP_MAX_LITERAL_BYTES="65536")
     try:
-        c = server.raw()
-        c.line()
-        c.command("l", f'LOGIN "{alice.address}" "{alice.password}"')
-        pid = server.procs[-1].pid
-        base = vm_hwm_kb(pid)
+        c, pid, base = logged_in_with_hwm(server, alice)
         # APPEND with two 7 MiB literals: each within IMAP_MAX_MESSAGE_BYTES,
         # together over the 8 MiB + 128 KiB a command may hold. The total is
         # checked before the second is read, so imapd never holds both.
@@ -336,11 +341,7 @@ def test_large_append_is_streamed_to_disk_not_memory(mail_system, alice):
     mib = 1024 * 1024
     server = ImapServer(mail_system, "imap-stream", IMAP_MAX_MESSAGE_BYTES=str(16 * mib))
     try:
-        c = server.raw()
-        c.line()
-        c.command("l", f'LOGIN "{alice.address}" "{alice.password}"')
-        pid = server.procs[-1].pid
-        base = vm_hwm_kb(pid)
+        c, pid, base = logged_in_with_hwm(server, alice)
         body = b"".join(b"line %07d of a large message\r\n" % i for i in range(200000))  # ~6.4 MB
         msg = b"From: a@b.test\r\nSubject: big\r\n\r\n" + body
         c.send(b"a APPEND INBOX (\\Seen) {%d+}\r\n" % len(msg) + msg + b"\r\n")
