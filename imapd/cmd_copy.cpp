@@ -59,6 +59,7 @@ Completion Session::copy_or_move(const ParsedCommand& c, bool move) {
   std::vector<KeywordChange> target_kw, source_kw;
   std::vector<bool> moved(mb.count(), false);
   bool vanished = false;
+  bool failed = false;  // a message could not be moved (and stays here)
   if (by_rename) {
     std::int64_t moved_bytes = 0, moved_messages = 0;
     for (std::size_t idx : *set) {
@@ -76,8 +77,12 @@ Completion Session::copy_or_move(const ParsedCommand& c, bool move) {
           break;
         }
         if (errno != ENOENT) {
-          lib::log::error("user=%s: MOVE %s to %s: %s", login_.c_str(), mb.path_of(m).c_str(), to.c_str(),
-                          lib::errno_text(errno).c_str());
+          lib::log::error("user=%s: MOVE %s to %s: %s%s", login_.c_str(), mb.path_of(m).c_str(), to.c_str(),
+                          lib::errno_text(errno).c_str(),
+                          errno == EEXIST ? " (a message with this base name is there already: it is kept, and "
+                                            "so is this one; remove one copy)"
+                                          : "");
+          failed = true;
           break;
         }
         auto found = lib::maildir::find_message(mb.dir(), m.base);
@@ -88,7 +93,7 @@ Completion Session::copy_or_move(const ParsedCommand& c, bool move) {
         if (p) m.maildir_flags = p->flags;
       }
       if (!done) {
-        vanished = true;
+        if (!failed) vanished = true;
         continue;
       }
       moved[idx] = true;
@@ -215,6 +220,7 @@ Completion Session::copy_or_move(const ParsedCommand& c, bool move) {
     auto r = mb.expunge(which, "");
     if (r) emit(*r);
     else lib::log::error("user=%s: MOVE: %s", login_.c_str(), r.error().message.c_str());
+    if (failed) return {"NO", "Some messages could not be moved and are still here, see the log."};
     if (vanished) return {"NO", std::string(reply::expunge_issued)};
     return {"OK", "MOVE completed."};
   }

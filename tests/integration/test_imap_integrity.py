@@ -359,3 +359,23 @@ def test_large_append_is_streamed_to_disk_not_memory(mail_system, alice):
         assert len(stored) == 1 and b"\r\n" not in stored[0].read_bytes()  # LF on disk
     finally:
         server.stop()
+
+
+def test_move_never_replaces_a_message_in_the_target(imap, alice):
+    put(alice, 1)
+    m = imap.login(alice)
+    assert m.create("INBOX.t")[0] == "OK"
+    src = next((alice.maildir / "new").iterdir())
+    base = src.name.split(":")[0]
+    # The same base name already in the target (a restore from backup, a
+    # second copy): MOVE must not rename over it.
+    other = alice.maildir / ".t" / "cur" / (base + ":2,")
+    other.write_text("Subject: the other one\n\nkeep me\n")
+    os.chown(other, alice.uid, alice.gid)
+    m.select("INBOX")
+    typ, data = m.uid("MOVE", "1", "INBOX.t")
+    assert typ == "NO", data
+    assert other.read_text().endswith("keep me\n")
+    assert m.search(None, "ALL")[1] == [b"1"]  # still here
+    assert "a message with this base name is there already" in imap.log_text()
+    m.logout()
