@@ -379,3 +379,22 @@ def test_move_never_replaces_a_message_in_the_target(imap, alice):
     assert m.search(None, "ALL")[1] == [b"1"]  # still here
     assert "a message with this base name is there already" in imap.log_text()
     m.logout()
+
+
+def test_partial_fetch_reads_only_what_it_serves(imap, alice):
+    body = "".join(f"line {i:07d}\n" for i in range(1_500_000))  # ~20 MB
+    text = "From: a@b.test\nSubject: huge\n\n" + body
+    deliver(alice.maildir, "1700004000.M1P1.test", text, alice.uid, alice.gid)
+    crlf = text.replace("\n", "\r\n").encode()
+    c, pid, base = logged_in_with_hwm(imap, alice)
+    c.command("s", "SELECT INBOX")
+    for origin, count in ((0, 100), (5, 31), (1000, 4096), (12345, 1), (len(crlf) - 10, 100)):
+        r = c.command("f", f"FETCH 1 (BODY.PEEK[]<{origin}.{count}>)")
+        got = r[0]
+        assert got.startswith(f"* 1 FETCH (BODY[]<{origin}> {{".encode()), got[:80]
+        data = got[got.index(b"}\r\n") + 3:-1]
+        assert data == crlf[origin:origin + count], (origin, count)
+        if origin < 100000:
+            grown = vm_hwm_kb(pid) - base
+            assert grown < 2 * 1024, f"imapd grew by {grown} KiB for BODY[]<{origin}.{count}>"
+    c.close()
