@@ -21,3 +21,6 @@ EXTRA_DIST += tests/integration tests/run_tests.py
 
 # Code health (issue 9): lib/atomic_file.hpp, lib/ascii.hpp, lib/utf8.hpp.
 tests_lib_test_SOURCES += tests/lib/atomic_file_test.cpp
+
+# Privilege separation (issue 14): lib/privileges.hpp.
+tests_lib_test_SOURCES += tests/lib/privileges_test.cpp

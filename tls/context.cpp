@@ -2,14 +2,17 @@
 #include "tls/context.hpp"
 
 #include <cerrno>
+#include <cstdio>
 #include <ctime>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "lib/log.hpp"
+#include "lib/privileges.hpp"
 #include "tls/pem.hpp"
 #include "tls/ticket_keys.hpp"
 
@@ -48,6 +51,33 @@ bool readable(const std::string& path) { return !path.empty() && ::access(path.c
 
 Context::State* state_of(SSL* ssl) {
   return static_cast<Context::State*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
+}
+
+// A private key only its owner can read, and that owner root, this
+// process's user or the mail user couriertls drops to: anything else refuses
+// the start, naming the file, its mode and owner, and the command that fixes it.
+lib::Result<void> check_key_file(const std::string& origin, const std::string& path) {
+  struct stat sb;
+  if (::stat(path.c_str(), &sb) != 0) return {};  // the read above already said what is wrong
+  auto owner_name = [](uid_t uid) {
+    struct passwd* pw = ::getpwuid(uid);
+    return pw ? std::string(pw->pw_name) : "uid " + std::to_string(uid);
+  };
+  char mode[8];
+  std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(sb.st_mode & 07777));
+  std::string described = " (mode " + std::string(mode) + ", owner " + owner_name(sb.st_uid) + ")";
+  if (sb.st_mode & (S_IRWXG | S_IRWXO)) {
+    return lib::permanent_error(origin + ": holds a private key that group or other users can read or write" +
+                                described + "; refusing to use it: chmod 600 " + path);
+  }
+  std::string mail_user = lib::mail_user_name();
+  struct passwd* mail_pw = ::getpwnam(mail_user.c_str());
+  if (sb.st_uid != 0 && sb.st_uid != ::geteuid() && !(mail_pw && mail_pw->pw_uid == sb.st_uid)) {
+    return lib::permanent_error(origin + ": holds a private key owned by another user" + described +
+                                "; refusing to use it: chown " + (::geteuid() == 0 ? "root" : owner_name(::geteuid())) +
+                                " " + path + " (or chown " + mail_user + ", the mail user couriertls runs as)");
+  }
+  return {};
 }
 
 int ticket_key_cb(SSL* ssl, unsigned char key_name[16], unsigned char iv[EVP_MAX_IV_LENGTH],
@@ -222,13 +252,8 @@ lib::Result<void> load_certificate(Context::State& st, SSL_CTX* ctx, const std::
                                 "): make a new key and certificate");
   }
   if (main_context) {
-    struct stat sb;
     const std::string& key_path = keyfile.empty() ? certfile : keyfile;
-    if (::stat(key_path.c_str(), &sb) == 0 && (sb.st_mode & S_IROTH)) {
-      st.warnings.push_back((keyfile.empty() ? origin : key_origin) +
-                            ": holds a private key and every user of this machine can read it: "
-                            "chmod 600 " + key_path);
-    }
+    if (auto ok = check_key_file(keyfile.empty() ? origin : key_origin, key_path); !ok) return ok.error();
   }
   // DH parameters: TLS_DHPARAMS, else a DH PARAMETERS block in the certificate file
   // (Courier's older certificates carry one), else the RFC 7919 groups.
