@@ -72,6 +72,12 @@ void set_current_request(const std::string& what) {
   std::snprintf(current_request, sizeof current_request, "%s", what.c_str());
 }
 
+// The tables the master maps before forking, shared by every worker.
+struct Shared {
+  WorkerSlots& slots;
+  FailedLogins& failures;
+};
+
 // Who is asking (SO_PEERCRED) and what that peer may do.
 struct Peer {
   uid_t uid = 0;
@@ -101,8 +107,29 @@ Peer peer_of(int fd, const std::optional<uid_t>& mail_uid) {
   return p;
 }
 
+// A growing delay before a FAIL for AUTH, per account and per peer uid (not
+// root's: every login process is root's); a success clears the account's.
+void delay_failure(const ChainReply& reply, const Peer& peer, const DaemonConfig& config, FailedLogins& failures) {
+  if (reply.user.empty()) return;
+  std::string account_key = "a:" + reply.user;
+  if (reply.outcome == Outcome::ok) {
+    failures.succeeded(account_key);
+    return;
+  }
+  if (reply.outcome != Outcome::rejected) return;
+  auto delay = failures.failed(account_key);
+  if (peer.uid != 0) delay = std::max(delay, failures.failed("u:" + std::to_string(peer.uid)));
+  // Never so long that AUTH_TIMEOUT ends the worker.
+  delay = std::min<std::chrono::milliseconds>(
+      delay, std::chrono::duration_cast<std::chrono::milliseconds>(config.request_timeout) / 2);
+  if (delay.count() <= 0) return;
+  lib::log::debug("AUTH for %s failed again: answering after %lld ms", reply.user.c_str(),
+                  static_cast<long long>(delay.count()));
+  ::usleep(static_cast<useconds_t>(delay.count()) * 1000);
+}
+
 // Reads and answers one request on fd.
-void serve_connection(int fd, Chain& chain, const DaemonConfig& config, const Peer& peer) {
+void serve_connection(int fd, Chain& chain, const DaemonConfig& config, const Peer& peer, FailedLogins& failures) {
   lib::io::ReaderOptions ro;
   ro.max_line_bytes = protocol::max_line_bytes;
   ro.read_timeout_ms = static_cast<int>(config.request_timeout.count() * 1000);
@@ -170,6 +197,7 @@ void serve_connection(int fd, Chain& chain, const DaemonConfig& config, const Pe
       set_current_request("AUTH");
       reply = chain.auth(payload);
       lib::Secret(std::move(payload)).wipe();
+      delay_failure(reply, peer, config, failures);
     } else if (auto* pw = std::get_if<protocol::PasswdRequest>(&request)) {
       set_current_request("PASSWD " + pw->service + " " + pw->user);
       reply = chain.passwd(*pw);
@@ -197,7 +225,8 @@ void serve_connection(int fd, Chain& chain, const DaemonConfig& config, const Pe
   lib::log::warning("malformed request: more than %zu metadata lines", protocol::max_metadata_lines);
 }
 
-[[noreturn]] void worker_main(int listen_fd, const DaemonConfig& config, WorkerSlots& slots, int slot) {
+[[noreturn]] void worker_main(int listen_fd, const DaemonConfig& config, Shared shared, int slot) {
+  WorkerSlots& slots = shared.slots;
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);
   struct sigaction sa {};
   sa.sa_handler = worker_on_term;  // no SA_RESTART: accept() returns EINTR
@@ -258,7 +287,7 @@ void serve_connection(int fd, Chain& chain, const DaemonConfig& config, const Pe
     }
     ::unsetenv("TCPREMOTEIP");
     ::alarm(static_cast<unsigned>(config.request_timeout.count()));
-    serve_connection(fd, chain, config, peer);
+    serve_connection(fd, chain, config, peer, shared.failures);
     ::alarm(0);
     slots.end(slot);
   }
@@ -275,6 +304,7 @@ struct Master {
   std::map<pid_t, std::chrono::steady_clock::time_point> workers;  // pid -> started
   std::map<pid_t, int> slot_of;  // pid -> its slot in `slots`
   std::optional<WorkerSlots> slots;
+  std::optional<FailedLogins> failures;
   bool stopping = false;
   int quick_failures = 0;  // workers that died right after starting, in a row
   lib::Event respawn_timer;
@@ -293,7 +323,7 @@ struct Master {
         // The child runs no loop. Freeing the base here would remove the
         // parent's events from the epoll set both processes share.
         (void)base.release();
-        worker_main(listen_fd, config, *slots, slot);
+        worker_main(listen_fd, config, Shared{*slots, *failures}, slot);
       }
       workers[pid] = std::chrono::steady_clock::now();
       slot_of[pid] = slot;
@@ -533,6 +563,9 @@ lib::Result<void> run_daemon(const DaemonConfig& config, int ready_fd) {
   auto slots = WorkerSlots::create();
   if (!slots) return fail(slots.error());
   m.slots.emplace(std::move(*slots));
+  auto failures = FailedLogins::create();
+  if (!failures) return fail(failures.error());
+  m.failures.emplace(std::move(*failures));
   m.listen_fd = listener->get();
   m.base.reset(event_base_new());
   if (!m.base) return fail(lib::temporary_error("event_base_new failed"));

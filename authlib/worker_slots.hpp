@@ -12,7 +12,10 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <string_view>
 #include <sys/types.h>
 
 #include "lib/result.hpp"
@@ -49,6 +52,41 @@ class WorkerSlots {
   static_assert(std::atomic<long long>::is_always_lock_free, "shared-memory atomics must be lock-free");
   explicit WorkerSlots(Slot* slots) : slots_(slots) {}
   Slot* slots_;
+};
+
+// Failed AUTHs per account and per peer uid, shared by the workers the same
+// way: each failure within `window` of the last one doubles the delay before
+// the next FAIL is sent (the first is free), up to max_delay; a success clears
+// the account's count. Counts are approximate under races, never unbounded.
+class FailedLogins {
+ public:
+  static constexpr size_t max_entries = 4096;
+  static constexpr std::chrono::milliseconds first_delay{250};
+  static constexpr std::chrono::milliseconds max_delay{2000};
+  static constexpr std::chrono::seconds window{60};
+
+  static lib::Result<FailedLogins> create();
+  FailedLogins(FailedLogins&& other) noexcept;
+  FailedLogins& operator=(FailedLogins&&) = delete;
+  FailedLogins(const FailedLogins&) = delete;
+  ~FailedLogins();
+
+  // Records a failure for `key` ("a:account", "u:uid") and returns the delay
+  // it now earns.
+  std::chrono::milliseconds failed(std::string_view key) noexcept;
+  void succeeded(std::string_view key) noexcept;
+
+ private:
+  struct Entry {
+    std::atomic<uint64_t> key;       // 0: free
+    std::atomic<uint32_t> failures;
+    std::atomic<int64_t> last_ms;    // steady clock
+  };
+  static_assert(std::atomic<uint64_t>::is_always_lock_free && std::atomic<int64_t>::is_always_lock_free,
+                "shared-memory atomics must be lock-free");
+  explicit FailedLogins(Entry* entries) : entries_(entries) {}
+  Entry* find(uint64_t hash, int64_t now_ms, bool create) noexcept;
+  Entry* entries_;
 };
 
 }  // namespace authlib

@@ -339,3 +339,21 @@ def test_enumerate_and_tcpremoteip_only_from_root_or_the_mail_user(mail_system, 
     ask_as(mail_system, OTHER_UID, OTHER_GID, "TCPREMOTEIP=192.0.2.7\\nPRE . pop3 alice@example.test\\n")
     assert f"TCPREMOTEIP from uid {OTHER_UID} ignored" in mail_system.log_text()
     assert "192.0.2.7" not in mail_system.log_text().split("TCPREMOTEIP from uid")[-1]
+
+
+def test_failed_auths_for_one_account_are_answered_ever_later(mail_system, alice):
+    def authtest(password: str) -> tuple[int, float]:
+        start = time.monotonic()
+        r = subprocess.run([tool("authlib/authtest"), "-s", "pop3", alice.address, password], env=mail_system.env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+        return r.returncode, time.monotonic() - start
+
+    rejected = authtest("wrong")[0]
+    assert rejected != 0
+    times = [authtest("wrong") for _ in range(3)]
+    assert all(code == rejected for code, _ in times)
+    # 250 ms, 500 ms, 1 s (the first failure is free)
+    assert times[0][1] >= 0.25 and times[1][1] >= 0.5 and times[2][1] >= 1.0, times
+    assert authtest(alice.password)[0] == 0  # a success clears the count
+    code, seconds = authtest("wrong")
+    assert code == rejected and seconds < 0.25, seconds
