@@ -4,19 +4,30 @@
 #include <algorithm>
 #include <cerrno>
 #include <new>
+#include <string>
 #include <sys/mman.h>
 
 namespace authlib {
 
+namespace {
+
+// n value-initialised T in memory the processes forked later share (T holds
+// only lock-free atomics).
+template <class T>
+lib::Result<T*> map_shared(size_t n, const char* what) {
+  void* p = ::mmap(nullptr, sizeof(T) * n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return lib::temporary_error(std::string("mmap of the ") + what + ": " + lib::errno_text(errno));
+  auto* items = static_cast<T*>(p);
+  for (size_t i = 0; i < n; ++i) new (&items[i]) T();
+  return items;
+}
+
+}  // namespace
+
 lib::Result<WorkerSlots> WorkerSlots::create() {
-  void* p = ::mmap(nullptr, sizeof(Slot) * max_slots, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) return lib::temporary_error("mmap of the worker table: " + lib::errno_text(errno));
-  auto* slots = static_cast<Slot*>(p);
-  for (size_t i = 0; i < max_slots; ++i) {
-    new (&slots[i].used) std::atomic<int>(0);
-    new (&slots[i].busy_uid) std::atomic<long long>(-1);
-  }
-  return WorkerSlots(slots);
+  auto slots = map_shared<Slot>(max_slots, "worker table");
+  if (!slots) return slots.error();
+  return WorkerSlots(*slots);
 }
 
 WorkerSlots::WorkerSlots(WorkerSlots&& other) noexcept : slots_(other.slots_) { other.slots_ = nullptr; }
@@ -75,15 +86,9 @@ int64_t now_ms() noexcept {
 }  // namespace
 
 lib::Result<FailedLogins> FailedLogins::create() {
-  void* p = ::mmap(nullptr, sizeof(Entry) * max_entries, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) return lib::temporary_error("mmap of the failed-login table: " + lib::errno_text(errno));
-  auto* entries = static_cast<Entry*>(p);
-  for (size_t i = 0; i < max_entries; ++i) {
-    new (&entries[i].key) std::atomic<uint64_t>(0);
-    new (&entries[i].failures) std::atomic<uint32_t>(0);
-    new (&entries[i].last_ms) std::atomic<int64_t>(0);
-  }
-  return FailedLogins(entries);
+  auto entries = map_shared<Entry>(max_entries, "failed-login table");
+  if (!entries) return entries.error();
+  return FailedLogins(*entries);
 }
 
 FailedLogins::FailedLogins(FailedLogins&& other) noexcept : entries_(other.entries_) { other.entries_ = nullptr; }

@@ -46,8 +46,8 @@ class WorkerSlots {
 
  private:
   struct Slot {
-    std::atomic<int> used;      // reserved by the master for a live worker
-    std::atomic<long long> busy_uid;  // -1: idle
+    std::atomic<int> used{0};             // reserved by the master for a live worker
+    std::atomic<long long> busy_uid{-1};  // -1: idle
   };
   static_assert(std::atomic<long long>::is_always_lock_free, "shared-memory atomics must be lock-free");
   explicit WorkerSlots(Slot* slots) : slots_(slots) {}
@@ -78,9 +78,9 @@ class FailedLogins {
 
  private:
   struct Entry {
-    std::atomic<uint64_t> key;       // 0: free
-    std::atomic<uint32_t> failures;
-    std::atomic<int64_t> last_ms;    // steady clock
+    std::atomic<uint64_t> key{0};  // 0: free
+    std::atomic<uint32_t> failures{0};
+    std::atomic<int64_t> last_ms{0};  // steady clock
   };
   static_assert(std::atomic<uint64_t>::is_always_lock_free && std::atomic<int64_t>::is_always_lock_free,
                 "shared-memory atomics must be lock-free");

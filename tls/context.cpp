@@ -4,6 +4,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <ctime>
+#include <dirent.h>
+#include <map>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
@@ -28,6 +30,10 @@ struct Context::State {
   std::vector<TicketKey> ticket_keys;
   EvpPkey dh_params;            // from TLS_DHPARAMS, shared by every context
   std::vector<SslCtx> sni_ctxs;  // contexts chosen by SNI, kept for the connection's life
+  // $TLS_CERTFILE.<name> files loaded at start, while couriertls may still be
+  // root (it then runs as the mail user, who cannot read the keys).
+  std::map<std::string, SslCtx> sni_preloaded;
+  std::map<std::string, std::string> sni_preload_errors;
 };
 
 namespace {
@@ -139,6 +145,15 @@ int servername_cb(SSL* ssl, int* alert, void* arg) noexcept {
       lib::log::debug("SNI name \"%s\" is not a host name; serving %s", lib::log::sanitize(name, 100).c_str(),
                       st->certificate_path.c_str());
       return SSL_TLSEXT_ERR_OK;
+    }
+    if (auto pre = st->sni_preloaded.find(*suffix); pre != st->sni_preloaded.end()) {
+      SSL_set_SSL_CTX(ssl, pre->second.get());
+      return SSL_TLSEXT_ERR_OK;
+    }
+    if (auto err = st->sni_preload_errors.find(*suffix); err != st->sni_preload_errors.end()) {
+      lib::log::error("%s (certificate chosen for the SNI name %s)", err->second.c_str(), suffix->c_str());
+      *alert = SSL_AD_INTERNAL_ERROR;
+      return SSL_TLSEXT_ERR_ALERT_FATAL;
     }
     std::string certfile = st->settings.certfile + "." + *suffix;
     if (!readable(certfile)) return SSL_TLSEXT_ERR_OK;
@@ -419,6 +434,35 @@ SSL_CTX* Context::get() const { return state_->ctx.get(); }
 const std::vector<std::string>& Context::warnings() const { return state_->warnings; }
 const std::string& Context::certificate_path() const { return state_->certificate_path; }
 
+namespace {
+
+// Every $TLS_CERTFILE.<host name> beside TLS_CERTFILE, loaded now: the
+// servername callback runs after the switch to the mail user.
+void preload_sni(Context::State& st) {
+  const std::string& base = st.settings.certfile;
+  if (base.empty()) return;
+  size_t slash = base.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : base.substr(0, slash == 0 ? 1 : slash);
+  std::string prefix = (slash == std::string::npos ? base : base.substr(slash + 1)) + ".";
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string_view name(e->d_name);
+    if (name.size() <= prefix.size() || name.substr(0, prefix.size()) != prefix) continue;
+    auto suffix = servername_suffix(name.substr(prefix.size()));
+    if (!suffix || *suffix != name.substr(prefix.size())) continue;
+    std::string keyfile;
+    if (!st.settings.private_keyfile.empty() && readable(st.settings.private_keyfile + "." + *suffix))
+      keyfile = st.settings.private_keyfile + "." + *suffix;
+    auto ctx = build_ctx(st, base + "." + *suffix, keyfile, false);
+    if (ctx) st.sni_preloaded.emplace(*suffix, std::move(ctx.value()));
+    else st.sni_preload_errors.emplace(*suffix, ctx.error().message);
+  }
+  ::closedir(d);
+}
+
+}  // namespace
+
 lib::Result<Context> Context::create(const Settings& settings, const ContextOptions& options) {
   auto st = std::make_unique<State>();
   st->settings = settings;
@@ -466,6 +510,7 @@ lib::Result<Context> Context::create(const Settings& settings, const ContextOpti
   auto ctx = build_ctx(*st, certfile, keyfile, true);
   if (!ctx) return ctx.error();
   st->ctx = std::move(ctx.value());
+  if (server && ::geteuid() == 0) preload_sni(*st);
   return Context(std::move(st));
 }
 

@@ -322,8 +322,15 @@ int run(int argc, char** argv) {
     // The parent's copies of the program's ends close here.
   }
 
+  // TLS never runs as root (DESIGN.md, Privileges): without -user, root
+  // becomes the mail user (MAILUSER, else configure's default).
   if (!o.user.empty()) {
     auto dropped = drop_to_user(o.user);
+    if (!dropped) return fail(o, dropped.error().message, true);
+  } else if (::geteuid() == 0) {
+    auto mail_user = lib::mail_user();
+    if (!mail_user) return fail(o, mail_user.error().message, true);
+    auto dropped = lib::drop_privileges(*mail_user);
     if (!dropped) return fail(o, dropped.error().message, true);
   }
 

@@ -148,6 +148,23 @@ def test_stls_couriertls_runs_as_the_mail_user(alice, certs, pop3_launcher):
     client.quit()
 
 
+@needs_root
+def test_couriertls_started_by_root_without_user_becomes_the_mail_user(tmp_path, certs):
+    from tls_support import MiniTcpd, couriertls, tls_env
+    # The program prints its own uid and that of its parent, the relaying couriertls.
+    program = ["/bin/sh", "-c", 'echo "$(id -u) $(stat -c %u /proc/$PPID) $(stat -c %g /proc/$PPID)"; exec cat']
+    tcpd = MiniTcpd([couriertls(), "-server", "-tcpd", *program], tls_env(TLS_CERTFILE=str(certs["server_pem"])),
+                    tmp_path / "couriertls.log")
+    try:
+        with socket.create_connection(("127.0.0.1", tcpd.port), timeout=30) as raw:
+            with client_tls_context().wrap_socket(raw) as tls:
+                line = tls.makefile("rb").readline().decode()
+        uid, gid = mail_ids()
+        assert line.split() == ["0", str(uid), str(gid)], line  # the program keeps root; TLS does not
+    finally:
+        tcpd.stop()
+
+
 # ----- private key permissions ----------------------------------------------
 
 def couriertls_check(pem: Path) -> subprocess.CompletedProcess:
