@@ -149,6 +149,24 @@ def test_stls_couriertls_runs_as_the_mail_user(alice, certs, pop3_launcher):
 
 
 @needs_root
+def test_imap_starttls_couriertls_runs_as_the_mail_user(mail_system, alice, certs):
+    import imaplib
+    from imap_support import ImapServer
+    server = ImapServer(mail_system, "starttls", IMAP_STARTTLS="YES", **tls_env(certs))
+    try:
+        m = imaplib.IMAP4("127.0.0.1", server.port, timeout=60)
+        m.starttls(client_tls_context(certs["ca"]))
+        uid, gid = mail_ids()
+        assert_unprivileged(holders(m.sock), uid, gid, {"couriertls"})  # pre-auth
+        m.login(alice.address, alice.password)
+        assert m.select("INBOX")[0] == "OK"
+        assert_unprivileged(holders(m.sock), uid, gid, {"couriertls"})  # logged in
+        m.logout()
+    finally:
+        server.stop()
+
+
+@needs_root
 def test_couriertls_started_by_root_without_user_becomes_the_mail_user(tmp_path, certs):
     from tls_support import MiniTcpd, couriertls, tls_env
     # The program prints its own uid and that of its parent, the relaying couriertls.
