@@ -85,3 +85,10 @@ FUZZ_IMAP_STORE_SRC = tests/fuzz/fuzz_imap_store.cpp imapd/uiddb.cpp imapd/keywo
 tests/fuzz/fuzz_imap_store: $(addprefix $(top_srcdir)/,$(FUZZ_IMAP_STORE_SRC))
 	$(call fuzz_build,$(FUZZ_IMAP_STORE_SRC))
 EXTRA_DIST += tests/fuzz/fuzz_imap_store.cpp
+
+# maildrop: the filter language lexer and parser.
+FUZZ_TARGETS += tests/fuzz/fuzz_maildrop_filter
+FUZZ_MAILDROP_FILTER_SRC = tests/fuzz/fuzz_maildrop_filter.cpp maildrop/filter_parser.cpp
+tests/fuzz/fuzz_maildrop_filter: $(addprefix $(top_srcdir)/,$(FUZZ_MAILDROP_FILTER_SRC))
+	$(call fuzz_build,$(FUZZ_MAILDROP_FILTER_SRC))
+EXTRA_DIST += tests/fuzz/fuzz_maildrop_filter.cpp
