@@ -68,17 +68,23 @@ std::variant<Interpolated, std::string> split_interpolation(std::string_view tex
         auto close = text.find('}', i + 2);
         if (close == std::string_view::npos) return std::string("unterminated ${ in \"") + std::string(text) + "\"";
         std::string name(text.substr(i + 2, close - i - 2));
-        if (name.empty() || !name_start(name[0])) return "bad variable name ${" + name + "}";
-        for (char k : name)
-          if (!name_char(k)) return "bad variable name ${" + name + "}";
+        bool digits = !name.empty() && name.find_first_not_of("0123456789") == std::string::npos;
+        if (!digits) {
+          if (name.empty() || !name_start(name[0])) return "bad variable name ${" + name + "}";
+          for (char k : name)
+            if (!name_char(k)) return "bad variable name ${" + name + "}";
+        }
         flush();
         out.push_back({true, name});
         i = close;
         continue;
       }
-      if (!regex && name_start(text[i + 1])) {
+      if (!regex && (name_start(text[i + 1]) || std::isdigit(static_cast<unsigned char>(text[i + 1])))) {
         std::size_t j = i + 1;
-        while (j < text.size() && name_char(text[j])) ++j;
+        if (std::isdigit(static_cast<unsigned char>(text[j])))  // $1, $2...: arguments in manual mode
+          while (j < text.size() && std::isdigit(static_cast<unsigned char>(text[j]))) ++j;
+        else
+          while (j < text.size() && name_char(text[j])) ++j;
         flush();
         out.push_back({true, std::string(text.substr(i + 1, j - i - 1))});
         i = j - 1;
@@ -249,6 +255,7 @@ std::variant<Token, SyntaxError> Lexer::next(LexMode mode) {
       std::string_view rest = w.substr(1);
       bool plain = name_start(rest[0]);
       for (char k : rest) plain = plain && name_char(k);
+      if (rest.find_first_not_of("0123456789") == std::string_view::npos) plain = true;  // $1
       if (plain) {
         t.kind = TokenKind::variable;
         t.text = std::string(rest);

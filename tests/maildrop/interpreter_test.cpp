@@ -71,6 +71,8 @@ struct ExprCase {
 TEST_F(InterpreterTest, Expressions) {
   in->vars()["N"] = "5";
   in->vars()["S"] = "Hello World";
+  in->vars()["1"] = "one";
+  in->vars()["2"] = "two";
   const ExprCase cases[] = {
       {"integer arithmetic", "1 + 2 * 3", "7"},
       {"division", "7 / 2", "3.5"},
@@ -84,6 +86,7 @@ TEST_F(InterpreterTest, Expressions) {
       {"and short circuit value", "1 && \"x\"", "x"},
       {"or", "0 || 7", "7"},
       {"interpolation", "\"n=$N s=${S}!\"", "n=5 s=Hello World!"},
+      {"positional arguments", "\"$1-${2}\"", "one-two"},
       {"single quotes are literal", "'$N'", "$N"},
       {"length", "length($S)", "11"},
       {"substr", "substr($S, 6)", "World"},
