@@ -266,6 +266,9 @@ int main(int argc, char** argv) {
       die(ex_tempfail, "home directory %s of account %s is world-writable or sticky (mode %04o); fix it: chmod 755 %s",
           home.c_str(), o.user.c_str(), hs.st_mode & 07777, home.c_str());
   } else {
+    // Filters run programs and write files: never as root (DESIGN.md, Privileges).
+    if (::geteuid() == 0 && !o.check_only)
+      die(ex_noperm, "refusing to run a filter file as root; deliver with maildrop -d USER, or run it as the user");
     home = getenv_str("HOME");
     if (home.empty()) {
       struct passwd* pw = ::getpwuid(::getuid());

@@ -9,7 +9,9 @@ import stat
 import subprocess
 from pathlib import Path
 
-from suite import tool
+import pytest
+
+from suite import mail_uid_gid, tool
 
 
 def run(argv: list[str], input: bytes = b"", env: dict | None = None, cwd: Path | None = None):
@@ -91,23 +93,51 @@ def test_deliverquota_create_warn_and_errors(tmp_path):
     assert deliverquota("--help", input=b"").returncode == 0
 
 
-def test_manual_mode_filter_file(tmp_path):
-    md = tmp_path / "Maildir"
+def as_mail_user():
+    """preexec_fn: the test accounts' uid when the tests run as root."""
+    uid, gid = mail_uid_gid()
+    if os.geteuid() == 0:
+        os.setgid(gid)
+        os.setuid(uid)
+
+
+def test_manual_mode_filter_file(public_tmp):
+    top = Path(public_tmp) / "manual"
+    md = top / "Maildir"
+    top.mkdir()
     maildirmake(str(md))
     maildirmake("-f", "Work", str(md))
-    filt = tmp_path / "filter"
+    filt = top / "filter"
     filt.write_text('if (/^Subject: work/) { to "$HOME/Maildir/.Work/" }\nlog "args $1 $2"\n')
     filt.chmod(0o600)
-    env = dict(os.environ, HOME=str(tmp_path), DEFAULT=str(md))
-    cp = run([tool("maildrop/maildrop"), str(filt), "a1", "a2"], b"Subject: work item\n\nx\n", env=env)
+    if os.geteuid() == 0:
+        uid, gid = mail_uid_gid()
+        for p in [top, *top.rglob("*")]:
+            os.chown(p, uid, gid)
+    env = dict(os.environ, HOME=str(top), DEFAULT=str(md))
+
+    def md_run(stdin: bytes, *args: str):
+        return subprocess.run([tool("maildrop/maildrop"), *args], input=stdin, capture_output=True, timeout=60,
+                              env=env, cwd=top, preexec_fn=as_mail_user)
+
+    cp = md_run(b"Subject: work item\n\nx\n", str(filt), "a1", "a2")
     assert cp.returncode == 0, cp.stderr
     assert len(messages(md / ".Work")) == 1
-    cp = run([tool("maildrop/maildrop"), str(filt), "a1", "a2"], b"Subject: other\n\nx\n", env=env)
+    cp = md_run(b"Subject: other\n\nx\n", str(filt), "a1", "a2")
     assert cp.returncode == 0 and b"args a1 a2" in cp.stderr
     assert len(messages(md)) == 1
     filt.chmod(0o622)
-    cp = run([tool("maildrop/maildrop"), str(filt)], b"Subject: x\n\nx\n", env=env)
+    cp = md_run(b"Subject: x\n\nx\n", str(filt))
     assert cp.returncode == 75 and b"world-writable" in cp.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root is refused")
+def test_manual_mode_refuses_root(tmp_path):
+    filt = tmp_path / "filter"
+    filt.write_text('to "/tmp/x/"\n')
+    filt.chmod(0o600)
+    cp = run([tool("maildrop/maildrop"), str(filt)], b"Subject: x\n\nx\n", env=dict(os.environ, HOME=str(tmp_path)))
+    assert cp.returncode == 77 and b"as root" in cp.stderr
 
 
 def test_syntax_check_mode(tmp_path):
