@@ -34,6 +34,7 @@ check_PROGRAMS += tests/maildrop_test
 TESTS += tests/maildrop_test
 tests_maildrop_test_CPPFLAGS = $(AM_CPPFLAGS) $(GTEST_CFLAGS) $(PCRE2_CFLAGS)
 tests_maildrop_test_SOURCES = \
+  tests/maildrop/test_support.hpp \
   tests/maildrop/filter_parser_test.cpp \
   tests/maildrop/interpreter_test.cpp \
   tests/maildrop/delivery_test.cpp \

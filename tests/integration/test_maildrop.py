@@ -397,3 +397,33 @@ def test_concurrent_deliveries(mail_system, alice):
     for p in procs:
         assert p.wait(60) == 0, p.stderr.read()
     assert len(new_files(alice.maildir)) == 12
+
+
+def test_uid_0_account_is_refused(mail_system, alice):
+    mail_system._run(tool("authlib/userdb"), alice.address, "set", "uid=0", "gid=0")
+    mail_system._run(tool("authlib/makeuserdb"))
+    cp = run_maildrop(mail_system, ["-d", alice.address], message("as root?"))
+    assert cp.returncode == 77, cp.stderr
+    assert b"uid 0 (root)" in cp.stderr
+    assert new_files(alice.maildir) == []
+
+
+def test_filter_forward_through_sendmail(mail_system, alice):
+    fake = alice.home / "fake-sendmail"
+    fake.write_text(f"#!/bin/sh\necho \"$@\" > {alice.home}/fwd-args\ncat > {alice.home}/fwd-msg\n")
+    fake.chmod(0o755)
+    if os.geteuid() == 0:
+        os.chown(fake, alice.uid, alice.gid)
+    write_user_file(alice, ".mailfilter", f'SENDMAIL="{fake}"\ncc "!boss@example.test"\n')
+    msg = message("forward me")
+    deliver_ok(mail_system, alice.address, msg, "-A", f"Delivered-To: {alice.address}")
+    assert (alice.home / "fwd-args").read_text() == f"-f {SENDER} -- boss@example.test\n"
+    assert (alice.home / "fwd-msg").read_bytes() == f"Delivered-To: {alice.address}\n".encode() + msg
+    assert len(new_files(alice.maildir)) == 1  # cc, then the default delivery
+
+
+def test_options_d_mismatch_and_verbose(mail_system, alice):
+    cp = run_maildrop(mail_system, ["-d", alice.address, "-D", "12345/12345"], message("x"))
+    assert cp.returncode == 75 and b"-D 12345/12345 does not match" in cp.stderr
+    cp = run_maildrop(mail_system, ["-d", alice.address, "-V", "1", "-D", f"{alice.uid}/{alice.gid}"], message("v"))
+    assert cp.returncode == 0 and b"delivered to maildir" in cp.stderr
