@@ -249,20 +249,9 @@ void Interpreter::exec(const Stmt& s) {
     case StmtKind::foreach: {
       const Expr& e = *s.value;
       const Regex& re = regex_for(*e.pattern, s.line);
-      std::vector<std::string> subjects;
-      if (e.kind == ExprKind::match) {
-        subjects.push_back(eval(*e.args[0]));
-      } else {
-        if (e.pattern->headers) subjects = message_.headers();
-        if (e.pattern->body) {
-          auto r = message_.for_each_body_line([&](std::string_view l) {
-            subjects.emplace_back(l);
-            return subjects.size() < 100000;
-          });
-          if (!r) fail(s.line, r.error().message);
-        }
-      }
-      for (const auto& text : subjects) {
+      // Each line is matched and its block run as it is read: a 50 MB body
+      // is never collected in memory.
+      auto each_match = [&](std::string_view text) {
         std::size_t pos = 0, end = 0;
         std::vector<std::string> groups;
         while (pos <= text.size() && re.search(text, pos, &groups, &end)) {
@@ -271,6 +260,21 @@ void Interpreter::exec(const Stmt& s) {
           exec_block(s.blocks[0]);
           pos = end;
         }
+      };
+      if (e.kind == ExprKind::match) {
+        each_match(eval(*e.args[0]));
+        return;
+      }
+      if (e.pattern->headers) {
+        const std::vector<std::string> headers = message_.headers();  // xfilter in the block may replace them
+        for (const auto& h : headers) each_match(h);
+      }
+      if (e.pattern->body) {
+        auto r = message_.for_each_body_line([&](std::string_view l) {
+          each_match(std::string(l));
+          return true;
+        });
+        if (!r) fail(s.line, r.error().message);
       }
       return;
     }

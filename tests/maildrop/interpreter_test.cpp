@@ -290,6 +290,8 @@ TEST_F(InterpreterTest, EndlessLoopIsStopped) {
 TEST_F(InterpreterTest, ForeachOverHeadersAndStrings) {
   run_ok("L=\"\"\nforeach /^(To|From): / { L=\"$L$MATCH1,\" }");
   EXPECT_EQ(var("L"), "From,To,");
+  run_ok("N=0\nforeach /cheap/:b { N=$N + 1 }");
+  EXPECT_EQ(var("N"), "3");
   run_ok("L=\"\"\nforeach (getaddr(\"a@x, b@y\")) =~ /[^\\n]+/ { L=\"$L[$MATCH]\" }");
   EXPECT_EQ(var("L"), "[a@x][b@y]");
 }
