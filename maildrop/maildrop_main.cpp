@@ -68,7 +68,7 @@ struct Options {
 void die(int code, const char* fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  lib::log::vwrite(code == ex_tempfail ? lib::log::Level::error : lib::log::Level::error, fmt, ap);
+  lib::log::vwrite(lib::log::Level::error, fmt, ap);
   va_end(ap);
   std::exit(code);
 }
@@ -149,8 +149,8 @@ void check_filter_file(const std::string& path, const struct stat& st, const std
   if (!S_ISREG(st.st_mode)) die(ex_tempfail, "%s of %s is not a regular file", path.c_str(), account.c_str());
 }
 
-[[noreturn]] void finish_filter(const std::variant<FilterOutcome, FilterFailure>& r, Interpreter& in, bool* fell) {
-  (void)fell;
+// Ends the process after a filter stopped (error, exit or delivered).
+[[noreturn]] void finish_filter(const std::variant<FilterOutcome, FilterFailure>& r, Interpreter& in) {
   if (auto* f = std::get_if<FilterFailure>(&r))
     die(ex_tempfail, "filter error, mail deferred: %s", f->describe().c_str());
   if (std::get<FilterOutcome>(r) == FilterOutcome::exited) {
@@ -350,7 +350,7 @@ int main(int argc, char** argv) {
     auto r = in.run_file(o.filter_file);
     if (std::holds_alternative<FilterOutcome>(r) && std::get<FilterOutcome>(r) == FilterOutcome::fell_through)
       deliver_default(in, msg, default_box);
-    finish_filter(r, in, nullptr);
+    finish_filter(r, in);
   }
 
   // dot-courier: $HOME/.courier (no extension) or .courier-EXT / -default.
@@ -406,7 +406,7 @@ int main(int argc, char** argv) {
           lib::errno_text(errno).c_str(), rc.c_str());
     auto r = in.run_file(rc);
     if (!std::holds_alternative<FilterOutcome>(r) || std::get<FilterOutcome>(r) != FilterOutcome::fell_through)
-      finish_filter(r, in, nullptr);
+      finish_filter(r, in);
   } else if (errno != ENOENT) {
     die(ex_tempfail, "%s: %s", rc.c_str(), lib::errno_text(errno).c_str());
   }
@@ -414,7 +414,7 @@ int main(int argc, char** argv) {
     check_filter_file(home + "/.mailfilter", st, o.user);
     auto r = in.run_file(home + "/.mailfilter");
     if (!std::holds_alternative<FilterOutcome>(r) || std::get<FilterOutcome>(r) != FilterOutcome::fell_through)
-      finish_filter(r, in, nullptr);
+      finish_filter(r, in);
   } else if (errno != ENOENT) {
     die(ex_tempfail, "%s/.mailfilter: %s", home.c_str(), lib::errno_text(errno).c_str());
   }
