@@ -37,6 +37,24 @@ TEST(Spool, MessageWithoutBodyOrSeparator) {
   EXPECT_EQ(n, 0);
 }
 
+TEST(Spool, CrlfSeparatorAndOversizedHeader) {
+  TempDir d;
+  Message crlf = test::spool_text(d, "Subject: a\r\nX: b\r\n\r\nbody\r\n");
+  ASSERT_EQ(crlf.headers().size(), 2u);
+  EXPECT_EQ(crlf.headers()[1], "X: b");
+  std::vector<std::string> lines;
+  ASSERT_TRUE(crlf.for_each_body_line([&](std::string_view l) { return lines.emplace_back(l), true; }).ok());
+  EXPECT_EQ(lines, std::vector<std::string>{"body"});
+  // A "header" of 2 MB without a blank line: parsing stops at the limit and
+  // everything is kept byte for byte.
+  std::string huge = "Subject: x\n" + std::string(2 * 1024 * 1024, 'h') + "\n";
+  Message big = test::spool_text(d, huge);
+  EXPECT_EQ(big.size(), huge.size());
+  std::string back(big.size(), '\0');
+  ASSERT_EQ(::pread(big.fd(), back.data(), back.size(), 0), static_cast<ssize_t>(back.size()));
+  EXPECT_EQ(back, huge);
+}
+
 TEST(Spool, LargeMessageIsStreamed) {
   TempDir d;
   std::string body;
