@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import pwd
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -73,8 +74,10 @@ def give_to_nobody(path: Path) -> None:
             os.chown(p, nobody.pw_uid, nobody.pw_gid)
 
 
-def run_rate(argv_for, home: Path, env: dict, n: int, msgs: list[bytes]) -> float:
+def run_rate(argv_for, home: Path, env: dict, n: int, msgs: list[bytes]) -> tuple[float, float]:
+    """(deliveries per second, CPU ms per delivery: user + system of the children)."""
     give_to_nobody(home)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     for i in range(n):
         cp = subprocess.run(argv_for(i), input=msgs[i % len(msgs)], env=env, cwd=home,
@@ -82,10 +85,12 @@ def run_rate(argv_for, home: Path, env: dict, n: int, msgs: list[bytes]) -> floa
         if cp.returncode != 0:
             raise SystemExit(f"{argv_for(i)} failed ({cp.returncode}): {cp.stderr.decode(errors='replace')}")
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_ms = ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) * 1000 / n
     delivered = len(list((home / "Maildir" / "new").iterdir()))
     if delivered != n:
         raise SystemExit(f"expected {n} messages in the Maildir, found {delivered}")
-    return n / elapsed
+    return n / elapsed, cpu_ms
 
 
 def peak_rss_kib(argv, home: Path, env: dict, big: Path) -> int:
@@ -122,19 +127,25 @@ def main() -> None:
         "debian": ([args.debian], dict(base_env, LD_LIBRARY_PATH=args.debian_libs)),
     }
     results: dict[tuple[str, str], float] = {}
+    cpu: dict[tuple[str, str], float] = {}
     for rnd in range(args.rounds):
         for case, with_rules in (("no filter", False), ("20 rules", True)):
             for name, (argv, env) in programs.items():
                 home = make_home(root)
                 filt = write_filter(home, "filter", rules(home) if with_rules else "")
                 e = dict(env, HOME=str(home))
-                rate = run_rate(lambda i: argv + [str(filt)], home, e, args.n, msgs)
+                rate, cpu_ms = run_rate(lambda i: argv + [str(filt)], home, e, args.n, msgs)
                 key = (name, case)
                 results[key] = max(results.get(key, 0.0), rate)
+                cpu[key] = min(cpu.get(key, 1e9), cpu_ms)
     print(f"deliveries/s, 5 KB messages, best of {args.rounds} rounds of {args.n}, one process per message")
     for case in ("no filter", "20 rules"):
         o, d = results[("ours", case)], results[("debian", case)]
         print(f"  {case:10s}  ours {o:8.1f}   debian maildrop 2.9 {d:8.1f}   ratio {o / d:5.2f}x")
+    print("CPU ms (user + system) per delivery, best round")
+    for case in ("no filter", "20 rules"):
+        o, d = cpu[("ours", case)], cpu[("debian", case)]
+        print(f"  {case:10s}  ours {o:8.2f}   debian maildrop 2.9 {d:8.2f}   ratio {d / o:5.2f}x (>1: ours cheaper)")
 
     big = root / "big.eml"
     with open(big, "wb") as f:
