@@ -43,3 +43,5 @@ tests_maildrop_test_LDADD = $(MAILDROP_LIBS) -lgtest_main $(GTEST_LIBS) -lpthrea
 
 dist_man_MANS += doc/maildrop.1 doc/maildropfilter.5 doc/deliverquota.8 doc/maildirmake.1
 EXTRA_DIST += bench/maildrop
+# The system filter (comments only by default).
+SYSCONF_FILES += sysconfdir/maildroprc

@@ -427,3 +427,39 @@ def test_options_d_mismatch_and_verbose(mail_system, alice):
     assert cp.returncode == 75 and b"-D 12345/12345 does not match" in cp.stderr
     cp = run_maildrop(mail_system, ["-d", alice.address, "-V", "1", "-D", f"{alice.uid}/{alice.gid}"], message("v"))
     assert cp.returncode == 0 and b"delivered to maildir" in cp.stderr
+
+
+def system_filter_path() -> Path:
+    """The maildroprc this build reads (maildrop --help names it)."""
+    out = subprocess.run([maildrop_bin(), "--help"], capture_output=True, text=True).stdout
+    return Path(re.search(r"through (\S+/maildroprc)", out).group(1))
+
+
+def test_system_maildroprc_runs_first_and_its_errors_defer(mail_system, alice):
+    rc = system_filter_path()
+    if not rc.parent.is_dir() or not os.access(rc.parent, os.W_OK):
+        pytest.skip(f"{rc.parent} is not writable here")
+    saved = rc.read_bytes() if rc.exists() else None
+    subprocess.run([tool("maildrop/maildirmake"), "-f", "Sys", str(alice.maildir)], check=True)
+    if os.geteuid() == 0:
+        for p in [alice.maildir / ".Sys", *(alice.maildir / ".Sys").rglob("*")]:
+            os.chown(p, alice.uid, alice.gid)
+    try:
+        rc.write_text('if (/^Subject: sysfilter/)\n{\n  to "$DEFAULT/.Sys/"\n}\n')
+        rc.chmod(0o644)
+        deliver_ok(mail_system, alice.address, message("sysfilter test"))
+        deliver_ok(mail_system, alice.address, message("other"))
+        assert len(new_files(alice.maildir / ".Sys")) == 1 and len(new_files(alice.maildir)) == 1
+        rc.write_text('A=1\nB = (\n')
+        cp = run_maildrop(mail_system, ["-d", alice.address], message("kept"))
+        assert cp.returncode == 75 and f"{rc}:2: syntax error".encode() in cp.stderr
+        rc.chmod(0o646)
+        cp = run_maildrop(mail_system, ["-d", alice.address], message("kept"))
+        assert cp.returncode == 75 and b"world-writable" in cp.stderr
+        assert len(new_files(alice.maildir)) == 1
+    finally:
+        if saved is None:
+            rc.unlink(missing_ok=True)
+        else:
+            rc.write_bytes(saved)
+            rc.chmod(0o644)
