@@ -456,6 +456,11 @@ def test_system_maildroprc_runs_first_and_its_errors_defer(mail_system, alice):
         rc.chmod(0o646)
         cp = run_maildrop(mail_system, ["-d", alice.address], message("kept"))
         assert cp.returncode == 75 and b"world-writable" in cp.stderr
+        if os.geteuid() == 0 and alice.uid != 0:  # root's file, unreadable to the account
+            os.chown(rc, 0, 0)
+            rc.chmod(0o600)
+            cp = run_maildrop(mail_system, ["-d", alice.address], message("kept"))
+            assert cp.returncode == 75 and b"cannot be read by uid" in cp.stderr and b"chmod 644" in cp.stderr
         assert len(new_files(alice.maildir)) == 1
     finally:
         if saved is None:

@@ -355,6 +355,14 @@ TEST_F(InterpreterTest, RuntimeErrorsNameFileAndLine) {
   }
 }
 
+TEST_F(InterpreterTest, TimeIsNow) {
+  std::time_t before = std::time(nullptr);
+  run_ok("T = time()");
+  std::time_t t = std::strtoll(var("T").c_str(), nullptr, 10);
+  EXPECT_GE(t, before);
+  EXPECT_LE(t, std::time(nullptr));
+}
+
 TEST(FilterValues, Truthiness) {
   EXPECT_FALSE(truthy(""));
   EXPECT_FALSE(truthy("0"));
