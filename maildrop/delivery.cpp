@@ -84,7 +84,14 @@ TargetKind classify_target(const std::string& t) {
   if (!t.empty() && t[0] == '|') return TargetKind::program;
   if (!t.empty() && t[0] == '!') return TargetKind::forward;
   if (!t.empty() && t.back() == '/') return TargetKind::maildir;
-  return is_dir(t) ? TargetKind::maildir : TargetKind::mbox;
+  if (is_dir(t)) return TargetKind::maildir;
+  // A missing ".Name" inside a maildir is a folder someone forgot to create,
+  // not a new mbox file that no IMAP client would ever show.
+  auto slash = t.rfind('/');
+  std::string parent = slash == std::string::npos ? "." : t.substr(0, slash);
+  std::string base = slash == std::string::npos ? t : t.substr(slash + 1);
+  if (base.size() > 1 && base[0] == '.' && is_dir(parent + "/tmp") && is_dir(parent + "/new")) return TargetKind::maildir;
+  return TargetKind::mbox;
 }
 
 lib::Result<std::string> deliver_maildir(const Message& m, const std::string& dir_in, const DeliveryContext& ctx) {
@@ -93,8 +100,13 @@ lib::Result<std::string> deliver_maildir(const Message& m, const std::string& di
   struct stat st;
   if (::stat(dir.c_str(), &st) != 0) {
     int err = errno;
-    return lib::temporary_error("maildir " + dir + ": " + lib::errno_text(err) +
-                                (err == ENOENT ? "; create it: maildirmake " + dir : std::string()));
+    std::string fix = "; create it: maildirmake " + dir;
+    auto slash = dir.rfind('/');
+    std::string parent = slash == std::string::npos ? "." : dir.substr(0, slash);
+    std::string base = slash == std::string::npos ? dir : dir.substr(slash + 1);
+    if (base.size() > 1 && base[0] == '.' && is_dir(parent + "/tmp"))
+      fix = "; create the folder: maildirmake -f " + base.substr(1) + " " + parent;
+    return lib::temporary_error("maildir " + dir + ": " + lib::errno_text(err) + (err == ENOENT ? fix : std::string()));
   }
   for (const char* sub : {"tmp", "new", "cur"}) {
     std::string p = dir + "/" + sub;

@@ -74,6 +74,12 @@ TEST(Classify, Targets) {
   EXPECT_EQ(classify_target(d.str("md")), TargetKind::maildir);
   EXPECT_EQ(classify_target(d.str("nothing/")), TargetKind::maildir);
   EXPECT_EQ(classify_target(d.str("mbox")), TargetKind::mbox);
+  // a missing folder of a maildir is a maildir (an error later), never an mbox
+  EXPECT_EQ(classify_target(d.str("md/.Missing")), TargetKind::maildir);
+  Message m = test::spool_text(d, "Subject: x\n\nx\n");
+  auto r = deliver_to(m, d.str("md/.Missing"), {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("maildirmake -f Missing " + d.str("md")), std::string::npos) << r.error().message;
 }
 
 TEST(MaildirDelivery, ByteExact) {
