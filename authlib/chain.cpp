@@ -72,8 +72,10 @@ ChainReply Chain::auth(std::string_view payload) {
     request.user = exchange->username;
     request.cram = std::move(*exchange);
   }
-  return run("AUTH " + request.service + " " + mechanism + " " + request.user, ".",
-             [&](Module& m) { return m.authenticate(request); });
+  ChainReply reply = run("AUTH " + request.service + " " + mechanism + " " + request.user, ".",
+                         [&](Module& m) { return m.authenticate(request); });
+  reply.user = request.user;
+  return reply;
 }
 
 ChainReply Chain::passwd(const protocol::PasswdRequest& request) {

@@ -17,6 +17,7 @@ struct ChainReply {
   Outcome outcome = Outcome::rejected;
   std::string reply;    // bytes to send; empty for a temporary failure (close without reply)
   std::string summary;  // one log line: what was asked and what each module said
+  std::string user;     // AUTH: the account asked for (for the failed-login delay)
 };
 
 class Chain {

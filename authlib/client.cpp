@@ -16,6 +16,7 @@
 #include "build-config.h"
 #include "lib/config.hpp"
 #include "lib/io.hpp"
+#include "lib/privileges.hpp"
 #include "lib/unique_fd.hpp"
 
 namespace authlib {
@@ -205,13 +206,12 @@ lib::Result<void> become_account(const Account& a, std::string_view login) {
   if (uid == 0)
     return lib::permanent_error("the account " + who + " maps to uid 0 (root); mail is never accessed as root: give "
                                 "it another uid");
+  if (gid == 0)
+    return lib::permanent_error("the account " + who + " has gid 0 (group root); mail is never accessed with root's "
+                                "group: give it another gid");
   if (::geteuid() == 0) {
-    int rc = user_name.empty() ? ::setgroups(1, &gid) : ::initgroups(user_name.c_str(), gid);
-    if (rc != 0) return lib::permanent_error("setting the groups of " + who + ": " + lib::errno_text(errno));
-    if (::setgid(gid) != 0)
-      return lib::permanent_error("setgid(" + std::to_string(gid) + ") for " + who + ": " + lib::errno_text(errno));
-    if (::setuid(uid) != 0)
-      return lib::permanent_error("setuid(" + std::to_string(uid) + ") for " + who + ": " + lib::errno_text(errno));
+    lib::Identity target{uid, gid, who, user_name};
+    if (auto dropped = lib::drop_privileges(target); !dropped) return dropped.error();
   } else if (::geteuid() != uid) {
     return lib::permanent_error("the account " + who + " has uid " + std::to_string(uid) + ", but this process runs as uid " +
                                 std::to_string(::geteuid()) + " and cannot switch; run the service as root, or give " +

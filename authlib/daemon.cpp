@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <map>
+#include <optional>
 #include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -18,10 +19,12 @@
 
 #include "authlib/chain.hpp"
 #include "authlib/protocol.hpp"
+#include "authlib/worker_slots.hpp"
 #include "build-config.h"
 #include "lib/event.hpp"
 #include "lib/io.hpp"
 #include "lib/log.hpp"
+#include "lib/privileges.hpp"
 #include "lib/unique_fd.hpp"
 
 namespace authlib {
@@ -34,6 +37,9 @@ constexpr std::string_view known_settings[] = {
 
 constexpr int ex_tempfail = 75;
 constexpr int ex_config = 78;
+// A request must arrive whole within this time (AUTH_TIMEOUT, if shorter):
+// the clients write it in one go, so only a peer holding a worker idle is slower.
+constexpr int request_read_deadline_ms = 2000;
 
 std::string dirname_of(const std::string& path) {
   auto slash = path.rfind('/');
@@ -66,8 +72,64 @@ void set_current_request(const std::string& what) {
   std::snprintf(current_request, sizeof current_request, "%s", what.c_str());
 }
 
+// The tables the master maps before forking, shared by every worker.
+struct Shared {
+  WorkerSlots& slots;
+  FailedLogins& failures;
+};
+
+// Who is asking (SO_PEERCRED) and what that peer may do.
+struct Peer {
+  uid_t uid = 0;
+  pid_t pid = 0;
+  // Root, the mail user, or authdaemond's own user: the login processes and
+  // the admin tools. Only these may ENUMERATE and set TCPREMOTEIP.
+  bool trusted = false;
+};
+
+std::optional<uid_t> mail_user_uid() {
+  auto id = lib::mail_user();
+  if (!id) return std::nullopt;
+  return id->uid;
+}
+
+Peer peer_of(int fd, const std::optional<uid_t>& mail_uid) {
+  Peer p;
+  struct ucred cred {};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+    p.uid = static_cast<uid_t>(-1);
+    return p;
+  }
+  p.uid = cred.uid;
+  p.pid = cred.pid;
+  p.trusted = cred.uid == 0 || cred.uid == ::geteuid() || (mail_uid && cred.uid == *mail_uid);
+  return p;
+}
+
+// A growing delay before a FAIL for AUTH, per account and per peer uid (not
+// root's: every login process is root's); a success clears the account's.
+void delay_failure(const ChainReply& reply, const Peer& peer, const DaemonConfig& config, FailedLogins& failures) {
+  if (reply.user.empty()) return;
+  std::string account_key = "a:" + reply.user;
+  if (reply.outcome == Outcome::ok) {
+    failures.succeeded(account_key);
+    return;
+  }
+  if (reply.outcome != Outcome::rejected) return;
+  auto delay = failures.failed(account_key);
+  if (peer.uid != 0) delay = std::max(delay, failures.failed("u:" + std::to_string(peer.uid)));
+  // Never so long that AUTH_TIMEOUT ends the worker.
+  delay = std::min<std::chrono::milliseconds>(
+      delay, std::chrono::duration_cast<std::chrono::milliseconds>(config.request_timeout) / 2);
+  if (delay.count() <= 0) return;
+  lib::log::debug("AUTH for %s failed again: answering after %lld ms", reply.user.c_str(),
+                  static_cast<long long>(delay.count()));
+  ::usleep(static_cast<useconds_t>(delay.count()) * 1000);
+}
+
 // Reads and answers one request on fd.
-void serve_connection(int fd, Chain& chain, const DaemonConfig& config) {
+void serve_connection(int fd, Chain& chain, const DaemonConfig& config, const Peer& peer, FailedLogins& failures) {
   lib::io::ReaderOptions ro;
   ro.max_line_bytes = protocol::max_line_bytes;
   ro.read_timeout_ms = static_cast<int>(config.request_timeout.count() * 1000);
@@ -78,12 +140,29 @@ void serve_connection(int fd, Chain& chain, const DaemonConfig& config) {
   wo.write_timeout_ms = ro.read_timeout_ms;
   lib::io::Writer out(fd, wo);
 
+  // The whole request within request_read_deadline_ms: each read gets what is left.
+  const auto read_deadline =
+      std::chrono::steady_clock::now() +
+      std::min(std::chrono::milliseconds(request_read_deadline_ms),
+               std::chrono::duration_cast<std::chrono::milliseconds>(config.request_timeout));
+  auto time_left_ms = [&] {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(read_deadline - std::chrono::steady_clock::now());
+    return static_cast<int>(std::max<long long>(1, left.count()));
+  };
+  auto too_slow = [&](lib::io::ReadStatus status) {
+    if (status == lib::io::ReadStatus::timeout)
+      lib::log::warning("request from uid %u (pid %d) not complete within %d ms; connection closed",
+                        static_cast<unsigned>(peer.uid), static_cast<int>(peer.pid), request_read_deadline_ms);
+    else if (status != lib::io::ReadStatus::eof)
+      lib::log::warning("request not read: %s", lib::io::describe(status));
+  };
+
   std::string line;
   for (size_t n = 0; n <= protocol::max_metadata_lines; ++n) {
+    in.set_timeouts(time_left_ms(), time_left_ms());
     auto status = in.read_line(line);
     if (status != lib::io::ReadStatus::ok) {
-      if (status != lib::io::ReadStatus::eof)
-        lib::log::warning("request not read: %s", lib::io::describe(status));
+      too_slow(status);
       return;
     }
     auto parsed = protocol::parse_line(line);
@@ -94,8 +173,13 @@ void serve_connection(int fd, Chain& chain, const DaemonConfig& config) {
     }
     auto& request = std::get<protocol::Line>(parsed);
     if (auto* meta = std::get_if<protocol::Metadata>(&request)) {
-      // TCPREMOTEIP reaches PAM (PAM_RHOST) and the log.
-      if (meta->name == "TCPREMOTEIP") ::setenv("TCPREMOTEIP", meta->value.c_str(), 1);
+      // TCPREMOTEIP reaches PAM (PAM_RHOST) and the log: only a login process
+      // (root or the mail user) may say where its client is.
+      if (meta->name == "TCPREMOTEIP") {
+        if (peer.trusted) ::setenv("TCPREMOTEIP", meta->value.c_str(), 1);
+        else lib::log::warning("TCPREMOTEIP from uid %u ignored: only root and the mail user (%s) may set it",
+                               static_cast<unsigned>(peer.uid), lib::mail_user_name().c_str());
+      }
       continue;
     }
     ChainReply reply;
@@ -104,17 +188,24 @@ void serve_connection(int fd, Chain& chain, const DaemonConfig& config) {
       reply = chain.pre(*pre);
     } else if (auto* auth = std::get_if<protocol::AuthHeader>(&request)) {
       std::string payload;
+      in.set_timeouts(time_left_ms(), time_left_ms());
       auto st = in.read_exact(auth->payload_bytes, payload);
       if (st != lib::io::ReadStatus::ok) {
-        lib::log::warning("AUTH payload not read: %s", lib::io::describe(st));
+        too_slow(st);
         return;
       }
       set_current_request("AUTH");
       reply = chain.auth(payload);
       lib::Secret(std::move(payload)).wipe();
+      delay_failure(reply, peer, config, failures);
     } else if (auto* pw = std::get_if<protocol::PasswdRequest>(&request)) {
       set_current_request("PASSWD " + pw->service + " " + pw->user);
       reply = chain.passwd(*pw);
+    } else if (!peer.trusted) {
+      lib::log::warning("ENUMERATE from uid %u refused: only root and the mail user (%s) may list the accounts",
+                        static_cast<unsigned>(peer.uid), lib::mail_user_name().c_str());
+      (void)out.write_now("FAIL\n");
+      return;
     } else {
       set_current_request("ENUMERATE");
       reply = chain.enumerate([&](std::string_view l) {
@@ -134,7 +225,8 @@ void serve_connection(int fd, Chain& chain, const DaemonConfig& config) {
   lib::log::warning("malformed request: more than %zu metadata lines", protocol::max_metadata_lines);
 }
 
-[[noreturn]] void worker_main(int listen_fd, const DaemonConfig& config) {
+[[noreturn]] void worker_main(int listen_fd, const DaemonConfig& config, Shared shared, int slot) {
+  WorkerSlots& slots = shared.slots;
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);
   struct sigaction sa {};
   sa.sa_handler = worker_on_term;  // no SA_RESTART: accept() returns EINTR
@@ -163,6 +255,10 @@ void serve_connection(int fd, Chain& chain, const DaemonConfig& config) {
     modules.push_back(std::move(*m));
   }
   Chain chain(std::move(modules), config.rc.get_string("DEFAULTOPTIONS", ""));
+  const std::optional<uid_t> mail_uid = mail_user_uid();
+  // One peer uid (but root, whose login processes are all of them) holds at
+  // most half the workers, so idle connections from one uid never stall another.
+  const int per_uid_limit = std::max(1, config.workers / 2);
 
   while (!worker_stopping) {
     int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
@@ -177,10 +273,23 @@ void serve_connection(int fd, Chain& chain, const DaemonConfig& config) {
       ::_exit(1);
     }
     lib::UniqueFd conn(fd);
+    Peer peer = peer_of(fd, mail_uid);
+    if (peer.uid != 0) {
+      int busy = slots.begin(slot, peer.uid);
+      if (busy > per_uid_limit) {
+        slots.end(slot);
+        lib::log::warning("connection from uid %u (pid %d) refused: that uid already holds %d of the %d workers "
+                          "(at most %d per uid: half of daemons=%d)",
+                          static_cast<unsigned>(peer.uid), static_cast<int>(peer.pid), busy - 1, config.workers,
+                          per_uid_limit, config.workers);
+        continue;
+      }
+    }
     ::unsetenv("TCPREMOTEIP");
     ::alarm(static_cast<unsigned>(config.request_timeout.count()));
-    serve_connection(fd, chain, config);
+    serve_connection(fd, chain, config, peer, shared.failures);
     ::alarm(0);
+    slots.end(slot);
   }
   ::_exit(0);
 }
@@ -193,14 +302,19 @@ struct Master {
   int listen_fd = -1;
   lib::EventBase base;
   std::map<pid_t, std::chrono::steady_clock::time_point> workers;  // pid -> started
+  std::map<pid_t, int> slot_of;  // pid -> its slot in `slots`
+  std::optional<WorkerSlots> slots;
+  std::optional<FailedLogins> failures;
   bool stopping = false;
   int quick_failures = 0;  // workers that died right after starting, in a row
   lib::Event respawn_timer;
 
   void spawn_workers() {
     while (!stopping && static_cast<int>(workers.size()) < config.workers) {
+      int slot = slots->reserve();
       pid_t pid = ::fork();
       if (pid < 0) {
+        slots->release(slot);
         lib::log::error("fork: %s; retrying in 5 s", lib::errno_text(errno).c_str());
         schedule_respawn(std::chrono::seconds(5));
         return;
@@ -209,9 +323,10 @@ struct Master {
         // The child runs no loop. Freeing the base here would remove the
         // parent's events from the epoll set both processes share.
         (void)base.release();
-        worker_main(listen_fd, config);
+        worker_main(listen_fd, config, Shared{*slots, *failures}, slot);
       }
       workers[pid] = std::chrono::steady_clock::now();
+      slot_of[pid] = slot;
     }
   }
 
@@ -229,6 +344,10 @@ struct Master {
       if (it == workers.end()) continue;
       auto lived = std::chrono::steady_clock::now() - it->second;
       workers.erase(it);
+      if (auto slot = slot_of.find(pid); slot != slot_of.end()) {
+        slots->release(slot->second);
+        slot_of.erase(slot);
+      }
       if (stopping) continue;
       if (WIFEXITED(ws) && WEXITSTATUS(ws) == 0) continue;  // asked to stop (reload)
       if (WIFEXITED(ws) && WEXITSTATUS(ws) == ex_tempfail) continue;  // timed out; it logged why
@@ -441,6 +560,12 @@ lib::Result<void> run_daemon(const DaemonConfig& config, int ready_fd) {
 
   Master m;
   m.config = config;
+  auto slots = WorkerSlots::create();
+  if (!slots) return fail(slots.error());
+  m.slots.emplace(std::move(*slots));
+  auto failures = FailedLogins::create();
+  if (!failures) return fail(failures.error());
+  m.failures.emplace(std::move(*failures));
   m.listen_fd = listener->get();
   m.base.reset(event_base_new());
   if (!m.base) return fail(lib::temporary_error("event_base_new failed"));

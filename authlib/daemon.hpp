@@ -9,8 +9,12 @@
 // SECURITY: runs as root, because authshadow and authpam need it. Requests
 // come from the mail services through the socket, whose directory is open to
 // the daemon's own account and the mail group only. Requests are bounded in
-// size and time (AUTH_TIMEOUT); a worker that overruns it is killed and its
-// client sees a temporary failure. Passwords are never logged.
+// size and must arrive whole within 2 s; answering is bounded by AUTH_TIMEOUT
+// (a worker that overruns it is killed and its client sees a temporary
+// failure). Each peer is known by SO_PEERCRED: one uid other than root holds
+// at most half the workers (authlib/worker_slots.hpp); only root, the mail
+// user and authdaemond's own user may ENUMERATE or set TCPREMOTEIP.
+// Passwords are never logged.
 #pragma once
 
 #include <chrono>

@@ -75,3 +75,6 @@ if WITH_PGSQL
 tests_authlib_test_SOURCES += tests/authlib/module_pgsql_test.cpp
 endif
 tests_authlib_test_LDADD = $(AUTH_LIBS) -lgtest_main $(GTEST_LIBS) -lpthread
+
+# Privilege separation (issue 14): the per-peer-uid worker limit.
+authlib_libauth_a_SOURCES += authlib/worker_slots.cpp authlib/worker_slots.hpp

@@ -13,7 +13,8 @@ courierd_libcourierd_a_SOURCES = \
   courierd/scheduler.cpp courierd/scheduler.hpp \
   courierd/settings.cpp courierd/settings.hpp \
   courierd/smtp_client.cpp courierd/smtp_client.hpp \
-  courierd/smtp_reply.cpp courierd/smtp_reply.hpp
+  courierd/smtp_reply.cpp courierd/smtp_reply.hpp \
+  courierd/text.hpp
 
 COURIERD_LIBS = courierd/libcourierd.a tls/libtls.a $(AUTH_LIBS) -lresolv
 
@@ -52,3 +53,4 @@ SYSCONF_FILES += sysconfdir/courierd
 systemdunit_DATA += sysconfdir/courier.service
 EXTRA_DIST += sysconfdir/courier.service.in
 dist_man_MANS += doc/courierd.8 doc/cancelmsg.1 doc/courieresmtp.8
+EXTRA_DIST += bench/courierd

@@ -22,6 +22,7 @@
 #include "lib/log.hpp"
 #include "lib/maildir.hpp"
 #include "lib/process.hpp"
+#include "lib/rfc5322.hpp"
 #include "lib/unique_fd.hpp"
 
 namespace courierd {
@@ -62,7 +63,10 @@ std::optional<LocalRequest> decode_request(std::string_view packet) {
 }
 
 std::string encode(const LocalReply& r) {
-  char o = r.outcome == Outcome::delivered ? 'd' : r.outcome == Outcome::failed ? 'f' : 'y';
+  char o = r.outcome == Outcome::delivered ? 'd'
+           : r.outcome == Outcome::failed  ? 'f'
+           : r.outcome == Outcome::forward ? 'w'
+                                           : 'y';
   return std::to_string(r.job) + "\t" + o + "\t" + field(r.status) + "\t" + field(r.text);
 }
 
@@ -75,6 +79,7 @@ std::optional<LocalReply> decode_reply(std::string_view packet) {
     case 'd': r.outcome = Outcome::delivered; break;
     case 'f': r.outcome = Outcome::failed; break;
     case 'y': r.outcome = Outcome::deferred; break;
+    case 'w': r.outcome = Outcome::forward; break;
     default: return std::nullopt;
   }
   r.status = f[2];
@@ -103,6 +108,7 @@ struct Job {
   int data_fd = -1;
   std::string delivered_to;
   std::string default_part;  // DEFAULT: what a .courier-*-default file matched
+  std::vector<std::string> forwards;  // addresses from forwarding lines
 };
 
 LocalReply reply(const LocalRequest& req, Outcome o, std::string status, std::string text) {
@@ -246,6 +252,18 @@ std::optional<LocalReply> deliver_maildir(Job& job, std::string path) {
   return std::nullopt;
 }
 
+// Whether the message's header has "Delivered-To: address" (any case).
+bool already_delivered_to(int fd, const std::string& address) {
+  std::string head(64 * 1024, '\0');
+  ssize_t n = ::pread(fd, head.data(), head.size(), 0);
+  if (n <= 0) return false;
+  head.resize(static_cast<size_t>(n));
+  auto header = lib::rfc5322::parse_header(head);
+  for (const auto* f : header.find_all("Delivered-To"))
+    if (lib::rfc5322::iequals(f->value(), address)) return true;
+  return false;
+}
+
 // The dot-courier file for the recipient's extension: ".courier" without one; else
 // ".courier-ext", then ".courier-<prefix>-default" (longest prefix first), then
 // ".courier-default" (defaultsep characters count as '-', '.' becomes ':').
@@ -307,13 +325,34 @@ LocalReply run_instructions(Job& job, const std::string& text, const std::string
                      source + ": \"||\" dynamic deliveries are not supported; use \"|\"");
       r = run_command(job, trim(std::string_view(line).substr(1)));
     } else if (line[0] == '.' || line[0] == '/') {
-      r = deliver_maildir(job, line);
+      // The default mailbox is where imapd and pop3d look: the account's MAILDIR
+      // (userdb mail=, LDAP_MAILDIR...) when it has one, else ./Maildir.
+      bool default_mailbox = line == "./Maildir" || line == "./Maildir/";
+      r = deliver_maildir(job, default_mailbox && !job.account.maildir.empty() ? job.account.maildir : line);
     } else {
-      return reply(req, Outcome::deferred, "4.3.0",
-                   source + ": forwarding (\"" + line + "\") is not supported yet; use aliases");
+      // Forwarding: comma-separated addresses; a leading '&' or '!' is ignored.
+      std::string_view rest = line;
+      if (rest[0] == '&' || rest[0] == '!') rest.remove_prefix(1);
+      for (size_t pos = 0; pos <= rest.size();) {
+        auto comma = rest.find(',', pos);
+        std::string addr = trim(rest.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos));
+        if (addr.size() > 1 && addr.front() == '<' && addr.back() == '>') addr = addr.substr(1, addr.size() - 2);
+        if (!addr.empty()) {
+          if (addr.find_first_of(" \t<>\"") != std::string::npos || addr.size() > 254)
+            return reply(req, Outcome::deferred, "4.3.0", source + ": \"" + addr + "\" is not an address to forward to");
+          job.forwards.push_back(addr);
+        }
+        if (comma == std::string_view::npos) break;
+        pos = comma + 1;
+      }
     }
     if (r) return *r;
     did_something = true;
+  }
+  if (!job.forwards.empty()) {
+    std::string list;
+    for (const auto& a : job.forwards) list += (list.empty() ? "" : ",") + a;
+    return reply(req, Outcome::forward, "2.1.5", list);
   }
   if (!did_something) return reply(req, Outcome::delivered, "2.0.0", source + " has no instructions: message discarded");
   return reply(req, Outcome::delivered, "2.0.0", source == "DEFAULTDELIVERY" ? "delivered" : "delivered by " + source);
@@ -377,8 +416,12 @@ LocalReply deliver_locally(const LocalRequest& req, const Settings& settings) {
                  became.error().message + " (uid " + std::to_string(uid) +
                      "; create the home directory, owned by that uid, or correct the account's home)");
   }
-  Job job{req, settings, *account, found.login, found.ext, data.get(), {}, {}};
+  Job job{req, settings, *account, found.login, found.ext, data.get(), {}, {}, {}};
   job.delivered_to = req.recipient.find('@') == std::string::npos ? req.recipient + "@" + settings.me : req.recipient;
+  // A message that already went through this address is looping (forwarding chains).
+  if (auto looped = already_delivered_to(data.get(), job.delivered_to); looped)
+    return reply(req, Outcome::failed, "5.4.6",
+                 "mail loop: the message already carries \"Delivered-To: " + job.delivered_to + "\"");
   // dot-courier (COURIER-COMPAT.md section 9): $HOME/.courier[-ext] when the account
   // has one, else DEFAULTDELIVERY.
   std::string source = "DEFAULTDELIVERY";

@@ -29,7 +29,9 @@ struct LocalRequest {
   std::string sender;       // "" = null sender
 };
 
-enum class Outcome { delivered, failed, deferred };
+// forward: the instructions forward the message; text holds the addresses
+// (comma-separated), which the scheduler queues as a new message.
+enum class Outcome { delivered, failed, deferred, forward };
 
 struct LocalReply {
   std::uint64_t job = 0;

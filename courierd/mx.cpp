@@ -110,24 +110,17 @@ lib::Result<std::vector<std::string>> addresses(Resolver& r, const std::string& 
   std::vector<std::string> out;
   bool temp = false;
   std::vector<unsigned char> answer;
-  if (family != RouteFamily::ipv6) {
-    auto st = query(r, host, ns_t_a, answer);
+  for (int type : {ns_t_a, ns_t_aaaa}) {
+    if ((type == ns_t_a && family == RouteFamily::ipv6) || (type == ns_t_aaaa && family == RouteFamily::ipv4))
+      continue;
+    auto st = query(r, host, type, answer);
     if (st == QueryStatus::ok) {
-      auto a = parse_addresses(answer, ns_t_a);
+      auto a = parse_addresses(answer, type);
       out.insert(out.end(), a.begin(), a.end());
     } else if (st == QueryStatus::temporary) {
       temp = true;
     } else if (st == QueryStatus::nxdomain && nxdomain) {
       *nxdomain = true;
-    }
-  }
-  if (family != RouteFamily::ipv4) {
-    auto st = query(r, host, ns_t_aaaa, answer);
-    if (st == QueryStatus::ok) {
-      auto a = parse_addresses(answer, ns_t_aaaa);
-      out.insert(out.end(), a.begin(), a.end());
-    } else if (st == QueryStatus::temporary) {
-      temp = true;
     }
   }
   if (out.empty() && temp) return lib::temporary_error("DNS lookup of " + host + " failed (try again later)");

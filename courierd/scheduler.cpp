@@ -20,9 +20,11 @@
 #include "courierd/dsn.hpp"
 #include "courierd/local_delivery.hpp"
 #include "courierd/queue_access.hpp"
+#include "courierd/text.hpp"
 #include "lib/config.hpp"
 #include "lib/event.hpp"
 #include "lib/process.hpp"
+#include "lib/rfc5322.hpp"
 #include "lib/log.hpp"
 #include "lib/unique_fd.hpp"
 
@@ -91,12 +93,14 @@ class Scheduler {
   void reap_children();
   void finish_remote(pid_t pid);
   void record(Entry& e, int rcpt, Outcome outcome, const std::string& status, const std::string& text,
-              const std::string& module, const std::string& relay, std::time_t started);
+              const std::string& module, const std::string& relay, std::time_t started, bool relayed = false);
   void after_attempt(Entry& e);
+  void forward(Entry& e, int rcpt, const std::string& addresses, std::time_t started);
   void maybe_warn(Entry& e);
   void expire(Entry& e);
   void finalize(Entry& e);
-  void queue_dsn(const Entry& e, DsnKind kind, const std::vector<int>& rcpts);
+  // False when the notice could not be queued (the caller keeps the message).
+  bool queue_dsn(const Entry& e, DsnKind kind, const std::vector<int>& rcpts);
   int total_in_flight() const { return static_cast<int>(local_jobs_.size() + remote_jobs_.size()); }
 
   const Settings& s_;
@@ -247,7 +251,7 @@ void Scheduler::housekeeping() {
       std::string path = sw.dir + "/" + name;
       struct stat st{};
       if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-      if (now - std::max(st.st_mtime, st.st_ctime) < sw.max_age) continue;
+      if (now - st.st_mtime < sw.max_age) continue;
       if (::unlink(path.c_str()) == 0)
         lib::log::notice("courierd: removed %s, left over from an interrupted submission", path.c_str());
     }
@@ -275,7 +279,7 @@ void Scheduler::dispatch() {
     ++it;  // finalize may erase the entry
     if (!e.in_flight.empty() && e.q.all_final()) continue;
     if (e.q.complete || e.q.all_final()) {
-      if (e.in_flight.empty()) finalize(e);
+      if (e.in_flight.empty() && e.q.next_attempt <= now) finalize(e);
       continue;
     }
     if (e.q.next_attempt > now) continue;
@@ -359,7 +363,11 @@ void Scheduler::on_helper(evutil_socket_t fd, short, void* arg) noexcept {
     auto m = self->msgs_.find(lj.qid);
     if (m == self->msgs_.end()) continue;
     m->second.in_flight.erase(lj.rcpt);
-    self->record(m->second, lj.rcpt, reply->outcome, reply->status, reply->text, "local", "", lj.started);
+    if (reply->outcome == Outcome::forward) {
+      self->forward(m->second, lj.rcpt, reply->text, lj.started);
+    } else {
+      self->record(m->second, lj.rcpt, reply->outcome, reply->status, reply->text, "local", "", lj.started);
+    }
     self->after_attempt(m->second);
   }
 }
@@ -487,24 +495,9 @@ void Scheduler::finish_remote(pid_t pid) {
                                                                                       : Outcome::deferred;
     e.in_flight.erase(rcpt);
     reported.insert(rcpt);
-    if (f[1][0] == 'r') {
-      // Relayed to a server that does not speak DSN: the final state is "relayed".
-      std::time_t now = now_s();
-      if (auto ok = append_final(s_.queuedir, e.q.qid, rcpt, FinalKind::relayed, std::string(f[2]), std::string(f[4]), now); !ok) {
-        lib::log::error("id=%s: %s", e.q.qid.c_str(), ok.error().message.c_str());
-        continue;
-      }
-      auto& r = e.q.rcpts[static_cast<size_t>(rcpt)];
-      r.final_kind = FinalKind::relayed;
-      r.status = f[2];
-      r.text = f[4];
-      r.when = now;
-      lib::log::info("id=%s rcpt=<%s> module=esmtp relay=%s status=relayed delay=%llds dsn=%s reply=%s",
-                     e.q.qid.c_str(), r.address.c_str(), std::string(f[3]).c_str(),
-                     static_cast<long long>(now - e.q.accepted), std::string(f[2]).c_str(), quote(f[4]).c_str());
-      continue;
-    }
-    record(e, rcpt, o, std::string(f[2]), std::string(f[4]), "esmtp", std::string(f[3]), job->started);
+    // 'r': relayed to a server without DSN (final state "relayed").
+    record(e, rcpt, o, std::string(f[2]), std::string(f[4]), "esmtp", std::string(f[3]), job->started,
+           f[1][0] == 'r');
   }
   std::string how = lib::exit_status_from_wait(*job->wait_status).describe();
   for (int r : job->rcpts) {
@@ -517,15 +510,17 @@ void Scheduler::finish_remote(pid_t pid) {
 }
 
 void Scheduler::record(Entry& e, int rcpt, Outcome outcome, const std::string& status, const std::string& text,
-                       const std::string& module, const std::string& relay, std::time_t started) {
+                       const std::string& module, const std::string& relay, std::time_t started, bool relayed) {
   std::time_t now = now_s();
   auto& r = e.q.rcpts[static_cast<size_t>(rcpt)];
+  FinalKind final_kind = outcome == Outcome::failed ? FinalKind::failed
+                         : relayed                  ? FinalKind::relayed
+                                                    : FinalKind::delivered;
   lib::Result<void> ok;
   if (outcome == Outcome::deferred) {
     ok = append_deferral(s_.queuedir, e.q.qid, rcpt, status, text, now);
   } else {
-    ok = append_final(s_.queuedir, e.q.qid, rcpt, outcome == Outcome::delivered ? FinalKind::delivered : FinalKind::failed,
-                      status, text, now);
+    ok = append_final(s_.queuedir, e.q.qid, rcpt, final_kind, status, text, now);
   }
   if (!ok) {
     // The outcome is not durable: keep the recipient pending, so it is tried again.
@@ -537,17 +532,56 @@ void Scheduler::record(Entry& e, int rcpt, Outcome outcome, const std::string& s
   if (outcome == Outcome::deferred) {
     r.deferrals++;
   } else {
-    r.final_kind = outcome == Outcome::delivered ? FinalKind::delivered : FinalKind::failed;
+    r.final_kind = final_kind;
   }
   r.status = status;
   r.text = text;
   r.when = now;
-  const char* word = outcome == Outcome::delivered ? "delivered" : outcome == Outcome::failed ? "failed" : "deferred";
+  const char* word = outcome == Outcome::deferred ? "deferred" : final_kind_name(final_kind);
   auto level = outcome == Outcome::delivered ? lib::log::Level::info : lib::log::Level::warning;
   lib::log::write(level, "id=%s rcpt=<%s> module=%s relay=%s status=%s delay=%llds attempt=%llds dsn=%s reply=%s",
                   e.q.qid.c_str(), r.address.c_str(), module.c_str(), relay.empty() ? "-" : relay.c_str(), word,
                   static_cast<long long>(now - e.q.accepted), static_cast<long long>(now - started), status.c_str(),
                   quote(text).c_str());
+}
+
+// A recipient's instructions forward the message: queue a copy (same sender, with
+// Delivered-To: for loop detection) to the addresses, then the recipient is done.
+void Scheduler::forward(Entry& e, int rcpt, const std::string& addresses, std::time_t started) {
+  const auto& r = e.q.rcpts[static_cast<size_t>(rcpt)];
+  std::vector<NewRecipient> to;
+  size_t pos = 0;
+  while (pos <= addresses.size()) {
+    auto comma = addresses.find(',', pos);
+    std::string a = addresses.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    if (!a.empty()) to.push_back({a, ""});
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  auto data = lib::read_small_file(data_path(s_.queuedir, e.q.qid), 1ULL << 34);
+  if (!data) {
+    record(e, rcpt, Outcome::deferred, "4.3.0", "forwarding: " + data.error().message, "local", "", started);
+    return;
+  }
+  std::string delivered_to = r.address.find('@') == std::string::npos ? r.address + "@" + s_.me : r.address;
+  auto header = lib::rfc5322::parse_header(*data);
+  for (const auto* f : header.find_all("Delivered-To")) {
+    if (lib::rfc5322::iequals(f->value(), delivered_to)) {
+      record(e, rcpt, Outcome::failed, "5.4.6", "mail loop: the message already carries \"Delivered-To: " +
+             delivered_to + "\"", "local", "", started);
+      return;
+    }
+  }
+  auto qid = submit_message(s_.queuedir, e.q.sender, to, "Delivered-To: " + delivered_to + "\n" + *data,
+                            "courierd forward for " + delivered_to);
+  if (!qid) {
+    record(e, rcpt, Outcome::deferred, "4.3.0", "cannot queue the forwarded copy: " + qid.error().message, "local",
+           "", started);
+    return;
+  }
+  record(e, rcpt, Outcome::delivered, "2.1.5", "forwarded to " + addresses + " as id=" + *qid, "local", "", started);
+  timeval zero{0, 0};
+  event_add(scan_ev_.get(), &zero);
 }
 
 void Scheduler::after_attempt(Entry& e) {
@@ -596,7 +630,7 @@ void Scheduler::expire(Entry& e) {
   after_attempt(e);
 }
 
-void Scheduler::queue_dsn(const Entry& e, DsnKind kind, const std::vector<int>& rcpts) {
+bool Scheduler::queue_dsn(const Entry& e, DsnKind kind, const std::vector<int>& rcpts) {
   std::string to = e.q.sender;
   // DSNTOAUTHADDR: an authenticated sender's notices go to the account that sent it.
   if (s_.dsn_to_auth_addr && !to.empty() && !e.q.auth_user.empty() && e.q.auth_user.find('@') != std::string::npos)
@@ -608,9 +642,9 @@ void Scheduler::queue_dsn(const Entry& e, DsnKind kind, const std::vector<int>& 
     if (e.q.client == double_bounce_client) {
       lib::log::error("id=%s: a double-bounce notice to the postmaster failed too; dropped (see the lines above)",
                       e.q.qid.c_str());
-      return;
+      return true;
     }
-    if (kind != DsnKind::failure) return;
+    if (kind != DsnKind::failure) return true;
     to = s_.postmaster;
     client = double_bounce_client;
   }
@@ -648,13 +682,14 @@ void Scheduler::queue_dsn(const Entry& e, DsnKind kind, const std::vector<int>& 
     lib::log::error("id=%s: cannot queue the %s notice to <%s>: %s", e.q.qid.c_str(),
                     kind == DsnKind::failure ? "failure" : kind == DsnKind::delay ? "delay" : "success", to.c_str(),
                     qid.error().message.c_str());
-    return;
+    return false;
   }
   lib::log::info("id=%s: %s notice to <%s> queued as id=%s", e.q.qid.c_str(),
                  kind == DsnKind::failure ? "failure" : kind == DsnKind::delay ? "delay" : "success", to.c_str(),
                  qid->c_str());
   timeval zero{0, 0};
   event_add(scan_ev_.get(), &zero);
+  return true;
 }
 
 void Scheduler::finalize(Entry& e) {
@@ -681,10 +716,14 @@ void Scheduler::finalize(Entry& e) {
     if (backscatter_blocked) {
       lib::log::notice("id=%s: failure notice to <%s> not sent (ESMTP_BLOCKBACKSCATTER=%s)", qid.c_str(),
                        e.q.sender.c_str(), "smtp/dsn");
-    } else if (!failed.empty()) {
-      queue_dsn(e, DsnKind::failure, failed);
+    } else if (!failed.empty() && !queue_dsn(e, DsnKind::failure, failed)) {
+      e.q.next_attempt = now_s() + 60;  // the notice must not be lost: try again in a minute
+      return;
     }
-    if (!succeeded.empty() && !e.q.sender.empty()) queue_dsn(e, DsnKind::success, succeeded);
+    if (!succeeded.empty() && !e.q.sender.empty() && !queue_dsn(e, DsnKind::success, succeeded)) {
+      e.q.next_attempt = now_s() + 60;
+      return;
+    }
     if (auto ok = append_complete(s_.queuedir, qid, now_s()); !ok) {
       lib::log::error("id=%s: %s", qid.c_str(), ok.error().message.c_str());
       return;

@@ -4,23 +4,17 @@
 #include <cctype>
 #include <charconv>
 
+#include "lib/ascii.hpp"
+
 namespace esmtpd {
 
 namespace {
 
 bool blank(char c) { return c == ' ' || c == '\t'; }
 
-std::string upper(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-  return out;
-}
+std::string upper(std::string_view s) { return lib::ascii::to_upper(s); }
 
-bool iequals_prefix(std::string_view s, std::string_view prefix) {
-  if (s.size() < prefix.size()) return false;
-  return upper(s.substr(0, prefix.size())) == upper(prefix);
-}
+bool iequals_prefix(std::string_view s, std::string_view prefix) { return lib::ascii::istarts_with(s, prefix); }
 
 bool atext(unsigned char c, bool utf8) {
   if (c >= 0x80) return utf8;
@@ -53,12 +47,7 @@ bool valid_domain(std::string_view d, bool utf8) {
 
 }  // namespace
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
+std::string lower(std::string_view s) { return lib::ascii::to_lower(s); }
 
 Command parse_command(std::string_view line) {
   Command cmd;

@@ -7,11 +7,12 @@ esmtpd_libesmtpd_a_CPPFLAGS = $(AM_CPPFLAGS) $(OPENSSL_CFLAGS)
 esmtpd_libesmtpd_a_SOURCES = \
   esmtpd/aliases.cpp esmtpd/aliases.hpp \
   esmtpd/command.cpp esmtpd/command.hpp \
+  esmtpd/dnscheck.cpp esmtpd/dnscheck.hpp \
   esmtpd/mailq.cpp esmtpd/mailq.hpp \
   esmtpd/policy.cpp esmtpd/policy.hpp \
   esmtpd/session.cpp esmtpd/session.hpp
 
-ESMTPD_LIBS = esmtpd/libesmtpd.a tls/libtls.a $(AUTH_LIBS)
+ESMTPD_LIBS = esmtpd/libesmtpd.a tls/libtls.a tcpd/libtcpd.a $(AUTH_LIBS) $(LIBEVENT_LIBS)
 
 pkglibexec_PROGRAMS += esmtpd/esmtpd
 esmtpd_esmtpd_SOURCES = esmtpd/esmtpd_main.cpp
@@ -56,3 +57,7 @@ EXTRA_DIST += esmtpd/esmtpd.rc.in
 SYSCONF_FILES += sysconfdir/esmtpd sysconfdir/esmtpd-ssl sysconfdir/esmtpd-msa
 systemdunit_DATA += sysconfdir/esmtpd.service sysconfdir/esmtpd-ssl.service sysconfdir/esmtpd-msa.service
 EXTRA_DIST += sysconfdir/esmtpd.service.in sysconfdir/esmtpd-ssl.service.in sysconfdir/esmtpd-msa.service.in
+
+dist_man_MANS += doc/esmtpd.8 doc/makealiases.8 doc/makehosteddomains.8 doc/makeacceptmailfor.8 \
+  doc/sendmail.1 doc/mailq.1 doc/queue.5
+EXTRA_DIST += bench/smtp

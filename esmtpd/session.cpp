@@ -12,6 +12,7 @@
 #include "authlib/client.hpp"
 #include "authlib/sasl_server.hpp"
 #include "esmtpd/aliases.hpp"
+#include "esmtpd/dnscheck.hpp"
 #include "lib/config.hpp"
 #include "lib/log.hpp"
 #include "lib/mime.hpp"
@@ -139,6 +140,19 @@ lib::Result<Settings> Settings::from_environment() {
   } else if (open_errno != ENOENT) {
     return text.error();
   }
+  s.check_dns = env_true("BOFHCHECKDNS");
+  {
+    std::string ns = env("BOFHCHECKDNS_NAMESERVERS");
+    std::size_t i = 0;
+    while (i < ns.size()) {
+      auto j = ns.find_first_of(" ,", i);
+      std::string w = ns.substr(i, j == std::string::npos ? std::string::npos : j - i);
+      if (!w.empty()) s.nameservers.push_back(w);
+      if (j == std::string::npos) break;
+      i = j + 1;
+    }
+  }
+  s.dns_timeout_ms = static_cast<int>(env_number("BOFHCHECKDNS_TIMEOUT", 5)) * 1000;
   if (std::getenv("MAXRCPTS")) s.bofh.maxrcpts = env_number("MAXRCPTS", s.bofh.maxrcpts);
   return s;
 }
@@ -368,6 +382,28 @@ void Session::handle_mail(const Command& cmd) {
       if (!from_them && !auth_user_ && !s_.relayclient)
         return refused("517 5.7.1 Mail from @" + fm + " must come from " + fm + "'s own servers",
                        "bofh freemail " + fm);
+    }
+  }
+  if (s_.check_dns && !t.sender.empty() && !s_.relayclient && !auth_user_) {
+    auto [local, domain] = split_address(t.sender);
+    if (domain.front() != '[') {
+      DnsCheckOptions o;
+      o.nameservers = s_.nameservers;
+      o.timeout = std::chrono::milliseconds(s_.dns_timeout_ms);
+      o.badmx = s_.bofh.badmx;
+      DnsCheck c = check_sender_domain(lower(domain), o);
+      switch (c.verdict) {
+        case DnsVerdict::ok: break;
+        case DnsVerdict::no_domain:
+          return refused("517 5.1.8 <" + t.sender + ">: the sender's domain has no MX or A record",
+                         "BOFHCHECKDNS " + lower(domain) + ": " + c.detail);
+        case DnsVerdict::bad_mx:
+          return refused("517 5.7.1 <" + t.sender + ">: the sender's domain is refused",
+                         "BOFHCHECKDNS " + lower(domain) + ": " + c.detail);
+        case DnsVerdict::failed:
+          return refused("451 4.4.3 DNS lookup failure for " + lower(domain) + ", try again later",
+                         "BOFHCHECKDNS " + lower(domain) + ": " + c.detail);
+      }
     }
   }
   t.active = true;

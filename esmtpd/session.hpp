@@ -46,6 +46,9 @@ struct Settings {
   std::string remote_host;              // TCPREMOTEHOST
   std::string authdaemon_socket;        // empty: authlib's default
   Bofh bofh;
+  bool check_dns = false;                 // BOFHCHECKDNS
+  std::vector<std::string> nameservers;   // BOFHCHECKDNS_NAMESERVERS (tests); empty: resolv.conf
+  int dns_timeout_ms = 5000;              // BOFHCHECKDNS_TIMEOUT (seconds), per attempt
 
   // From the environment couriertcpd and the start script give esmtpd.
   static lib::Result<Settings> from_environment();

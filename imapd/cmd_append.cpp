@@ -2,6 +2,9 @@
 // internal date, answering APPENDUID (RFC 4315). The message is stored with
 // LF line ends, as Courier does, through lib::maildir's tmp/ + rename.
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <set>
 #include <string>
@@ -12,6 +15,7 @@
 #include "imapd/session.hpp"
 #include "lib/log.hpp"
 #include "lib/maildir.hpp"
+#include "lib/maildir_quota.hpp"
 
 namespace imapd {
 
@@ -50,35 +54,52 @@ Completion Session::cmd_append(const ParsedCommand& c) {
   }
   if (i + 1 != c.args.size() || !c.args[i].is_string()) return {"BAD", "Syntax: APPEND mailbox [(flags)] [date-time] literal."};
   std::string_view raw = c.args[i].str();
-  if (raw.empty()) return {"NO", "Empty message."};
+  // A large message was spooled to tmp/ by read_command (already LF).
+  bool spooled = spool_.fd.valid() && raw.empty();
+  if (raw.empty() && (!spooled || spool_.bytes == 0)) return {"NO", "Empty message."};
   std::string dir = folder_dir(*name);
   struct stat st {};
   if (::stat((dir + "/cur").c_str(), &st) != 0) return {"NO", std::string(reply::trycreate)};
   // CRLF -> LF, as stored by Courier and delivered by maildrop.
   std::string text;
-  text.reserve(raw.size());
-  for (std::size_t k = 0; k < raw.size(); ++k) {
-    if (raw[k] == '\r' && k + 1 < raw.size() && raw[k + 1] == '\n') continue;
-    text += raw[k];
+  if (!spooled) {
+    text.reserve(raw.size());
+    for (std::size_t k = 0; k < raw.size(); ++k) {
+      if (raw[k] == '\r' && k + 1 < raw.size() && raw[k + 1] == '\n') continue;
+      text += raw[k];
+    }
+  } else if (::lseek(spool_.fd.get(), 0, SEEK_SET) != 0) {
+    lib::log::error("user=%s: APPEND: cannot rewind the spooled message: %s", login_.c_str(),
+                    lib::errno_text(errno).c_str());
+    return {"NO", "Cannot store the message now, see the log."};
   }
-  lib::maildir::DeliveryOptions opts;
+  lib::maildir::QuotaDeliveryOptions opts;
   opts.location = lib::maildir::Location::cur_dir;
   opts.flags = letters;
   opts.mtime = date;
-  auto d = lib::maildir::deliver(dir, text, opts);
-  if (!d) {
-    lib::log::error("user=%s: APPEND to %s: %s", login_.c_str(), dir.c_str(), d.error().message.c_str());
+  // Written to tmp/, checked against the account's maildirsize, then
+  // published and counted (Courier's deliverquota rules).
+  auto q = spooled ? lib::maildir::deliver_with_quota_from_fd(dir, spool_.fd.get(), opts)
+                   : lib::maildir::deliver_with_quota(dir, text, opts);
+  spool_.fd.reset();
+  if (!q) {
+    lib::log::error("user=%s: APPEND to %s: %s", login_.c_str(), dir.c_str(), q.error().message.c_str());
     return {"NO", "Cannot store the message now, see the log."};
   }
+  if (q->status == lib::maildir::QuotaStatus::over_quota) {
+    lib::log::info("user=%s: APPEND to %s refused: over quota (%s)", login_.c_str(), dir.c_str(),
+                   q->check.quota.to_string().c_str());
+    return {"NO", "[OVERQUOTA] Mailbox is over quota: delete or expunge messages first."};
+  }
+  if (!q->warning.empty()) lib::log::warning("user=%s: APPEND: %s", login_.c_str(), q->warning.c_str());
+  const lib::maildir::Delivered* d = &q->delivered;
   if (!keywords.empty()) {
-    auto kw = read_keywords(dir);
-    KeywordMap map = kw ? std::move(*kw) : KeywordMap{};
-    map[d->base] = keywords;
-    auto w = write_keywords(dir, map);
+    auto w = update_keywords(dir, {{d->base, KeywordChange::Op::set, keywords}});
     if (!w) lib::log::error("user=%s: APPEND keywords: %s", login_.c_str(), w.error().message.c_str());
   }
   auto a = assign_uids(dir, {d->base}, nullptr);
-  if (!a) {
+  if (!a || a->uids[0] == 0) {
+    if (a) return {"OK", "APPEND completed."};
     lib::log::error("user=%s: APPEND: %s", login_.c_str(), a.error().message.c_str());
     return {"OK", reply::completed("APPEND")};
   }

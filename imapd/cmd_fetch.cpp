@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
+#include <optional>
 #include <string>
 
 #include "imapd/fetch.hpp"
@@ -19,13 +21,16 @@
 namespace imapd {
 namespace {
 
-// Reads a whole message file, refusing sizes that could not be a message.
-lib::Result<std::string> read_message(int fd, const std::string& path) {
+// Reads a message file (its first `limit` bytes at most), refusing sizes
+// that could not be a message.
+lib::Result<std::string> read_message(int fd, const std::string& path, std::optional<std::size_t> limit) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) return lib::temporary_error("cannot stat " + path + ": " + lib::errno_text(errno));
   if (st.st_size < 0 || st.st_size > (static_cast<off_t>(1) << 31))
     return lib::permanent_error(path + " is too large to be served");
-  std::string data(static_cast<std::size_t>(st.st_size), '\0');
+  std::size_t size = static_cast<std::size_t>(st.st_size);
+  if (limit && *limit < size) size = *limit;
+  std::string data(size, '\0');
   std::size_t got = 0;
   while (got < data.size()) {
     ssize_t n = ::pread(fd, data.data() + got, data.size() - got, static_cast<off_t>(got));
@@ -38,6 +43,36 @@ lib::Result<std::string> read_message(int fd, const std::string& path) {
   }
   data.resize(got);
   return data;
+}
+
+// When the only content wanted is BODY[]<origin.count> (with UID, FLAGS,
+// INTERNALDATE), the bytes needed are the first origin + count of the CRLF
+// form, and those come from at most that many bytes of the file (LF -> CRLF
+// only adds): only that prefix is read (pread), not the whole message.
+std::optional<std::size_t> prefix_needed(const FetchRequest& r) {
+  if (r.needs_size) return std::nullopt;
+  std::size_t need = 0;
+  for (const auto& it : r.items) {
+    switch (it.attr) {
+      case FetchAttr::uid:
+      case FetchAttr::flags:
+      case FetchAttr::internaldate:
+      case FetchAttr::modseq:
+        continue;
+      case FetchAttr::body_section:
+        if (it.section.part.empty() && it.section.text == SectionSpec::Text::none && it.partial &&
+            it.partial->count) {
+          // +1: the CRLF form of a cut "\r" may differ from the whole file's.
+          need = std::max<std::size_t>(need, std::size_t{it.partial->origin} + *it.partial->count + 1);
+          continue;
+        }
+        return std::nullopt;
+      default:
+        return std::nullopt;
+    }
+  }
+  if (need == 0) return std::nullopt;
+  return need;
 }
 
 std::string flags_text(const Mailbox& mb, const MessageState& m) {
@@ -55,9 +90,11 @@ Completion Session::cmd_fetch(const ParsedCommand& c) {
   auto req = parse_fetch_attributes(c.args[1], c.uid, error);
   if (!req) return {"BAD", error};
   Mailbox& mb = *mailbox_;
+  announce_keywords();
   bool set_seen = req->sets_seen && !mb.read_only();
   bool vanished = false;
   bool need_date = req->has(FetchAttr::internaldate);
+  const std::optional<std::size_t> prefix = prefix_needed(*req);
   std::string line;
   for (std::size_t idx : *set) {
     MessageState& m = mb.messages()[idx];
@@ -78,14 +115,14 @@ Completion Session::cmd_fetch(const ParsedCommand& c) {
         vanished = true;
         continue;
       }
-      auto data = read_message((*fd)->get(), mb.path_of(m));
+      auto data = read_message((*fd)->get(), mb.path_of(m), prefix);
       if (!data) {
         lib::log::error("user=%s: FETCH: %s", login_.c_str(), data.error().message.c_str());
         return {"NO", std::string(reply::server_error)};
       }
       file = std::move(*data);
       text.emplace(file);
-      m.crlf_size = text->size();
+      if (!prefix) m.crlf_size = text->size();  // a prefix's size is not the message's
     }
     if (need_date) {
       auto s = mb.stat_message(idx);
@@ -94,7 +131,7 @@ Completion Session::cmd_fetch(const ParsedCommand& c) {
     FetchMessageInfo info;
     info.uid = m.uid;
     if (set_seen && !lib::maildir::has_flag(m.maildir_flags, 'S')) {
-      auto r = mb.set_flags(idx, m.maildir_flags + "S", m.keywords);
+      auto r = mb.change_flags(idx, {Mailbox::FlagChange::Mode::add, "S", {}});
       if (!r) lib::log::error("user=%s: FETCH \\Seen: %s", login_.c_str(), r.error().message.c_str());
       info.add_flags = r.ok() && *r;
     }

@@ -12,6 +12,9 @@
 #include "lib/c_handle.hpp"
 #include "lib/log.hpp"
 #include "lib/maildir.hpp"
+#include "lib/maildir_quota.hpp"
+#include "imapd/keywords.hpp"
+#include "imapd/uiddb.hpp"
 
 namespace imapd {
 namespace {
@@ -41,6 +44,15 @@ Completion Session::cmd_create(const ParsedCommand& c) {
     return {"NO", r.error().kind == lib::ErrorKind::permanent ? "Cannot create this mailbox." : "Cannot create the mailbox now, see the log."};
   }
   if (!*r) return {"NO", std::string(reply::already_exists)};
+  // Its UIDVALIDITY now, from the account's counter: never one this name
+  // had before (DELETE + CREATE within a second included).
+  std::string dir = lib::maildir::folder_path(root_, name->folder);
+  auto a = assign_uids(dir, {}, nullptr);
+  if (!a) lib::log::error("user=%s: CREATE: %s", login_.c_str(), a.error().message.c_str());
+  // Nothing claimed as \Recent yet: every message APPENDed or COPYed in is
+  // recent to the first session that sees it.
+  auto rc = claim_recent(dir, 1, true);
+  if (!rc) lib::log::error("user=%s: CREATE: %s", login_.c_str(), rc.error().message.c_str());
   return {"OK", reply::completed("CREATE")};
 }
 
@@ -58,6 +70,9 @@ Completion Session::cmd_delete(const ParsedCommand& c) {
     lib::log::error("user=%s: DELETE: %s", login_.c_str(), r.error().message.c_str());
     return {"NO", "Cannot delete the mailbox now, see the log."};
   }
+  // Its messages no longer count toward the quota.
+  auto q = lib::maildir::recalculate_quota(root_);
+  if (!q) lib::log::warning("user=%s: DELETE: %s", login_.c_str(), q.error().message.c_str());
   auto subs = read_subscriptions(root_);
   if (subs && subs->erase(name->imap_name)) (void)write_subscriptions(root_, *subs);
   return {"OK", reply::completed("DELETE")};
@@ -78,6 +93,10 @@ Completion Session::cmd_rename(const ParsedCommand& c) {
     if (!made) return {"NO", "Cannot create the new mailbox."};
     if (!*made) return {"NO", std::string(reply::already_exists)};
     std::string target = lib::maildir::folder_path(root_, to->folder);
+    // The keywords go along with the messages.
+    auto inbox_kw = read_keywords(root_);
+    if (!inbox_kw) lib::log::error("user=%s: RENAME INBOX: %s", login_.c_str(), inbox_kw.error().message.c_str());
+    std::vector<KeywordChange> add_kw, drop_kw;
     for (const char* sub : {"cur", "new"}) {
       std::string d = root_ + "/" + sub;
       lib::DirStream h(::opendir(d.c_str()));
@@ -85,9 +104,25 @@ Completion Session::cmd_rename(const ParsedCommand& c) {
       std::vector<std::string> names;
       while (dirent* e = ::readdir(h.get()))
         if (e->d_name[0] != '.') names.emplace_back(e->d_name);
-      for (const auto& n : names)
-        if (::rename((d + "/" + n).c_str(), (target + "/" + sub + "/" + n).c_str()) != 0 && errno != ENOENT)
-          lib::log::error("user=%s: RENAME INBOX: %s: %s", login_.c_str(), n.c_str(), lib::errno_text(errno).c_str());
+      for (const auto& n : names) {
+        if (::rename((d + "/" + n).c_str(), (target + "/" + sub + "/" + n).c_str()) != 0) {
+          if (errno != ENOENT)
+            lib::log::error("user=%s: RENAME INBOX: %s: %s", login_.c_str(), n.c_str(), lib::errno_text(errno).c_str());
+          continue;
+        }
+        std::string base = n.substr(0, n.find(':'));
+        if (!inbox_kw) continue;
+        auto k = inbox_kw->find(base);
+        if (k == inbox_kw->end()) continue;
+        add_kw.push_back({base, KeywordChange::Op::set, k->second});
+        drop_kw.push_back({base, KeywordChange::Op::set, {}});
+      }
+    }
+    if (!add_kw.empty()) {
+      auto w = update_keywords(target, add_kw);
+      if (!w) lib::log::error("user=%s: RENAME INBOX: %s", login_.c_str(), w.error().message.c_str());
+      auto x = update_keywords(root_, drop_kw);
+      if (!x) lib::log::error("user=%s: RENAME INBOX: %s", login_.c_str(), x.error().message.c_str());
     }
     if (mailbox_ && mailbox_->name().folder.empty()) (void)mailbox_->refresh(true);
     return {"OK", reply::completed("RENAME")};

@@ -1,6 +1,7 @@
 // imapd/cmd_list.cpp: LIST and LSUB (RFC 3501 6.3.8, 6.3.9) with CHILDREN
 // (RFC 3348) and SPECIAL-USE (RFC 6154) attributes; SUBSCRIBE, UNSUBSCRIBE
 // (6.3.6, 6.3.7) on courierimapsubscribed.
+#include <set>
 #include <string>
 
 #include "imapd/mutf7.hpp"
@@ -33,8 +34,21 @@ Completion Session::list_common(const ParsedCommand& c, bool lsub) {
   if (lsub) {
     auto subs = read_subscriptions(root_);
     if (!subs) return {"NO", std::string(reply::cannot_read_subscriptions)};
-    for (const auto& s : *subs)
-      if (list_match(pattern, s)) out += "* LSUB () \".\" " + wire_name(s) + "\r\n";
+    // RFC 3501 6.3.9: a parent of a subscribed mailbox that is not itself
+    // subscribed is listed as \Noselect when the pattern matches it (and not
+    // the child: "%" stops at the hierarchy separator).
+    std::set<std::string> parents;
+    for (const auto& s : *subs) {
+      if (list_match(pattern, s)) {
+        out += "* LSUB () \".\" " + wire_name(s) + "\r\n";
+        continue;
+      }
+      for (std::size_t dot = s.find('.'); dot != std::string::npos; dot = s.find('.', dot + 1)) {
+        std::string parent = s.substr(0, dot);
+        if (!subs->count(parent) && list_match(pattern, parent)) parents.insert(parent);
+      }
+    }
+    for (const auto& p : parents) out += "* LSUB (\\Noselect) \".\" " + wire_name(p) + "\r\n";
     emit(out);
     return {"OK", reply::completed("LSUB")};
   }

@@ -24,12 +24,7 @@ Completion Session::cmd_select(const ParsedCommand& c) {
     return {"NO", std::string(reply::server_error)};
   }
   mailbox_ = std::move(*mb);
-  std::string flags = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
-  std::string kw;
-  for (const auto& k : mailbox_->known_keywords()) kw += " " + k;
-  std::string out;
-  out += "* FLAGS (" + flags + kw + ")\r\n";
-  out += "* OK [PERMANENTFLAGS (" + (examine ? std::string() : flags + kw + " \\*") + ")] Limited\r\n";
+  std::string out = mailbox_->flags_announcement();
   out += "* " + std::to_string(mailbox_->count()) + " EXISTS\r\n";
   out += "* " + std::to_string(mailbox_->recent_count()) + " RECENT\r\n";
   if (std::uint32_t u = mailbox_->first_unseen()) out += "* OK [UNSEEN " + std::to_string(u) + "] Message " + std::to_string(u) + " is the first unseen\r\n";

@@ -50,50 +50,45 @@ Completion Session::cmd_store(const ParsedCommand& c) {
   }
   Mailbox& mb = *mailbox_;
   if (mb.read_only()) return {"NO", std::string(reply::read_only)};
+  if (keywords.size() > max_keywords_per_message) return {"NO", "Too many keywords on one message."};
+  Mailbox::FlagChange change;
+  change.mode = mode == 0 ? Mailbox::FlagChange::Mode::replace
+                : mode > 0 ? Mailbox::FlagChange::Mode::add
+                           : Mailbox::FlagChange::Mode::remove;
+  change.letters = letters;
+  change.keywords = keywords;
   bool vanished = false;
+  // Each change is a delta applied to the flags on disk (not to this
+  // session's cache), so concurrent STOREs by other sessions are kept.
+  std::vector<std::size_t> changed;
   mb.begin_batch();
-  std::string out;
   for (std::size_t idx : *set) {
-    MessageState& m = mb.messages()[idx];
-    if (m.vanished) {
+    if (mb.messages()[idx].vanished) {
       vanished = true;
       continue;
     }
-    std::string want;
-    std::set<std::string> kw;
-    if (mode == 0) {
-      want = letters;
-      kw = keywords;
-    } else if (mode > 0) {
-      want = m.maildir_flags + letters;
-      kw = m.keywords;
-      kw.insert(keywords.begin(), keywords.end());
-    } else {
-      for (char ch : m.maildir_flags)
-        if (letters.find(ch) == std::string::npos) want += ch;
-      kw = m.keywords;
-      for (const auto& k : keywords) kw.erase(k);
-    }
-    // Only the five system flags are ours to change; other letters stay.
-    std::string system;
-    for (char ch : want)
-      if (ch == 'D' || ch == 'F' || ch == 'R' || ch == 'S' || ch == 'T') system += ch;
-    if (kw.size() > max_keywords_per_message) {
-      (void)mb.end_batch();
-      return {"NO", "Too many keywords on one message."};
-    }
-    auto r = mb.set_flags(idx, system, kw);
+    auto r = mb.change_flags(idx, change);
     if (!r) {
       lib::log::error("user=%s: STORE: %s", login_.c_str(), r.error().message.c_str());
       (void)mb.end_batch();
-      emit(out);
       return {"NO", std::string(reply::server_error)};
     }
     if (!*r) {
       vanished = true;
       continue;
     }
-    if (!silent) {
+    changed.push_back(idx);
+  }
+  auto e = mb.end_batch();
+  if (!e) {
+    lib::log::error("user=%s: STORE keywords: %s", login_.c_str(), e.error().message.c_str());
+    return {"NO", std::string(reply::server_error)};
+  }
+  announce_keywords();
+  std::string out;
+  if (!silent) {
+    for (std::size_t idx : changed) {
+      const MessageState& m = mb.messages()[idx];
       out += "* " + std::to_string(idx + 1) + " FETCH (";
       if (c.uid) out += "UID " + std::to_string(m.uid) + " ";
       out += "FLAGS " + mb.flag_list(m) + ")\r\n";
@@ -103,8 +98,6 @@ Completion Session::cmd_store(const ParsedCommand& c) {
       }
     }
   }
-  auto e = mb.end_batch();
-  if (!e) lib::log::error("user=%s: STORE keywords: %s", login_.c_str(), e.error().message.c_str());
   emit(out);
   if (vanished) return {"NO", std::string(reply::expunge_issued)};
   return {"OK", reply::completed("STORE")};

@@ -2,10 +2,16 @@
 // command_reader.hpp).
 #include "imapd/command_reader.hpp"
 
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
 #include <cctype>
+#include <cerrno>
 #include <string_view>
 
 #include "imapd/lexer.hpp"
+#include "lib/result.hpp"
 
 namespace imapd {
 namespace {
@@ -26,6 +32,27 @@ bool word_is(std::string_view line, std::size_t index, std::string_view word) {
   return true;
 }
 
+// Writes all of data to a file (the APPEND spool); false with errno set.
+bool write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+// The outcome of a literal that could not be read whole.
+CommandStatus literal_failure(lib::io::ReadStatus s, std::string& why) {
+  why = std::string("reading a literal: ") + lib::io::describe(s);
+  return s == lib::io::ReadStatus::eof       ? CommandStatus::eof
+         : s == lib::io::ReadStatus::timeout ? CommandStatus::timeout
+                                             : CommandStatus::fatal;
+}
+
 void reply(lib::io::Writer& w, std::string_view text) {
   w.append(text);
   (void)w.flush();
@@ -40,8 +67,15 @@ std::string tag_of_line(std::string_view line) {
 }
 
 CommandStatus read_command(lib::io::Reader& reader, lib::io::Writer& writer,
-                           const CommandLimits& limits, std::string& command, std::string& why) {
+                           const CommandLimits& limits, std::string& command, std::string& why,
+                           LiteralSpool* spool) {
   command.clear();
+  if (spool) {
+    spool->fd.reset();
+    spool->bytes = 0;
+  }
+  std::size_t spooled = 0;  // literal bytes held on disk, not in `command`
+  bool spool_failed = false;
   std::string line;
   std::string tag;
   bool append = false;
@@ -88,6 +122,10 @@ CommandStatus read_command(lib::io::Reader& reader, lib::io::Writer& writer,
     }
     auto spec = trailing_literal(line);
     if (!spec) {
+      if (spool_failed) {
+        reply(writer, tag + " NO Cannot store the message now (server disk), see the log.\r\n");
+        return CommandStatus::rejected;
+      }
       if (discarding) {
         why = "literal too large";
         reply(writer, tag + " NO [TOOBIG] Literal too large.\r\n");
@@ -101,6 +139,10 @@ CommandStatus read_command(lib::io::Reader& reader, lib::io::Writer& writer,
       return CommandStatus::fatal;
     }
     std::size_t limit = append ? limits.max_message_bytes : limits.max_literal_bytes;
+    // The whole command is bounded too, checked before the literal is read:
+    // many literals each under the limit must not add up to more.
+    const std::size_t total_limit = limits.max_message_bytes + 2 * limits.max_literal_bytes;
+    if (!discarding && spec->bytes <= limit && command.size() + spooled + spec->bytes > total_limit) limit = 0;
     if (discarding || spec->bytes > limit) {
       if (!spec->non_synchronizing) {
         // The client waits for "+": it will not send the bytes.
@@ -132,15 +174,58 @@ CommandStatus read_command(lib::io::Reader& reader, lib::io::Writer& writer,
         return CommandStatus::fatal;
       }
     }
-    std::string bytes;
-    auto s = reader.read_exact(static_cast<std::size_t>(spec->bytes), bytes);
-    if (s != lib::io::ReadStatus::ok) {
-      why = std::string("reading a literal: ") + lib::io::describe(s);
-      return s == lib::io::ReadStatus::eof ? CommandStatus::eof
-             : s == lib::io::ReadStatus::timeout ? CommandStatus::timeout
-                                                  : CommandStatus::fatal;
+    if (append && spool && !spool->dir.empty() && !spool->fd.valid() && spec->bytes >= spool->threshold) {
+      int fd = ::open(spool->dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+      if (fd < 0) {
+        // No O_TMPFILE here (or tmp/ unusable): a named file, unlinked at once.
+        std::string tmpl = spool->dir + "/.imapd-append.XXXXXX";
+        fd = ::mkostemp(tmpl.data(), O_CLOEXEC);
+        if (fd >= 0) ::unlink(tmpl.c_str());
+      }
+      if (fd >= 0) {
+        spool->fd.reset(fd);
+        // The command keeps an empty literal in its place.
+        command.resize(command.size() - line.size() - 2);
+        command += line.substr(0, line.rfind('{'));
+        command += "{0}\r\n";
+        bool pending_cr = false;
+        bool write_failed = false;
+        std::string out;
+        auto s = reader.read_exact_to(static_cast<std::size_t>(spec->bytes), [&](std::string_view chunk) {
+          out.clear();
+          for (char ch : chunk) {
+            if (pending_cr && ch != '\n') out += '\r';
+            pending_cr = ch == '\r';
+            if (!pending_cr) out += ch;
+          }
+          if (write_failed) return true;  // keep reading the client's bytes
+          if (!write_all(spool->fd.get(), out)) write_failed = true;
+          spool->bytes += out.size();
+          return true;
+        });
+        if (s != lib::io::ReadStatus::ok) return literal_failure(s, why);
+        if (pending_cr && !write_failed) {
+          write_failed = !write_all(spool->fd.get(), "\r");
+          spool->bytes += 1;
+        }
+        spooled += static_cast<std::size_t>(spec->bytes);
+        if (write_failed) {
+          why = "cannot spool an APPEND literal in " + spool->dir + ": " + lib::errno_text(errno);
+          spool->fd.reset();
+          spool_failed = true;
+          discarding = true;  // the rest of the command is read and answered NO
+          command.clear();
+        }
+        continue;
+      }
     }
-    command += bytes;
+    // Straight into the command: no second copy of a large literal.
+    command.reserve(command.size() + static_cast<std::size_t>(spec->bytes) + 64);
+    auto s = reader.read_exact_to(static_cast<std::size_t>(spec->bytes), [&](std::string_view chunk) {
+      command += chunk;
+      return true;
+    });
+    if (s != lib::io::ReadStatus::ok) return literal_failure(s, why);
   }
 }
 

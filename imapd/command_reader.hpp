@@ -13,9 +13,11 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "lib/io.hpp"
+#include "lib/unique_fd.hpp"
 
 namespace imapd {
 
@@ -34,11 +36,27 @@ enum class CommandStatus {
   fatal,        // I/O error or hostile input: BYE written where possible; end
 };
 
+// Where a large APPEND message literal goes instead of memory: an unnamed
+// file (O_TMPFILE) in `dir`, the account's Maildir tmp/ (so the copy into the
+// target folder stays on one file system), with CRLF turned into LF as the
+// message is stored. The literal in `command` then reads "{0}" and the
+// handler takes the message from `fd`. One imapd then holds at most one
+// read buffer of an APPEND, whatever its size.
+struct LiteralSpool {
+  std::string dir;                     // set by the caller; empty: never spool
+  std::size_t threshold = 64 * 1024;   // literals this large or larger
+  lib::UniqueFd fd;                    // after read_command: the message, or invalid
+  std::uint64_t bytes = 0;             // bytes written (LF line ends)
+};
+
 // Reads the next command into `command`. Replies it has to make itself ("+
 // Ready for literal", the BAD/NO for a rejected command) go through writer,
 // flushed. `why` receives a log text for rejected/fatal.
+// With a spool, APPEND's message literal at or over its threshold is spooled
+// (spool.fd is reset at the start of every call).
 CommandStatus read_command(lib::io::Reader& reader, lib::io::Writer& writer,
-                           const CommandLimits& limits, std::string& command, std::string& why);
+                           const CommandLimits& limits, std::string& command, std::string& why,
+                           LiteralSpool* spool = nullptr);
 
 // The tag of a command line, if its first word is a valid tag; else "*".
 std::string tag_of_line(std::string_view line);

@@ -16,6 +16,7 @@
 #include "lib/io.hpp"
 #include "lib/log.hpp"
 #include "lib/maildir.hpp"
+#include "lib/privileges.hpp"
 
 extern char** environ;
 
@@ -32,8 +33,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   const char* login = handoff->login.c_str();
-  if (::geteuid() == 0) {
-    lib::log::error("imapd refuses to run as root (user %s): imaplogin should have switched to the account", login);
+  if (auto not_root = lib::refuse_root("imapd"); !not_root) {
+    lib::log::error("%s (user %s): imaplogin should have switched to the account", not_root.error().message.c_str(),
+                    login);
     writer.append("* BYE Server error.\r\n");
     (void)writer.flush();
     return 1;

@@ -14,6 +14,7 @@
 #include "lib/atomic_file.hpp"
 #include "lib/config.hpp"
 #include "lib/unique_fd.hpp"
+#include "imapd/folder_lock.hpp"
 
 namespace imapd {
 namespace {
@@ -100,23 +101,48 @@ std::string format_keyword_list(const KeywordMap& map) {
   return out;
 }
 
-lib::Result<KeywordMap> read_keywords(const std::string& folder_dir) {
+namespace {
+
+// What was read of one pending update file: folded into :list by a writer,
+// it may be removed only if it is still that file (a Courier writer that
+// replaced it meanwhile made a new inode or a newer mtime).
+struct UpdateFile {
+  std::string name;
+  dev_t dev = 0;
+  ino_t ino = 0;
+  struct timespec mtime {};
+};
+
+struct KeywordState {
+  KeywordMap map;
+  std::vector<UpdateFile> folded;
+};
+
+bool newer(const struct timespec& a, const struct timespec& b) {
+  return a.tv_sec != b.tv_sec ? a.tv_sec > b.tv_sec : a.tv_nsec > b.tv_nsec;
+}
+
+lib::Result<KeywordState> read_keyword_state(const std::string& folder_dir) {
   std::string dir = folder_dir + "/" + std::string(keywords_dir_name);
   int open_errno = 0;
-  KeywordMap map;
+  KeywordState state;
   auto list = lib::read_small_file(dir + "/:list", max_keywords_file_bytes, &open_errno);
   if (list) {
-    map = parse_keyword_list(*list);
+    state.map = parse_keyword_list(*list);
   } else if (open_errno != ENOENT) {
     return list.error();
   }
   lib::DirStream d(::opendir(dir.c_str()));
   if (!d) {
-    if (errno == ENOENT || errno == ENOTDIR) return map;
+    if (errno == ENOENT || errno == ENOTDIR) return state;
     return lib::temporary_error("cannot read " + dir + ": " + lib::errno_text(errno));
   }
   // Pending updates: "<base>" or ".<N>.<base>"; the newest (largest mtime) wins.
-  std::map<std::string, std::pair<time_t, std::set<std::string>>> updates;
+  struct Pending {
+    struct timespec mtime {};
+    std::set<std::string> kws;
+  };
+  std::map<std::string, Pending> updates;
   std::size_t seen = 0;
   while (dirent* e = ::readdir(d.get())) {
     std::string_view name = e->d_name;
@@ -130,48 +156,106 @@ lib::Result<KeywordMap> read_keywords(const std::string& folder_dir) {
     }
     if (!valid_base(base)) continue;
     std::string path = dir + "/" + std::string(name);
+    lib::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd) continue;
     struct stat st {};
-    if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-    auto text = lib::read_small_file(path, 64 * 1024);
-    if (!text) continue;
+    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > 64 * 1024) continue;
+    std::string text(static_cast<std::size_t>(st.st_size), '\0');
+    ssize_t got = ::pread(fd.get(), text.data(), text.size(), 0);
+    if (got < 0) continue;
+    text.resize(static_cast<std::size_t>(got));
     std::set<std::string> kws;
-    std::string_view rest = *text;
+    std::string_view rest = text;
     while (!rest.empty()) {
       std::string_view line = next_line(rest);
       if (valid_keyword(line) && kws.size() < max_keywords_per_message) kws.emplace(line);
     }
+    state.folded.push_back({std::string(name), st.st_dev, st.st_ino, st.st_mtim});
     auto& slot = updates[std::string(base)];
-    if (slot.first <= st.st_mtime) slot = {st.st_mtime, std::move(kws)};
+    if (!newer(slot.mtime, st.st_mtim)) slot = {st.st_mtim, std::move(kws)};
   }
   for (auto& [base, u] : updates) {
-    if (u.second.empty())
-      map.erase(base);
+    if (u.kws.empty())
+      state.map.erase(base);
     else
-      map[base] = std::move(u.second);
+      state.map[base] = std::move(u.kws);
   }
-  return map;
+  return state;
 }
 
-lib::Result<void> write_keywords(const std::string& folder_dir, const KeywordMap& map) {
+lib::Result<void> write_keyword_state(const std::string& folder_dir, const KeywordState& state) {
   std::string dir = folder_dir + "/" + std::string(keywords_dir_name);
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
     return lib::temporary_error("cannot create " + dir + ": " + lib::errno_text(errno));
   std::string tmp = folder_dir + "/tmp/courierimapkeywords." + std::to_string(::getpid());
   lib::AtomicFileOptions options;
   options.temp_path = tmp;
-  auto r = lib::write_file_atomically(dir + "/:list", format_keyword_list(map), options);
+  auto r = lib::write_file_atomically(dir + "/:list", format_keyword_list(state.map), options);
   if (!r) return r;
-  // The updates are folded into the list we just wrote.
-  lib::DirStream d(::opendir(dir.c_str()));
-  if (!d) return {};
-  std::vector<std::string> stale;
-  while (dirent* e = ::readdir(d.get())) {
-    std::string_view name = e->d_name;
-    if (name == "." || name == ".." || name == ":list") continue;
-    stale.emplace_back(name);
+  // Remove the updates folded into the list just written, and only those: a
+  // file another process (re)wrote since the read stays for the next reader.
+  for (const auto& u : state.folded) {
+    std::string path = dir + "/" + u.name;
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0) continue;
+    if (st.st_dev != u.dev || st.st_ino != u.ino || newer(st.st_mtim, u.mtime)) continue;
+    ::unlink(path.c_str());
   }
-  for (const auto& n : stale) ::unlink((dir + "/" + n).c_str());
   return {};
+}
+
+}  // namespace
+
+lib::Result<KeywordMap> read_keywords(const std::string& folder_dir) {
+  auto s = read_keyword_state(folder_dir);
+  if (!s) return s.error();
+  return std::move(s->map);
+}
+
+lib::Result<void> write_keywords(const std::string& folder_dir, const KeywordMap& map) {
+  FolderLock lock(folder_dir);
+  auto s = read_keyword_state(folder_dir);
+  if (!s) return s.error();
+  s->map = map;
+  return write_keyword_state(folder_dir, *s);
+}
+
+lib::Result<KeywordMap> update_keywords(const std::string& folder_dir,
+                                        const std::vector<KeywordChange>& changes) {
+  FolderLock lock(folder_dir);
+  if (!lock.ok())
+    return lib::temporary_error("cannot lock folder " + folder_dir + ": " + lib::errno_text(errno));
+  auto s = read_keyword_state(folder_dir);
+  if (!s) return s.error();
+  bool changed = false;
+  for (const auto& c : changes) {
+    auto it = s->map.find(c.base);
+    std::set<std::string> now = it == s->map.end() ? std::set<std::string>{} : it->second;
+    std::set<std::string> want = now;
+    switch (c.op) {
+      case KeywordChange::Op::set:
+        want = c.keywords;
+        break;
+      case KeywordChange::Op::add:
+        for (const auto& k : c.keywords)
+          if (want.size() < max_keywords_per_message) want.insert(k);
+        break;
+      case KeywordChange::Op::remove:
+        for (const auto& k : c.keywords) want.erase(k);
+        break;
+    }
+    if (want == now) continue;
+    changed = true;
+    if (want.empty())
+      s->map.erase(c.base);
+    else
+      s->map[c.base] = std::move(want);
+  }
+  if (changed || !s->folded.empty()) {
+    auto w = write_keyword_state(folder_dir, *s);
+    if (!w) return w.error();
+  }
+  return std::move(s->map);
 }
 
 }  // namespace imapd

@@ -4,8 +4,9 @@
 //                    "<basename>:<n> <n> ..." (0-based positions in the names)
 //   <basename>       a pending update: that message's complete keyword list,
 //   .<N>.<basename>  one per line (empty file: none); N is a 300 s time bucket
-// Readers fold pending updates into the list; writers here replace :list through
-// the folder's tmp/ and rename and remove the updates they folded.
+// Readers fold pending updates into the list; writers here, holding the folder
+// lock, replace :list through the folder's tmp/ and rename, and remove only
+// the update files they folded in (same inode, not newer than when read).
 #pragma once
 
 #include <cstddef>
@@ -13,6 +14,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "lib/result.hpp"
 
@@ -40,8 +42,25 @@ bool valid_keyword(std::string_view name);
 // wins). A missing folder yields an empty map.
 lib::Result<KeywordMap> read_keywords(const std::string& folder_dir);
 
-// Replaces :list with map and removes pending update files. Creates the
-// courierimapkeywords folder when map is not empty.
+// Under the folder lock: replaces :list with map and removes the pending
+// update files it read (not ones written since). Creates the
+// courierimapkeywords folder. For tools and tests; sessions use
+// update_keywords, which never overwrites another writer's change.
 lib::Result<void> write_keywords(const std::string& folder_dir, const KeywordMap& map);
+
+// One message's keyword change, applied to what is on disk at the time.
+struct KeywordChange {
+  enum class Op { set, add, remove };
+  std::string base;
+  Op op = Op::set;
+  std::set<std::string> keywords;
+};
+
+// Under the folder lock (imapd/folder_lock.hpp): reads :list and the pending
+// update files, applies `changes` in order, writes :list atomically (fsynced)
+// and removes exactly the update files folded in, so a change another session
+// or Courier's imapd made meanwhile is never lost. Returns the new map.
+lib::Result<KeywordMap> update_keywords(const std::string& folder_dir,
+                                        const std::vector<KeywordChange>& changes);
 
 }  // namespace imapd

@@ -15,7 +15,7 @@ imapd_libimapd_a_SOURCES = \
   imapd/login_session.cpp imapd/login_session.hpp \
   imapd/handoff.cpp imapd/handoff.hpp \
   imapd/uiddb.cpp imapd/uiddb.hpp \
-  imapd/keywords.cpp imapd/keywords.hpp \
+  imapd/keywords.cpp imapd/keywords.hpp imapd/folder_lock.hpp \
   imapd/folders.cpp imapd/folders.hpp \
   imapd/mailbox.cpp imapd/mailbox.hpp \
   imapd/session.cpp imapd/session.hpp \
@@ -51,7 +51,8 @@ tests_imapd_test_SOURCES = \
   tests/imapd/folders_test.cpp \
   tests/imapd/login_session_test.cpp \
   tests/imapd/handoff_test.cpp \
-  tests/imapd/session_test.cpp
+  tests/imapd/session_test.cpp \
+  tests/imapd/integrity_test.cpp
 tests_imapd_test_LDADD = $(IMAPD_LIBS) -lgtest_main $(GTEST_LIBS) -lpthread
 
 # Start scripts: one template, two names (sbin/imapd and sbin/imapd-ssl),

@@ -11,29 +11,15 @@
 #include <unordered_map>
 #include <utility>
 
+#include "imapd/folder_lock.hpp"
 #include "imapd/uiddb.hpp"
 #include "lib/log.hpp"
+#include "lib/maildir_quota.hpp"
 
 namespace imapd {
 namespace {
 
 namespace md = lib::maildir;
-
-// flock(2) on the folder directory for the duration of a UID assignment.
-class FolderLock {
- public:
-  explicit FolderLock(const std::string& dir)
-      : fd_(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) {
-    if (fd_) {
-      while (::flock(fd_.get(), LOCK_EX) != 0 && errno == EINTR) {
-      }
-    }
-  }
-  bool ok() const { return fd_.valid(); }
-
- private:
-  lib::UniqueFd fd_;  // closing releases the lock
-};
 
 bool same_time(const struct timespec& a, const struct timespec& b) {
   return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
@@ -74,11 +60,14 @@ lib::Result<UidAssignment> assign_uids(const std::string& dir, const std::vector
     db = UidDb{};
   }
   if (db->uidvalidity == 0) {
-    db->uidvalidity = static_cast<std::uint32_t>(std::time(nullptr));
+    auto v = next_uidvalidity(md::quota_root(dir));
+    if (!v) lib::log::error("%s; using the clock for the UIDVALIDITY of %s", v.error().message.c_str(), dir.c_str());
+    db->uidvalidity = v ? *v : static_cast<std::uint32_t>(std::time(nullptr));
     db->next_uid = 1;
     db->uids.clear();
     changed = true;
   }
+  const std::uint32_t numbered_below = db->next_uid;  // UIDs already on disk
   UidAssignment out;
   out.uids.reserve(bases.size());
   for (const auto& b : bases) {
@@ -110,7 +99,15 @@ lib::Result<UidAssignment> assign_uids(const std::string& dir, const std::vector
   }
   if (changed) {
     auto w = write_uiddb(dir, *db);
-    if (!w) return w.error();
+    if (!w) {
+      // A full disk must not lock the user out (they need SELECT to delete
+      // mail): serve what is numbered already; new messages get UID 0 (not
+      // shown) until a write succeeds.
+      lib::log::error("%s; new messages in %s stay hidden until it can be written", w.error().message.c_str(), dir.c_str());
+      for (auto& u : out.uids)
+        if (u >= numbered_below) u = 0;
+      db->next_uid = numbered_below;
+    }
   }
   out.uidvalidity = db->uidvalidity;
   out.next_uid = db->next_uid;
@@ -126,14 +123,22 @@ lib::Result<MailboxStatus> folder_status(const std::string& dir) {
   std::vector<std::string> bases;
   bases.reserve(scanned->size());
   MailboxStatus st;
+  std::uint32_t in_new = 0;
   for (const auto& m : *scanned) {
     bases.push_back(m.base);
     ++st.messages;
-    if (m.location == md::Location::new_dir) ++st.recent;
+    if (m.location == md::Location::new_dir) ++in_new;
     if (!md::has_flag(m.flags, 'S')) ++st.unseen;
   }
   auto a = assign_uids(dir, bases, &bases);
   if (!a) return a.error();
+  auto claimed = claim_recent(dir, a->next_uid, false);
+  if (claimed && claimed->has_value()) {
+    for (std::uint32_t uid : a->uids)
+      if (uid > **claimed) ++st.recent;
+  } else {
+    st.recent = in_new;
+  }
   st.uidnext = a->next_uid;
   st.uidvalidity = a->uidvalidity;
   return st;
@@ -243,7 +248,7 @@ lib::Result<void> Mailbox::scan(bool initial) {
   std::vector<std::pair<std::uint32_t, std::size_t>> fresh;
   std::uint32_t max_uid = messages_.empty() ? 0 : messages_.back().uid;
   for (std::size_t i = 0; i < scanned->size(); ++i) {
-    if (known[i]) continue;
+    if (known[i] || a->uids[i] == 0) continue;  // 0: not numbered (uiddb unwritable)
     if (a->uids[i] <= max_uid) {
       // A message we had and marked vanished came back (renamed between two
       // scans): keep it gone for this session; it reappears on reselect.
@@ -252,6 +257,18 @@ lib::Result<void> Mailbox::scan(bool initial) {
     fresh.emplace_back(a->uids[i], i);
   }
   std::sort(fresh.begin(), fresh.end());
+  // \Recent: the UIDs above what other sessions claimed are ours (EXAMINE
+  // looks without claiming).
+  std::optional<std::uint32_t> recent_above;
+  if (!fresh.empty()) {
+    std::uint32_t claim_to = fresh.back().first + 1;
+    auto rc = claim_recent(dir_, claim_to, !read_only_);
+    if (!rc) {
+      lib::log::error("%s", rc.error().message.c_str());
+    } else {
+      recent_above = *rc;
+    }
+  }
   for (const auto& [uid, i] : fresh) {
     const auto& info = (*scanned)[i];
     MessageState m;
@@ -263,7 +280,8 @@ lib::Result<void> Mailbox::scan(bool initial) {
     m.size_bytes = info.size_bytes;
     m.size_known = info.size_from_name;
     m.crlf_size = info.virtual_size_bytes;
-    m.recent = moved.count(info.base) > 0 || (read_only_ && info.location == md::Location::new_dir);
+    m.recent = recent_above ? uid > *recent_above
+                            : moved.count(info.base) > 0 || (read_only_ && info.location == md::Location::new_dir);
     auto k = kwmap.find(m.base);
     if (k != kwmap.end()) m.keywords = k->second;  // unchanged keyword folder: none
     for (const auto& kw : m.keywords) known_keywords_.insert(kw);
@@ -310,6 +328,20 @@ std::uint32_t Mailbox::seq_of_uid(std::uint32_t uid) const {
                              [](const MessageState& m, std::uint32_t u) { return m.uid < u; });
   if (it == messages_.end() || it->uid != uid) return 0;
   return static_cast<std::uint32_t>(it - messages_.begin() + 1);
+}
+
+std::string Mailbox::flags_announcement() {
+  std::string flags = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
+  for (const auto& k : known_keywords_) flags += " " + k;
+  told_keywords_ = known_keywords_;
+  std::string out = "* FLAGS (" + flags + ")\r\n";
+  out += "* OK [PERMANENTFLAGS (" + (read_only_ ? std::string() : flags + " \\*") + ")] Limited\r\n";
+  return out;
+}
+
+std::string Mailbox::take_flags_announcement() {
+  if (told_keywords_ == known_keywords_) return {};
+  return flags_announcement();
 }
 
 std::string Mailbox::flag_list(const MessageState& m) const {
@@ -375,7 +407,7 @@ lib::Result<void> Mailbox::stat_message(std::size_t index) {
 }
 
 std::string Mailbox::take_updates(bool allow_expunge, bool with_uid) {
-  std::string out;
+  std::string out = take_flags_announcement();
   if (allow_expunge) {
     for (std::size_t i = messages_.size(); i-- > 0;) {
       if (!messages_[i].vanished) continue;
@@ -411,17 +443,26 @@ std::string Mailbox::take_updates(bool allow_expunge, bool with_uid) {
   return out;
 }
 
-lib::Result<bool> Mailbox::set_flags(std::size_t index, std::string_view system,
-                                     const std::set<std::string>& keywords) {
+lib::Result<bool> Mailbox::change_flags(std::size_t index, const FlagChange& change) {
   MessageState& m = messages_.at(index);
   if (m.vanished) return false;
-  std::string want = md::normalize_flags(system);
-  // Keep unknown lower-case Maildir letters (other programs' flags).
-  for (char c : m.maildir_flags)
-    if (c >= 'a' && c <= 'z') want += c;
-  want = md::normalize_flags(want);
-  if (want != m.maildir_flags || m.location != md::Location::cur_dir) {
-    auto r = md::set_flags(dir_, m.file_name, want);
+  std::string add, remove;
+  switch (change.mode) {
+    case FlagChange::Mode::replace:
+      add = change.letters;
+      for (char c : std::string_view("DFRST"))
+        if (change.letters.find(c) == std::string::npos) remove += c;
+      break;
+    case FlagChange::Mode::add:
+      add = change.letters;
+      break;
+    case FlagChange::Mode::remove:
+      remove = change.letters;
+      break;
+  }
+  if (!add.empty() || !remove.empty() || m.location != md::Location::cur_dir) {
+    // Applied to the name on disk now, not to m.maildir_flags (maybe stale).
+    auto r = md::change_flags(dir_, m.file_name, add, remove);
     if (!r) return r.error();
     if (!*r) {
       m.vanished = true;
@@ -429,12 +470,23 @@ lib::Result<bool> Mailbox::set_flags(std::size_t index, std::string_view system,
     }
     m.file_name = **r;
     m.location = md::Location::cur_dir;
-    m.maildir_flags = want;
+    auto p = md::parse_message_name(m.file_name);
+    if (p) m.maildir_flags = p->flags;
   }
-  if (keywords != m.keywords) {
-    m.keywords = keywords;
-    for (const auto& k : keywords) known_keywords_.insert(k);
-    keywords_dirty_ = true;
+  if (change.mode == FlagChange::Mode::replace || !change.keywords.empty()) {
+    KeywordChange kc;
+    kc.base = m.base;
+    kc.keywords = change.keywords;
+    kc.op = change.mode == FlagChange::Mode::replace ? KeywordChange::Op::set
+            : change.mode == FlagChange::Mode::add   ? KeywordChange::Op::add
+                                                     : KeywordChange::Op::remove;
+    // The cache follows at once (the reply shows it); save_keywords then
+    // replaces it with what is on disk after the update.
+    if (kc.op == KeywordChange::Op::set) m.keywords = kc.keywords;
+    else if (kc.op == KeywordChange::Op::add) m.keywords.insert(kc.keywords.begin(), kc.keywords.end());
+    else for (const auto& k : kc.keywords) m.keywords.erase(k);
+    for (const auto& k : m.keywords) known_keywords_.insert(k);
+    pending_keywords_.push_back(std::move(kc));
     if (batch_depth_ == 0) {
       auto s = save_keywords();
       if (!s) return s.error();
@@ -445,25 +497,27 @@ lib::Result<bool> Mailbox::set_flags(std::size_t index, std::string_view system,
 
 lib::Result<void> Mailbox::end_batch() {
   if (batch_depth_ > 0) --batch_depth_;
-  if (batch_depth_ == 0 && keywords_dirty_) return save_keywords();
+  if (batch_depth_ == 0 && !pending_keywords_.empty()) return save_keywords();
   return {};
 }
 
 lib::Result<void> Mailbox::save_keywords() {
-  // Merge with what is on disk, so messages this session does not know (just
-  // delivered) keep their keywords.
-  auto disk = read_keywords(dir_);
-  KeywordMap map = disk ? std::move(*disk) : KeywordMap{};
-  for (const auto& m : messages_) {
+  std::vector<KeywordChange> changes;
+  changes.swap(pending_keywords_);
+  auto map = update_keywords(dir_, changes);
+  if (!map) return map.error();
+  std::set<std::string_view> ours;
+  for (const auto& c : changes) ours.insert(c.base);
+  for (auto& m : messages_) {
     if (m.vanished) continue;
-    if (m.keywords.empty())
-      map.erase(m.base);
-    else
-      map[m.base] = m.keywords;
+    auto it = map->find(m.base);
+    std::set<std::string> kws = it == map->end() ? std::set<std::string>{} : it->second;
+    if (kws != m.keywords) {
+      m.keywords = std::move(kws);
+      if (!ours.count(m.base)) flag_changed_uids_.push_back(m.uid);
+    }
+    for (const auto& k : m.keywords) known_keywords_.insert(k);
   }
-  auto w = write_keywords(dir_, map);
-  if (!w) return w;
-  keywords_dirty_ = false;
   kw_mtime_ = dir_mtime(dir_ + "/" + std::string(keywords_dir_name));
   return {};
 }
@@ -472,11 +526,19 @@ lib::Result<std::string> Mailbox::expunge(const std::vector<bool>& which, const 
                                           std::vector<std::uint32_t>* expunged_uids) {
   std::string out;
   bool kw_touched = false;
+  // Removed messages leave the quota (Courier's maildir_quota_deleted); so
+  // do ones moved to Trash, which does not count.
+  const bool counts_here = md::folder_counts_toward_quota(dir_);
+  std::int64_t removed_bytes = 0, removed_messages = 0;
   for (std::size_t i = messages_.size(); i-- > 0;) {
     MessageState& m = messages_[i];
     bool remove = m.vanished || (i < which.size() && which[i]);
     if (!remove) continue;
     if (!m.vanished) {
+      if (!m.size_known) (void)stat_message(i);
+      // Counted whatever its flags: it was counted when delivered, and
+      // flagging it \Deleted (T) took nothing off maildirsize.
+      bool counted = counts_here;
       for (int attempt = 0; attempt < 3; ++attempt) {
         std::string path = path_of(m);
         int rc = trash_dir.empty()
@@ -489,21 +551,34 @@ lib::Result<std::string> Mailbox::expunge(const std::vector<bool>& which, const 
         }
         auto found = md::find_message(dir_, m.base);
         if (!found) return found.error();
-        if (!*found) break;  // someone else removed it: it is gone either way
+        if (!*found) {
+          counted = false;  // someone else removed (and counted) it
+          break;
+        }
         m.file_name = (*found)->file_name;
         m.location = (*found)->location;
       }
-      if (!m.keywords.empty()) kw_touched = true;
+      if (counted) {
+        removed_bytes += static_cast<std::int64_t>(m.size_bytes);
+        ++removed_messages;
+      }
+      if (!m.keywords.empty()) {
+        kw_touched = true;
+        pending_keywords_.push_back({m.base, KeywordChange::Op::set, {}});
+      }
       if (expunged_uids) expunged_uids->push_back(m.uid);
     }
     out += "* " + std::to_string(i + 1) + " EXPUNGE\r\n";
     messages_.erase(messages_.begin() + static_cast<std::ptrdiff_t>(i));
     if (told_exists_ > 0) --told_exists_;
   }
-  if (kw_touched) {
-    keywords_dirty_ = true;
+  if (kw_touched && batch_depth_ == 0) {
     auto s = save_keywords();
     if (!s) lib::log::warning("%s", s.error().message.c_str());
+  }
+  if (removed_messages > 0) {
+    auto q = md::update_quota(dir_, -removed_bytes, -removed_messages);
+    if (!q) lib::log::warning("%s", q.error().message.c_str());
   }
   cur_mtime_ = dir_mtime(dir_ + "/cur");
   return out;

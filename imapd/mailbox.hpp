@@ -105,6 +105,13 @@ class Mailbox {
   // The keywords in use plus those ever defined here (for FLAGS).
   const std::set<std::string>& known_keywords() const { return known_keywords_; }
 
+  // The "* FLAGS" and "* OK [PERMANENTFLAGS" lines for the keywords known
+  // now; remembers them as told. take_flags_announcement() gives them only
+  // when a keyword appeared since they were last told, so a client always
+  // sees a keyword in FLAGS before a FETCH uses it.
+  std::string flags_announcement();
+  std::string take_flags_announcement();
+
   // "(\Seen \Recent $Label1)"
   std::string flag_list(const MessageState& m) const;
 
@@ -128,17 +135,26 @@ class Mailbox {
   // The untagged responses due: with allow_expunge, EXPUNGE for vanished
   // messages (which are then dropped); "n EXISTS" and "n RECENT" when the count
   // changed; "n FETCH (FLAGS ...)" for others' flag changes (with UID when
-  // with_uid).
+  // with_uid). A "* FLAGS" announcement of new keywords comes first.
   std::string take_updates(bool allow_expunge, bool with_uid);
 
-  // Changes flags: `system` is the set of Maildir letters wanted, keywords the
-  // full keyword set. Renames the file (lib::maildir::set_flags) and rewrites
-  // courierimapkeywords when keywords change. Returns false if the message
-  // vanished. Read-only mailboxes refuse (the session checks first).
-  lib::Result<bool> set_flags(std::size_t index, std::string_view system,
-                              const std::set<std::string>& keywords);
+  // Changes a message's flags by a delta applied to what is on disk at the
+  // time, never by writing back this session's cached set, so a change
+  // another session made meanwhile is kept (RFC 3501 6.4.6 semantics per
+  // STORE mode). System flags: lib::maildir::change_flags renames the file
+  // from its current name (retrying when it moved). Keywords: queued and
+  // applied by update_keywords under the folder lock (at once, or at
+  // end_batch). Returns false if the message vanished. Read-only mailboxes
+  // refuse (the session checks first).
+  struct FlagChange {
+    enum class Mode { replace, add, remove };
+    Mode mode = Mode::add;
+    std::string letters;             // system flags as Maildir letters (DFRST)
+    std::set<std::string> keywords;  // custom keywords
+  };
+  lib::Result<bool> change_flags(std::size_t index, const FlagChange& change);
 
-  // Saves pending keyword changes (batched by set_flags callers via
+  // Saves pending keyword changes (batched by change_flags callers via
   // begin_batch/end_batch so a STORE 1:1000 writes :list once).
   void begin_batch() { ++batch_depth_; }
   lib::Result<void> end_batch();
@@ -166,10 +182,11 @@ class Mailbox {
   std::size_t told_exists_ = 0;
   std::uint32_t told_recent_ = 0;
   std::vector<std::uint32_t> flag_changed_uids_;
+  std::set<std::string> told_keywords_;
   // Change detection for refresh().
   struct timespec new_mtime_ {}, cur_mtime_ {}, kw_mtime_ {};
   std::time_t last_scan_s_ = 0;
-  bool keywords_dirty_ = false;
+  std::vector<KeywordChange> pending_keywords_;
   int batch_depth_ = 0;
 };
 

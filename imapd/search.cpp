@@ -449,8 +449,30 @@ class Evaluator {
       if (!f.is(field)) continue;
       if (needle.empty()) return true;  // RFC 3501: an empty string matches any such field
       if (contains_folded(search_fold(lib::mime::decode_encoded_words(f.value())), needle)) return true;
+      if (is_address_field(field) && contains_folded(search_fold(address_text(f.value())), needle)) return true;
     }
     return false;
+  }
+
+  static bool is_address_field(std::string_view field) {
+    for (std::string_view a : {"From", "To", "Cc", "Bcc", "Sender", "Reply-To"})
+      if (lib::ascii::iequals(field, a)) return true;
+    return false;
+  }
+
+  // The addresses as "Name <local@domain>, ...", comments and folding
+  // removed, so FROM "user-from@domain.org" finds
+  // "<user-from (comment)@ (comment) domain.org>" (RFC 3501 6.4.4 searches
+  // the field; its comments are not part of the address).
+  static std::string address_text(std::string_view value) {
+    std::string out;
+    for (const auto& a : lib::rfc5322::parse_address_list(value).addresses) {
+      if (a.kind != lib::rfc5322::Address::Kind::mailbox) continue;
+      if (!out.empty()) out += ", ";
+      if (!a.name.empty()) out += lib::mime::decode_encoded_words(a.name) + " ";
+      out += "<" + a.addr_spec() + ">";
+    }
+    return out;
   }
 
   // The whole header, each field decoded, for TEXT.

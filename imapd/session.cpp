@@ -83,6 +83,12 @@ std::optional<std::vector<std::size_t>> Session::message_set(const Value& v, boo
   return out;
 }
 
+void Session::announce_keywords() {
+  if (!mailbox_) return;
+  std::string a = mailbox_->take_flags_announcement();
+  if (!a.empty()) emit(a);
+}
+
 void Session::send_updates(bool allow_expunge) {
   if (!mailbox_) return;
   auto r = mailbox_->refresh();
@@ -129,9 +135,10 @@ int Session::run(const std::string& login_tag) {
   limits.max_literal_bytes = settings_.max_literal_bytes;
   limits.max_message_bytes = settings_.max_message_bytes;
   std::string command, why;
+  spool_.dir = root_ + "/tmp";
   int errors = 0;
   for (;;) {
-    auto st = read_command(in_, out_, limits, command, why);
+    auto st = read_command(in_, out_, limits, command, why, &spool_);
     if (st == CommandStatus::rejected) {
       lib::log::info("user=%s: command rejected: %s", login_.c_str(), why.c_str());
       if (++errors > 100) {

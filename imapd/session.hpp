@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "imapd/command_reader.hpp"
 #include "imapd/lexer.hpp"
 #include "imapd/mailbox.hpp"
 #include "imapd/sequence_set.hpp"
@@ -99,6 +100,8 @@ class Session {
   Completion copy_or_move(const ParsedCommand& c, bool move);
   Completion list_common(const ParsedCommand& c, bool lsub);
   void send_updates(bool allow_expunge);
+  // Emits "* FLAGS" when the selected mailbox has keywords not yet announced.
+  void announce_keywords();
   void flush_if_large();
 
   Settings settings_;
@@ -110,7 +113,8 @@ class Session {
   bool logout_ = false;
   bool fatal_ = false;
   std::size_t emitted_bytes_ = 0;
-  std::vector<std::uint32_t> saved_search_;  // RFC 5182 "$" (planned)
+  std::vector<std::uint32_t> saved_search_;
+  LiteralSpool spool_;  // APPEND's message, when read_command spooled it  // RFC 5182 "$" (planned)
 };
 
 // Empties folders listed in IMAP_EMPTYTRASH ("Trash:7,Sent:30": messages

@@ -112,7 +112,9 @@ lib::Result<std::vector<std::string>> check_config_files(const std::vector<std::
       "PROXY_HOSTNAME", "IMAP_PROXY_FOREIGN", "SMAP_CAPABILITY", "IMAP_SHAREDINDEXFILE",
       "IMAP_ENHANCEDIDLE", "IMAPDEBUGFILE", "DEBUG_LOGIN", "DOMAINSEP",
       // Read by authlib's client (authlib/client.hpp): where authdaemond listens.
-      "AUTHDAEMON_SOCKET"};
+      "AUTHDAEMON_SOCKET",
+      // The account couriertls runs as (lib/privileges.hpp), read by the start script and imaplogin.
+      "MAILUSER"};
   lib::Config all;
   std::vector<std::string> warnings;
   for (const auto& p : paths) {

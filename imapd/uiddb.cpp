@@ -2,13 +2,17 @@
 #include "imapd/uiddb.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
+#include <ctime>
 #include <utility>
 
+#include "imapd/folder_lock.hpp"
 #include "lib/atomic_file.hpp"
 #include "lib/config.hpp"
 #include "lib/unique_fd.hpp"
@@ -122,6 +126,58 @@ lib::Result<void> write_uiddb(const std::string& folder_dir, const UidDb& db) {
   lib::AtomicFileOptions options;
   options.temp_path = tmp;
   return lib::write_file_atomically(path, text, options);
+}
+
+lib::Result<std::optional<std::uint32_t>> claim_recent(const std::string& folder_dir, std::uint32_t next_uid,
+                                                       bool claim) {
+  FolderLock lock(folder_dir);
+  if (!lock.ok()) return lib::temporary_error("cannot lock folder " + folder_dir + ": " + lib::errno_text(errno));
+  std::string path = folder_dir + "/" + std::string(recent_file_name);
+  int open_errno = 0;
+  auto text = lib::read_small_file(path, 64, &open_errno);
+  std::optional<std::uint32_t> old;
+  if (text) {
+    std::string_view t = *text;
+    while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) t.remove_suffix(1);
+    std::uint32_t v = 0;
+    if (parse_u32(t, v)) old = v;
+  } else if (open_errno != ENOENT) {
+    return text.error();
+  }
+  std::uint32_t want = next_uid > 0 ? next_uid - 1 : 0;
+  if (claim && (!old || *old < want)) {
+    lib::AtomicFileOptions options;
+    options.temp_path = folder_dir + "/tmp/imapd-recent." + std::to_string(::getpid());
+    auto w = lib::write_file_atomically(path, std::to_string(want) + "\n", options);
+    if (!w) return w.error();
+  }
+  return old;
+}
+
+lib::Result<std::uint32_t> next_uidvalidity(const std::string& root, std::time_t now) {
+  std::string path = root + "/" + std::string(uidvalidity_file_name);
+  lib::UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!fd) return lib::temporary_error("cannot open " + path + ": " + lib::errno_text(errno));
+  while (::flock(fd.get(), LOCK_EX) != 0) {
+    if (errno != EINTR) return lib::temporary_error("cannot lock " + path + ": " + lib::errno_text(errno));
+  }
+  char buf[32] = {};
+  ssize_t got = ::pread(fd.get(), buf, sizeof buf - 1, 0);
+  std::uint32_t last = 0;
+  if (got > 0) {
+    std::string_view text(buf, static_cast<std::size_t>(got));
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
+    if (!parse_u32(text, last)) last = 0;  // unreadable: the clock still moves it forward
+  }
+  std::uint64_t next = std::max<std::uint64_t>(static_cast<std::uint64_t>(now), std::uint64_t{last} + 1);
+  if (next > 0xffffffffULL) next = 1;  // 2106: wraps, as Courier's time-based values do
+  // Fixed width, one write: a crash leaves the old or the new number.
+  char out[16];
+  int n = std::snprintf(out, sizeof out, "%010llu\n", static_cast<unsigned long long>(next));
+  if (::pwrite(fd.get(), out, static_cast<std::size_t>(n), 0) != n || ::fsync(fd.get()) != 0)
+    return lib::temporary_error("cannot write " + path + ": " + lib::errno_text(errno) +
+                                " (is the disk full?)");
+  return static_cast<std::uint32_t>(next);
 }
 
 }  // namespace imapd

@@ -12,6 +12,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <ctime>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -44,6 +46,23 @@ lib::Result<UidDb> read_uiddb(const std::string& folder_dir);
 
 // The file text for db, messages in UID order (version 1).
 std::string format_uiddb(const UidDb& db);
+
+// The per-account UIDVALIDITY counter, at the Maildir root: a new folder (or
+// one whose uiddb is gone) gets max(now, last + 1), under an flock of the
+// counter file, so DELETE + CREATE of a name, even within one second, never
+// gives a UIDVALIDITY that name had before (RFC 3501 2.3.1.1).
+inline constexpr std::string_view uidvalidity_file_name = "imapd-uidvalidity";
+lib::Result<std::uint32_t> next_uidvalidity(const std::string& root, std::time_t now = std::time(nullptr));
+
+// \Recent (RFC 3501 2.3.2): exactly one session sees a message as recent.
+// folder_dir/imapd-recent holds the highest UID some session has claimed;
+// claim_recent, under the folder lock, returns the previous value and (with
+// claim) raises it to next_uid - 1, so the UIDs between are this session's
+// recent messages (new deliveries, APPEND and COPY alike). nullopt: no file
+// yet (a folder from Courier: the messages it moves from new/ are recent).
+inline constexpr std::string_view recent_file_name = "imapd-recent";
+lib::Result<std::optional<std::uint32_t>> claim_recent(const std::string& folder_dir, std::uint32_t next_uid,
+                                                       bool claim);
 
 // Writes folder_dir/courierimapuiddb through folder_dir/tmp and rename.
 lib::Result<void> write_uiddb(const std::string& folder_dir, const UidDb& db);

@@ -14,6 +14,7 @@ lib_libsuite_a_SOURCES += \
   lib/event.hpp \
   lib/io.cpp lib/io.hpp \
   lib/log.cpp lib/log.hpp \
+  lib/privileges.cpp lib/privileges.hpp \
   lib/process.cpp lib/process.hpp \
   lib/result.hpp \
   lib/secret.cpp lib/secret.hpp \

@@ -2,8 +2,8 @@
 //
 // Crash safety of a submission (the only state a submitter creates):
 //   step                               visible to courierd   after a crash
-//   tmp/Q.data.tmp written, fsynced    no                    removed after 36 h
-//   tmp/Q.ctl.tmp written, fsynced     no                    removed after 36 h
+//   tmp/Q.data.tmp, Q.ctl.tmp written   no                    removed after 36 h
+//   both fsynced                       no                    removed after 36 h
 //   rename -> msgs/Q.data              no (no .ctl)          removed after 1 h
 //   rename -> msgs/Q.ctl               yes                   kept (maybe not durable yet)
 //   fsync(msgs/)                       yes, durable          -
@@ -25,7 +25,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "lib/maildir.hpp"
+#include "lib/atomic_file.hpp"
 
 #ifndef LOCALSTATEDIR
 #define LOCALSTATEDIR "/var"
@@ -481,20 +481,22 @@ Result<void> Submission::commit(Envelope envelope) {
     return e;
   };
   if (auto r = flush(); !r) return fail(r.error());
-  if (::fsync(data_fd_.get()) != 0) return fail(sys_error("cannot fsync", data_tmp_, errno));
-  data_fd_.reset();
-
+  // Both files are written before either is fsynced: the first fsync's journal
+  // commit then carries the second file's metadata too, so the second is
+  // nearly free (bench/smtp: one fsync round instead of two).
   std::string ctl_tmp = dir_ + "/tmp/" + qid_ + ".ctl.tmp";
   {
     UniqueFd cfd(::open(ctl_tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
     if (!cfd) return fail(sys_error("cannot create queue file", ctl_tmp, errno));
     auto w = write_all(cfd.get(), format_control(envelope), ctl_tmp);
+    if (w && ::fsync(data_fd_.get()) != 0) w = sys_error("cannot fsync", data_tmp_, errno);
     if (w && ::fsync(cfd.get()) != 0) w = sys_error("cannot fsync", ctl_tmp, errno);
     if (!w) {
       ::unlink(ctl_tmp.c_str());
       return fail(w.error());
     }
   }
+  data_fd_.reset();
   std::string data_final = data_path(dir_, qid_);
   std::string ctl_final = control_path(dir_, qid_);
   if (::rename(data_tmp_.c_str(), data_final.c_str()) != 0) {
@@ -510,7 +512,7 @@ Result<void> Submission::commit(Envelope envelope) {
   }
   // The message exists now. fsync(msgs/) makes it durable; if that fails the message
   // may or may not survive a crash, so take it back: the client will retry.
-  if (auto r = lib::maildir::fsync_dir(dir_ + "/msgs"); !r) {
+  if (auto r = lib::fsync_directory(dir_ + "/msgs"); !r) {
     ::unlink(ctl_final.c_str());
     return fail(r.error());
   }

@@ -49,12 +49,11 @@ std::variant<std::vector<DotCourierLine>, DotCourierParseError> parse_dot_courie
     DotCourierLine d;
     d.line = start_line;
     if (l[0] == '|') {
-      if (l.size() > 1 && l[1] == '|')
-        return DotCourierParseError{start_line, "'||' (dynamic delivery instructions) is not supported; use '|' or a maildrop filter"};
-      d.kind = DotCourierLine::Kind::program;
-      d.text = l.substr(1);
+      bool dynamic = l.size() > 1 && l[1] == '|';
+      d.kind = dynamic ? DotCourierLine::Kind::dynamic : DotCourierLine::Kind::program;
+      d.text = l.substr(dynamic ? 2 : 1);
       d.text.erase(0, d.text.find_first_not_of(" \t"));
-      if (d.text.empty()) return DotCourierParseError{start_line, "'|' without a command"};
+      if (d.text.empty()) return DotCourierParseError{start_line, std::string(dynamic ? "'||'" : "'|'") + " without a command"};
     } else if (l[0] == '.' || l[0] == '/') {
       d.kind = DotCourierLine::Kind::mailbox;
       d.text = l;

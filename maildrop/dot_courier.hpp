@@ -13,12 +13,15 @@
 namespace maildrop {
 
 struct DotCourierLine {
-  enum class Kind { mailbox, program, forward };
+  enum class Kind { mailbox, program, dynamic, forward };  // dynamic: "|| command"
   Kind kind = Kind::mailbox;
   std::string text;                    // mailbox path or command
   std::vector<std::string> addresses;  // forward
   int line = 0;
 };
+
+inline constexpr std::size_t max_dynamic_bytes = 8192;
+inline constexpr int max_dynamic_depth = 4;
 
 struct DotCourierParseError {
   int line = 0;
@@ -32,6 +35,8 @@ struct DotCourierParseError {
 std::vector<std::string> dot_courier_candidates(std::string_view ext);
 
 // Parses a file: '#' comments, '\' continuation, blank lines skipped.
+// "|| command" runs command and reads its output as more instructions
+// (at most max_dynamic_bytes, max_dynamic_depth levels, exit 0 or 99 only).
 // An empty result from a non-empty file means "discard the message".
 std::variant<std::vector<DotCourierLine>, DotCourierParseError> parse_dot_courier(std::string_view text);
 

@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <map>
 #include <string>
 #include <vector>
@@ -195,6 +196,57 @@ void check_filter_file(const std::string& path, const struct stat& st, const std
   std::exit(0);
 }
 
+
+// Carries out dot-courier instructions (COURIER-COMPAT.md section 9). Returns
+// normally when all were done; exits on "delivered, stop" (99) and on errors.
+void run_dot_courier(const std::vector<DotCourierLine>& lines, Message& msg, const DeliveryContext& ctx,
+                     const std::string& source, int depth) {
+  for (const auto& l : lines) {
+    lib::Result<std::string> r = lib::permanent_error("");
+    if (l.kind == DotCourierLine::Kind::mailbox) {
+      r = deliver_to(msg, l.text, ctx);
+    } else if (l.kind == DotCourierLine::Kind::forward) {
+      r = deliver_forward(msg, l.addresses, ctx);
+    } else {
+      bool dynamic = l.kind == DotCourierLine::Kind::dynamic;
+      if (dynamic && depth >= max_dynamic_depth)
+        die(ex_tempfail, "%s:%d: '||' instructions nested more than %d levels", source.c_str(), l.line, max_dynamic_depth);
+      lib::UniqueFd out;
+      if (dynamic) {
+        auto tmp = make_temp_file(msg.spool_dirs());
+        if (!tmp) die(ex_tempfail, "%s", tmp.error().message.c_str());
+        out = std::move(*tmp);
+      }
+      if (auto rw = msg.rewind(); !rw) die(ex_tempfail, "%s", rw.error().message.c_str());
+      auto st = run_program(l.text, ctx, msg.fd(), dynamic ? out.get() : -1);
+      if (!st) die(ex_tempfail, "%s:%d: %s", source.c_str(), l.line, st.error().message.c_str());
+      bool stop = st->exited && st->code == 99;  // delivered: stop here
+      if (!st->success() && !stop) {
+        int code = st->exited && permanent_exit_code(st->code) ? st->code : ex_tempfail;
+        die(code, "%s:%d: program \"%s\" failed: %s", source.c_str(), l.line, l.text.c_str(), st->describe().c_str());
+      }
+      if (dynamic) {
+        std::string text(max_dynamic_bytes + 1, '\0');
+        ssize_t n = ::pread(out.get(), text.data(), text.size(), 0);
+        if (n < 0) die(ex_tempfail, "%s:%d: reading the output of \"%s\": %s", source.c_str(), l.line, l.text.c_str(),
+                       lib::errno_text(errno).c_str());
+        if (static_cast<std::size_t>(n) > max_dynamic_bytes)
+          die(ex_tempfail, "%s:%d: \"%s\" printed more than %zu bytes of instructions", source.c_str(), l.line,
+              l.text.c_str(), max_dynamic_bytes);
+        text.resize(static_cast<std::size_t>(n));
+        std::string from = source + ":" + std::to_string(l.line) + " (output of \"" + l.text + "\")";
+        auto parsed = parse_dot_courier(text);
+        if (auto* e = std::get_if<DotCourierParseError>(&parsed))
+          die(ex_tempfail, "%s line %d: %s", from.c_str(), e->line, e->message.c_str());
+        run_dot_courier(std::get<std::vector<DotCourierLine>>(parsed), msg, ctx, from, depth + 1);
+      }
+      if (stop) std::exit(0);
+      continue;
+    }
+    if (!r) die(exit_for(r.error()), "%s:%d: %s", source.c_str(), l.line, r.error().message.c_str());
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -337,6 +389,27 @@ int main(int argc, char** argv) {
   for (const char* name : {"RECIPIENT", "HOST", "LOCAL", "TZ"})
     if (auto it = original_env.find(name); it != original_env.end()) v[name] = it->second;
   v["EXT"] = ext;
+  // dot-courier's variables (COURIER-COMPAT.md section 9): EXT2..EXT4 drop one
+  // more '-' component of the extension each; the lines courierlocal adds.
+  v["USER"] = account_name;
+  {
+    std::string rest = ext;
+    for (int i = 2; i <= 4; ++i) {
+      auto dash = rest.find('-');
+      rest = dash == std::string::npos ? std::string() : rest.substr(dash + 1);
+      v["EXT" + std::to_string(i)] = rest;
+    }
+  }
+  v["RPLINE"] = "Return-Path: <" + sender + ">\n";
+  v["DTLINE"] = "Delivered-To: " + (recipient.empty() ? account_name : recipient) + "\n";
+  {
+    std::time_t now = std::time(nullptr);
+    char date[64];
+    struct tm tmv;
+    ::gmtime_r(&now, &tmv);
+    ::strftime(date, sizeof date, "%a %b %e %H:%M:%S %Y", &tmv);
+    v["UFLINE"] = "From " + (sender.empty() ? std::string("MAILER-DAEMON") : sender) + " " + date + "\n";
+  }
   for (std::size_t i = 0; i < o.args.size(); ++i) v[std::to_string(i + 1)] = o.args[i];
 
   if (o.check_only) {
@@ -382,27 +455,7 @@ int main(int argc, char** argv) {
       lib::log::info("%s/%s has no delivery instructions: message discarded", home.c_str(), name.c_str());
       return 0;
     }
-    DeliveryContext ctx = in.delivery_context();
-    for (const auto& l : lines) {
-      lib::Result<std::string> r = lib::permanent_error("");
-      if (l.kind == DotCourierLine::Kind::mailbox) {
-        r = deliver_to(msg, l.text, ctx);
-      } else if (l.kind == DotCourierLine::Kind::forward) {
-        r = deliver_forward(msg, l.addresses, ctx);
-      } else {
-        if (auto rw = msg.rewind(); !rw) die(ex_tempfail, "%s", rw.error().message.c_str());
-        auto st = run_program(l.text, ctx, msg.fd(), -1);
-        if (!st) die(ex_tempfail, "%s/%s:%d: %s", home.c_str(), name.c_str(), l.line, st.error().message.c_str());
-        if (st->exited && st->code == 99) return 0;  // delivered, stop here
-        if (!st->success()) {
-          int code = st->exited && permanent_exit_code(st->code) ? st->code : ex_tempfail;
-          die(code, "%s/%s:%d: program \"%s\" failed: %s", home.c_str(), name.c_str(), l.line, l.text.c_str(),
-              st->describe().c_str());
-        }
-        continue;
-      }
-      if (!r) die(exit_for(r.error()), "%s/%s:%d: %s", home.c_str(), name.c_str(), l.line, r.error().message.c_str());
-    }
+    run_dot_courier(lines, msg, in.delivery_context(), home + "/" + name, 0);
     return 0;
   }
 

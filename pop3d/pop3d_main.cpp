@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "lib/log.hpp"
+#include "lib/privileges.hpp"
 #include "lib/process.hpp"
 #include "pop3d/mailbox.hpp"
 #include "pop3d/replies.hpp"
@@ -78,6 +79,12 @@ int main(int argc, char** argv) {
   const std::string& user = settings.user;
   const std::string peer = "ip=[" + settings.peer.remote_ip + "], port=[" + settings.peer.remote_port + "]";
 
+  if (auto not_root = lib::refuse_root("pop3d"); !not_root) {
+    lib::log::error("user=%s, %s: %s; pop3login should have switched to the account", user.c_str(), peer.c_str(),
+                    not_root.error().message.c_str());
+    write_line(pop3d::reply::account_unusable);
+    return 1;
+  }
   // pop3login checks these too; pop3d may also be started by other means.
   if (pop3d::account_option_set(settings.options, "disablepop3")) {
     lib::log::info("LOGIN REFUSED, user=%s, %s, reason=disablepop3", user.c_str(), peer.c_str());

@@ -34,6 +34,7 @@ constexpr std::string_view program_settings[] = {
     "POP3_MAX_FAILED_LOGINS", "POP3_LOGIN_TIMEOUT", "POP3_IDLE_TIMEOUT", "LOGFILE", "DEBUG_LOGIN",
     "UTF8",
     "AUTHDAEMON_SOCKET",  // read by authlib's client (authlib/client.hpp)
+    "MAILUSER",           // the account couriertls runs as (lib/privileges.hpp)
 };
 
 // pop3login's POP3_PIPELINED: two hex digits a byte (sasl::encode_hex).

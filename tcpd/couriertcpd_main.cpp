@@ -10,8 +10,6 @@
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
 #include <string>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -19,6 +17,7 @@
 #include <vector>
 
 #include "lib/log.hpp"
+#include "lib/privileges.hpp"
 #include "tcpd/options.hpp"
 #include "tcpd/pidfile.hpp"
 #include "tcpd/server.hpp"
@@ -30,10 +29,6 @@ namespace {
 [[noreturn]] void die(const std::string& message) {
   std::fprintf(stderr, "couriertcpd: %s\n", message.c_str());
   std::exit(1);
-}
-
-bool all_digits(const std::string& s) {
-  return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
 }
 
 // The program as a path: names without a slash are looked up in PATH once,
@@ -68,48 +63,9 @@ lib::Result<std::string> resolve_program(const std::string& program) {
 // a sandbox.
 lib::Result<void> drop_privileges(const std::string& user, const std::string& group) {
   if (user.empty() && group.empty()) return {};
-  std::optional<gid_t> gid;
-  std::optional<uid_t> uid;
-  std::string user_name;
-  if (!group.empty()) {
-    if (all_digits(group)) {
-      gid = static_cast<gid_t>(std::stoul(group));
-    } else {
-      struct group* gr = ::getgrnam(group.c_str());
-      if (!gr) return lib::permanent_error("-group=" + group + ": no such group");
-      gid = gr->gr_gid;
-    }
-  }
-  if (!user.empty()) {
-    struct passwd* pw = all_digits(user) ? ::getpwuid(static_cast<uid_t>(std::stoul(user))) : ::getpwnam(user.c_str());
-    if (pw) {
-      uid = pw->pw_uid;
-      user_name = pw->pw_name;
-      if (!gid) gid = pw->pw_gid;
-    } else if (all_digits(user)) {
-      uid = static_cast<uid_t>(std::stoul(user));
-    } else {
-      return lib::permanent_error("-user=" + user + ": no such user");
-    }
-  }
-  if (::geteuid() != 0) {
-    if ((uid && *uid != ::geteuid()) || (gid && *gid != ::getegid()))
-      lib::log::warning("-user/-group ignored: not running as root (running as uid %u)",
-                        static_cast<unsigned>(::geteuid()));
-    return {};
-  }
-  if (gid) {
-    int rc = user_name.empty() ? ::setgroups(1, &*gid) : ::initgroups(user_name.c_str(), *gid);
-    if (rc != 0) return lib::permanent_error("setgroups for -user/-group: " + lib::errno_text(errno));
-    if (::setgid(*gid) != 0)
-      return lib::permanent_error("setgid(" + std::to_string(*gid) + "): " + lib::errno_text(errno));
-  }
-  if (uid) {
-    if (::setuid(*uid) != 0)
-      return lib::permanent_error("setuid(" + std::to_string(*uid) + "): " + lib::errno_text(errno));
-    if (*uid != 0 && ::setuid(0) == 0) return lib::permanent_error("could still regain root after setuid; refusing to run");
-  }
-  return {};
+  auto who = lib::resolve_identity(user, group);
+  if (!who) return who.error();
+  return lib::drop_privileges(*who, lib::NotRoot::keep_going);
 }
 
 int run_command(const tcpd::Options& opts) {

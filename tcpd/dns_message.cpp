@@ -202,9 +202,14 @@ std::optional<DnsAnswer> decode_dns_reply(std::span<const uint8_t> packet, uint1
       }
       if (text.size() > dns_max_txt_bytes) text.resize(dns_max_txt_bytes);
       if (answer.txt.size() < 16) answer.txt.push_back(std::move(text));
+    } else if (qtype == dns_type_mx) {
+      std::string exchange;
+      if (rr.rdlen < 3 || !r.name_at(rr.rdata + 2, exchange)) return answer;
+      if (answer.mx.size() < 16) answer.mx.push_back(lower_name(exchange));
     }
   }
-  answer.status = (answer.a.empty() && answer.txt.empty()) ? DnsAnswer::Status::not_found : DnsAnswer::Status::ok;
+  answer.status = (answer.a.empty() && answer.txt.empty() && answer.mx.empty()) ? DnsAnswer::Status::not_found
+                                                                                : DnsAnswer::Status::ok;
   return answer;
 }
 

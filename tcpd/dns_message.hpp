@@ -21,6 +21,7 @@ namespace tcpd {
 inline constexpr uint16_t dns_type_a = 1;
 inline constexpr uint16_t dns_type_cname = 5;
 inline constexpr uint16_t dns_type_ptr = 12;
+inline constexpr uint16_t dns_type_mx = 15;
 inline constexpr uint16_t dns_type_txt = 16;
 inline constexpr uint16_t dns_type_aaaa = 28;
 inline constexpr size_t dns_max_udp_bytes = 4096;
@@ -41,6 +42,7 @@ struct DnsAnswer {
   Status status = Status::failed;
   std::vector<std::array<uint8_t, 4>> a;  // A records of the name (or its CNAME targets)
   std::vector<std::string> txt;           // TXT records: each record's strings joined
+  std::vector<std::string> mx;            // MX records: the exchange host names (esmtpd's BOFHCHECKDNS)
 };
 
 // Decodes a reply to (id, qname, qtype). nullopt when the packet is not a

@@ -32,3 +32,5 @@ tests_esmtpd_test_SOURCES = \
   tests/esmtpd/aliases_test.cpp \
   tests/esmtpd/policy_test.cpp
 tests_esmtpd_test_LDADD = $(ESMTPD_LIBS) -lgtest_main $(GTEST_LIBS) -lpthread
+# Privilege separation (issue 14): lib/privileges.hpp.
+tests_lib_test_SOURCES += tests/lib/privileges_test.cpp

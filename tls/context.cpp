@@ -2,14 +2,19 @@
 #include "tls/context.hpp"
 
 #include <cerrno>
+#include <cstdio>
 #include <ctime>
+#include <dirent.h>
+#include <map>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "lib/log.hpp"
+#include "lib/privileges.hpp"
 #include "tls/pem.hpp"
 #include "tls/ticket_keys.hpp"
 
@@ -25,6 +30,10 @@ struct Context::State {
   std::vector<TicketKey> ticket_keys;
   EvpPkey dh_params;            // from TLS_DHPARAMS, shared by every context
   std::vector<SslCtx> sni_ctxs;  // contexts chosen by SNI, kept for the connection's life
+  // $TLS_CERTFILE.<name> files loaded at start, while couriertls may still be
+  // root (it then runs as the mail user, who cannot read the keys).
+  std::map<std::string, SslCtx> sni_preloaded;
+  std::map<std::string, std::string> sni_preload_errors;
 };
 
 namespace {
@@ -48,6 +57,33 @@ bool readable(const std::string& path) { return !path.empty() && ::access(path.c
 
 Context::State* state_of(SSL* ssl) {
   return static_cast<Context::State*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
+}
+
+// A private key only its owner can read, and that owner root, this
+// process's user or the mail user couriertls drops to: anything else refuses
+// the start, naming the file, its mode and owner, and the command that fixes it.
+lib::Result<void> check_key_file(const std::string& origin, const std::string& path) {
+  struct stat sb;
+  if (::stat(path.c_str(), &sb) != 0) return {};  // the read above already said what is wrong
+  auto owner_name = [](uid_t uid) {
+    struct passwd* pw = ::getpwuid(uid);
+    return pw ? std::string(pw->pw_name) : "uid " + std::to_string(uid);
+  };
+  char mode[8];
+  std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(sb.st_mode & 07777));
+  std::string described = " (mode " + std::string(mode) + ", owner " + owner_name(sb.st_uid) + ")";
+  if (sb.st_mode & (S_IRWXG | S_IRWXO)) {
+    return lib::permanent_error(origin + ": holds a private key that group or other users can read or write" +
+                                described + "; refusing to use it: chmod 600 " + path);
+  }
+  std::string mail_user = lib::mail_user_name();
+  struct passwd* mail_pw = ::getpwnam(mail_user.c_str());
+  if (sb.st_uid != 0 && sb.st_uid != ::geteuid() && !(mail_pw && mail_pw->pw_uid == sb.st_uid)) {
+    return lib::permanent_error(origin + ": holds a private key owned by another user" + described +
+                                "; refusing to use it: chown " + (::geteuid() == 0 ? "root" : owner_name(::geteuid())) +
+                                " " + path + " (or chown " + mail_user + ", the mail user couriertls runs as)");
+  }
+  return {};
 }
 
 int ticket_key_cb(SSL* ssl, unsigned char key_name[16], unsigned char iv[EVP_MAX_IV_LENGTH],
@@ -109,6 +145,15 @@ int servername_cb(SSL* ssl, int* alert, void* arg) noexcept {
       lib::log::debug("SNI name \"%s\" is not a host name; serving %s", lib::log::sanitize(name, 100).c_str(),
                       st->certificate_path.c_str());
       return SSL_TLSEXT_ERR_OK;
+    }
+    if (auto pre = st->sni_preloaded.find(*suffix); pre != st->sni_preloaded.end()) {
+      SSL_set_SSL_CTX(ssl, pre->second.get());
+      return SSL_TLSEXT_ERR_OK;
+    }
+    if (auto err = st->sni_preload_errors.find(*suffix); err != st->sni_preload_errors.end()) {
+      lib::log::error("%s (certificate chosen for the SNI name %s)", err->second.c_str(), suffix->c_str());
+      *alert = SSL_AD_INTERNAL_ERROR;
+      return SSL_TLSEXT_ERR_ALERT_FATAL;
     }
     std::string certfile = st->settings.certfile + "." + *suffix;
     if (!readable(certfile)) return SSL_TLSEXT_ERR_OK;
@@ -222,13 +267,8 @@ lib::Result<void> load_certificate(Context::State& st, SSL_CTX* ctx, const std::
                                 "): make a new key and certificate");
   }
   if (main_context) {
-    struct stat sb;
     const std::string& key_path = keyfile.empty() ? certfile : keyfile;
-    if (::stat(key_path.c_str(), &sb) == 0 && (sb.st_mode & S_IROTH)) {
-      st.warnings.push_back((keyfile.empty() ? origin : key_origin) +
-                            ": holds a private key and every user of this machine can read it: "
-                            "chmod 600 " + key_path);
-    }
+    if (auto ok = check_key_file(keyfile.empty() ? origin : key_origin, key_path); !ok) return ok.error();
   }
   // DH parameters: TLS_DHPARAMS, else a DH PARAMETERS block in the certificate file
   // (Courier's older certificates carry one), else the RFC 7919 groups.
@@ -394,6 +434,35 @@ SSL_CTX* Context::get() const { return state_->ctx.get(); }
 const std::vector<std::string>& Context::warnings() const { return state_->warnings; }
 const std::string& Context::certificate_path() const { return state_->certificate_path; }
 
+namespace {
+
+// Every $TLS_CERTFILE.<host name> beside TLS_CERTFILE, loaded now: the
+// servername callback runs after the switch to the mail user.
+void preload_sni(Context::State& st) {
+  const std::string& base = st.settings.certfile;
+  if (base.empty()) return;
+  size_t slash = base.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : base.substr(0, slash == 0 ? 1 : slash);
+  std::string prefix = (slash == std::string::npos ? base : base.substr(slash + 1)) + ".";
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string_view name(e->d_name);
+    if (name.size() <= prefix.size() || name.substr(0, prefix.size()) != prefix) continue;
+    auto suffix = servername_suffix(name.substr(prefix.size()));
+    if (!suffix || *suffix != name.substr(prefix.size())) continue;
+    std::string keyfile;
+    if (!st.settings.private_keyfile.empty() && readable(st.settings.private_keyfile + "." + *suffix))
+      keyfile = st.settings.private_keyfile + "." + *suffix;
+    auto ctx = build_ctx(st, base + "." + *suffix, keyfile, false);
+    if (ctx) st.sni_preloaded.emplace(*suffix, std::move(ctx.value()));
+    else st.sni_preload_errors.emplace(*suffix, ctx.error().message);
+  }
+  ::closedir(d);
+}
+
+}  // namespace
+
 lib::Result<Context> Context::create(const Settings& settings, const ContextOptions& options) {
   auto st = std::make_unique<State>();
   st->settings = settings;
@@ -441,6 +510,7 @@ lib::Result<Context> Context::create(const Settings& settings, const ContextOpti
   auto ctx = build_ctx(*st, certfile, keyfile, true);
   if (!ctx) return ctx.error();
   st->ctx = std::move(ctx.value());
+  if (server && ::geteuid() == 0) preload_sni(*st);
   return Context(std::move(st));
 }
 

@@ -39,6 +39,7 @@
 
 #include "lib/c_handle.hpp"
 #include "lib/log.hpp"
+#include "lib/privileges.hpp"
 #include "lib/unique_fd.hpp"
 #include "tls/context.hpp"
 #include "tls/couriertls_options.hpp"
@@ -74,19 +75,9 @@ int fail(const tls::CouriertlsOptions& o, const std::string& message, bool admin
 }
 
 lib::Result<void> drop_to_user(const std::string& name) {
-  struct passwd* pw = getpwnam(name.c_str());
-  if (!pw) return lib::permanent_error("-user=" + name + ": no such account: create it or fix the option");
-  if (geteuid() != 0) {
-    if (pw->pw_uid == geteuid()) return {};
-    return lib::permanent_error("-user=" + name + ": only root can become another user (we run as uid " +
-                                std::to_string(geteuid()) + ")");
-  }
-  if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
-    return lib::permanent_error("-user=" + name + ": cannot switch to uid " + std::to_string(pw->pw_uid) + ": " +
-                                lib::errno_text(errno));
-  }
-  if (setuid(0) == 0) abort();  // must be impossible now
-  return {};
+  auto who = lib::resolve_identity(name, "");
+  if (!who) return who.error();
+  return lib::drop_privileges(*who);
 }
 
 // The program side of the pre-forked child: waits for "GO\n" + NAME=value lines,
@@ -329,8 +320,15 @@ int run(int argc, char** argv) {
     // The parent's copies of the program's ends close here.
   }
 
+  // TLS never runs as root (DESIGN.md, Privileges): without -user, root
+  // becomes the mail user (MAILUSER, else configure's default).
   if (!o.user.empty()) {
     auto dropped = drop_to_user(o.user);
+    if (!dropped) return fail(o, dropped.error().message, true);
+  } else if (::geteuid() == 0) {
+    auto mail_user = lib::mail_user();
+    if (!mail_user) return fail(o, mail_user.error().message, true);
+    auto dropped = lib::drop_privileges(*mail_user);
     if (!dropped) return fail(o, dropped.error().message, true);
   }
 

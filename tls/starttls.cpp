@@ -9,6 +9,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <vector>
+
+#include "lib/privileges.hpp"
 #include "lib/unique_fd.hpp"
 #include "tls/session.hpp"
 
@@ -49,8 +52,11 @@ lib::Result<int> start_tls(int socket_fd, const StartTlsOptions& options, StartT
   std::string a_local = "-localfd=" + std::to_string(local.get());
   std::string a_status = "-statusfd=" + std::to_string(status_write.get());
   std::string a_env = "-envfd=" + std::to_string(env_write.get());
-  char* argv[] = {const_cast<char*>(program.c_str()), const_cast<char*>("-server"), a_remote.data(),
-                  a_local.data(), a_status.data(), a_env.data(), nullptr};
+  std::string a_user = "-user=" + (options.user.empty() ? lib::mail_user_name() : options.user);
+  std::vector<char*> argv = {const_cast<char*>(program.c_str()), const_cast<char*>("-server"), a_remote.data(),
+                             a_local.data(), a_status.data(), a_env.data()};
+  if (::geteuid() == 0) argv.push_back(a_user.data());
+  argv.push_back(nullptr);
 
   // Made before fork: the child only calls async-signal-safe functions.
   const std::string exec_failed = "cannot run " + program +
@@ -66,7 +72,7 @@ lib::Result<int> start_tls(int socket_fd, const StartTlsOptions& options, StartT
     clear_cloexec(local.get());
     clear_cloexec(status_write.get());
     clear_cloexec(env_write.get());
-    execv(argv[0], argv);
+    execv(argv[0], argv.data());
     ssize_t ignored = ::write(status_write.get(), exec_failed.data(), exec_failed.size());
     (void)ignored;
     _exit(127);

@@ -43,6 +43,10 @@ struct StartTlsOptions {
   std::chrono::milliseconds timeout{60000};
   // Put the TLS_* variables into this process's environment (setenv).
   bool set_environment = true;
+  // The account couriertls runs as when started by root (-user=); empty: the
+  // mail user (lib::mail_user_name(): $MAILUSER, else configure's default).
+  // TLS never runs as root (DESIGN.md, Privileges).
+  std::string user;
 };
 
 struct StartTlsInfo {

@@ -47,3 +47,58 @@ TEST(Settings, DeliveryProgramCheckNamesTheSetting) {
   s.default_delivery = "| cat > /dev/null";
   EXPECT_TRUE(courierd::check_delivery_program(s));
 }
+
+#include <filesystem>
+#include <fstream>
+
+namespace {
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    char tmpl[] = "/tmp/courierd_settings_XXXXXX";
+    path = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+  void write(const std::string& name, const std::string& text) const { std::ofstream(path / name) << text; }
+};
+}  // namespace
+
+TEST(Settings, ReadsCourierdAndControlFiles) {
+  TempDir d;
+  d.write("courierd", "DEFAULTDELIVERY='| /usr/bin/maildrop'\nMAXDELS=7\nMAXDLES=3\n");
+  d.write("me", "# this host\nMail.Example.COM\n");
+  d.write("queuetime", "1w2d\n");
+  d.write("retrybeta", "5\n");
+  d.write("locals", "example.com\n.sub.example.com\n");
+  d.write("esmtproutes", "example.net: [127.0.0.1],2525\n");
+  auto s = courierd::load_settings(d.path.string());
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ(s->default_delivery, "| /usr/bin/maildrop");
+  EXPECT_EQ(s->max_deliveries, 7);
+  EXPECT_EQ(s->me, "mail.example.com");
+  EXPECT_EQ(s->retry.queuetime, std::chrono::hours(24 * 9));
+  EXPECT_EQ(s->retry.beta, 5);
+  ASSERT_EQ(s->routes.size(), 1u);
+  EXPECT_EQ(s->dsnfrom, "\"Courier mail server at mail.example.com\" <@>");
+  bool typo_reported = false;
+  for (const auto& w : s->warnings) typo_reported |= w.find("MAXDLES") != std::string::npos;
+  EXPECT_TRUE(typo_reported);
+}
+
+TEST(Settings, BadControlFilesNameTheFile) {
+  TempDir d;
+  d.write("retrybeta", "many\n");
+  auto s = courierd::load_settings(d.path.string());
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.error().message.find((d.path / "retrybeta").string()), std::string::npos);
+  TempDir e;
+  e.write("queuetime", "forever\n");
+  auto t = courierd::load_settings(e.path.string());
+  ASSERT_FALSE(t);
+  EXPECT_NE(t.error().message.find("queuetime"), std::string::npos);
+  TempDir f;
+  f.write("esmtproutes", "bad line\n");
+  auto u = courierd::load_settings(f.path.string());
+  ASSERT_FALSE(u);
+  EXPECT_NE(u.error().message.find("esmtproutes:1"), std::string::npos);
+}

@@ -1,5 +1,6 @@
 // tests/fuzz/fuzz_smtp_command.cpp: esmtpd's command parser (esmtpd/command.hpp)
-// and the queue's control-file reader (lib/queue.hpp) on arbitrary bytes.
+// the queue's control-file reader (lib/queue.hpp) and the MX decoding of
+// BOFHCHECKDNS (tcpd/dns_message.hpp) on arbitrary bytes.
 // Invariants: no crash, no hang; a parsed path never keeps its angle brackets
 // and has no CR/LF; a refusal is a whole reply line with its code first; a
 // control file that parses formats back to one that parses the same.
@@ -11,6 +12,7 @@
 
 #include "esmtpd/command.hpp"
 #include "lib/queue.hpp"
+#include "tcpd/dns_message.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view input(reinterpret_cast<const char*>(data), size);
@@ -29,6 +31,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   }
   (void)esmtpd::parse_bdat(cmd.arg);
+  // BOFHCHECKDNS: MX replies (the first two bytes as the query id).
+  uint16_t id = size >= 2 ? static_cast<uint16_t>((data[0] << 8) | data[1]) : 0;
+  if (auto mx = tcpd::decode_dns_reply(std::span<const uint8_t>(data, size), id, "example.org", tcpd::dns_type_mx)) {
+    if (mx->mx.size() > 16) std::abort();
+    if (mx->status == tcpd::DnsAnswer::Status::ok && mx->mx.empty()) std::abort();
+  }
   auto env = lib::queue::parse_control(input, "fuzz.ctl");
   if (env) {
     if (!lib::queue::check_envelope(*env)) return 0;

@@ -38,10 +38,10 @@ EXTRA_DIST += $(filter-out lib/% authlib/%,$(FUZZ_MIME_SRC) $(FUZZ_MAILDIR_SRC) 
 # UTF-7 + string rendering; FETCH rendering and SEARCH on hostile messages.
 FUZZ_TARGETS += tests/fuzz/fuzz_imap_lexer tests/fuzz/fuzz_imap_mutf7 tests/fuzz/fuzz_imap_fetch
 FUZZ_IMAP_LEXER_SRC = tests/fuzz/fuzz_imap_lexer.cpp imapd/lexer.cpp imapd/sequence_set.cpp imapd/fetch.cpp \
-  imapd/search.cpp imapd/imap_string.cpp lib/mime.cpp lib/rfc5322.cpp
-FUZZ_IMAP_MUTF7_SRC = tests/fuzz/fuzz_imap_mutf7.cpp imapd/mutf7.cpp imapd/imap_string.cpp imapd/lexer.cpp
+  imapd/search.cpp imapd/imap_string.cpp lib/mime.cpp lib/rfc5322.cpp lib/utf8.cpp
+FUZZ_IMAP_MUTF7_SRC = tests/fuzz/fuzz_imap_mutf7.cpp imapd/mutf7.cpp imapd/imap_string.cpp imapd/lexer.cpp lib/utf8.cpp
 FUZZ_IMAP_FETCH_SRC = tests/fuzz/fuzz_imap_fetch.cpp imapd/fetch.cpp imapd/search.cpp imapd/lexer.cpp \
-  imapd/imap_string.cpp imapd/sequence_set.cpp lib/mime.cpp lib/rfc5322.cpp
+  imapd/imap_string.cpp imapd/sequence_set.cpp lib/mime.cpp lib/rfc5322.cpp lib/utf8.cpp
 tests/fuzz/fuzz_imap_lexer: $(addprefix $(top_srcdir)/,$(FUZZ_IMAP_LEXER_SRC))
 	$(call fuzz_build,$(FUZZ_IMAP_LEXER_SRC))
 tests/fuzz/fuzz_imap_mutf7: $(addprefix $(top_srcdir)/,$(FUZZ_IMAP_MUTF7_SRC))
@@ -81,7 +81,7 @@ EXTRA_DIST += tests/fuzz/fuzz_tls.cpp
 # imapd/ (session side): courierimapuiddb, courierimapkeywords, mailbox names, LIST patterns.
 FUZZ_TARGETS += tests/fuzz/fuzz_imap_store
 FUZZ_IMAP_STORE_SRC = tests/fuzz/fuzz_imap_store.cpp imapd/uiddb.cpp imapd/keywords.cpp imapd/folders.cpp \
-  lib/config.cpp lib/maildir.cpp lib/unique_fd.cpp lib/log.cpp
+  lib/config.cpp lib/maildir.cpp lib/unique_fd.cpp lib/log.cpp lib/atomic_file.cpp lib/utf8.cpp
 tests/fuzz/fuzz_imap_store: $(addprefix $(top_srcdir)/,$(FUZZ_IMAP_STORE_SRC))
 	$(call fuzz_build,$(FUZZ_IMAP_STORE_SRC))
 EXTRA_DIST += tests/fuzz/fuzz_imap_store.cpp
@@ -96,9 +96,10 @@ EXTRA_DIST += tests/fuzz/fuzz_maildrop_filter.cpp
 # esmtpd/: the SMTP command parser with the queue's control-file reader, and
 # the alias compiler.
 FUZZ_TARGETS += tests/fuzz/fuzz_smtp_command tests/fuzz/fuzz_aliases
-FUZZ_SMTP_COMMAND_SRC = tests/fuzz/fuzz_smtp_command.cpp esmtpd/command.cpp lib/queue.cpp lib/maildir.cpp \
-  lib/unique_fd.cpp
+FUZZ_SMTP_COMMAND_SRC = tests/fuzz/fuzz_smtp_command.cpp esmtpd/command.cpp lib/queue.cpp lib/atomic_file.cpp \
+  lib/unique_fd.cpp tcpd/dns_message.cpp
 FUZZ_ALIASES_SRC = tests/fuzz/fuzz_aliases.cpp esmtpd/aliases.cpp esmtpd/command.cpp lib/config.cpp lib/dbfile.cpp \
+  lib/atomic_file.cpp lib/utf8.cpp \
   lib/unique_fd.cpp
 tests/fuzz/fuzz_smtp_command: $(addprefix $(top_srcdir)/,$(FUZZ_SMTP_COMMAND_SRC))
 	$(call fuzz_build,$(FUZZ_SMTP_COMMAND_SRC))

@@ -55,7 +55,8 @@ class Esmtpd:
             userargs = ["-user=nobody", f"-group={gid}"]
         self.port = backends.free_port()
         self.env = dict(mail.env, COURIER_SYSCONFDIR=str(self.etc), COURIER_QUEUEDIR=str(self.queue),
-                        LOGFILE=str(self.log), ESMTP_TIMEOUT="20", **(env or {}))
+                        LOGFILE=str(self.log), ESMTP_TIMEOUT="20")
+        self.env.update(env or {})
         argv = [tool("tcpd/couriertcpd"), *userargs, f"-access={self.etc / 'smtpaccess.dat'}",
                 "-nodnslookup", "-noidentlookup", "-maxperip=200", "-maxprocs=200", f"-stderr={self.log}", f"127.0.0.1.{self.port}",
                 *(wrapper or []), tool("esmtpd/esmtpd")]
@@ -129,3 +130,26 @@ def wait_for(pred, what: str, timeout: float = 10.0) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+class MxDns:
+    """tcpd_support.FakeDns answering MX queries too (BOFHCHECKDNS, badmx)."""
+
+    def __new__(cls):
+        import struct
+        import tcpd_support
+
+        class _Dns(tcpd_support.FakeDns):
+            def __init__(self) -> None:
+                self.mx: dict[str, list[str]] = {}
+                super().__init__()
+
+            def _answers(self, name, qtype):
+                lname = name.lower()
+                if qtype == 15:
+                    if lname in self.mx:
+                        return [struct.pack("!H", 10) + tcpd_support._encode_name(h) for h in self.mx[lname]]
+                    return [] if lname in self.a else None
+                return super()._answers(name, qtype)
+
+        return _Dns()

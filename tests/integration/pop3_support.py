@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 import backends
-from suite import BUILD, SRC, MailAccount, MailSystem, tool
+from suite import BUILD, MAIL_USER, SRC, MailAccount, MailSystem, tool
 
 _counter = itertools.count(1)
 
@@ -268,7 +268,7 @@ class StartScriptPrefix:
             text = template
             for key, value in {"sbindir": dirs["sbin"], "bindir": dirs["bin"], "sysconfdir": dirs["etc"],
                                "localstatedir": dirs["var"], "pkglibexecdir": dirs["libexec"],
-                               "MAILUSER": "nobody", "NAME": name, "SSL": ssl_flag, "STARTVAR": startvar,
+                               "MAILUSER": MAIL_USER, "NAME": name, "SSL": ssl_flag, "STARTVAR": startvar,
                                "DESCRIPTION": "POP3 service"}.items():
                 text = text.replace(f"@{key}@", str(value))
             script = dirs["sbin"] / name

@@ -28,6 +28,22 @@ BUILD = Path(os.environ.get("SUITE_BUILD", SRC / "build"))
 AUTHLIB = BUILD / "authlib"
 
 
+def _account_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+# The mail user couriertls runs as when started by root (DESIGN.md,
+# Privileges; lib::mail_user_name() reads MAILUSER): courier where that
+# account exists, nobody on a test machine without one. Every program the
+# tests start inherits it.
+MAIL_USER = os.environ.get("MAILUSER") or ("courier" if _account_exists("courier") else "nobody")
+os.environ["MAILUSER"] = MAIL_USER
+
+
 def tool(name: str) -> str:
     """Path of a built program, e.g. tool("authlib/authtest"); skips the test when missing."""
     path = BUILD / name

@@ -12,6 +12,7 @@ import email
 import email.policy
 import os
 import poplib
+import ssl
 import subprocess
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ import pytest
 
 import backends
 from courierd_support import Courierd, DnsServer, SmtpSink
-from pop3_support import Pop3Launcher
+from pop3_support import Pop3Launcher, make_certificates
 from suite import SRC, tool
 
 MESSAGE = (b"From: Sender <sender@example.org>\nTo: alice@example.test\nSubject: hello\n"
@@ -71,6 +72,27 @@ def routes_for(dns: DnsServer, sink: SmtpSink) -> dict:
 
 def merged(base: dict, settings: dict | None = None, control: dict | None = None) -> dict:
     return {"settings": {**base["settings"], **(settings or {})}, "control": {**base["control"], **(control or {})}}
+
+
+def server_tls(folder: Path) -> tuple[ssl.SSLContext, dict]:
+    """A server TLS context with a certificate for localhost/127.0.0.1, and the files
+    (certs["ca"] signed it); folder must be readable by the mail user."""
+    certs = make_certificates(folder)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(certs["server_pem"])
+    return ctx, certs
+
+
+def delivery_script(public_tmp: Path, name: str, body) -> tuple[Path, Path]:
+    """A shell script (body(out) after the #! line) that the account may run, and a
+    folder out/ it may write into."""
+    out = public_tmp / f"{name}-out"
+    out.mkdir()
+    out.chmod(0o777)
+    script = public_tmp / name
+    script.write_text("#!/bin/sh\n" + body(out))
+    script.chmod(0o755)
+    return script, out
 
 
 def maildir_messages(maildir: Path) -> list[bytes]:
@@ -137,14 +159,26 @@ def test_virtual_accounts_sharing_one_uid_get_their_own_maildirs(make_courierd, 
     assert "Unable to change to home directory" not in c.log_text()
 
 
+def test_account_maildir_field_is_where_mail_goes(make_courierd, mail_system, public_tmp):
+    box = public_tmp / "boxes" / "nina"
+    for sub in ("cur", "new", "tmp"):
+        (box / sub).mkdir(parents=True)
+    nina = mail_system.add_account("nina@example.test", "secret", mail=str(box))
+    if os.geteuid() == 0:
+        for p in [box.parent, box, *box.rglob("*")]:
+            os.chown(p, nina.uid, nina.gid)
+    c = make_courierd()
+    c.start()
+    c.inject(MESSAGE, "nina@example.test")
+    c.wait_empty()
+    assert len(maildir_messages(box)) == 1  # where pop3d/imapd read it (MAILDIR)
+    assert maildir_messages(nina.maildir) == []
+
+
 def test_maildrop_path_gets_d_f_and_a_options(make_courierd, mail_system, public_tmp):
     mail_system.add_account("hank@example.test", "secret")
-    out = public_tmp / "md-out"
-    out.mkdir()
-    out.chmod(0o777)
-    fake = public_tmp / "maildrop"
-    fake.write_text(f'#!/bin/sh\nfor a in "$@"; do echo "$a"; done > {out}/argv\ncat > {out}/msg\nexit 0\n')
-    fake.chmod(0o755)
+    fake, out = delivery_script(public_tmp, "maildrop",
+                                lambda out: f'for a in "$@"; do echo "$a"; done > {out}/argv\ncat > {out}/msg\nexit 0\n')
     c = make_courierd(settings={"MAILDROP": str(fake), "DEFAULTDELIVERY": f"| {fake}"})
     c.start()
     c.inject(MESSAGE, "hank@example.test")
@@ -171,12 +205,8 @@ def test_missing_home_directory_defers_with_path_uid_and_fix(make_courierd, mail
 
 def test_dot_courier_files(make_courierd, mail_system, public_tmp):
     kim = mail_system.add_account("kim@example.test", "secret")
-    out = public_tmp / "dc-out"
-    out.mkdir()
-    out.chmod(0o777)
-    script = public_tmp / "dc.sh"
-    script.write_text(f'#!/bin/sh\necho "$1 EXT=$EXT DEFAULT=$DEFAULT" >> {out}/calls\ncat > /dev/null\n')
-    script.chmod(0o755)
+    script, out = delivery_script(public_tmp, "dc.sh",
+                                  lambda out: f'echo "$1 EXT=$EXT DEFAULT=$DEFAULT" >> {out}/calls\ncat > /dev/null\n')
     (kim.home / ".courier-foo").write_text(f"# the foo list\n| {script} foo\n")
     (kim.home / ".courier-list-default").write_text(f"| {script} \\\n  list\n")
     (kim.home / ".courier").write_text("# no instructions: mail to kim itself is discarded\n")
@@ -191,15 +221,34 @@ def test_dot_courier_files(make_courierd, mail_system, public_tmp):
     assert "has no instructions: message discarded" in c.log_text()
 
 
+def test_dot_courier_forwarding_and_loop_detection(make_courierd, mail_system, dns, sink):
+    lee = mail_system.add_account("lee@example.test", "secret")
+    mia = mail_system.add_account("mia@example.test", "secret")
+    (lee.home / ".courier").write_text("./Maildir\nmia@example.test, <x@remote.example>\n")
+    (lee.home / ".courier-loop1").write_text("lee-loop2@example.test\n")
+    (lee.home / ".courier-loop2").write_text("lee-loop1@example.test\n")
+    c = make_courierd(**routes_for(dns, sink))
+    c.start()
+    c.inject(MESSAGE, "lee@example.test")
+    c.wait_empty()
+    assert len(maildir_messages(lee.maildir)) == 1
+    copy = maildir_messages(mia.maildir)
+    assert len(copy) == 1
+    assert copy[0].startswith(b"Return-Path: <sender@example.org>\nDelivered-To: mia@example.test\n"
+                              b"Delivered-To: lee@example.test\n")
+    remote = [m for m in sink.messages if m["rcpts"] == ["x@remote.example"]]
+    assert len(remote) == 1 and remote[0]["mail_from"] == "sender@example.org"
+    assert "forwarded to mia@example.test,x@remote.example" in c.log_text()
+    c.inject(MESSAGE, "lee-loop1@example.test")
+    c.wait_log("mail loop")
+    c.wait_empty()
+    bounces = [m for m in sink.messages if m["mail_from"] == "" and m["rcpts"] == ["sender@example.org"]]
+    assert len(bounces) == 1 and b"Status: 5.4.6" in bounces[0]["data"]
+
+
 def test_pipe_delivery_gets_courier_environment(make_courierd, mail_system, public_tmp):
     mail_system.add_account("carol@example.test", "secret")
-    out = public_tmp / "pipe-out"
-    out.mkdir()
-    out.chmod(0o777)
-    script = public_tmp / "deliver.sh"
-    script.write_text("#!/bin/sh\n"
-                      f"env > {out}/env.$$\ncat > {out}/msg.$$\nexit 0\n")
-    script.chmod(0o755)
+    script, out = delivery_script(public_tmp, "deliver.sh", lambda out: f"env > {out}/env.$$\ncat > {out}/msg.$$\nexit 0\n")
     c = make_courierd(settings={"DEFAULTDELIVERY": f"| {script}"})
     c.start()
     c.inject(MESSAGE, "carol+box@example.test")
@@ -328,11 +377,7 @@ def test_8bit_body_is_downgraded_for_a_server_without_8bitmime(make_courierd, dn
 
 
 def test_starttls_and_auth_to_a_smarthost(make_courierd, tmp_path):
-    import ssl
-    from pop3_support import make_certificates
-    certs = make_certificates(tmp_path / "certs")
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(certs["server_pem"])
+    ctx, _ = server_tls(tmp_path / "certs")
     sink = SmtpSink(tls_context=ctx, logins={"relayuser": "relay-secret"})
     try:
         c = make_courierd(settings={"ESMTP_USE_STARTTLS": "1"},
@@ -350,12 +395,8 @@ def test_starttls_and_auth_to_a_smarthost(make_courierd, tmp_path):
 
 
 def test_security_required_verifies_the_certificate(make_courierd, public_tmp):
-    import ssl
-    from pop3_support import make_certificates
-    certs = make_certificates(public_tmp / "certs")  # readable by the mail user
+    ctx, certs = server_tls(public_tmp / "certs")  # readable by the mail user
     other = make_certificates(public_tmp / "other")  # a CA that did not sign the server's certificate
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(certs["server_pem"])
     sink = SmtpSink(tls_context=ctx)
     plain = SmtpSink()  # no STARTTLS at all
     try:
@@ -385,11 +426,7 @@ def test_security_required_verifies_the_certificate(make_courierd, public_tmp):
 
 
 def test_smtps_route(make_courierd, public_tmp):
-    import ssl
-    from pop3_support import make_certificates
-    certs = make_certificates(public_tmp / "certs")
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(certs["server_pem"])
+    ctx, _ = server_tls(public_tmp / "certs")
     sink = SmtpSink(tls_context=ctx, implicit_tls=True, logins={"u": "p"})
     try:
         c = make_courierd(control={"esmtproutes": f": [127.0.0.1],{sink.port} /SECURITY=SMTPS\n",
@@ -555,12 +592,7 @@ def test_cancelmsg_fails_pending_recipients_and_bounces(make_courierd, dns, sink
 
 def test_kill9_mid_delivery_loses_nothing(make_courierd, mail_system, public_tmp):
     mail_system.add_account("frank@example.test", "secret")
-    out = public_tmp / "slow-out"
-    out.mkdir()
-    out.chmod(0o777)
-    script = public_tmp / "slow.sh"
-    script.write_text(f"#!/bin/sh\ncat > {out}/msg.$$\nsleep 2\nexit 0\n")
-    script.chmod(0o755)
+    script, out = delivery_script(public_tmp, "slow.sh", lambda out: f"cat > {out}/msg.$$\nsleep 2\nexit 0\n")
     c = make_courierd(settings={"DEFAULTDELIVERY": f"| {script}"})
     c.start()
     qids = [c.inject(MESSAGE + str(i).encode() + b"\n", "frank@example.test") for i in range(3)]
@@ -577,9 +609,9 @@ def test_kill9_mid_delivery_loses_nothing(make_courierd, mail_system, public_tmp
     assert len(qids) == 3
 
 
-def test_start_script_start_status_flush_stop(make_courierd, tmp_path):
-    c = make_courierd()
-    script = tmp_path / "courier"
+def start_script(c: Courierd, folder: Path):
+    """sbin/courier made from courier.rc.in for this courierd; returns a runner."""
+    script = folder / "courier"
     text = (SRC / "courierd" / "courier.rc.in").read_text()
     for key, value in {"@sysconfdir@": str(c.etc), "@localstatedir@": str(c.root / "var"),
                        "@sbindir@": str(Path(tool("courierd/courierd")).parent)}.items():
@@ -590,7 +622,12 @@ def test_start_script_start_status_flush_stop(make_courierd, tmp_path):
     def run(*args):
         return subprocess.run([str(script), *args], env=c.env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, timeout=60)
+    return run
 
+
+def test_start_script_start_status_flush_stop(make_courierd, tmp_path):
+    c = make_courierd()
+    run = start_script(c, tmp_path)
     started = run("start")
     assert started.returncode == 0 and "courierd started" in started.stdout, started.stdout
     assert run("status").returncode == 0
@@ -601,3 +638,45 @@ def test_start_script_start_status_flush_stop(make_courierd, tmp_path):
     assert stopped.returncode == 0 and "stopped" in stopped.stdout
     st = run("status")
     assert st.returncode == 3 and "NOT running" in st.stdout
+
+
+def test_start_script_says_at_once_that_the_delivery_program_is_missing(make_courierd, tmp_path):
+    c = make_courierd(settings={"DEFAULTDELIVERY": "| /usr/lib/no-such/maildrop -d x"})
+    del c.settings["LOGFILE"]
+    c.write_config()
+    run = start_script(c, tmp_path)
+    started = run("start")
+    try:
+        assert started.returncode == 0, started.stdout
+        assert "/usr/lib/no-such/maildrop, which cannot be executed" in started.stdout
+        assert f"{c.root}/var/log/courierd.log" in started.stdout  # where the log goes, said at start
+        backends.poll_until(lambda: "no-such/maildrop" in (c.root / "var/log/courierd.log").read_text(),
+                            what="the error in courierd's log", timeout_s=30)
+    finally:
+        run("stop")
+
+
+def test_housekeeping_of_leftovers_and_corrupt_control_files(make_courierd):
+    c = make_courierd()
+    c.start()  # creates the layout
+    c.stop()
+    msgs, tmp = c.queue / "msgs", c.queue / "tmp"
+    old = time.time() - 40 * 3600
+    (msgs / "06b000000.1.0.aaaa.data").write_bytes(b"uncommitted")  # no .ctl: a leftover
+    os.utime(msgs / "06b000000.1.0.aaaa.data", (old, old))
+    (msgs / "06b000000.1.1.bbbb.data").write_bytes(b"young leftover")  # kept for now
+    (tmp / "06b000000.1.2.cccc.ctl.tmp").write_bytes(b"V 1\n")
+    os.utime(tmp / "06b000000.1.2.cccc.ctl.tmp", (old, old))
+    (msgs / "06b000000.1.3.dddd.ctl").write_text("V 1\n")  # control file without its message
+    if os.geteuid() == 0:
+        import pwd
+        pw = pwd.getpwnam("nobody")
+        for p in [*msgs.iterdir(), *tmp.iterdir()]:
+            os.chown(p, pw.pw_uid, pw.pw_gid)
+    c.start()
+    c.wait_log("moved aside to")
+    c.wait_log("left over from an interrupted submission")
+    assert not (msgs / "06b000000.1.0.aaaa.data").exists()
+    assert (msgs / "06b000000.1.1.bbbb.data").exists()
+    assert not (tmp / "06b000000.1.2.cccc.ctl.tmp").exists()
+    assert (msgs / "06b000000.1.3.dddd.ctl.corrupt").exists() and c.qids() == []

@@ -560,3 +560,53 @@ def test_sendmail_bs(mail, public_tmp):
     r = subprocess.run([tool("esmtpd/sendmail"), "-bs"], input=dialog, env=env, capture_output=True, timeout=30)
     assert b"250 2.0.0 Ok: queued as" in r.stdout, r.stdout + r.stderr
     assert len(list((q / "msgs").glob("*.ctl"))) == 1
+
+
+def test_silent_client_times_out(smtpd):
+    s = smtpd(env={"ESMTP_TIMEOUT": "1"})
+    c = RawClient(s.port)
+    assert c.reply()[0] == 220
+    t0 = time.time()
+    code, text = c.reply()  # nothing sent: the server gives up
+    assert code == 421 and "Timeout" in text
+    assert time.time() - t0 < 10
+    # Other clients were served meanwhile and after.
+    assert send(s.port, "a@b.example", ["demo@example.test"], MSG) == {}
+    assert "ended (timeout)" in s.log_text()
+
+
+def test_bofhcheckdns(smtpd):
+    from esmtp_support import MxDns
+    dns = MxDns()
+    try:
+        dns.mx["mx-only.example"] = ["mail.mx-only.example"]
+        dns.a["mail.mx-only.example"] = ["192.0.2.10"]
+        dns.a["a-only.example"] = ["192.0.2.11"]
+        dns.mx["spammy.example"] = ["trap.spammy.example"]
+        dns.a["trap.spammy.example"] = ["127.0.0.2"]
+        dns.blackhole.add("slow.example")
+        s = smtpd(access="10.192.64\tallow,RELAYCLIENT\n", files={"bofh": "badmx 127.0.0.2\n"},
+                  env={"BOFHCHECKDNS": "1", "BOFHCHECKDNS_NAMESERVERS": dns.address, "BOFHCHECKDNS_TIMEOUT": "1"})
+        c = RawClient(s.port)
+        c.reply()
+        c.cmd("EHLO x.example")
+        for sender, code in (("a@mx-only.example", 250), ("a@a-only.example", 250), ("a@nowhere.example", 517),
+                             ("a@spammy.example", 517)):
+            got, text = c.cmd(f"MAIL FROM:<{sender}>")
+            assert got == code, (sender, text)
+            if got == 250:
+                c.cmd("RSET")
+        # A resolver that never answers: 451 after the deadline; other sessions are greeted at once.
+        c.send(b"MAIL FROM:<a@slow.example>\r\n")
+        t0 = time.time()
+        other = RawClient(s.port)
+        assert other.reply()[0] == 220
+        assert time.time() - t0 < 1.0
+        code, text = c.reply()
+        assert code == 451 and "DNS lookup failure" in text
+        assert time.time() - t0 < 10
+        assert c.cmd("MAIL FROM:<>")[0] == 250  # the null sender is not looked up
+        log = s.log_text()
+        assert "bofh badmx" in log and "no MX and no A record" in log
+    finally:
+        dns.close()

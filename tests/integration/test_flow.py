@@ -82,13 +82,14 @@ class Flow:
 
 @pytest.fixture
 def make_flow(public_tmp: Path, mail_system):
-    if os.geteuid() == 0:
-        # esmtpd (recipient checks) runs as nobody: its group may use authdaemond's socket,
-        # as authdaemongroup=MAILGROUP does in an installed suite.
-        mail_system.stop()
-        with open(mail_system.rc, "a") as f:
+    mail_system.stop()
+    with open(mail_system.rc, "a") as f:
+        if os.geteuid() == 0:
+            # esmtpd (recipient checks) runs as nobody: its group may use authdaemond's
+            # socket, as authdaemongroup=MAILGROUP does in an installed suite.
             f.write("authdaemongroup=%s\n" % grp.getgrgid(pwd.getpwnam("nobody").pw_gid).gr_name)
-        mail_system.start()
+        f.write("daemons=10\n")  # esmtpd, courierd and maildrop look up at the same time
+    mail_system.start()
     made: list[Flow] = []
 
     def make(**kwargs) -> Flow:

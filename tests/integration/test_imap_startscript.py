@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import backends
-from suite import BUILD, SRC, tool
+from suite import BUILD, MAIL_USER, SRC, tool
 
 pytestmark = pytest.mark.skipif(not (BUILD / "tcpd" / "couriertcpd").exists(),
                                 reason=f"{BUILD}/tcpd/couriertcpd is not built yet (tcpd part missing)")
@@ -36,7 +36,8 @@ def make_sandbox(root: Path, mail_system, **settings: str) -> dict:
         text = (SRC / "imapd" / "imapd.rc.in").read_text()
         for k, v in {"@NAME@": name, "@SSL@": ssl_flag, "@STARTVAR@": start, "@DESCRIPTION@": name,
                      "@sbindir@": str(d["sbin"]), "@bindir@": str(d["bin"]), "@sysconfdir@": str(d["etc"]),
-                     "@localstatedir@": str(d["var"]), "@pkglibexecdir@": str(d["libexec"])}.items():
+                     "@localstatedir@": str(d["var"]), "@pkglibexecdir@": str(d["libexec"]),
+                     "@MAILUSER@": MAIL_USER}.items():
             text = text.replace(k, v)
         (d["sbin"] / name).write_text(text)
         os.chmod(d["sbin"] / name, 0o755)

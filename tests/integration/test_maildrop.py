@@ -467,3 +467,28 @@ def test_system_maildroprc_runs_first_and_its_errors_defer(mail_system, alice):
         else:
             rc.write_bytes(saved)
             rc.chmod(0o644)
+
+
+def test_dot_courier_dynamic_instructions_and_environment(mail_system, alice):
+    other = alice.home / "dyn-box"
+    subprocess.run([tool("maildrop/maildirmake"), str(other)], check=True)
+    if os.geteuid() == 0:
+        for p in [other, *other.rglob("*")]:
+            os.chown(p, alice.uid, alice.gid)
+    env_out = alice.home / "env-out"
+    write_user_file(alice, ".courier-lists-news",
+                    f"| env > {env_out}\n|| echo ./dyn-box/; echo '| exit 0'\n")
+    deliver_ok(mail_system, alice.address, message("dynamic"),
+               env={"EXT": "lists-news", "RECIPIENT": alice.address, "HOST": "example.test"})
+    assert len(new_files(other)) == 1
+    env = dict(line.split("=", 1) for line in env_out.read_text().splitlines() if "=" in line)
+    assert env["EXT"] == "lists-news" and env["EXT2"] == "news" and env["EXT3"] == ""
+    assert env["RECIPIENT"] == alice.address and env["HOST"] == "example.test"
+    assert env["SENDER"] == SENDER and env["HOME"] == str(alice.home)
+    assert env["USER"] == alice.address
+    assert env["RPLINE"] == f"Return-Path: <{SENDER}>"  # the newline ends the env line
+    assert "AUTHDAEMON_SOCKET" not in env  # nothing leaks from the caller
+    # output that is not an instruction list defers, naming where it came from
+    write_user_file(alice, ".courier", "|| printf '|'\n")
+    cp = run_maildrop(mail_system, ["-d", alice.address], message("bad dynamic"))
+    assert cp.returncode == 75 and b"output of" in cp.stderr and b"without a command" in cp.stderr

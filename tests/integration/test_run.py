@@ -167,6 +167,45 @@ def test_mail_sent_to_demo_on_25_is_read_on_143_and_110(sandbox):
     assert stored in found
 
 
+def test_esmtpd_instances_accept_mail_for_demo(sandbox):
+    import glob
+    import smtplib
+    import ssl
+    path, output = sandbox
+    for name in ("esmtpd", "esmtpd-ssl", "esmtpd-msa"):
+        assert f"started {name}" in output, output
+    msg = b"Subject: run test\r\n\r\nhello\r\n"
+    with smtplib.SMTP("127.0.0.1", 21025, timeout=30) as c:
+        c.ehlo("client.example")
+        c.starttls(context=ssl._create_unverified_context())
+        c.ehlo("client.example")
+        assert c.sendmail("someone@remote.example", ["demo@example.test"], msg) == {}
+    ctx = ssl._create_unverified_context()
+    with smtplib.SMTP_SSL("127.0.0.1", 21465, timeout=30, context=ctx) as c:
+        assert c.sendmail("someone@remote.example", ["demo@example.test"], msg) == {}
+    with smtplib.SMTP("127.0.0.1", 21587, timeout=30) as c:
+        c.ehlo("client.example")
+        c.starttls(context=ssl._create_unverified_context())
+        c.ehlo("client.example")
+        c.login("demo@example.test", "demo")
+        assert c.sendmail("demo@example.test", ["demo@example.test"], msg) == {}
+    if "started courier\n" in output:
+        # courierd delivers them: three copies reach the demo Maildir.
+        import time
+        new = os.path.join(path, "home", "demo", "Maildir", "new")
+        deadline = time.time() + 60
+        while sum(b"Subject: run test" in open(os.path.join(new, n), "rb").read() for n in os.listdir(new)) < 3:
+            assert time.time() < deadline, "the three messages were not delivered"
+            time.sleep(0.1)
+        return
+    queued = glob.glob(os.path.join(path, "var", "spool", "courier", "msgs", "*.ctl"))
+    assert len(queued) >= 3
+    mailq = subprocess.run([os.path.join(path, "bin", "mailq"), "-batch"], capture_output=True, text=True,
+                           env=dict(os.environ, COURIER_QUEUEDIR=os.path.join(path, "var", "spool", "courier")),
+                           timeout=60)
+    assert "demo@example.test" in mailq.stdout
+
+
 def test_stop_then_status(sandbox):
     path, _ = sandbox
     result = run("stop", sandbox=path)

@@ -5,7 +5,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -16,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "lib/privileges.hpp"
 #include "tests/lib/test_util.hpp"
 
 namespace md = lib::maildir;
@@ -430,9 +430,7 @@ TEST(MaildirQuota, RebuildInReadOnlyMaildirNamesPathAndErrno) {
   pid_t pid = ::fork();
   if (pid == 0) {
     ::close(p[0]);
-    if (::geteuid() == 0 &&
-        (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0))
-      ::_exit(77);
+    if (::geteuid() == 0 && !lib::drop_privileges(lib::Identity{65534, 65534, "nobody", ""})) ::_exit(77);
     auto r = md::check_quota(root, 1, 1);
     std::string out = r ? std::string("succeeded") : r.error().message;
     (void)!::write(p[1], out.data(), out.size());

@@ -6,7 +6,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -22,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "lib/privileges.hpp"
 #include "tests/lib/test_util.hpp"
 
 namespace md = lib::maildir;
@@ -75,7 +75,7 @@ ChildResult run_child(const std::function<int(std::string&)>& fn, bool unprivile
   if (pid == 0) {
     ::close(p[0]);
     if (unprivileged && ::geteuid() == 0) {
-      if (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(77);
+      if (!lib::drop_privileges(lib::Identity{65534, 65534, "nobody", ""})) ::_exit(77);
     }
     std::string out;
     int code = fn(out);

@@ -35,11 +35,19 @@ TEST(DotCourier, CommentsOnlyMeansDiscard) {
   EXPECT_TRUE(std::get<std::vector<DotCourierLine>>(r).empty());
 }
 
-TEST(DotCourier, Errors) {
-  auto r = parse_dot_courier("./Maildir\n|| prog\n");
+TEST(DotCourier, DynamicAndErrors) {
+  auto ok = parse_dot_courier("./Maildir\n|| /usr/bin/rules --for x\n");
+  ASSERT_TRUE(std::holds_alternative<std::vector<DotCourierLine>>(ok));
+  auto& l = std::get<std::vector<DotCourierLine>>(ok);
+  ASSERT_EQ(l.size(), 2u);
+  EXPECT_EQ(l[1].kind, DotCourierLine::Kind::dynamic);
+  EXPECT_EQ(l[1].text, "/usr/bin/rules --for x");
+  auto r = parse_dot_courier("./Maildir\n||\n");
   ASSERT_TRUE(std::holds_alternative<DotCourierParseError>(r));
   EXPECT_EQ(std::get<DotCourierParseError>(r).line, 2);
   r = parse_dot_courier("|\n");
+  ASSERT_TRUE(std::holds_alternative<DotCourierParseError>(r));
+  r = parse_dot_courier(",\n");
   ASSERT_TRUE(std::holds_alternative<DotCourierParseError>(r));
 }
 

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <csignal>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <map>
@@ -119,6 +120,7 @@ struct Fixture {
   Fixture() {
     certfile = dir / "imapd.pem";
     testutil::write_file(certfile, pem_of(server_id));
+    ::chmod(certfile.c_str(), 0600);  // a key others can read is refused
   }
 };
 
@@ -211,6 +213,7 @@ TEST(Handshake, SniPicksTheCertificate) {
   Fixture f;
   Identity named = make_identity({.cn = "mail.example.test"});
   testutil::write_file(f.certfile + ".mail.example.test", pem_of(named));
+  ::chmod((f.certfile + ".mail.example.test").c_str(), 0600);
   auto ctx = tls::Context::create(settings_of({{"TLS_CERTFILE", f.certfile}}), {});
   ASSERT_TRUE(ctx);
   for (auto [sni, cn] : std::map<std::string, std::string>{{"Mail.Example.Test", "mail.example.test"},
