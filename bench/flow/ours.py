@@ -28,6 +28,8 @@ def main() -> int:
         import pwd
         with open(system.rc, "a") as f:
             f.write("authdaemongroup=%s\n" % grp.getgrgid(pwd.getpwnam("nobody").pw_gid).gr_name)
+    with open(system.rc, "a") as f:
+        f.write("daemons=50\n")  # 10 sessions + 10 maildrops, all one uid: authdaemond allows a uid half the workers
     system.start()
     account = system.add_account("bench@example.test", "secret")
     maildrop = suite.tool("maildrop/maildrop")
