@@ -398,6 +398,20 @@ LocalReply deliver_locally(const LocalRequest& req, const Settings& settings) {
                  "account " + found.login + " maps to uid " + std::to_string(uid) + " gid " +
                      std::to_string(account->gid) + ": mail is never delivered as root; give it its own uid/gid");
   if (auto became = authlib::become_account(*account, found.login); !became) {
+    // Seed 002: one line with the home, the uid, the errno text and the fix.
+    struct stat hs{};
+    const std::string& home = account->home;
+    std::string ids = std::to_string(uid) + ":" + std::to_string(account->gid);
+    if (!home.empty() && ::stat(home.c_str(), &hs) != 0) {
+      int err = errno;
+      return reply(req, Outcome::deferred, "4.2.0",
+                   "cannot enter home directory " + home + " of " + found.login + " (uid " + std::to_string(uid) +
+                       "): " + lib::errno_text(err) + "; " +
+                       (err == ENOENT ? "create it: mkdir -p " + home + " && chown " + ids + " " + home +
+                                            " && maildirmake " + home + "/Maildir (as uid " + std::to_string(uid) + ")"
+                                      : "give uid " + std::to_string(uid) + " access to it") +
+                       ", or correct the account's home= in userdb");
+    }
     return reply(req, Outcome::deferred, "4.2.0",
                  became.error().message + " (uid " + std::to_string(uid) +
                      "; create the home directory, owned by that uid, or correct the account's home)");

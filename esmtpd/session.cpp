@@ -194,7 +194,11 @@ RcptCheck RecipientPolicy::check(const std::string& address, bool may_relay) con
     auto lookup = [this](std::string_view key) { return aliases_->lookup(key); };
     auto e = aliases::expand(lookup, address, local_domain);
     if (!e) return {451, "451 4.3.0 Temporary failure: the aliases cannot be read", e.error().message};
-    if (e->found) return {250, "250 2.1.5 Ok", "alias"};
+    if (e->found) {
+      RcptCheck alias{250, "250 2.1.5 Ok", "alias", {}};
+      alias.targets = e->targets;
+      return alias;
+    }
   }
   switch (*kind) {
     case DomainKind::foreign:
@@ -470,6 +474,18 @@ void Session::handle_rcpt(const Command& cmd) {
   if (c.code != 250) {
     if (c.code == 451) lib::log::error("recipient check for <%s>: %s", r.address.c_str(), c.why.c_str());
     return refused(c.reply, "<" + lib::log::sanitize(r.address, 300) + ">: " + c.why);
+  }
+  if (!c.targets.empty()) {
+    // The expansion goes into the queue; a target reached twice is written once.
+    if (r.orcpt.empty()) r.orcpt = "rfc822;" + r.address;
+    for (const auto& target : c.targets) {
+      if (find_rcpt(t_.recipients, target)) continue;
+      lib::queue::Recipient t = r;
+      t.address = target;
+      t_.recipients.push_back(std::move(t));
+    }
+    reply(c.reply);
+    return;
   }
   t_.recipients.push_back(std::move(r));
   reply(c.reply);

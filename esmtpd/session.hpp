@@ -59,6 +59,10 @@ struct RcptCheck {
   int code = 250;
   std::string reply;  // whole reply line without CRLF
   std::string why;    // for the log
+  // An alias: what the address becomes. These go into the queue (as Courier's submit
+  // writes the expansion), each with the alias as its original recipient, so that
+  // courierd delivers to them.
+  std::vector<std::string> targets;
 };
 
 // The checks of RCPT TO that do not need the session (tested directly).

@@ -345,6 +345,16 @@ int main(int argc, char** argv) {
   std::string rp = (o.sender_given || !getenv_str("SENDER").empty() || original_env.count("SENDER"))
                        ? "Return-Path: <" + sender + ">"
                        : "";
+  // courierd (as Courier's courierdeliver) passes -A "Return-Path: <...>" as well as
+  // -f: that line is the Return-Path, first in the message, never a second one.
+  for (auto it = headers.begin(); it != headers.end();) {
+    if (strncasecmp(it->c_str(), "Return-Path:", 12) == 0) {
+      rp = *it;
+      it = headers.erase(it);
+    } else {
+      ++it;
+    }
+  }
   std::string tmpdir = getenv_str("TMPDIR");
   std::vector<std::string> spool_dirs;
   if (is_dir(default_box + "/tmp")) spool_dirs.push_back(default_box + "/tmp");

@@ -105,6 +105,68 @@ def test_imap_and_pop3_serve_the_demo_account(sandbox):
         bad.pass_("wrong")
 
 
+def test_status_shows_every_service_running(sandbox):
+    path, output = sandbox
+    status = run("status", sandbox=path).stdout
+    for service in ("authdaemond", "courier", "esmtpd", "esmtpd-ssl", "esmtpd-msa",
+                    "imapd", "imapd-ssl", "pop3d", "pop3d-ssl"):
+        if f"started {service}\n" in output:
+            assert f"run: {service}: running" in status, status
+
+
+def test_mail_sent_to_demo_on_25_is_read_on_143_and_110(sandbox):
+    """The delivery half ./run starts: smtplib -> esmtpd (+25) -> queue -> courierd ->
+    maildrop -> the demo Maildir -> imapd (+143) and pop3d (+110), byte for byte."""
+    import imaplib
+    import poplib
+    import smtplib
+    import time
+
+    path, output = sandbox
+    for service in ("courier", "esmtpd", "imapd", "pop3d"):
+        if f"started {service}\n" not in output:
+            pytest.skip(f"{service} is not built")
+    subject = f"through the whole chain {time.time()}"
+    sent = (f"From: Someone <someone@example.org>\r\nTo: demo@example.test\r\nSubject: {subject}\r\n"
+            f"\r\nline one\r\n.leading dot\r\n").encode()
+    with smtplib.SMTP("127.0.0.1", 21025, timeout=30) as smtp:
+        assert smtp.sendmail("someone@example.org", ["demo@example.test"], sent) == {}
+    new = os.path.join(path, "home", "demo", "Maildir", "new")
+    deadline = time.time() + 60
+    stored = None
+    while stored is None:
+        for name in os.listdir(new):
+            data = open(os.path.join(new, name), "rb").read()
+            if subject.encode() in data:
+                stored = data
+        if stored is None:
+            assert time.time() < deadline, open(os.path.join(path, "var", "log", "courierd.log")).read()[-3000:]
+            time.sleep(0.1)
+    assert stored.startswith(b"Return-Path: <someone@example.org>\nDelivered-To: demo@example.test\n"), stored
+    assert stored.endswith(sent.replace(b"\r\n", b"\n"))
+    assert "delivered" in open(os.path.join(path, "var", "log", "courierd.log")).read()
+
+    imap = imaplib.IMAP4("127.0.0.1", 21143)
+    try:
+        imap.login("demo@example.test", "demo")
+        imap.select("INBOX")
+        typ, data = imap.search(None, "SUBJECT", f'"{subject}"')
+        assert typ == "OK" and len(data[0].split()) == 1, data
+        typ, data = imap.fetch(data[0].split()[0], "(BODY.PEEK[])")
+        assert data[0][1] == stored.replace(b"\n", b"\r\n")
+    finally:
+        imap.logout()
+
+    pop = poplib.POP3("127.0.0.1", 21110, timeout=30)
+    try:
+        pop.user("demo@example.test")
+        pop.pass_("demo")
+        found = [b"\n".join(pop.retr(i)[1]) + b"\n" for i in range(1, pop.stat()[0] + 1)]
+    finally:
+        pop.quit()
+    assert stored in found
+
+
 def test_esmtpd_instances_accept_mail_for_demo(sandbox):
     import glob
     import smtplib
@@ -127,6 +189,15 @@ def test_esmtpd_instances_accept_mail_for_demo(sandbox):
         c.ehlo("client.example")
         c.login("demo@example.test", "demo")
         assert c.sendmail("demo@example.test", ["demo@example.test"], msg) == {}
+    if "started courier\n" in output:
+        # courierd delivers them: three copies reach the demo Maildir.
+        import time
+        new = os.path.join(path, "home", "demo", "Maildir", "new")
+        deadline = time.time() + 60
+        while sum(b"Subject: run test" in open(os.path.join(new, n), "rb").read() for n in os.listdir(new)) < 3:
+            assert time.time() < deadline, "the three messages were not delivered"
+            time.sleep(0.1)
+        return
     queued = glob.glob(os.path.join(path, "var", "spool", "courier", "msgs", "*.ctl"))
     assert len(queued) >= 3
     mailq = subprocess.run([os.path.join(path, "bin", "mailq"), "-batch"], capture_output=True, text=True,
