@@ -256,8 +256,10 @@ void serve_connection(int fd, Chain& chain, const DaemonConfig& config, const Pe
   }
   Chain chain(std::move(modules), config.rc.get_string("DEFAULTOPTIONS", ""));
   const std::optional<uid_t> mail_uid = mail_user_uid();
-  // One peer uid (but root, whose login processes are all of them) holds at
-  // most half the workers, so idle connections from one uid never stall another.
+  // One peer uid holds at most half the workers, so idle connections from one
+  // uid never stall another. Root and the mail user are exempt: the suite's
+  // own login processes, esmtpd sessions, courierd and maildrop are all of
+  // them, and one busy SMTP port must not make the others' lookups fail.
   const int per_uid_limit = std::max(1, config.workers / 2);
 
   while (!worker_stopping) {
@@ -274,7 +276,7 @@ void serve_connection(int fd, Chain& chain, const DaemonConfig& config, const Pe
     }
     lib::UniqueFd conn(fd);
     Peer peer = peer_of(fd, mail_uid);
-    if (peer.uid != 0) {
+    if (!peer.trusted) {
       int busy = slots.begin(slot, peer.uid);
       if (busy > per_uid_limit) {
         slots.end(slot);

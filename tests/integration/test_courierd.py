@@ -199,7 +199,7 @@ def test_missing_home_directory_defers_with_path_uid_and_fix(make_courierd, mail
     c.wait_log(f"id={qid} rcpt=<ivy@example.test> module=local")
     line = [l for l in c.log_text().splitlines() if f"id={qid} rcpt=" in l][0]
     assert "status=deferred" in line
-    assert str(ivy.home) in line and f"uid {ivy.uid}" in line and "create the home directory" in line
+    assert str(ivy.home) in line and f"uid {ivy.uid}" in line and f"create it: mkdir -p {ivy.home}" in line
     assert c.qids() == [qid]
 
 

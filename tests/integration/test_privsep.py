@@ -26,6 +26,7 @@ from suite import MAIL_USER, tool
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="privileges can only be dropped by root")
 
 OTHER_UID, OTHER_GID = 1, 1  # Debian's "daemon": neither root nor the mail user
+HOG_UID = 2  # Debian's "bin": another uid that is neither root nor the mail user
 NOGROUP = 65534
 
 
@@ -326,7 +327,7 @@ for _ in range(50):
     s = socket.socket(socket.AF_UNIX); s.connect({str(mail_system.socket)!r}); socks.append(s)
 print('connected', flush=True)
 time.sleep(60)
-"""], preexec_fn=_as(nobody.pw_uid, nobody.pw_gid), stdout=subprocess.PIPE, text=True)
+"""], preexec_fn=_as(HOG_UID, nobody.pw_gid), stdout=subprocess.PIPE, text=True)
     try:
         assert hog.stdout.readline().strip() == "connected"
         time.sleep(0.2)
@@ -334,14 +335,14 @@ time.sleep(60)
         assert "alice@example.test" in reply, reply
         assert seconds < 1.5, f"another uid waited {seconds} s behind 50 idle connections"
         # The held connection is closed at the request deadline, with a log line.
-        backends.poll_until(lambda: f"request from uid {nobody.pw_uid}" in mail_system.log_text()
+        backends.poll_until(lambda: f"request from uid {HOG_UID}" in mail_system.log_text()
                             and "not complete within 2000 ms" in mail_system.log_text(),
                             what="the request deadline's log line", timeout_s=10)
     finally:
         hog.kill()
         hog.wait()
     log = mail_system.log_text()
-    assert f"connection from uid {nobody.pw_uid}" in log and "at most 1 per uid" in log, log
+    assert f"connection from uid {HOG_UID}" in log and "at most 1 per uid" in log, log
 
 
 @needs_root
