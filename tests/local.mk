@@ -34,3 +34,6 @@ tests_esmtpd_test_SOURCES = \
 tests_esmtpd_test_LDADD = $(ESMTPD_LIBS) -lgtest_main $(GTEST_LIBS) -lpthread
 # Privilege separation (issue 14): lib/privileges.hpp.
 tests_lib_test_SOURCES += tests/lib/privileges_test.cpp
+
+# bench/flow: the delivery half end to end against Debian's Courier (see its README).
+EXTRA_DIST += bench/flow
