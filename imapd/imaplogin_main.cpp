@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
   std::string remote_ip = std::getenv("TCPREMOTEIP") ? std::getenv("TCPREMOTEIP") : "";
 
   lib::io::ReaderOptions ro;
-  ro.max_line_bytes = 16384;
+  ro.max_line_bytes = imapd::max_login_command_bytes;
   int login_ms = static_cast<int>(settings.login_timeout.count() * 1000);
   ro.read_timeout_ms = login_ms;
   ro.idle_timeout_ms = login_ms;
