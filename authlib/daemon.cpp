@@ -225,6 +225,49 @@ void serve_connection(int fd, Chain& chain, const DaemonConfig& config, const Pe
   lib::log::warning("malformed request: more than %zu metadata lines", protocol::max_metadata_lines);
 }
 
+// Whether `who` (no supplementary groups) has `bits` (S_IRUSR, S_IXUSR) on
+// `path`, from its mode and owner.
+bool allowed_to(const std::string& path, const lib::Identity& who, mode_t bits) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return false;
+  if (st.st_uid == who.uid) return (st.st_mode & bits) != 0;
+  if (st.st_gid == who.gid) return (st.st_mode & (bits >> 3)) != 0;
+  return (st.st_mode & (bits >> 6)) != 0;
+}
+
+// Whether `who` can read `path` without root: every directory on the way
+// searchable, the file readable (a worker stats and reads it again on change).
+bool readable_by(const std::string& path, const lib::Identity& who) {
+  if (path.empty() || path[0] != '/') return false;
+  for (size_t slash = path.find('/', 1); slash != std::string::npos; slash = path.find('/', slash + 1))
+    if (!allowed_to(path.substr(0, slash), who, S_IXUSR)) return false;
+  return allowed_to("/", who, S_IXUSR) && allowed_to(path, who, S_IRUSR);
+}
+
+// Why the workers must keep root with this authmodulelist, or "" when they
+// can run as `mail`: authldap and authpgsql need only their configuration
+// file, which they read again when it changes, so it must be readable by the
+// mail user (root:MAILGROUP, mode 640). authuserdb, authpwd, authshadow and
+// authpam read password databases only root may read.
+std::string why_workers_keep_root(const DaemonConfig& config, const lib::Identity& mail) {
+  for (const auto& name : config.modules) {
+    std::string rc_file;
+    if (name == "authldap") {
+      rc_file = config.rc.get_string("AUTHLDAPRC", config.sysconfdir + "/authldaprc");
+    } else if (name == "authpgsql") {
+      rc_file = config.rc.get_string("AUTHPGSQLRC", "");
+      if (rc_file.empty()) rc_file = config.sysconfdir + "/authpgsqlrc";
+    } else {
+      return name + " reads password files only root may read";
+    }
+    if (!readable_by(rc_file, mail))
+      return rc_file + " is not readable by the mail user " + mail.name + " (to let the workers run as " + mail.name +
+             ": chgrp " + std::to_string(mail.gid) + " " + rc_file + " && chmod 640 " + rc_file +
+             ", and let that user search the folders above it)";
+  }
+  return {};
+}
+
 [[noreturn]] void worker_main(int listen_fd, const DaemonConfig& config, Shared shared, int slot) {
   WorkerSlots& slots = shared.slots;
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -255,6 +298,19 @@ void serve_connection(int fd, Chain& chain, const DaemonConfig& config, const Pe
     modules.push_back(std::move(*m));
   }
   Chain chain(std::move(modules), config.rc.get_string("DEFAULTOPTIONS", ""));
+  // Modules that need no root (LDAP, PostgreSQL: client libraries parsing
+  // server replies) run as the mail user, with no supplementary groups.
+  if (::geteuid() == 0) {
+    auto mail = lib::mail_user();
+    if (mail && why_workers_keep_root(config, *mail).empty()) {
+      mail->initgroups_name.clear();
+      if (auto dropped = lib::drop_privileges(*mail); !dropped) {
+        lib::log::error("worker: %s", dropped.error().message.c_str());
+        ::_exit(ex_config);
+      }
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // cleared by the uid change
+    }
+  }
   const std::optional<uid_t> mail_uid = mail_user_uid();
   // One peer uid holds at most half the workers, so idle connections from one
   // uid never stall another. Root and the mail user are exempt: the suite's
@@ -298,6 +354,19 @@ void serve_connection(int fd, Chain& chain, const DaemonConfig& config, const Pe
 
 // ---------------------------------------------------------------------------
 // Master
+
+// Says, once per start or reload, whom the workers run as and why.
+void log_worker_identity(const DaemonConfig& config) {
+  if (::geteuid() != 0) return;
+  auto mail = lib::mail_user();
+  if (!mail) {
+    lib::log::notice("workers keep root: %s", mail.error().message.c_str());
+    return;
+  }
+  std::string why = why_workers_keep_root(config, *mail);
+  if (why.empty()) lib::log::notice("workers run as the mail user %s", mail->name.c_str());
+  else lib::log::notice("workers keep root: %s", why.c_str());
+}
 
 struct Master {
   DaemonConfig config;
@@ -397,6 +466,7 @@ struct Master {
     lib::log::notice("reloaded %s: modules %s, %d workers", config.rc_path.c_str(),
                      config.rc.get_string("authmodulelist", "").c_str(), config.workers);
     // Old workers finish their request and exit 0; reap() starts new ones with the new configuration.
+    log_worker_identity(config);
     quick_failures = 0;
     signal_workers(SIGTERM);
   }
@@ -587,6 +657,7 @@ lib::Result<void> run_daemon(const DaemonConfig& config, int ready_fd) {
   m.spawn_workers();
   lib::log::notice("listening on %s with %d workers, modules: %s", config.socket_path().c_str(), config.workers,
                    config.rc.get_string("authmodulelist", "").c_str());
+  log_worker_identity(m.config);
   event_base_dispatch(m.base.get());
 
   ::unlink(config.socket_path().c_str());

@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "authlib/client.hpp"
+#include "authlib/sasl.hpp"
 
 namespace imapd {
 namespace {
@@ -37,6 +38,7 @@ std::vector<std::string> Handoff::to_environment() const {
   std::vector<std::string> env = authlib::account_environment(a, login);
   env.push_back("IMAPLOGINTAG=" + tag);
   if (tls) env.emplace_back("IMAP_TLS=1");
+  if (!pipelined.empty()) env.push_back("IMAPLOGINPIPELINED=" + authlib::sasl::encode_base64(pipelined));
   return env;
 }
 
@@ -68,6 +70,12 @@ lib::Result<Handoff> Handoff::from_environment(char** envp) {
       h.options = std::move(value);
     } else if (name == "IMAP_TLS") {
       h.tls = value == "1";
+    } else if (name == "IMAPLOGINPIPELINED") {
+      auto bytes = authlib::sasl::decode_base64(value, max_pipelined_bytes);
+      if (!bytes)
+        return lib::permanent_error("IMAPLOGINPIPELINED (the commands pipelined behind the login, from imaplogin): " +
+                                    std::string(authlib::sasl::problem_text(bytes.problem())));
+      h.pipelined = std::move(bytes.value());
     }
   }
   if (!authenticated)

@@ -5,6 +5,8 @@
 //   MAILDIRQUOTA=  OPTIONS=   (authlib::account_environment)
 //   IMAPLOGINTAG=<tag>        the LOGIN/AUTHENTICATE tag: imapd sends its tagged OK
 //   IMAP_TLS=1                the connection is encrypted (couriertls in front)
+//   IMAPLOGINPIPELINED=<b64>  what the client sent behind its login command,
+//                             already read by imaplogin: imapd reads it first
 //
 // Both ends use this one codec, as authlib/protocol.hpp is for authdaemond.
 #pragma once
@@ -27,13 +29,19 @@ struct Handoff {
   std::string quota;     // MAILDIRQUOTA
   std::string options;   // OPTIONS
   bool tls = false;      // IMAP_TLS=1
+  std::string pipelined; // IMAPLOGINPIPELINED, decoded: at most max_pipelined_bytes
+
+  // imaplogin's read buffer (a 64 KiB line and its CRLF) bounds it; base64
+  // keeps the variable under Linux's 128 KiB limit for one string.
+  static constexpr size_t max_pipelined_bytes = 64 * 1024 + 2;
 
   // imaplogin's side, after a login.
   static Handoff after_login(const authlib::Account& account, std::string login, std::string tag, bool tls);
   // NAME=value strings, to be put over the inherited environment.
   std::vector<std::string> to_environment() const;
   // imapd's side. Error (permanent, for the log) without AUTHENTICATED: imapd
-  // was not started by imaplogin.
+  // was not started by imaplogin; or IMAPLOGINPIPELINED that is not base64 of
+  // at most max_pipelined_bytes.
   static lib::Result<Handoff> from_environment(char** envp);
 };
 

@@ -67,6 +67,7 @@ int main(int argc, char** argv) {
   ro.read_timeout_ms = ms;
   ro.idle_timeout_ms = ms;
   lib::io::Reader reader(0, ro);
+  reader.push_front(handoff->pipelined);  // commands sent along with the login come first
   imapd::Session session(settings, maildir, login, reader, writer);
   return session.run(handoff->tag);
 }

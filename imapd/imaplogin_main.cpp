@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
   std::string remote_ip = std::getenv("TCPREMOTEIP") ? std::getenv("TCPREMOTEIP") : "";
 
   lib::io::ReaderOptions ro;
-  ro.max_line_bytes = 16384;
+  ro.max_line_bytes = imapd::max_login_command_bytes;
   int login_ms = static_cast<int>(settings.login_timeout.count() * 1000);
   ro.read_timeout_ms = login_ms;
   ro.idle_timeout_ms = login_ms;
@@ -127,6 +127,10 @@ int main(int argc, char** argv) {
   // The environment imapd gets: ours, with the hand-off (the account's
   // variables, the tag, IMAP_TLS) on top.
   auto handoff = imapd::Handoff::after_login(outcome->account, outcome->login, outcome->tag, settings.tls_active);
+  // What the client sent behind its login command is already in our buffer
+  // (at most a 64 KiB line and its CRLF): imapd reads it first.
+  if (size_t n = reader.buffered(); n > 0 && reader.read_exact(n, handoff.pipelined) != lib::io::ReadStatus::ok)
+    handoff.pipelined.clear();
   std::vector<std::string> keep = imapd::merge_environment(environ, handoff.to_environment());
   std::vector<char*> envp;
   for (auto& s : keep) envp.push_back(s.data());

@@ -275,7 +275,8 @@ std::optional<LoginOutcome> run_login_session(Settings& s, lib::io::Reader& in, 
   send(c, "* OK [" + capability_line(s, false, !c.external_identity.empty()) + "] " + std::string(reply::greeting_text) + "\r\n");
   CommandLimits limits;
   limits.max_literal_bytes = 8192;
-  limits.max_message_bytes = 8192;
+  // The whole command (line and literals) is bounded by max_message_bytes + 2 * max_literal_bytes.
+  limits.max_message_bytes = max_login_command_bytes - 2 * limits.max_literal_bytes;
   limits.max_literals = 4;
   limits.discard_limit_bytes = 65536;
   std::string command, why;

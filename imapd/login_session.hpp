@@ -19,6 +19,11 @@
 
 namespace imapd {
 
+// The longest command accepted before login, its literals included: clients
+// send long ID lists (imaptest's `id` script sends 31.8 KB). imaplogin reads
+// lines of up to this many bytes; a longer command gets BAD or NO [TOOBIG].
+inline constexpr std::size_t max_login_command_bytes = 64 * 1024;
+
 struct LoginHooks {
   // AUTH login / cram against authdaemond; PRE for EXTERNAL.
   std::function<authlib::AuthResult(std::string_view user, const lib::Secret& password)> login;

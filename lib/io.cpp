@@ -95,6 +95,19 @@ void Reader::set_max_line_bytes(size_t max_line_bytes) {
   cap_ = want;
 }
 
+void Reader::push_front(std::string_view bytes) {
+  if (bytes.empty()) return;
+  size_t held = end_ - pos_;
+  size_t want = std::max(cap_, bytes.size() + held + 2);
+  auto joined = std::make_unique<char[]>(want);
+  std::memcpy(joined.get(), bytes.data(), bytes.size());
+  if (held > 0) std::memcpy(joined.get() + bytes.size(), buf_.get() + pos_, held);
+  buf_ = std::move(joined);
+  cap_ = want;
+  pos_ = 0;
+  end_ = bytes.size() + held;
+}
+
 size_t Reader::discard_buffered() {
   size_t n = end_ - pos_;
   pos_ = end_ = 0;

@@ -96,6 +96,10 @@ class Reader {
   // Drops the buffered bytes (after STARTTLS: nothing sent before the TLS handshake may
   // be read as coming from inside it). Returns how many were dropped.
   size_t discard_buffered();
+  // Puts `bytes` in front of what is buffered, to be read first: input another
+  // process already read from this connection (the commands a client pipelined
+  // behind its IMAP LOGIN, handed from imaplogin to imapd). Grows the buffer as needed.
+  void push_front(std::string_view bytes);
   // errno of the last `error` status; 0 for EOF and timeouts.
   int last_errno() const { return last_errno_; }
   // Whether the last timeout was the idle timeout (else the per-call deadline).

@@ -45,6 +45,41 @@ TEST(Handoff, RoundTripsThroughTheEnvironment) {
   EXPECT_TRUE(back->tls);
 }
 
+TEST(Handoff, PipelinedBytesRoundTripAsBase64) {
+  authlib::Account a;
+  auto h = imapd::Handoff::after_login(a, "alice", "a1", false);
+  h.pipelined = std::string("a2 SELECT INBOX\r\na3 FETCH 1 (BODY[])\r\n\0\xff", 40);
+  auto env = h.to_environment();
+  auto it = std::find_if(env.begin(), env.end(), [](const std::string& s) { return s.starts_with("IMAPLOGINPIPELINED="); });
+  ASSERT_NE(it, env.end());
+  EXPECT_EQ(it->find('\r'), std::string::npos);
+  auto envp = envp_of(env);
+  auto back = imapd::Handoff::from_environment(envp.data());
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->pipelined, h.pipelined);
+
+  h.pipelined.clear();
+  auto none = h.to_environment();
+  EXPECT_EQ(std::find_if(none.begin(), none.end(), [](const std::string& s) { return s.starts_with("IMAPLOGINPIPELINED="); }),
+            none.end());
+}
+
+TEST(Handoff, PipelinedBytesThatAreNotBase64OrTooManyAreRefused) {
+  std::vector<std::string> env = {"AUTHENTICATED=alice", "IMAPLOGINPIPELINED=not base64!"};
+  auto envp = envp_of(env);
+  auto h = imapd::Handoff::from_environment(envp.data());
+  ASSERT_FALSE(h);
+  EXPECT_NE(h.error().message.find("IMAPLOGINPIPELINED"), std::string::npos);
+
+  authlib::Account a;
+  auto big = imapd::Handoff::after_login(a, "alice", "a1", false);
+  big.pipelined.assign(imapd::Handoff::max_pipelined_bytes + 3, 'x');
+  auto env2 = big.to_environment();
+  for (const auto& s : env2) EXPECT_LT(s.size(), 128u * 1024) << "over Linux's MAX_ARG_STRLEN";
+  auto envp2 = envp_of(env2);
+  EXPECT_FALSE(imapd::Handoff::from_environment(envp2.data()));
+}
+
 TEST(Handoff, WithoutAuthenticatedImapdRefusesToStart) {
   std::vector<std::string> env = {"PATH=/bin", "MAILDIR=/x", "AUTHENTICATED="};
   auto envp = envp_of(env);

@@ -434,3 +434,61 @@ def test_password_change_refused_by_the_acl_is_rejected(slapd, start_daemon):
     assert cp.returncode == EXIT_REJECTED, daemon.explain(cp)
     assert daemon.authtest(alice.address, alice.password).returncode == EXIT_OK
     assert "self write" in daemon.log(), backends.log_tail(daemon.log_path)
+
+
+def _worker_ids(daemon) -> list[tuple[int, int, str]]:
+    """(uid, gid, supplementary groups) of the daemon's workers, from /proc."""
+    ids = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if int(fields["PPid"]) == daemon.proc.pid:
+            ids.append((int(fields["Uid"].split()[0]), int(fields["Gid"].split()[0]), fields["Groups"].strip()))
+    return ids
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="workers can only drop root when the daemon has it")
+def test_workers_run_as_the_mail_user_when_authldaprc_is_readable_to_it(slapd, start_daemon):
+    import pwd
+    from suite import MAIL_USER
+    mail = pwd.getpwnam(MAIL_USER)
+    bob = slapd.account("bob")
+    daemon = start_daemon(slapd.authldaprc())
+    # authldaprc is in authdaemonvar here, which authdaemond keeps mode 750,
+    # group authdaemongroup: the mail user's group may search it.
+    import grp
+    with open(daemon.rc_path, "a") as rc:
+        rc.write(f"authdaemongroup={grp.getgrgid(mail.pw_gid).gr_name}\n")
+    os.chown(daemon.ldaprc_path, 0, mail.pw_gid)
+    os.chmod(daemon.ldaprc_path, 0o640)
+    daemon.stop()
+    daemon.start()
+    assert daemon.authtest(bob.address, bob.password).returncode == EXIT_OK
+    workers = _worker_ids(daemon)
+    # No supplementary groups but its own gid.
+    assert workers and all(w[:2] == (mail.pw_uid, mail.pw_gid) and w[2] in ("", str(mail.pw_gid))
+                           for w in workers), (workers, daemon.log())
+    assert f"workers run as the mail user {MAIL_USER}" in daemon.log()
+    # A changed authldaprc is still read again by the unprivileged workers.
+    text = daemon.ldaprc_path.read_text().replace("LDAP_AUTHBIND", "#LDAP_AUTHBIND") + "LDAP_DEFAULTDELIVERY x\n"
+    tmp = daemon.ldaprc_path.with_suffix(".new")
+    tmp.write_text(text)
+    os.chown(tmp, 0, mail.pw_gid)
+    os.chmod(tmp, 0o640)
+    tmp.rename(daemon.ldaprc_path)
+    assert daemon.authtest(bob.address, bob.password).returncode == EXIT_OK
+    assert "read " + str(daemon.ldaprc_path) + " again after a change" in daemon.log()
+
+    # Mode 600 root: the workers keep root, and the log says how to change that.
+    os.chown(daemon.ldaprc_path, 0, 0)
+    os.chmod(daemon.ldaprc_path, 0o600)
+    daemon.stop()
+    daemon.start()
+    assert daemon.authtest(bob.address, bob.password).returncode == EXIT_OK
+    assert all(w[0] == 0 for w in _worker_ids(daemon))
+    assert "is not readable by the mail user" in daemon.log() and "chmod 640" in daemon.log()

@@ -447,3 +447,32 @@ def test_password_change_that_matches_no_row_is_rolled_back(postgres, start_daem
     assert cp.returncode == EXIT_REJECTED, daemon.explain(cp)
     assert "would have changed 0 rows" in daemon.log(), backends.log_tail(daemon.log_path)
     assert postgres.query("SELECT id, crypt, clear FROM users ORDER BY id") == before
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="workers can only drop root when the daemon has it")
+def test_workers_run_as_the_mail_user_when_authpgsqlrc_is_readable_to_it(postgres, start_daemon):
+    import grp
+    import pwd
+    from suite import MAIL_USER
+    from test_authldap import _worker_ids
+    mail = pwd.getpwnam(MAIL_USER)
+    a = postgres.accounts[0]
+    daemon = start_daemon(postgres.authpgsqlrc(DEFAULT_DOMAIN=backends.MAIL_DOMAIN))
+    with open(daemon.rc_path, "a") as rc:  # authpgsqlrc is in authdaemonvar: let the mail group search it
+        rc.write(f"authdaemongroup={grp.getgrgid(mail.pw_gid).gr_name}\n")
+    os.chown(daemon.pgsqlrc_path, 0, mail.pw_gid)
+    os.chmod(daemon.pgsqlrc_path, 0o640)
+    daemon.stop()
+    daemon.start()
+    assert_logs_in(daemon, a.address, a)
+    workers = _worker_ids(daemon)
+    assert workers and all(w[:2] == (mail.pw_uid, mail.pw_gid) for w in workers), (workers, daemon.log())
+    assert f"workers run as the mail user {MAIL_USER}" in daemon.log()
+    # Re-read by the unprivileged workers after a change.
+    tmp = daemon.pgsqlrc_path.with_suffix(".new")
+    tmp.write_text(daemon.pgsqlrc_path.read_text() + "\n")
+    os.chown(tmp, 0, mail.pw_gid)
+    os.chmod(tmp, 0o640)
+    tmp.rename(daemon.pgsqlrc_path)
+    assert_logs_in(daemon, a.address, a)
+    assert f"authpgsql: reread {daemon.pgsqlrc_path}" in daemon.log()

@@ -308,6 +308,30 @@ TEST(Reader, BufferedShowsPipeliningAndDiscardDropsIt) {
   EXPECT_EQ(line, "EHLO x");
 }
 
+TEST(Reader, PushFrontIsReadBeforeBufferedAndNewBytes) {
+  auto [r, w] = socket_pair();
+  lib::io::ReaderOptions o;
+  o.max_line_bytes = 16;  // the smallest buffer: pushed bytes beyond it grow it
+  lib::io::Reader reader(r.get(), o);
+  ASSERT_TRUE(write_all(w.get(), "b2 NOOP\r\nc3 LOG"));
+  std::string line;
+  reader.push_front("");
+  reader.push_front("a1 SELECT INBOX\r\na1b CHECK\r\n");
+  std::string big(5000, 'x');
+  reader.push_front("a0 " + big + "\r\n");
+  ASSERT_EQ(reader.read_line(line), ReadStatus::too_long);  // the limit still holds for what was pushed
+  reader.set_max_line_bytes(8192);
+  ASSERT_EQ(reader.read_line(line), ReadStatus::ok);
+  EXPECT_EQ(line, "a1 SELECT INBOX");
+  ASSERT_EQ(reader.read_line(line), ReadStatus::ok);
+  EXPECT_EQ(line, "a1b CHECK");
+  ASSERT_EQ(reader.read_line(line), ReadStatus::ok);
+  EXPECT_EQ(line, "b2 NOOP");
+  ASSERT_TRUE(write_all(w.get(), "OUT\r\n"));
+  ASSERT_EQ(reader.read_line(line), ReadStatus::ok);
+  EXPECT_EQ(line, "c3 LOGOUT");
+}
+
 TEST(Reader, ImapLiteral) {
   auto [r, w] = socket_pair(SOCK_SEQPACKET);
   for (std::string_view piece : {"a1 LOGIN {5}\r", "\nhel", "lo", " {3}\r\n", "a b", "\r\nx\r\n"})
