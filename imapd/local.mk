@@ -9,6 +9,8 @@ imapd_libimapd_a_SOURCES = \
   imapd/imap_string.cpp imapd/imap_string.hpp \
   imapd/fetch.cpp imapd/fetch.hpp \
   imapd/search.cpp imapd/search.hpp \
+  imapd/sort.cpp imapd/sort.hpp \
+  imapd/thread.cpp imapd/thread.hpp \
   imapd/settings.cpp imapd/settings.hpp \
   imapd/replies.cpp imapd/replies.hpp \
   imapd/command_reader.cpp imapd/command_reader.hpp \
@@ -46,6 +48,8 @@ tests_imapd_test_SOURCES = \
   tests/imapd/imap_string_test.cpp \
   tests/imapd/fetch_test.cpp \
   tests/imapd/search_test.cpp \
+  tests/imapd/sort_test.cpp \
+  tests/imapd/thread_test.cpp \
   tests/imapd/uiddb_test.cpp \
   tests/imapd/keywords_test.cpp \
   tests/imapd/folders_test.cpp \
