@@ -1,4 +1,6 @@
-// imapd/cmd_status.cpp: STATUS (RFC 3501 6.3.10).
+// imapd/cmd_status.cpp: STATUS (RFC 3501 6.3.10) with SIZE (RFC 8438
+// STATUS=SIZE).
+#include <algorithm>
 #include <string>
 
 #include "imapd/replies.hpp"
@@ -15,9 +17,11 @@ Completion Session::cmd_status(const ParsedCommand& c) {
   if (!name) return {"NO", why};
   for (const auto& it : c.args[1].items) {
     if (!it.is_word("MESSAGES") && !it.is_word("RECENT") && !it.is_word("UIDNEXT") &&
-        !it.is_word("UIDVALIDITY") && !it.is_word("UNSEEN"))
+        !it.is_word("UIDVALIDITY") && !it.is_word("UNSEEN") && !it.is_word("SIZE"))
       return {"BAD", "Unknown STATUS item."};
   }
+  bool with_size = std::any_of(c.args[1].items.begin(), c.args[1].items.end(),
+                               [](const Value& v) { return v.is_word("SIZE"); });
   MailboxStatus st;
   if (mailbox_ && mailbox_->name().folder == name->folder) {
     (void)mailbox_->refresh();
@@ -27,8 +31,17 @@ Completion Session::cmd_status(const ParsedCommand& c) {
       if (!lib::maildir::has_flag(m.maildir_flags, 'S')) ++st.unseen;
     st.uidnext = mailbox_->uidnext();
     st.uidvalidity = mailbox_->uidvalidity();
+    if (with_size)
+      for (auto& m : mailbox_->messages()) {
+        if (m.vanished) continue;
+        if (!m.crlf_size)
+          if (auto n = file_crlf_size(mailbox_->dir() + "/" + std::string(lib::maildir::location_dir(m.location)) +
+                                      "/" + m.file_name))
+            m.crlf_size = *n;
+        st.size += m.crlf_size.value_or(0);
+      }
   } else {
-    auto r = folder_status(folder_dir(*name));
+    auto r = folder_status(folder_dir(*name), with_size);
     if (!r) {
       if (r.error().kind == lib::ErrorKind::permanent || r.error().message.find("No such file") != std::string::npos)
         return {"NO", std::string(reply::no_such_mailbox)};
@@ -46,6 +59,7 @@ Completion Session::cmd_status(const ParsedCommand& c) {
     else if (it.is_word("RECENT")) out += "RECENT " + std::to_string(st.recent);
     else if (it.is_word("UIDNEXT")) out += "UIDNEXT " + std::to_string(st.uidnext);
     else if (it.is_word("UIDVALIDITY")) out += "UIDVALIDITY " + std::to_string(st.uidvalidity);
+    else if (it.is_word("SIZE")) out += "SIZE " + std::to_string(st.size);
     else out += "UNSEEN " + std::to_string(st.unseen);
   }
   out += ")\r\n";

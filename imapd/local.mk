@@ -50,6 +50,7 @@ tests_imapd_test_SOURCES = \
   tests/imapd/search_test.cpp \
   tests/imapd/sort_test.cpp \
   tests/imapd/thread_test.cpp \
+  tests/imapd/status_test.cpp \
   tests/imapd/uiddb_test.cpp \
   tests/imapd/keywords_test.cpp \
   tests/imapd/folders_test.cpp \
