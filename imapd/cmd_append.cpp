@@ -1,6 +1,7 @@
 // imapd/cmd_append.cpp: APPEND (RFC 3501 6.3.11) with flags, keywords and
 // internal date, answering APPENDUID (RFC 4315), and MULTIAPPEND (RFC 3502:
-// several messages in one command, all appended or none). The message is stored with
+// several messages in one command, all appended or none) and literal8
+// messages (RFC 3516 BINARY: binary parts stored as base64). The message is stored with
 // LF line ends, as Courier does, through lib::maildir's tmp/ + rename.
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <set>
 #include <string>
 
+#include "imapd/binary_append.hpp"
 #include "imapd/fetch.hpp"
 #include "imapd/keywords.hpp"
 #include "imapd/replies.hpp"
@@ -31,6 +33,7 @@ struct AppendMessage {
   std::optional<std::time_t> date;  // INTERNALDATE
   std::string_view raw;             // the literal; empty when spooled
   bool spooled = false;
+  bool binary = false;              // sent as literal8 (RFC 3516 "~{n}")
 };
 
 constexpr std::string_view append_syntax = "Syntax: APPEND mailbox 1*([(flags)] [date-time] literal).";
@@ -73,6 +76,7 @@ Completion Session::cmd_append(const ParsedCommand& c) {
     if (i >= c.args.size() || !c.args[i].is_string())
       return {"BAD", std::string(append_syntax)};
     msg.raw = c.args[i].str();
+    msg.binary = c.args[i].binary;
     ++i;
     // A large message was spooled to tmp/ by read_command (already LF); its
     // literal reads as empty. Only one per command is spooled.
@@ -101,12 +105,15 @@ Completion Session::cmd_append(const ParsedCommand& c) {
   };
   for (const auto& msg : messages) {
     // CRLF -> LF, as stored by Courier and delivered by maildrop.
+    // Binary parts of a literal8 become base64 first (binary_append.hpp).
     std::string text;
     if (!msg.spooled) {
-      text.reserve(msg.raw.size());
-      for (std::size_t k = 0; k < msg.raw.size(); ++k) {
-        if (msg.raw[k] == '\r' && k + 1 < msg.raw.size() && msg.raw[k + 1] == '\n') continue;
-        text += msg.raw[k];
+      std::string encoded = msg.binary ? encode_binary_parts(msg.raw) : std::string();
+      std::string_view raw = msg.binary ? std::string_view(encoded) : msg.raw;
+      text.reserve(raw.size());
+      for (std::size_t k = 0; k < raw.size(); ++k) {
+        if (raw[k] == '\r' && k + 1 < raw.size() && raw[k + 1] == '\n') continue;
+        text += raw[k];
       }
     } else if (::lseek(spool_.fd.get(), 0, SEEK_SET) != 0) {
       lib::log::error("user=%s: APPEND: cannot rewind the spooled message: %s", login_.c_str(),

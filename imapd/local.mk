@@ -11,6 +11,7 @@ imapd_libimapd_a_SOURCES = \
   imapd/search.cpp imapd/search.hpp \
   imapd/sort.cpp imapd/sort.hpp \
   imapd/thread.cpp imapd/thread.hpp \
+  imapd/binary_append.cpp imapd/binary_append.hpp \
   imapd/settings.cpp imapd/settings.hpp \
   imapd/replies.cpp imapd/replies.hpp \
   imapd/command_reader.cpp imapd/command_reader.hpp \
@@ -51,6 +52,7 @@ tests_imapd_test_SOURCES = \
   tests/imapd/sort_test.cpp \
   tests/imapd/thread_test.cpp \
   tests/imapd/status_test.cpp \
+  tests/imapd/binary_append_test.cpp \
   tests/imapd/uiddb_test.cpp \
   tests/imapd/keywords_test.cpp \
   tests/imapd/folders_test.cpp \
