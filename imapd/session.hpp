@@ -105,6 +105,10 @@ class Session {
   // 0-based indexes of the selected mailbox's messages matching `program`.
   std::vector<std::size_t> search_matches_in_selected(const SearchProgram& program);
   Completion list_common(const ParsedCommand& c, bool lsub);
+  Completion list_extended(const ParsedCommand& c);
+  // "* STATUS name (...)\r\n" for the items list (already checked with
+  // valid_status_items); nullopt with the reply in `failure`.
+  std::optional<std::string> status_response(const FolderName& name, const Value& items, Completion& failure);
   void send_updates(bool allow_expunge);
   // Emits "* FLAGS" when the selected mailbox has keywords not yet announced.
   void announce_keywords();
@@ -122,6 +126,9 @@ class Session {
   std::vector<std::uint32_t> saved_search_;
   LiteralSpool spool_;  // APPEND's message, when read_command spooled it  // RFC 5182 "$" (planned)
 };
+
+// STATUS items (RFC 3501 6.3.10, RFC 8438 SIZE): a non-empty list of known ones.
+bool valid_status_items(const Value& items);
 
 // Empties folders listed in IMAP_EMPTYTRASH ("Trash:7,Sent:30": messages
 // older than that many days by ctime), as Courier does at login.
