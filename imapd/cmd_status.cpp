@@ -1,5 +1,5 @@
 // imapd/cmd_status.cpp: STATUS (RFC 3501 6.3.10) with SIZE (RFC 8438
-// STATUS=SIZE).
+// STATUS=SIZE) and DELETED, DELETED-STORAGE (KiB; RFC 9208 QUOTA).
 #include <algorithm>
 #include <string>
 
@@ -13,22 +13,26 @@ bool valid_status_items(const Value& items) {
   if (!items.is_list() || items.items.empty()) return false;
   for (const auto& it : items.items)
     if (!it.is_word("MESSAGES") && !it.is_word("RECENT") && !it.is_word("UIDNEXT") &&
-        !it.is_word("UIDVALIDITY") && !it.is_word("UNSEEN") && !it.is_word("SIZE"))
+        !it.is_word("UIDVALIDITY") && !it.is_word("UNSEEN") && !it.is_word("SIZE") &&
+        !it.is_word("DELETED") && !it.is_word("DELETED-STORAGE"))
       return false;
   return true;
 }
 
 std::optional<std::string> Session::status_response(const FolderName& name, const Value& items,
                                                     Completion& failure) {
-  bool with_size = std::any_of(items.items.begin(), items.items.end(),
-                               [](const Value& v) { return v.is_word("SIZE"); });
+  bool with_size = std::any_of(items.items.begin(), items.items.end(), [](const Value& v) {
+    return v.is_word("SIZE") || v.is_word("DELETED-STORAGE");
+  });
   MailboxStatus st;
   if (mailbox_ && mailbox_->name().folder == name.folder) {
     (void)mailbox_->refresh();
     st.messages = static_cast<std::uint32_t>(mailbox_->count());
     st.recent = mailbox_->recent_count();
-    for (const auto& m : mailbox_->messages())
+    for (const auto& m : mailbox_->messages()) {
       if (!lib::maildir::has_flag(m.maildir_flags, 'S')) ++st.unseen;
+      if (!m.vanished && lib::maildir::has_flag(m.maildir_flags, 'T')) ++st.deleted;
+    }
     st.uidnext = mailbox_->uidnext();
     st.uidvalidity = mailbox_->uidvalidity();
     if (with_size)
@@ -39,6 +43,7 @@ std::optional<std::string> Session::status_response(const FolderName& name, cons
                                       "/" + m.file_name))
             m.crlf_size = *n;
         st.size += m.crlf_size.value_or(0);
+        if (lib::maildir::has_flag(m.maildir_flags, 'T')) st.deleted_size += m.crlf_size.value_or(0);
       }
   } else {
     auto r = folder_status(folder_dir(name), with_size);
@@ -63,6 +68,8 @@ std::optional<std::string> Session::status_response(const FolderName& name, cons
     else if (it.is_word("UIDNEXT")) out += "UIDNEXT " + std::to_string(st.uidnext);
     else if (it.is_word("UIDVALIDITY")) out += "UIDVALIDITY " + std::to_string(st.uidvalidity);
     else if (it.is_word("SIZE")) out += "SIZE " + std::to_string(st.size);
+    else if (it.is_word("DELETED")) out += "DELETED " + std::to_string(st.deleted);
+    else if (it.is_word("DELETED-STORAGE")) out += "DELETED-STORAGE " + std::to_string((st.deleted_size + 1023) / 1024);
     else out += "UNSEEN " + std::to_string(st.unseen);
   }
   return out + ")\r\n";

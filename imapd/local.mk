@@ -26,7 +26,7 @@ imapd_libimapd_a_SOURCES = \
   imapd/cmd_select.cpp imapd/cmd_list.cpp imapd/cmd_folder.cpp \
   imapd/cmd_fetch.cpp imapd/cmd_store.cpp imapd/cmd_copy.cpp \
   imapd/cmd_expunge.cpp imapd/cmd_append.cpp imapd/cmd_search.cpp \
-  imapd/cmd_status.cpp imapd/cmd_idle.cpp \
+  imapd/cmd_status.cpp imapd/cmd_idle.cpp imapd/cmd_quota.cpp \
   imapd/idle.cpp imapd/idle.hpp
 
 # tls/libtls.a: tls::start_tls() for STARTTLS.

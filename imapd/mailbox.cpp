@@ -149,12 +149,17 @@ lib::Result<MailboxStatus> folder_status(const std::string& dir, bool with_size)
     ++st.messages;
     if (m.location == md::Location::new_dir) ++in_new;
     if (!md::has_flag(m.flags, 'S')) ++st.unseen;
+    bool deleted = md::has_flag(m.flags, 'T');
+    if (deleted) ++st.deleted;
     if (!with_size) continue;
+    std::uint64_t size = 0;
     if (m.virtual_size_bytes) {
-      st.size += *m.virtual_size_bytes;
+      size = *m.virtual_size_bytes;
     } else if (auto n = file_crlf_size(dir + "/" + std::string(md::location_dir(m.location)) + "/" + m.file_name)) {
-      st.size += *n;
+      size = *n;
     }
+    st.size += size;
+    if (deleted) st.deleted_size += size;
   }
   auto a = assign_uids(dir, bases, &bases);
   if (!a) return a.error();

@@ -98,6 +98,9 @@ class Session {
   Completion cmd_search(const ParsedCommand& c);
   Completion cmd_sort(const ParsedCommand& c);
   Completion cmd_thread(const ParsedCommand& c);
+  Completion cmd_getquotaroot(const ParsedCommand& c);
+  Completion cmd_getquota(const ParsedCommand& c);
+  Completion cmd_setquota(const ParsedCommand& c);
   Completion cmd_idle(const ParsedCommand& c);
 
  private:

@@ -40,6 +40,12 @@ TEST(FolderStatus, SizeFromNamesAndFiles) {
   ASSERT_TRUE(st) << st.error().message;
   EXPECT_EQ(st->messages, 2u);
   EXPECT_EQ(st->size, 1006u);
+  EXPECT_EQ(st->deleted, 0u);
+  testutil::write_file(dir / "cur/3.M1P1.h,W=10:2,T", "");  // \Deleted
+  st = folder_status(dir.path(), true);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->deleted, 1u);
+  EXPECT_EQ(st->deleted_size, 10u);
   auto without = folder_status(dir.path());
   ASSERT_TRUE(without);
   EXPECT_EQ(without->size, 0u);
