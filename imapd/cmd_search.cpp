@@ -1,5 +1,7 @@
 // imapd/cmd_search.cpp: SEARCH and UID SEARCH (RFC 3501 6.4.4, 6.4.8) with
-// ESEARCH results when RETURN is given (RFC 4731). The criteria are parsed
+// ESEARCH results when RETURN is given (RFC 4731); SORT and UID SORT (RFC
+// 5256, 5957 DISPLAYFROM/DISPLAYTO) with ESORT's RETURN (RFC 5267); THREAD
+// and UID THREAD (RFC 5256, ORDEREDSUBJECT and REFERENCES). The criteria are parsed
 // and evaluated by imapd/search.hpp; here each message is offered lazily, so
 // flag and UID searches never open a file.
 #include <fcntl.h>
@@ -12,6 +14,8 @@
 
 #include "imapd/fetch.hpp"
 #include "imapd/search.hpp"
+#include "imapd/sort.hpp"
+#include "imapd/thread.hpp"
 #include "imapd/sequence_set.hpp"
 #include "imapd/replies.hpp"
 #include "imapd/session.hpp"
@@ -88,6 +92,43 @@ class LazyMessage final : public SearchMessage {
 
 }  // namespace
 
+namespace {
+
+// Untagged ESEARCH (RFC 4731 3.1, RFC 5267 3.2): `hits` in result order;
+// MIN and MAX are the first and last of that order.
+std::string esearch_response(const std::string& tag, bool uid, const SearchReturn& r,
+                             const std::vector<std::uint32_t>& hits, bool sorted) {
+  std::string out = "* ESEARCH (TAG \"" + tag + "\")";
+  if (uid) out += " UID";
+  bool all = r.all || r.none();
+  if (!hits.empty()) {
+    auto [lo, hi] = sorted ? std::pair(hits.front(), hits.back())
+                           : std::pair(*std::min_element(hits.begin(), hits.end()),
+                                       *std::max_element(hits.begin(), hits.end()));
+    if (r.min) out += " MIN " + std::to_string(lo);
+    if (r.max) out += " MAX " + std::to_string(hi);
+    if (all) out += " ALL " + format_numbers(hits);
+  }
+  if (r.count) out += " COUNT " + std::to_string(hits.size());
+  return out + "\r\n";
+}
+
+}  // namespace
+
+std::vector<std::size_t> Session::search_matches_in_selected(const SearchProgram& program) {
+  Mailbox& mb = *mailbox_;
+  SearchContext ctx;
+  ctx.message_count = static_cast<std::uint32_t>(mb.count());
+  ctx.max_uid = mb.count() ? mb.messages().back().uid : 0;
+  std::vector<std::size_t> hits;
+  for (std::size_t i = 0; i < mb.count(); ++i) {
+    if (mb.messages()[i].vanished) continue;
+    LazyMessage msg(mb, i);
+    if (search_matches(program, msg, ctx)) hits.push_back(i);
+  }
+  return hits;
+}
+
 Completion Session::cmd_search(const ParsedCommand& c) {
   if (c.args.empty()) return {"BAD", "Syntax: SEARCH criteria."};
   auto parsed = parse_search(c.args, true, false);
@@ -96,33 +137,74 @@ Completion Session::cmd_search(const ParsedCommand& c) {
     return {"BAD", parsed.error};
   }
   Mailbox& mb = *mailbox_;
-  SearchContext ctx;
-  ctx.message_count = static_cast<std::uint32_t>(mb.count());
-  ctx.max_uid = mb.count() ? mb.messages().back().uid : 0;
   std::vector<std::uint32_t> hits;
-  for (std::size_t i = 0; i < mb.count(); ++i) {
-    if (mb.messages()[i].vanished) continue;
-    LazyMessage msg(mb, i);
-    if (search_matches(*parsed.program, msg, ctx)) hits.push_back(c.uid ? mb.messages()[i].uid : static_cast<std::uint32_t>(i + 1));
-  }
+  for (std::size_t i : search_matches_in_selected(*parsed.program))
+    hits.push_back(c.uid ? mb.messages()[i].uid : static_cast<std::uint32_t>(i + 1));
   if (parsed.program->returns) {
-    const SearchReturn& r = *parsed.program->returns;
-    std::string out = "* ESEARCH (TAG \"" + c.tag + "\")";
-    if (c.uid) out += " UID";
-    bool all = r.all || r.none();
-    if (!hits.empty()) {
-      if (r.min) out += " MIN " + std::to_string(hits.front());
-      if (r.max) out += " MAX " + std::to_string(hits.back());
-      if (all) out += " ALL " + format_numbers(hits);
-    }
-    if (r.count) out += " COUNT " + std::to_string(hits.size());
-    emit(out + "\r\n");
+    emit(esearch_response(c.tag, c.uid, *parsed.program->returns, hits, false));
   } else {
     std::string out = "* SEARCH";
     for (auto h : hits) out += " " + std::to_string(h);
     emit(out + "\r\n");
   }
   return {"OK", reply::completed("SEARCH")};
+}
+
+Completion Session::cmd_sort(const ParsedCommand& c) {
+  auto parsed = parse_sort(c.args, true);
+  if (!parsed.program) {
+    if (parsed.bad_charset) return {"NO", "[BADCHARSET (UTF-8 US-ASCII)] " + parsed.error};
+    return {"BAD", parsed.error};
+  }
+  const SortProgram& program = *parsed.program;
+  Mailbox& mb = *mailbox_;
+  std::vector<SortFacts> facts;
+  for (std::size_t i : search_matches_in_selected(program.search)) {
+    SortFacts f;
+    f.seq = static_cast<std::uint32_t>(i + 1);
+    LazyMessage msg(mb, i);
+    f.arrival = msg.internal_date();
+    if (program.needs_size) f.size = msg.size();
+    if (program.needs_header)
+      if (MessageText* t = msg.message()) fill_sort_facts(f, t->header());
+    facts.push_back(std::move(f));
+  }
+  sort_messages(facts, program.criteria);
+  std::vector<std::uint32_t> hits;
+  hits.reserve(facts.size());
+  for (const auto& f : facts) hits.push_back(c.uid ? mb.messages()[f.seq - 1].uid : f.seq);
+  if (program.search.returns) {
+    emit(esearch_response(c.tag, c.uid, *program.search.returns, hits, true));
+  } else {
+    std::string out = "* SORT";
+    for (auto h : hits) out += " " + std::to_string(h);
+    emit(out + "\r\n");
+  }
+  return {"OK", reply::completed("SORT")};
+}
+
+Completion Session::cmd_thread(const ParsedCommand& c) {
+  auto parsed = parse_thread(c.args);
+  if (!parsed.program) {
+    if (parsed.bad_charset) return {"NO", "[BADCHARSET (UTF-8 US-ASCII)] " + parsed.error};
+    return {"BAD", parsed.error};
+  }
+  Mailbox& mb = *mailbox_;
+  std::vector<ThreadMessage> messages;
+  for (std::size_t i : search_matches_in_selected(parsed.program->search)) {
+    ThreadMessage m;
+    m.seq = static_cast<std::uint32_t>(i + 1);
+    m.number = c.uid ? mb.messages()[i].uid : m.seq;
+    LazyMessage msg(mb, i);
+    m.date = msg.internal_date();
+    if (MessageText* t = msg.message()) fill_thread_message(m, t->header());
+    messages.push_back(std::move(m));
+  }
+  std::string threads = parsed.program->algorithm == ThreadAlgorithm::orderedsubject
+                            ? thread_orderedsubject(std::move(messages))
+                            : thread_references(std::move(messages));
+  emit("* THREAD" + (threads.empty() ? "" : " " + threads) + "\r\n");
+  return {"OK", reply::completed("THREAD")};
 }
 
 }  // namespace imapd

@@ -8,7 +8,7 @@
 namespace imapd {
 namespace {
 
-constexpr std::array<CommandSpec, 31> table = {{
+constexpr std::array<CommandSpec, 36> table = {{
     {.name = "CAPABILITY", .handler = &Session::cmd_capability},
     {.name = "NOOP", .handler = &Session::cmd_noop},
     {.name = "LOGOUT", .handler = &Session::cmd_logout},
@@ -43,6 +43,13 @@ constexpr std::array<CommandSpec, 31> table = {{
     {.name = "COPY", .handler = &Session::cmd_copy, .needs_selected = true, .has_uid_form = true},
     {.name = "MOVE", .handler = &Session::cmd_move, .needs_selected = true, .has_uid_form = true},
     {.name = "XNOOP", .handler = &Session::cmd_noop},
+    {.name = "SORT", .handler = &Session::cmd_sort, .needs_selected = true, .has_uid_form = true,
+     .expunge_ok = false},
+    {.name = "THREAD", .handler = &Session::cmd_thread, .needs_selected = true, .has_uid_form = true,
+     .expunge_ok = false},
+    {.name = "GETQUOTAROOT", .handler = &Session::cmd_getquotaroot},
+    {.name = "GETQUOTA", .handler = &Session::cmd_getquota},
+    {.name = "SETQUOTA", .handler = &Session::cmd_setquota},
 }};
 
 // Every verb of the table is in imapd/verbs.hpp, in the same order, and

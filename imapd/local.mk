@@ -9,6 +9,9 @@ imapd_libimapd_a_SOURCES = \
   imapd/imap_string.cpp imapd/imap_string.hpp \
   imapd/fetch.cpp imapd/fetch.hpp \
   imapd/search.cpp imapd/search.hpp \
+  imapd/sort.cpp imapd/sort.hpp \
+  imapd/thread.cpp imapd/thread.hpp \
+  imapd/binary_append.cpp imapd/binary_append.hpp \
   imapd/settings.cpp imapd/settings.hpp \
   imapd/replies.cpp imapd/replies.hpp \
   imapd/command_reader.cpp imapd/command_reader.hpp \
@@ -23,7 +26,7 @@ imapd_libimapd_a_SOURCES = \
   imapd/cmd_select.cpp imapd/cmd_list.cpp imapd/cmd_folder.cpp \
   imapd/cmd_fetch.cpp imapd/cmd_store.cpp imapd/cmd_copy.cpp \
   imapd/cmd_expunge.cpp imapd/cmd_append.cpp imapd/cmd_search.cpp \
-  imapd/cmd_status.cpp imapd/cmd_idle.cpp \
+  imapd/cmd_status.cpp imapd/cmd_idle.cpp imapd/cmd_quota.cpp \
   imapd/idle.cpp imapd/idle.hpp
 
 # tls/libtls.a: tls::start_tls() for STARTTLS.
@@ -46,6 +49,10 @@ tests_imapd_test_SOURCES = \
   tests/imapd/imap_string_test.cpp \
   tests/imapd/fetch_test.cpp \
   tests/imapd/search_test.cpp \
+  tests/imapd/sort_test.cpp \
+  tests/imapd/thread_test.cpp \
+  tests/imapd/status_test.cpp \
+  tests/imapd/binary_append_test.cpp \
   tests/imapd/uiddb_test.cpp \
   tests/imapd/keywords_test.cpp \
   tests/imapd/folders_test.cpp \

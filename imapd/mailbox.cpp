@@ -114,7 +114,27 @@ lib::Result<UidAssignment> assign_uids(const std::string& dir, const std::vector
   return out;
 }
 
-lib::Result<MailboxStatus> folder_status(const std::string& dir) {
+lib::Result<std::uint64_t> file_crlf_size(const std::string& path) {
+  lib::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return lib::temporary_error("cannot open " + path + ": " + lib::errno_text(errno));
+  char buf[65536];
+  std::uint64_t size = 0;
+  char prev = 0;
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return lib::temporary_error("cannot read " + path + ": " + lib::errno_text(errno));
+    if (n == 0) break;
+    for (ssize_t i = 0; i < n; ++i) {
+      if (buf[i] == '\n' && prev != '\r') ++size;
+      prev = buf[i];
+    }
+    size += static_cast<std::uint64_t>(n);
+  }
+  return size;
+}
+
+lib::Result<MailboxStatus> folder_status(const std::string& dir, bool with_size) {
   struct stat cur {};
   if (::stat((dir + "/cur").c_str(), &cur) != 0 && (errno == ENOENT || errno == ENOTDIR))
     return lib::permanent_error("no such folder " + dir);
@@ -129,6 +149,17 @@ lib::Result<MailboxStatus> folder_status(const std::string& dir) {
     ++st.messages;
     if (m.location == md::Location::new_dir) ++in_new;
     if (!md::has_flag(m.flags, 'S')) ++st.unseen;
+    bool deleted = md::has_flag(m.flags, 'T');
+    if (deleted) ++st.deleted;
+    if (!with_size) continue;
+    std::uint64_t size = 0;
+    if (m.virtual_size_bytes) {
+      size = *m.virtual_size_bytes;
+    } else if (auto n = file_crlf_size(dir + "/" + std::string(md::location_dir(m.location)) + "/" + m.file_name)) {
+      size = *n;
+    }
+    st.size += size;
+    if (deleted) st.deleted_size += size;
   }
   auto a = assign_uids(dir, bases, &bases);
   if (!a) return a.error();

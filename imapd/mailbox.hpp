@@ -72,9 +72,18 @@ lib::Result<UidAssignment> assign_uids(const std::string& folder_dir,
 
 struct MailboxStatus {
   std::uint32_t messages = 0, recent = 0, unseen = 0, uidnext = 1, uidvalidity = 0;
+  std::uint64_t size = 0;  // STATUS=SIZE (RFC 8438): sum of RFC822.SIZE, when asked for
+  std::uint32_t deleted = 0;           // RFC 9208 DELETED: messages flagged \Deleted
+  std::uint64_t deleted_size = 0;      // their RFC822.SIZE sum, when sizes were asked for
 };
-// STATUS of a folder that need not be selected (RFC 3501 6.3.10).
-lib::Result<MailboxStatus> folder_status(const std::string& folder_dir);
+// STATUS of a folder that need not be selected (RFC 3501 6.3.10). With
+// with_size, `size` is the sum of the messages' RFC822.SIZE: ",W=" from the
+// name, else counted in the file (a file that vanished counts 0).
+lib::Result<MailboxStatus> folder_status(const std::string& folder_dir, bool with_size = false);
+
+// RFC822.SIZE of a message file: its size once each bare LF is CRLF,
+// counted in one pass of fixed-size reads.
+lib::Result<std::uint64_t> file_crlf_size(const std::string& path);
 
 class Mailbox {
  public:

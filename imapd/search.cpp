@@ -649,4 +649,16 @@ bool search_matches(const SearchProgram& program, SearchMessage& message, const 
   return e.eval(program.root);
 }
 
+SearchParseResult parse_search_with_charset(std::span<const Value> return_option,
+                                            std::span<const Value> charset_and_keys,
+                                            bool allow_esearch, const SearchLimits& limits) {
+  std::vector<Value> args(return_option.begin(), return_option.end());
+  Value charset_word;
+  charset_word.text = "CHARSET";
+  charset_word.raw = "CHARSET";
+  args.push_back(charset_word);
+  args.insert(args.end(), charset_and_keys.begin(), charset_and_keys.end());
+  return parse_search(args, allow_esearch, false, limits);
+}
+
 }  // namespace imapd

@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "imapd/lexer.hpp"
@@ -87,6 +88,26 @@ struct SearchParseResult {
 // allow_esearch: accept RETURN (RFC 4731); allow_saved: accept "$".
 SearchParseResult parse_search(std::span<const Value> args, bool allow_esearch = false,
                                bool allow_saved = false, const SearchLimits& limits = {});
+
+// For SORT and THREAD (RFC 5256), whose charset is positional and mandatory:
+// parses `return_option` ("RETURN" and its list, or empty) followed by
+// CHARSET charset_and_keys[0] and the keys, as parse_search would.
+SearchParseResult parse_search_with_charset(std::span<const Value> return_option,
+                                            std::span<const Value> charset_and_keys,
+                                            bool allow_esearch, const SearchLimits& limits);
+
+// Moves a parsed program into `into`; on an error copies it into `result`
+// (SortParseResult, ThreadParseResult) instead and returns false.
+template <class Result>
+bool take_search(SearchParseResult&& parsed, SearchProgram& into, Result& result) {
+  if (!parsed.program) {
+    result.error = std::move(parsed.error);
+    result.bad_charset = parsed.bad_charset;
+    return false;
+  }
+  into = std::move(*parsed.program);
+  return true;
+}
 
 // One message, as SEARCH sees it. Implemented by the session.
 class SearchMessage {

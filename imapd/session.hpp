@@ -1,7 +1,8 @@
 // imapd/session.hpp: the authenticated and selected states of IMAP4rev1
 // (RFC 3501 6.3, 6.4) over the account's Maildir++, with IDLE (RFC 2177),
 // NAMESPACE (2342), UIDPLUS (4315), UNSELECT (3691), MOVE (6851), ENABLE
-// (5161), ID (2971), SPECIAL-USE (6154), ESEARCH (4731) and LITERAL+ (7888).
+// (5161), ID (2971), SPECIAL-USE (6154), ESEARCH (4731), LITERAL+ (7888),
+// SORT (5256, 5957 SORT=DISPLAY), ESORT (5267) and THREAD (5256).
 // The command table (imapd/command_table.hpp) maps names to the handlers,
 // one file per non-trivial command (imapd/cmd_*.cpp). Handlers append untagged
 // data with emit() and return the tagged completion; the session adds the
@@ -19,6 +20,7 @@
 #include "imapd/command_reader.hpp"
 #include "imapd/lexer.hpp"
 #include "imapd/mailbox.hpp"
+#include "imapd/search.hpp"
 #include "imapd/sequence_set.hpp"
 #include "imapd/settings.hpp"
 #include "lib/io.hpp"
@@ -94,11 +96,22 @@ class Session {
   Completion cmd_copy(const ParsedCommand& c);
   Completion cmd_move(const ParsedCommand& c);
   Completion cmd_search(const ParsedCommand& c);
+  Completion cmd_sort(const ParsedCommand& c);
+  Completion cmd_thread(const ParsedCommand& c);
+  Completion cmd_getquotaroot(const ParsedCommand& c);
+  Completion cmd_getquota(const ParsedCommand& c);
+  Completion cmd_setquota(const ParsedCommand& c);
   Completion cmd_idle(const ParsedCommand& c);
 
  private:
   Completion copy_or_move(const ParsedCommand& c, bool move);
+  // 0-based indexes of the selected mailbox's messages matching `program`.
+  std::vector<std::size_t> search_matches_in_selected(const SearchProgram& program);
   Completion list_common(const ParsedCommand& c, bool lsub);
+  Completion list_extended(const ParsedCommand& c);
+  // "* STATUS name (...)\r\n" for the items list (already checked with
+  // valid_status_items); nullopt with the reply in `failure`.
+  std::optional<std::string> status_response(const FolderName& name, const Value& items, Completion& failure);
   void send_updates(bool allow_expunge);
   // Emits "* FLAGS" when the selected mailbox has keywords not yet announced.
   void announce_keywords();
@@ -116,6 +129,9 @@ class Session {
   std::vector<std::uint32_t> saved_search_;
   LiteralSpool spool_;  // APPEND's message, when read_command spooled it  // RFC 5182 "$" (planned)
 };
+
+// STATUS items (RFC 3501 6.3.10, RFC 8438 SIZE): a non-empty list of known ones.
+bool valid_status_items(const Value& items);
 
 // Empties folders listed in IMAP_EMPTYTRASH ("Trash:7,Sent:30": messages
 // older than that many days by ctime), as Courier does at login.
