@@ -174,6 +174,7 @@ void Scheduler::on_signal(evutil_socket_t sig, short, void* arg) noexcept {
   auto* self = static_cast<Scheduler*>(arg);
   if (sig == SIGCHLD) {
     self->reap_children();
+    self->dispatch();  // a finished remote job frees a slot
     return;
   }
   if (self->stopping_) {
@@ -344,7 +345,12 @@ void Scheduler::on_helper(evutil_socket_t fd, short, void* arg) noexcept {
   while (true) {
     ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return;
+    if (n < 0) {
+      // Replies free local slots: fill them now, not at the next 1-second tick
+      // (bench/flow: waiting for the tick held local delivery near 28 messages/s).
+      self->dispatch();
+      return;
+    }
     if (n == 0) {
       lib::log::critical("courierd: the delivery helper exited; stopping (restart with: courier restart)");
       self->stopping_ = true;
@@ -724,9 +730,14 @@ void Scheduler::finalize(Entry& e) {
       e.q.next_attempt = now_s() + 60;
       return;
     }
-    if (auto ok = append_complete(s_.queuedir, qid, now_s()); !ok) {
-      lib::log::error("id=%s: %s", qid.c_str(), ok.error().message.c_str());
-      return;
+    // C says "the notices are queued"; with no notice to queue it would only cost an
+    // fdatasync per message: every outcome is durable already, and a crash before the
+    // removal below makes the next start finalize again, queueing nothing twice.
+    if (!failed.empty() || !succeeded.empty()) {
+      if (auto ok = append_complete(s_.queuedir, qid, now_s()); !ok) {
+        lib::log::error("id=%s: %s", qid.c_str(), ok.error().message.c_str());
+        return;
+      }
     }
     e.q.complete = true;
   }
