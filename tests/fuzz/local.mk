@@ -6,12 +6,13 @@ FUZZ_FLAGS = -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -I$(top_srcdi
 FUZZ_TARGETS = tests/fuzz/fuzz_mime tests/fuzz/fuzz_maildir tests/fuzz/fuzz_sasl tests/fuzz/fuzz_config \
   tests/fuzz/fuzz_userdb
 
-FUZZ_MIME_SRC = tests/fuzz/fuzz_mime.cpp lib/mime.cpp lib/rfc5322.cpp
-FUZZ_MAILDIR_SRC = tests/fuzz/fuzz_maildir.cpp lib/maildir.cpp lib/maildir_quota.cpp lib/unique_fd.cpp
+FUZZ_MIME_SRC = tests/fuzz/fuzz_mime.cpp lib/mime.cpp lib/rfc5322.cpp lib/utf8.cpp
+FUZZ_MAILDIR_SRC = tests/fuzz/fuzz_maildir.cpp lib/maildir.cpp lib/maildir_quota.cpp lib/unique_fd.cpp \
+  lib/atomic_file.cpp lib/utf8.cpp
 FUZZ_SASL_SRC = tests/fuzz/fuzz_sasl.cpp authlib/sasl.cpp authlib/protocol.cpp lib/secret.cpp lib/unique_fd.cpp
-FUZZ_CONFIG_SRC = tests/fuzz/fuzz_config.cpp lib/config.cpp lib/unique_fd.cpp
+FUZZ_CONFIG_SRC = tests/fuzz/fuzz_config.cpp lib/config.cpp lib/unique_fd.cpp lib/utf8.cpp
 FUZZ_USERDB_SRC = tests/fuzz/fuzz_userdb.cpp authlib/userdb_source.cpp lib/config.cpp lib/dbfile.cpp \
-  lib/unique_fd.cpp lib/secret.cpp
+  lib/unique_fd.cpp lib/secret.cpp lib/atomic_file.cpp lib/utf8.cpp
 
 fuzz_build = @mkdir -p tests/fuzz; echo "  FUZZ     $@"; \
   $(FUZZ_CXX) $(FUZZ_FLAGS) -o $@ $(addprefix $(top_srcdir)/,$(1)) $(2)
@@ -53,7 +54,7 @@ EXTRA_DIST += tests/fuzz/fuzz_imap_lexer.cpp tests/fuzz/fuzz_imap_mutf7.cpp test
 # tcpd/: the access-file line parser; DNS replies, ident replies and PROXY headers.
 FUZZ_TARGETS += tests/fuzz/fuzz_tcpd_access tests/fuzz/fuzz_tcpd_network
 FUZZ_TCPD_ACCESS_SRC = tests/fuzz/fuzz_tcpd_access.cpp tcpd/access.cpp tcpd/address.cpp lib/config.cpp \
-  lib/dbfile.cpp lib/unique_fd.cpp
+  lib/dbfile.cpp lib/unique_fd.cpp lib/atomic_file.cpp lib/utf8.cpp
 FUZZ_TCPD_NETWORK_SRC = tests/fuzz/fuzz_tcpd_network.cpp tcpd/dns_message.cpp tcpd/ident.cpp \
   tcpd/proxy_header.cpp tcpd/address.cpp lib/unique_fd.cpp
 tests/fuzz/fuzz_tcpd_access: $(addprefix $(top_srcdir)/,$(FUZZ_TCPD_ACCESS_SRC))
@@ -73,7 +74,7 @@ EXTRA_DIST += tests/fuzz/fuzz_pop3.cpp
 # tls/: PEM normalisation and splitting, the TLS settings and the ticket-key file.
 FUZZ_TARGETS += tests/fuzz/fuzz_tls
 FUZZ_TLS_SRC = tests/fuzz/fuzz_tls.cpp tls/pem.cpp tls/settings.cpp tls/ticket_keys.cpp lib/config.cpp \
-  lib/log.cpp lib/unique_fd.cpp
+  lib/log.cpp lib/unique_fd.cpp lib/utf8.cpp
 tests/fuzz/fuzz_tls: $(addprefix $(top_srcdir)/,$(FUZZ_TLS_SRC))
 	$(call fuzz_build,$(FUZZ_TLS_SRC),-lssl -lcrypto)
 EXTRA_DIST += tests/fuzz/fuzz_tls.cpp
