@@ -10,7 +10,7 @@ lib_libsuite_a_SOURCES += \
   lib/ascii.hpp \
   lib/atomic_file.cpp lib/atomic_file.hpp \
   lib/c_handle.hpp \
-  lib/config.cpp lib/config.hpp \
+  lib/config.cpp lib/config.hpp lib/config_internal.hpp lib/config_shell.cpp \
   lib/event.hpp \
   lib/io.cpp lib/io.hpp \
   lib/log.cpp lib/log.hpp \
@@ -25,7 +25,8 @@ lib_libsuite_a_SOURCES += \
   lib/dbfile.cpp lib/dbfile.hpp \
   lib/maildir.cpp lib/maildir.hpp \
   lib/maildir_quota.cpp lib/maildir_quota.hpp \
-  lib/mime.cpp lib/mime.hpp \
+  lib/mime.cpp lib/mime.hpp lib/mime_internal.hpp \
+  lib/mime_charset.cpp lib/mime_params.cpp lib/mime_transfer.cpp lib/mime_words.cpp \
   lib/queue.cpp lib/queue.hpp \
   lib/rfc5322.cpp lib/rfc5322.hpp
 

@@ -6,12 +6,13 @@ FUZZ_FLAGS = -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -I$(top_srcdi
 FUZZ_TARGETS = tests/fuzz/fuzz_mime tests/fuzz/fuzz_maildir tests/fuzz/fuzz_sasl tests/fuzz/fuzz_config \
   tests/fuzz/fuzz_userdb
 
-FUZZ_MIME_SRC = tests/fuzz/fuzz_mime.cpp lib/mime.cpp lib/rfc5322.cpp lib/utf8.cpp
+FUZZ_MIME_SRC = tests/fuzz/fuzz_mime.cpp lib/mime_charset.cpp lib/mime_params.cpp lib/mime_transfer.cpp lib/mime_words.cpp \
+  lib/mime.cpp lib/rfc5322.cpp lib/utf8.cpp
 FUZZ_MAILDIR_SRC = tests/fuzz/fuzz_maildir.cpp lib/maildir.cpp lib/maildir_quota.cpp lib/unique_fd.cpp \
   lib/atomic_file.cpp lib/utf8.cpp
 FUZZ_SASL_SRC = tests/fuzz/fuzz_sasl.cpp authlib/sasl.cpp authlib/protocol.cpp lib/secret.cpp lib/unique_fd.cpp
-FUZZ_CONFIG_SRC = tests/fuzz/fuzz_config.cpp lib/config.cpp lib/unique_fd.cpp lib/utf8.cpp
-FUZZ_USERDB_SRC = tests/fuzz/fuzz_userdb.cpp authlib/userdb_source.cpp lib/config.cpp lib/dbfile.cpp \
+FUZZ_CONFIG_SRC = tests/fuzz/fuzz_config.cpp lib/config.cpp lib/config_shell.cpp lib/unique_fd.cpp lib/utf8.cpp
+FUZZ_USERDB_SRC = tests/fuzz/fuzz_userdb.cpp authlib/userdb_source.cpp lib/config.cpp lib/config_shell.cpp lib/dbfile.cpp \
   lib/unique_fd.cpp lib/secret.cpp lib/atomic_file.cpp lib/utf8.cpp
 
 fuzz_build = @mkdir -p tests/fuzz; echo "  FUZZ     $@"; \
@@ -39,10 +40,12 @@ EXTRA_DIST += $(filter-out lib/% authlib/%,$(FUZZ_MIME_SRC) $(FUZZ_MAILDIR_SRC) 
 # UTF-7 + string rendering; FETCH rendering and SEARCH on hostile messages.
 FUZZ_TARGETS += tests/fuzz/fuzz_imap_lexer tests/fuzz/fuzz_imap_mutf7 tests/fuzz/fuzz_imap_fetch
 FUZZ_IMAP_LEXER_SRC = tests/fuzz/fuzz_imap_lexer.cpp imapd/lexer.cpp imapd/sequence_set.cpp imapd/fetch.cpp \
-  imapd/search.cpp imapd/imap_string.cpp lib/mime.cpp lib/rfc5322.cpp lib/utf8.cpp
+  imapd/search.cpp imapd/imap_string.cpp lib/mime_charset.cpp lib/mime_params.cpp lib/mime_transfer.cpp lib/mime_words.cpp \
+  lib/mime.cpp lib/rfc5322.cpp lib/utf8.cpp
 FUZZ_IMAP_MUTF7_SRC = tests/fuzz/fuzz_imap_mutf7.cpp imapd/mutf7.cpp imapd/imap_string.cpp imapd/lexer.cpp lib/utf8.cpp
 FUZZ_IMAP_FETCH_SRC = tests/fuzz/fuzz_imap_fetch.cpp imapd/fetch.cpp imapd/search.cpp imapd/lexer.cpp \
-  imapd/imap_string.cpp imapd/sequence_set.cpp lib/mime.cpp lib/rfc5322.cpp lib/utf8.cpp
+  imapd/imap_string.cpp imapd/sequence_set.cpp lib/mime_charset.cpp lib/mime_params.cpp lib/mime_transfer.cpp lib/mime_words.cpp \
+  lib/mime.cpp lib/rfc5322.cpp lib/utf8.cpp
 tests/fuzz/fuzz_imap_lexer: $(addprefix $(top_srcdir)/,$(FUZZ_IMAP_LEXER_SRC))
 	$(call fuzz_build,$(FUZZ_IMAP_LEXER_SRC))
 tests/fuzz/fuzz_imap_mutf7: $(addprefix $(top_srcdir)/,$(FUZZ_IMAP_MUTF7_SRC))
@@ -53,7 +56,7 @@ EXTRA_DIST += tests/fuzz/fuzz_imap_lexer.cpp tests/fuzz/fuzz_imap_mutf7.cpp test
 
 # tcpd/: the access-file line parser; DNS replies, ident replies and PROXY headers.
 FUZZ_TARGETS += tests/fuzz/fuzz_tcpd_access tests/fuzz/fuzz_tcpd_network
-FUZZ_TCPD_ACCESS_SRC = tests/fuzz/fuzz_tcpd_access.cpp tcpd/access.cpp tcpd/address.cpp lib/config.cpp \
+FUZZ_TCPD_ACCESS_SRC = tests/fuzz/fuzz_tcpd_access.cpp tcpd/access.cpp tcpd/address.cpp lib/config.cpp lib/config_shell.cpp \
   lib/dbfile.cpp lib/unique_fd.cpp lib/atomic_file.cpp lib/utf8.cpp
 FUZZ_TCPD_NETWORK_SRC = tests/fuzz/fuzz_tcpd_network.cpp tcpd/dns_message.cpp tcpd/ident.cpp \
   tcpd/proxy_header.cpp tcpd/address.cpp lib/unique_fd.cpp
@@ -73,7 +76,7 @@ EXTRA_DIST += tests/fuzz/fuzz_pop3.cpp
 
 # tls/: PEM normalisation and splitting, the TLS settings and the ticket-key file.
 FUZZ_TARGETS += tests/fuzz/fuzz_tls
-FUZZ_TLS_SRC = tests/fuzz/fuzz_tls.cpp tls/pem.cpp tls/settings.cpp tls/ticket_keys.cpp lib/config.cpp \
+FUZZ_TLS_SRC = tests/fuzz/fuzz_tls.cpp tls/pem.cpp tls/settings.cpp tls/ticket_keys.cpp lib/config.cpp lib/config_shell.cpp \
   lib/log.cpp lib/unique_fd.cpp lib/utf8.cpp
 tests/fuzz/fuzz_tls: $(addprefix $(top_srcdir)/,$(FUZZ_TLS_SRC))
 	$(call fuzz_build,$(FUZZ_TLS_SRC),-lssl -lcrypto)
@@ -82,7 +85,7 @@ EXTRA_DIST += tests/fuzz/fuzz_tls.cpp
 # imapd/ (session side): courierimapuiddb, courierimapkeywords, mailbox names, LIST patterns.
 FUZZ_TARGETS += tests/fuzz/fuzz_imap_store
 FUZZ_IMAP_STORE_SRC = tests/fuzz/fuzz_imap_store.cpp imapd/uiddb.cpp imapd/keywords.cpp imapd/folders.cpp \
-  lib/config.cpp lib/maildir.cpp lib/unique_fd.cpp lib/log.cpp lib/atomic_file.cpp lib/utf8.cpp
+  lib/config.cpp lib/config_shell.cpp lib/maildir.cpp lib/unique_fd.cpp lib/log.cpp lib/atomic_file.cpp lib/utf8.cpp
 tests/fuzz/fuzz_imap_store: $(addprefix $(top_srcdir)/,$(FUZZ_IMAP_STORE_SRC))
 	$(call fuzz_build,$(FUZZ_IMAP_STORE_SRC))
 EXTRA_DIST += tests/fuzz/fuzz_imap_store.cpp
@@ -99,7 +102,7 @@ EXTRA_DIST += tests/fuzz/fuzz_maildrop_filter.cpp
 FUZZ_TARGETS += tests/fuzz/fuzz_smtp_command tests/fuzz/fuzz_aliases
 FUZZ_SMTP_COMMAND_SRC = tests/fuzz/fuzz_smtp_command.cpp esmtpd/command.cpp lib/queue.cpp lib/atomic_file.cpp \
   lib/unique_fd.cpp tcpd/dns_message.cpp
-FUZZ_ALIASES_SRC = tests/fuzz/fuzz_aliases.cpp esmtpd/aliases.cpp esmtpd/command.cpp lib/config.cpp lib/dbfile.cpp \
+FUZZ_ALIASES_SRC = tests/fuzz/fuzz_aliases.cpp esmtpd/aliases.cpp esmtpd/command.cpp lib/config.cpp lib/config_shell.cpp lib/dbfile.cpp \
   lib/atomic_file.cpp lib/utf8.cpp \
   lib/unique_fd.cpp
 tests/fuzz/fuzz_smtp_command: $(addprefix $(top_srcdir)/,$(FUZZ_SMTP_COMMAND_SRC))
