@@ -7,6 +7,7 @@
 #include <random>
 
 #include "courierd/routes.hpp"
+#include "lib/ascii.hpp"
 #include "lib/rfc5322.hpp"
 
 namespace courierd {
@@ -17,7 +18,7 @@ std::string_view message_headers(std::string_view message) {
 }
 
 bool notify_wants(std::string_view notify, DsnKind kind) {
-  std::string n = lowercase(notify);
+  std::string n = lib::ascii::to_lower(notify);
   if (n.empty()) return kind != DsnKind::success;
   if (n.find("never") != std::string::npos) return false;
   switch (kind) {

@@ -2,6 +2,7 @@
 #include "courierd/routes.hpp"
 
 #include "courierd/text.hpp"
+#include "lib/ascii.hpp"
 
 #include <arpa/inet.h>
 
@@ -10,12 +11,6 @@
 #include <optional>
 
 namespace courierd {
-
-std::string lowercase(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 namespace {
 
@@ -48,7 +43,7 @@ lib::Result<std::optional<Route>> parse_route_line(std::string_view raw, const s
   if (colon == std::string_view::npos) return fail("no ':' after the domain");
   Route r;
   r.origin = where;
-  r.domain = lowercase(trim_view(line.substr(0, colon)));
+  r.domain = lib::ascii::to_lower(trim_view(line.substr(0, colon)));
   if (!r.domain.empty() && !valid_host_name(r.domain[0] == '.' ? std::string_view(r.domain).substr(1) : r.domain))
     return fail("\"" + r.domain + "\" is not a domain name");
   std::string_view rest = trim_view(line.substr(colon + 1));
@@ -61,7 +56,7 @@ lib::Result<std::optional<Route>> parse_route_line(std::string_view raw, const s
     while (!opts.empty()) {
       opts.remove_prefix(1);  // the '/'
       auto next = opts.find('/');
-      std::string opt = lowercase(trim_view(opts.substr(0, next)));
+      std::string opt = lib::ascii::to_lower(trim_view(opts.substr(0, next)));
       opts = next == std::string_view::npos ? std::string_view{} : opts.substr(next);
       if (opt == "security=starttls") r.security = RouteSecurity::starttls;
       else if (opt == "security=smtps") r.security = RouteSecurity::smtps;
@@ -87,13 +82,13 @@ lib::Result<std::optional<Route>> parse_route_line(std::string_view raw, const s
     if (!host.empty() && host.front() == '[') {
       if (host.back() != ']') return fail("unbalanced '[' in the relay");
       std::string_view ip = host.substr(1, host.size() - 2);
-      if (ip.size() > 5 && lowercase(ip.substr(0, 5)) == "ipv6:") ip.remove_prefix(5);
+      if (ip.size() > 5 && lib::ascii::to_lower(ip.substr(0, 5)) == "ipv6:") ip.remove_prefix(5);
       if (!valid_ip(ip)) return fail("\"" + std::string(ip) + "\" is not an IP address");
       r.literal = true;
       r.relay = std::string(ip);
     } else if (!host.empty()) {
       if (!valid_host_name(host)) return fail("\"" + std::string(host) + "\" is not a host name");
-      r.relay = lowercase(host);
+      r.relay = lib::ascii::to_lower(host);
     }
   }
   return std::optional<Route>{std::move(r)};
@@ -115,7 +110,7 @@ lib::Result<std::vector<Route>> parse_routes(std::string_view text, const std::s
 }
 
 std::optional<Route> find_route(const std::vector<Route>& routes, std::string_view domain) {
-  std::string d = lowercase(domain);
+  std::string d = lib::ascii::to_lower(domain);
   for (const auto& r : routes) {
     if (r.domain.empty() || r.domain == d) return r;
     if (r.domain[0] == '.' && d.size() > r.domain.size() &&
@@ -144,7 +139,7 @@ lib::Result<std::vector<AuthClientEntry>> parse_auth_client(std::string_view tex
                                    std::to_string(words.size()) + " words)");
       return;
     }
-    out.push_back({lowercase(words[0]), std::string(words[1]), std::string(words[2])});
+    out.push_back({lib::ascii::to_lower(words[0]), std::string(words[1]), std::string(words[2])});
   });
   if (error) return *error;
   return out;

@@ -41,6 +41,5 @@ struct AuthClientEntry {
 };
 lib::Result<std::vector<AuthClientEntry>> parse_auth_client(std::string_view text, const std::string& origin);
 
-std::string lowercase(std::string_view text);
 
 }  // namespace courierd

@@ -12,6 +12,7 @@
 
 #include "build-config.h"
 #include "courierd/text.hpp"
+#include "lib/ascii.hpp"
 #include "lib/config.hpp"
 
 namespace courierd {
@@ -43,7 +44,7 @@ lib::Result<std::vector<std::string>> control_list(const std::string& dir, const
   if (::access(path.c_str(), F_OK) != 0) return out;
   auto entries = lib::read_list_source(path);
   if (!entries) return entries.error();
-  for (auto& e : *entries) out.push_back(lowercase(e.text));
+  for (auto& e : *entries) out.push_back(lib::ascii::to_lower(e.text));
   return out;
 }
 
@@ -91,7 +92,7 @@ lib::Result<Settings> load_settings(const std::string& sysconfdir_override) {
   s.dns_server = cfg.get_string("ESMTP_DNS_SERVER", "");
   s.use_starttls = cfg.get_bool("ESMTP_USE_STARTTLS", true);
   s.tls_verify_domain = cfg.get_bool("ESMTP_TLS_VERIFY_DOMAIN", false) ||
-                        lowercase(cfg.get_string("TLS_VERIFYPEER", "NONE")) == "peer";
+                        lib::ascii::to_lower(cfg.get_string("TLS_VERIFYPEER", "NONE")) == "peer";
   s.tls_trustcerts = cfg.get_string("TLS_TRUSTCERTS", "");
   s.block_backscatter = cfg.get_list("ESMTP_BLOCKBACKSCATTER");
   s.dsn_to_auth_addr = cfg.get_bool("DSNTOAUTHADDR", false);
@@ -107,7 +108,7 @@ lib::Result<Settings> load_settings(const std::string& sysconfdir_override) {
     ::gethostname(host, sizeof host - 1);
     s.me = host;
   }
-  s.me = lowercase(s.me);
+  s.me = lib::ascii::to_lower(s.me);
   auto locals = control_list(s.sysconfdir, "locals");
   if (!locals) return locals.error();
   s.locals = *locals;
@@ -220,7 +221,7 @@ Destination classify(const Settings& s, const std::string& address) {
     d.account_key = address;
     return d;
   }
-  d.domain = lowercase(std::string_view(address).substr(at + 1));
+  d.domain = lib::ascii::to_lower(std::string_view(address).substr(at + 1));
   std::string local_part = address.substr(0, at);
   if (d.domain == s.me || domain_matches_locals(s.locals, d.domain)) {
     d.local = true;

@@ -20,6 +20,7 @@
 
 #include "courierd/mx.hpp"
 #include "courierd/smtp_reply.hpp"
+#include "lib/ascii.hpp"
 #include "lib/io.hpp"
 #include "lib/log.hpp"
 #include "lib/rfc5322.hpp"
@@ -273,7 +274,7 @@ struct Session {
 };
 
 bool notify_has(const std::string& notify, const char* word) {
-  return lowercase(notify).find(word) != std::string::npos;
+  return lib::ascii::to_lower(notify).find(word) != std::string::npos;
 }
 
 }  // namespace

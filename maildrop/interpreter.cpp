@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <ctime>
 
+#include "lib/ascii.hpp"
 #include "lib/config.hpp"
 #include "lib/log.hpp"
 #include "lib/rfc5322.hpp"
@@ -427,11 +428,6 @@ std::string Interpreter::eval(const Expr& e) {
 
 namespace {
 
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 std::vector<std::string> addresses_in(const std::string& text) {
   std::vector<std::string> out;
   auto list = lib::rfc5322::parse_address_list(text);
@@ -465,7 +461,7 @@ std::string Interpreter::call(const Expr& e) {
   }
   if (f == "tolower") {
     need(1, 1);
-    return lower(a[0]);
+    return lib::ascii::to_lower(a[0]);
   }
   if (f == "toupper") {
     need(1, 1);
@@ -490,14 +486,14 @@ std::string Interpreter::call(const Expr& e) {
   }
   if (f == "hasaddr") {
     need(1, 1);
-    std::string want = lower(a[0]);
+    std::string want = lib::ascii::to_lower(a[0]);
     for (const auto& h : message_.headers()) {
       auto colon = h.find(':');
       if (colon == std::string::npos) continue;
-      std::string name = lower(h.substr(0, colon));
+      std::string name = lib::ascii::to_lower(h.substr(0, colon));
       if (name != "to" && name != "cc" && name != "resent-to" && name != "resent-cc") continue;
       for (const auto& addr : addresses_in(h.substr(colon + 1)))
-        if (lower(addr) == want) return "1";
+        if (lib::ascii::to_lower(addr) == want) return "1";
     }
     return "0";
   }
@@ -563,7 +559,7 @@ std::string Interpreter::call(const Expr& e) {
     std::string path = a.size() == 2 ? a[1] : var("HOME") + "/.maildrop-duplicates.db";
     std::string id;
     for (const auto& h : message_.headers())
-      if (h.size() > 11 && lower(h.substr(0, 11)) == "message-id:") {
+      if (h.size() > 11 && lib::ascii::to_lower(h.substr(0, 11)) == "message-id:") {
         id = h.substr(11);
         id.erase(0, id.find_first_not_of(" \t"));
         break;

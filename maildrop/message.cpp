@@ -1,5 +1,6 @@
 // maildrop/message.cpp: see message.hpp.
 #include "maildrop/message.hpp"
+#include "lib/ascii.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -23,13 +24,6 @@ lib::Result<void> write_all(int fd, std::string_view data, const char* what) {
     data.remove_prefix(static_cast<std::size_t>(n));
   }
   return {};
-}
-
-bool starts_with_ci(std::string_view s, std::string_view prefix) {
-  if (s.size() < prefix.size()) return false;
-  for (std::size_t i = 0; i < prefix.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(s[i])) != std::tolower(static_cast<unsigned char>(prefix[i]))) return false;
-  return true;
 }
 
 }  // namespace
@@ -129,7 +123,7 @@ lib::Result<Message> Message::spool(int in_fd, const std::string& return_path_li
     std::string_view line = header_block.substr(pos, end - pos);
     pos = end;
     bool cont = !line.empty() && (line[0] == ' ' || line[0] == '\t');
-    if (!cont) skipping = drop_return_path && starts_with_ci(line, "Return-Path:");
+    if (!cont) skipping = drop_return_path && lib::ascii::istarts_with(line, "Return-Path:");
     if (!skipping) out += line;
   }
   m.headers_ = unfold_headers(out);
