@@ -8,6 +8,8 @@ tcpd_libtcpd_a_SOURCES = \
   tcpd/blocklist.cpp tcpd/blocklist.hpp \
   tcpd/dns_message.cpp tcpd/dns_message.hpp \
   tcpd/ident.cpp tcpd/ident.hpp \
+  tcpd/lookup_helper.cpp tcpd/lookup_helper.hpp \
+  tcpd/lookup_result.cpp tcpd/lookup_result.hpp \
   tcpd/options.cpp tcpd/options.hpp \
   tcpd/pidfile.cpp tcpd/pidfile.hpp \
   tcpd/proxy_header.cpp tcpd/proxy_header.hpp \
@@ -53,6 +55,7 @@ tests_tcpd_test_SOURCES = \
   tests/tcpd/blocklist_test.cpp \
   tests/tcpd/dns_message_test.cpp \
   tests/tcpd/ident_test.cpp \
+  tests/tcpd/lookup_result_test.cpp \
   tests/tcpd/options_test.cpp \
   tests/tcpd/pidfile_test.cpp \
   tests/tcpd/proxy_header_test.cpp

@@ -1,12 +1,17 @@
 // tcpd/server.cpp: couriertcpd's event loop (see server.hpp).
 //
 // A connection's life:
-//   accepted -> access file (deny: -denymsg, close) -> limits (-maxperip /
-//   MAXCPERIP, -maxperc; over: close) -> Pending: ident, reverse+forward DNS
-//   of both ends, blocklists, all at once, bounded by one deadline ->
-//   blocklist variables in option order -> -drop -> posix_spawn(program).
-// A Pending connection holds a -maxprocs slot like a running child, so slow
-// lookups cannot let more than -maxprocs connections in.
+//   accepted -> [-haproxy: ProxyWait: a lookup helper reads the PROXY header
+//   and does the lookups below for its addresses] -> access file (deny:
+//   -denymsg, close) -> limits (-maxperip / MAXCPERIP, -maxperc; over: close)
+//   -> Pending: a lookup helper (tcpd/lookup_helper.hpp) does ident,
+//   reverse+forward DNS of both ends and blocklists, bounded by one deadline,
+//   and writes its result to a pipe -> blocklist variables in option order
+//   -> -drop -> posix_spawn(program).
+// With no lookups to do (-nodnslookup -noidentlookup, no -block/-allow, no
+// -haproxy) no helper is started. A ProxyWait or Pending connection holds a
+// -maxprocs slot like a running child, so slow lookups cannot let more than
+// -maxprocs connections in.
 #include "tcpd/server.hpp"
 
 #include <algorithm>
@@ -17,6 +22,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -142,6 +148,22 @@ EnvVars inherited_environment(char** environ_ptr) {
   return env;
 }
 
+// A lookup helper at work for a connection: the read end of its pipe.
+struct Server::HelperRun {
+  Server* server = nullptr;
+  uint64_t id = 0;
+  bool proxy_stage = false;  // owned by a ProxyWait (else by a Pending)
+  pid_t pid = -1;
+  lib::UniqueFd pipe;
+  lib::Event ev;
+  std::string buf;
+  std::string peer;  // for log lines
+  ~HelperRun() {
+    // Not reaped yet, so the pid cannot be someone else's.
+    if (pid > 0 && server->helper_pids_.count(pid)) ::kill(pid, SIGKILL);
+  }
+};
+
 // A connection whose lookups are under way.
 struct Server::Pending {
   uint64_t id = 0;
@@ -150,15 +172,7 @@ struct Server::Pending {
   uint16_t remote_port = 0, local_port = 0;
   EnvVars access_vars;  // from the access file: local entry, then remote entry
   bool proxied = false;  // addresses from a PROXY header: no ident (it would ask about the proxy's connection)
-  int outstanding = 0;
-  // Host names: nullopt while unknown/unset; "softdnserr" on a temporary failure.
-  bool remote_host_pending = false, local_host_pending = false;
-  std::optional<std::string> remote_host, local_host, ident;
-  std::vector<std::optional<DnsAnswer>> answers;  // per -block/-allow option
-  std::vector<Resolver::Id> dns_ids;
-  std::unique_ptr<IdentLookup> ident_lookup;
-  lib::Event deadline;
-  Server* server = nullptr;
+  std::unique_ptr<HelperRun> helper;
 };
 
 lib::Result<std::unique_ptr<Server>> Server::create(Options opts, std::string program_path,
@@ -174,7 +188,6 @@ lib::Result<std::unique_ptr<Server>> Server::create(Options opts, std::string pr
 Server::~Server() {
   proxy_waits_.clear();
   pending_.clear();
-  resolver_.reset();
   listeners_.clear();
   signals_.clear();
   resume_timer_.reset();
@@ -186,14 +199,20 @@ lib::Result<void> Server::setup(std::vector<BoundListener> listeners) {
   if (!base_) return lib::temporary_error("event_base_new failed");
 
   if (opts_.dns_lookup || !opts_.blocklists.empty()) {
-    ResolverConfig rc;
-    rc.nameservers = opts_.nameservers;
-    if (!opts_.resolv_conf.empty()) rc.resolv_conf = opts_.resolv_conf;
-    rc.attempts = 2;
-    rc.attempt_timeout = std::max(std::chrono::milliseconds(200), opts_.dns_timeout / 2);
-    auto r = Resolver::create(base_.get(), rc);
+    // The helpers read the nameserver settings again for each connection;
+    // this checks them once, so that a mistake stops the start.
+    auto r = Resolver::create(base_.get(), resolver_config(opts_));
     if (!r) return r.error();
-    resolver_ = std::move(*r);
+  }
+  // As root, the lookup helpers become the mail user: nothing that parses
+  // a PROXY header, a DNS reply or an ident reply runs as root.
+  if (::geteuid() == 0 && needs_lookup_helper(opts_, false, {})) {
+    auto mail = lib::mail_user();
+    if (!mail)
+      return lib::permanent_error(mail.error().message +
+                                  " (couriertcpd runs as root without -user, so its lookup helpers, which parse "
+                                  "PROXY headers, DNS and ident replies, run as the mail user)");
+    helper_user_ = std::move(*mail);
   }
   if (!opts_.access_file.empty()) {
     auto a = AccessFile::open(opts_.access_file);
@@ -370,9 +389,7 @@ struct Server::ProxyWait {
   lib::UniqueFd fd;
   IpAddress remote, local;
   uint16_t remote_port = 0, local_port = 0;
-  std::string header;
-  lib::Event ev;
-  Server* server = nullptr;
+  std::unique_ptr<HelperRun> helper;  // reads the header, then does the lookups
 };
 
 void Server::handle_connection(lib::UniqueFd fd, const IpAddress& remote, uint16_t remote_port) {
@@ -383,85 +400,139 @@ void Server::handle_connection(lib::UniqueFd fd, const IpAddress& remote, uint16
   if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&ss), &len) == 0)
     local = IpAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len, &local_port);
   if (!local) return;
-  if (!opts_.haproxy_timeout) return admit(std::move(fd), remote, remote_port, *local, local_port, false);
+  if (!opts_.haproxy_timeout)
+    return admit(std::move(fd), remote, remote_port, *local, local_port, false, std::nullopt);
 
   auto w = std::make_unique<ProxyWait>();
   w->id = next_id_++;
-  w->server = this;
   w->fd = std::move(fd);
   w->remote = remote;
   w->local = *local;
   w->remote_port = remote_port;
   w->local_port = local_port;
-  w->ev.reset(event_new(base_.get(), w->fd.get(), EV_READ | EV_PERSIST, on_proxy_header, w.get()));
-  timeval tv = to_timeval(*opts_.haproxy_timeout);
-  if (!w->ev || event_add(w->ev.get(), &tv) != 0) return;
+  LookupTask task;
+  task.read_proxy = true;
+  task.remote = remote;
+  task.local = *local;
+  task.remote_port = remote_port;
+  task.local_port = local_port;
+  task.cached_local_host = [this](const IpAddress& a) { return cached_local_host(a); };
+  w->helper = start_helper(w->id, true, task, w->fd.get(), remote);
+  if (!w->helper) return;
   proxy_waits_[w->id] = std::move(w);
   update_listening();
 }
 
-void Server::on_proxy_header(evutil_socket_t, short what, void* arg) noexcept {
-  auto* w = static_cast<ProxyWait*>(arg);
+// ---- lookup helpers ----------------------------------------------------------
+
+std::unique_ptr<Server::HelperRun> Server::start_helper(uint64_t id, bool proxy_stage, const LookupTask& task,
+                                                        int fd, const IpAddress& remote) {
+  auto started = start_lookup_helper(opts_, task, fd, helper_user_);
+  if (!started) {
+    if (rate_ok(last_helper_log_, std::chrono::seconds(1)))
+      lib::log::error("connection from %s closed: %s", remote.to_string().c_str(), started.error().message.c_str());
+    return nullptr;
+  }
+  auto h = std::make_unique<HelperRun>();
+  h->server = this;
+  h->id = id;
+  h->proxy_stage = proxy_stage;
+  h->pid = started->pid;
+  h->pipe = std::move(started->result);
+  h->peer = remote.to_string();
+  helper_pids_[h->pid] = id;
+  // The helper keeps to its own deadlines; this one is for a helper that hangs.
+  auto limit = std::max(opts_.dns_timeout, opts_.ident_timeout) + std::chrono::seconds(5);
+  if (proxy_stage) limit += *opts_.haproxy_timeout;
+  h->ev.reset(event_new(base_.get(), h->pipe.get(), EV_READ | EV_PERSIST, on_helper, h.get()));
+  timeval tv = to_timeval(limit);
+  if (!h->ev || event_add(h->ev.get(), &tv) != 0) return nullptr;
+  return h;
+}
+
+void Server::on_helper(evutil_socket_t, short what, void* arg) noexcept {
+  auto* h = static_cast<HelperRun*>(arg);
   try {
-    w->server->read_proxy_header(w->id, what);
+    h->server->helper_event(h->id, h->proxy_stage, what);
   } catch (const std::exception& e) {
-    lib::log::error("reading a PROXY header: %s", e.what());
+    lib::log::error("reading a lookup helper's result: %s", e.what());
   }
 }
 
-// Reads the header without taking a byte of what follows it: peek, and
-// consume only up to the CRLF (bytes before it are all header).
-void Server::read_proxy_header(uint64_t id, short what) {
-  auto it = proxy_waits_.find(id);
-  if (it == proxy_waits_.end()) return;
-  ProxyWait& w = *it->second;
-  const std::string peer = w.remote.to_string();
-  auto drop = [&](const char* why) {
-    if (rate_ok(last_proxy_log_, std::chrono::seconds(1)))
-      lib::log::warning("-haproxy: %s from %s; connection closed", why, peer.c_str());
-    proxy_waits_.erase(id);
+void Server::helper_event(uint64_t id, bool proxy_stage, short what) {
+  HelperRun* h = nullptr;
+  if (proxy_stage) {
+    auto it = proxy_waits_.find(id);
+    if (it != proxy_waits_.end()) h = it->second->helper.get();
+  } else {
+    auto it = pending_.find(id);
+    if (it != pending_.end()) h = it->second->helper.get();
+  }
+  if (!h) return;
+  auto drop = [&](const std::string& why) {
+    if (rate_ok(last_helper_log_, std::chrono::seconds(1)))
+      lib::log::error("the lookup helper (pid %d) for a connection from %s %s; connection closed",
+                      static_cast<int>(h->pid), h->peer.c_str(), why.c_str());
+    if (proxy_stage) {
+      proxy_waits_.erase(id);
+    } else {
+      auto it = pending_.find(id);
+      release_ip(it->second->remote);
+      pending_.erase(it);
+    }
     update_listening();
   };
-  if (what & EV_TIMEOUT) return drop("no PROXY header in time");
-  char buf[proxy_v1_max_bytes];
-  size_t want = proxy_v1_max_bytes - w.header.size();
-  ssize_t n = ::recv(w.fd.get(), buf, want, MSG_PEEK);
-  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-  if (n <= 0) {
-    proxy_waits_.erase(id);  // closed before sending anything useful
+  if (what & EV_TIMEOUT) return drop("did not finish in time");
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(h->pipe.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;
+    if (n < 0) return drop("could not be read: " + lib::errno_text(errno));
+    if (n == 0) break;
+    h->buf.append(buf, static_cast<size_t>(n));
+    if (h->buf.size() > lookup_result_max_bytes) return drop("sent more than " +
+                                                             std::to_string(lookup_result_max_bytes) + " bytes");
+  }
+  std::string why;
+  auto r = parse_lookup_result(h->buf, opts_.blocklists.size(), &why);
+  if (!r) return drop("sent a malformed result (" + why + ")");
+  if (proxy_stage != (r->proxy != LookupResult::Proxy::none))
+    return drop(proxy_stage ? "sent no PROXY verdict" : "sent a PROXY verdict nobody asked for");
+  if (proxy_stage) return proxy_result(id, std::move(*r));
+  pending_[id]->helper.reset();
+  finish(id, std::move(*r));
+}
+
+void Server::proxy_result(uint64_t id, LookupResult r) {
+  auto it = proxy_waits_.find(id);
+  ProxyWait& w = *it->second;
+  if (r.proxy == LookupResult::Proxy::dropped) {
+    if (rate_ok(last_proxy_log_, std::chrono::seconds(1)))
+      lib::log::warning("-haproxy: %s from %s; connection closed", std::string(drop_reason_text(r.drop)).c_str(),
+                        w.remote.to_string().c_str());
+    proxy_waits_.erase(it);
     update_listening();
     return;
   }
-  std::string_view seen(buf, static_cast<size_t>(n));
-  size_t take = seen.size();
-  bool complete = false;
-  std::string joined = w.header + std::string(seen);
-  if (size_t crlf = joined.find("\r\n"); crlf != std::string::npos) {
-    take = crlf + 2 - w.header.size();
-    complete = true;
-  }
-  if (::recv(w.fd.get(), buf, take, 0) != static_cast<ssize_t>(take)) return drop("a read error");
-  w.header.append(buf, take);
-  if (!complete) {
-    const std::string_view prefix = "PROXY ";
-    size_t k = std::min(w.header.size(), prefix.size());
-    if (std::string_view(w.header).substr(0, k) != prefix.substr(0, k))
-      return drop("no PROXY header (the port expects one: -haproxy)");
-    if (w.header.size() >= proxy_v1_max_bytes) return drop("a PROXY header longer than 107 bytes");
-    return;
-  }
-  auto h = parse_proxy_v1(w.header);
-  if (!h) return drop("a malformed PROXY header");
   lib::UniqueFd fd = std::move(w.fd);
   IpAddress remote = w.remote, local = w.local;
   uint16_t rport = w.remote_port, lport = w.local_port;
   proxy_waits_.erase(it);
-  if (h->unknown) return admit(std::move(fd), remote, rport, local, lport, false);
-  admit(std::move(fd), h->source, h->source_port, h->destination, h->destination_port, true);
+  if (r.proxy == LookupResult::Proxy::unknown) return admit(std::move(fd), remote, rport, local, lport, false, std::move(r));
+  IpAddress src = r.source, dst = r.destination;
+  uint16_t sport = r.source_port, dport = r.destination_port;
+  admit(std::move(fd), src, sport, dst, dport, true, std::move(r));
+}
+
+std::optional<std::optional<std::string>> Server::cached_local_host(const IpAddress& addr) const {
+  auto it = local_host_cache_.find(addr);
+  if (it == local_host_cache_.end() || it->second.expires <= std::chrono::steady_clock::now()) return std::nullopt;
+  return it->second.name;
 }
 
 void Server::admit(lib::UniqueFd fd, const IpAddress& remote, uint16_t remote_port, const IpAddress& local_addr,
-                   uint16_t local_port, bool proxied) {
+                   uint16_t local_port, bool proxied, std::optional<LookupResult> result) {
   const std::string remote_ip = remote.to_string();
 
   EnvVars vars;
@@ -530,7 +601,6 @@ void Server::admit(lib::UniqueFd fd, const IpAddress& remote, uint16_t remote_po
 
   auto p = std::make_unique<Pending>();
   p->id = next_id_++;
-  p->server = this;
   p->fd = std::move(fd);
   p->remote = remote;
   p->local = local_addr;
@@ -538,146 +608,63 @@ void Server::admit(lib::UniqueFd fd, const IpAddress& remote, uint16_t remote_po
   p->local_port = local_port;
   p->access_vars = std::move(vars);
   p->proxied = proxied;
-  p->answers.resize(opts_.blocklists.size());
   Pending& ref = *p;
-  pending_[p->id] = std::move(p);
+  const uint64_t id = p->id;
+  pending_[id] = std::move(p);
   ++ip_count_[remote];
-  start_lookups(ref);
-  uint64_t id = ref.id;
-  if (ref.outstanding == 0) {
-    finish(id, false);
-  } else {
-    ref.deadline.reset(evtimer_new(base_.get(), on_deadline, &ref));
-    timeval tv = to_timeval(std::max(opts_.dns_timeout, opts_.ident_timeout));
-    if (ref.deadline) evtimer_add(ref.deadline.get(), &tv);
+  if (result) {
+    finish(id, std::move(*result));  // a -haproxy helper did the lookups already
+    return;
+  }
+  // A blocklist whose variable is already set (access file, environment) is
+  // not asked; the ones set by earlier options are checked when the answers
+  // are applied.
+  std::vector<bool> skip;
+  for (const auto& spec : opts_.blocklists)
+    skip.push_back(ref.access_vars.count(spec.variable) || base_env_.count(spec.variable));
+  if (!needs_lookup_helper(opts_, proxied, skip)) {
+    finish(id, LookupResult{});
+    return;
+  }
+  LookupTask task;
+  task.remote = remote;
+  task.local = local_addr;
+  task.remote_port = remote_port;
+  task.local_port = local_port;
+  task.skip_blocklist = std::move(skip);
+  task.cached_local_host = [this](const IpAddress& a) { return cached_local_host(a); };
+  ref.helper = start_helper(id, false, task, ref.fd.get(), remote);
+  if (!ref.helper) {
+    release_ip(remote);
+    pending_.erase(id);
   }
   update_listening();
 }
 
-void Server::start_lookups(Pending& p) {
-  const uint64_t id = p.id;
-  if (opts_.ident_lookup && !p.proxied) {
-    ++p.outstanding;
-    p.ident_lookup = IdentLookup::start(base_.get(), p.local, p.local_port, p.remote, p.remote_port, opts_.ident_port,
-                                        opts_.ident_timeout, [this, id](std::optional<std::string> user) {
-                                          auto it = pending_.find(id);
-                                          if (it == pending_.end()) return;
-                                          it->second->ident = std::move(user);
-                                          lookup_done(id);
-                                        });
-    if (!p.ident_lookup) --p.outstanding;
-  }
-  if (opts_.dns_lookup && resolver_) {
-    lookup_host(p, true);
-    lookup_host(p, false);
-  }
-  for (size_t i = 0; i < opts_.blocklists.size() && resolver_; ++i) {
-    const auto& spec = opts_.blocklists[i];
-    // Skipped when the variable is already set (access file, environment);
-    // the ones set by earlier options are checked when the answers are applied.
-    if (p.access_vars.count(spec.variable) || base_env_.count(spec.variable)) continue;
-    std::string name = blocklist_query_name(p.remote, spec.zone);
-    if (name.size() > 253) continue;  // Courier silently ignores overlong names
-    ++p.outstanding;
-    p.dns_ids.push_back(resolver_->query(name, blocklist_query_type(spec), [this, id, i](DnsAnswer answer) {
-      auto it = pending_.find(id);
-      if (it == pending_.end()) return;
-      it->second->answers[i] = std::move(answer);
-      lookup_done(id);
-    }));
-  }
-}
-
-// TCPREMOTEHOST / TCPLOCALHOST: PTR, then A or AAAA of that name, which must
-// lead back to the address. Not found -> unset; a temporary failure ->
-// "softdnserr"; forward does not match -> unset (as Courier's code does).
-void Server::lookup_host(Pending& p, bool remote) {
-  const IpAddress addr = remote ? p.remote : p.local;
-  if (!remote) {
-    auto it = local_host_cache_.find(addr);
-    if (it != local_host_cache_.end() && it->second.expires > std::chrono::steady_clock::now()) {
-      p.local_host = it->second.name;
-      return;
-    }
-  }
-  const uint64_t id = p.id;
-  (remote ? p.remote_host_pending : p.local_host_pending) = true;
-  ++p.outstanding;
-  auto done = [this, id, remote, addr](std::optional<std::string> host, bool cacheable) {
-    auto it = pending_.find(id);
-    if (it == pending_.end()) return;
-    Pending& q = *it->second;
-    (remote ? q.remote_host : q.local_host) = host;
-    (remote ? q.remote_host_pending : q.local_host_pending) = false;
-    if (!remote && cacheable) {
-      if (local_host_cache_.size() >= local_host_cache_max) local_host_cache_.clear();
-      local_host_cache_[addr] = {host, std::chrono::steady_clock::now() + local_host_cache_ttl};
-    }
-    lookup_done(id);
-  };
-  p.dns_ids.push_back(resolver_->reverse(addr, [this, id, addr, done](Resolver::Status st, std::string name) {
-    if (st == Resolver::Status::not_found) return done(std::nullopt, true);
-    if (st != Resolver::Status::ok) return done(std::string("softdnserr"), false);
-    // Host names only: letters, digits, '-', '.', '_' (a PTR record could hold anything).
-    bool sane = !name.empty() && name.size() <= 253 &&
-                std::all_of(name.begin(), name.end(), [](char c) {
-                  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-                         c == '.' || c == '_';
-                });
-    if (!sane) return done(std::nullopt, true);
-    auto it = pending_.find(id);
-    if (it == pending_.end()) return;
-    it->second->dns_ids.push_back(resolver_->forward(
-        name, !addr.v4(), [addr, name, done](Resolver::Status fst, std::vector<IpAddress> addrs) {
-          if (fst == Resolver::Status::failed) return done(std::string("softdnserr"), false);
-          bool match = std::find(addrs.begin(), addrs.end(), addr) != addrs.end();
-          done(match ? std::optional<std::string>(name) : std::nullopt, true);
-        }));
-  }));
-}
-
-void Server::lookup_done(uint64_t id) {
-  auto it = pending_.find(id);
-  if (it == pending_.end()) return;
-  if (--it->second->outstanding <= 0) finish(id, false);
-}
-
-void Server::on_deadline(evutil_socket_t, short, void* arg) noexcept {
-  auto* p = static_cast<Pending*>(arg);
-  try {
-    p->server->finish(p->id, true);
-  } catch (const std::exception& e) {
-    lib::log::error("finishing a connection: %s", e.what());
-  }
-}
-
-void Server::finish(uint64_t id, bool timed_out) {
+void Server::finish(uint64_t id, LookupResult r) {
   auto it = pending_.find(id);
   if (it == pending_.end()) return;
   std::unique_ptr<Pending> p = std::move(it->second);
   pending_.erase(it);
-  for (auto dns_id : p->dns_ids) resolver_->cancel(dns_id);
-  p->ident_lookup.reset();
-  if (timed_out) {
-    // What has not arrived by now is a temporary failure: the client waits no longer.
-    if (p->remote_host_pending) p->remote_host = "softdnserr";
-    if (p->local_host_pending) p->local_host = "softdnserr";
+  if (r.local_host_cacheable) {
+    if (local_host_cache_.size() >= local_host_cache_max) local_host_cache_.clear();
+    local_host_cache_[p->local] = {r.local_host, std::chrono::steady_clock::now() + local_host_cache_ttl};
   }
 
   // Courier's order: inherited environment, access file, TCP* variables, then blocklists.
   EnvVars vars = base_env_;
   for (auto& [k, v] : p->access_vars) vars[k] = v;
   const std::string remote_ip = p->remote.to_string();
-  if (p->ident) vars["TCPREMOTEINFO"] = *p->ident;
+  if (r.ident) vars["TCPREMOTEINFO"] = *r.ident;
   vars["TCPREMOTEIP"] = remote_ip;
   vars["TCPREMOTEPORT"] = std::to_string(p->remote_port);
-  if (p->remote_host) vars["TCPREMOTEHOST"] = *p->remote_host;
+  if (r.remote_host) vars["TCPREMOTEHOST"] = *r.remote_host;
   vars["TCPLOCALIP"] = p->local.to_string();
   vars["TCPLOCALPORT"] = std::to_string(p->local_port);
-  if (p->local_host) vars["TCPLOCALHOST"] = *p->local_host;
+  if (r.local_host) vars["TCPLOCALHOST"] = *r.local_host;
   int allow_count = 0;
-  for (size_t i = 0; i < opts_.blocklists.size(); ++i)
-    if (p->answers[i]) apply_blocklist_answer(opts_.blocklists[i], *p->answers[i], remote_ip, vars, allow_count);
+  for (size_t i = 0; i < opts_.blocklists.size() && i < r.answers.size(); ++i)
+    if (r.answers[i]) apply_blocklist_answer(opts_.blocklists[i], *r.answers[i], remote_ip, vars, allow_count);
 
   for (const auto& name : opts_.drop_variables) {
     auto v = vars.find(name);
@@ -765,6 +752,7 @@ void Server::reap_children() {
       }
       continue;
     }
+    if (helper_pids_.erase(pid)) continue;  // its result, if any, came through the pipe
     auto it = children_.find(pid);
     if (it == children_.end()) continue;
     if (WIFSIGNALED(status) && WCOREDUMP(status))
@@ -799,8 +787,7 @@ void Server::reload() {
       access_.emplace(std::move(*a));
   }
   local_host_cache_.clear();
-  if (resolver_)
-    if (auto r = resolver_->reload(); !r) lib::log::error("%s", r.error().message.c_str());
+  // Each lookup helper reads resolv.conf afresh: nothing to reload here.
 }
 
 void Server::begin_shutdown() {

@@ -1,14 +1,19 @@
 // tcpd/server.hpp: couriertcpd's daemon: listening sockets, the accept loop
-// on libevent, connection limits, the access file, asynchronous DNS, ident
-// and blocklist lookups, and fork+exec of the program per connection with
-// the socket on fd 0 and 1 and Courier's environment (TCPREMOTEIP,
-// TCPREMOTEPORT, TCPREMOTEHOST, TCPREMOTEINFO, TCPLOCALIP, TCPLOCALPORT,
-// TCPLOCALHOST, the access file's variables, BLOCK...).
+// on libevent, connection limits, the access file, and fork+exec of the
+// program per connection with the socket on fd 0 and 1 and Courier's
+// environment (TCPREMOTEIP, TCPREMOTEPORT, TCPREMOTEHOST, TCPREMOTEINFO,
+// TCPLOCALIP, TCPLOCALPORT, TCPLOCALHOST, the access file's variables,
+// BLOCK...). PROXY headers, DNS (host names, blocklists) and ident run in a
+// per-connection lookup helper (tcpd/lookup_helper.hpp).
 //
-// SECURITY: runs as root only when binding privileged ports; main() drops to
-// -user/-group before the loop starts. Untrusted input: connecting clients
-// (only their addresses; couriertcpd reads nothing from the socket), DNS
-// replies and ident replies (tcpd/dns_message.hpp, tcpd/ident.hpp).
+// SECURITY: started with -user/-group (esmtpd), main() drops to them right
+// after binding, before the loop starts. Started without them (the root
+// login programs imaplogin and pop3login need a root parent), the daemon
+// stays root but reads nothing from the network itself: its untrusted
+// input is the kernel's accept() addresses and the lookup helper's fixed,
+// bounded result (tcpd/lookup_result.hpp), parsed strictly. The PROXY
+// header, DNS replies and ident replies are parsed in the helper, which runs
+// as the mail user (MAILUSER) whenever the daemon is root.
 #pragma once
 
 #include <chrono>
@@ -20,11 +25,14 @@
 #include <vector>
 
 #include "lib/event.hpp"
+#include "lib/privileges.hpp"
 #include "lib/result.hpp"
 #include "lib/unique_fd.hpp"
 #include "tcpd/access.hpp"
 #include "tcpd/blocklist.hpp"
 #include "tcpd/ident.hpp"
+#include "tcpd/lookup_helper.hpp"
+#include "tcpd/lookup_result.hpp"
 #include "tcpd/options.hpp"
 #include "tcpd/resolver.hpp"
 
@@ -60,6 +68,7 @@ class Server {
  private:
   struct Pending;
   struct ProxyWait;
+  struct HelperRun;
   struct Child {
     IpAddress addr;
   };
@@ -74,19 +83,20 @@ class Server {
   static void on_accept(evutil_socket_t fd, short, void* arg) noexcept;
   static void on_signal(evutil_socket_t sig, short, void* arg) noexcept;
   static void on_resume(evutil_socket_t, short, void* arg) noexcept;
-  static void on_deadline(evutil_socket_t, short, void* arg) noexcept;
   static void on_shutdown_timer(evutil_socket_t, short, void* arg) noexcept;
-  static void on_proxy_header(evutil_socket_t fd, short what, void* arg) noexcept;
+  static void on_helper(evutil_socket_t fd, short what, void* arg) noexcept;
 
   void accept_from(int listen_fd);
   void handle_connection(lib::UniqueFd fd, const IpAddress& remote, uint16_t remote_port);
-  void read_proxy_header(uint64_t id, short what);
+  std::unique_ptr<HelperRun> start_helper(uint64_t id, bool proxy_stage, const LookupTask& task, int fd,
+                                          const IpAddress& remote);
+  void helper_event(uint64_t id, bool proxy_stage, short what);
+  void proxy_result(uint64_t id, LookupResult r);
+  // result: what a -haproxy helper already found out (nullopt: start the lookups).
   void admit(lib::UniqueFd fd, const IpAddress& remote, uint16_t remote_port, const IpAddress& local,
-             uint16_t local_port, bool proxied);
-  void start_lookups(Pending& p);
-  void lookup_host(Pending& p, bool remote);
-  void lookup_done(uint64_t id);
-  void finish(uint64_t id, bool timed_out);
+             uint16_t local_port, bool proxied, std::optional<LookupResult> result);
+  std::optional<std::optional<std::string>> cached_local_host(const IpAddress& addr) const;
+  void finish(uint64_t id, LookupResult r);
   void spawn_child(Pending& p, const EnvVars& vars);
   void deny(int fd, bool send_message);
   void reap_children();
@@ -106,7 +116,7 @@ class Server {
   std::string program_path_;
   EnvVars base_env_;
   lib::EventBase base_;
-  std::unique_ptr<Resolver> resolver_;
+  std::optional<lib::Identity> helper_user_;  // whom lookup helpers become (nullopt: stay as we are)
   std::optional<AccessFile> access_;
   std::chrono::steady_clock::time_point access_checked_{};
 
@@ -128,6 +138,7 @@ class Server {
   std::map<uint64_t, std::unique_ptr<Pending>> pending_;
   std::map<uint64_t, std::unique_ptr<ProxyWait>> proxy_waits_;  // -haproxy: header not read yet
   std::unordered_map<pid_t, Child> children_;
+  std::unordered_map<pid_t, uint64_t> helper_pids_;  // lookup helpers not yet reaped
   std::unordered_map<IpAddress, int, IpAddressHash> ip_count_;
   std::unordered_map<IpAddress, HostCacheEntry, IpAddressHash> local_host_cache_;
 
@@ -135,7 +146,7 @@ class Server {
   std::chrono::steady_clock::time_point logger_started_{};
 
   std::chrono::steady_clock::time_point last_full_log_{}, last_warn_log_{}, last_limit_log_{}, last_deny_log_{},
-      last_accept_err_log_{}, last_spawn_err_log_{}, last_proxy_log_{};
+      last_accept_err_log_{}, last_spawn_err_log_{}, last_proxy_log_{}, last_helper_log_{};
 };
 
 }  // namespace tcpd

@@ -28,6 +28,14 @@ installed (/usr/sbin/couriertcpd), the script unpacks it privately with
     bench/tcpd/conn_bench.py --build build
     bench/tcpd/conn_bench.py --build build --duration-s 5 --repeat 3 --clients 4
 
+With --lookups (ours only: Courier's couriertcpd has no -nameserver), the
+daemon does its reverse DNS lookups (-noidentlookup still) against a local
+nameserver in this script that answers NXDOMAIN at once: the cost of the
+lookup path itself, which since issue 14 runs in a per-connection helper
+process (one fork more per connection):
+
+    bench/tcpd/conn_bench.py --build build --no-courier --lookups
+
 Writes the raw results as JSON to bench/tcpd/results/conn-<UTC time>.json.
 """
 from __future__ import annotations
@@ -54,6 +62,36 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class NxdomainServer:
+    """A UDP nameserver on loopback that answers every query NXDOMAIN."""
+
+    def __init__(self) -> None:
+        import threading
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.address = f"127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                packet, peer = self.sock.recvfrom(4096)
+            except OSError:
+                return
+            if len(packet) < 12:
+                continue
+            pos = 12
+            while pos < len(packet) and packet[pos]:
+                pos += packet[pos] + 1
+            question = packet[12:pos + 5]
+            # id, QR|RD|RA + NXDOMAIN, one question, no answers.
+            reply = packet[:2] + b"\x81\x83\x00\x01\x00\x00\x00\x00\x00\x00" + question
+            try:
+                self.sock.sendto(reply, peer)
+            except OSError:
+                pass
 
 
 def find_courier(root: Path) -> tuple[str, dict]:
@@ -85,11 +123,13 @@ def version_of(deb_name: str) -> str:
 
 
 class Daemon:
-    def __init__(self, name: str, binary: str, extra_env: dict, child: list[str], maxprocs: int) -> None:
+    def __init__(self, name: str, binary: str, extra_env: dict, child: list[str], maxprocs: int,
+                 nameserver: str | None = None) -> None:
         self.name = name
         self.port = free_port()
         env = dict(os.environ, **extra_env)
-        argv = [binary, "-nodnslookup", "-noidentlookup", f"-maxprocs={maxprocs}", f"-maxperip={maxprocs}",
+        dns = [f"-nameserver={nameserver}", "-dnstimeout=10"] if nameserver else ["-nodnslookup"]
+        argv = [binary, *dns, "-noidentlookup", f"-maxprocs={maxprocs}", f"-maxperip={maxprocs}",
                 f"-maxperc={maxprocs}", f"127.0.0.1.{self.port}", *child]
         self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, start_new_session=True)
@@ -217,7 +257,13 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--open", type=int, default=500, help="connections held open for the RSS measurement")
     ap.add_argument("--no-courier", action="store_true", help="measure ours only")
+    ap.add_argument("--lookups", action="store_true",
+                    help="reverse DNS lookups against a local NXDOMAIN nameserver (needs --no-courier)")
     args = ap.parse_args()
+    if args.lookups and not args.no_courier:
+        print("--lookups needs --no-courier (Courier's couriertcpd has no -nameserver)", file=sys.stderr)
+        return 1
+    nameserver = NxdomainServer().address if args.lookups else None
 
     ours_bin = str(Path(args.build) / "tcpd" / "couriertcpd")
     if not Path(ours_bin).exists():
@@ -235,7 +281,7 @@ def main() -> int:
     for r in range(args.repeat):
         order = impls if r % 2 == 0 else list(reversed(impls))
         for name, binary, env in order:
-            d = Daemon(name, binary, env, ["/bin/echo", "ok"], maxprocs=200)
+            d = Daemon(name, binary, env, ["/bin/echo", "ok"], maxprocs=200, nameserver=nameserver)
             try:
                 run = rate_run(d, args.clients, args.duration_s, args.warmup_s)
             finally:
@@ -248,7 +294,7 @@ def main() -> int:
     for r in range(max(1, args.repeat // 2 + 1)):
         order = impls if r % 2 == 0 else list(reversed(impls))
         for name, binary, env in order:
-            d = Daemon(name, binary, env, ["/bin/cat"], maxprocs=args.open + 50)
+            d = Daemon(name, binary, env, ["/bin/cat"], maxprocs=args.open + 50, nameserver=nameserver)
             try:
                 run = rss_run(d, args.open)
             finally:
