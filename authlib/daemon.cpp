@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <fcntl.h>
 #include <grp.h>
@@ -19,6 +20,7 @@
 
 #include "authlib/chain.hpp"
 #include "authlib/protocol.hpp"
+#include "authlib/userdb_source.hpp"
 #include "authlib/worker_slots.hpp"
 #include "build-config.h"
 #include "lib/event.hpp"
@@ -244,14 +246,36 @@ bool readable_by(const std::string& path, const lib::Identity& who) {
   return allowed_to("/", who, S_IXUSR) && allowed_to(path, who, S_IRUSR);
 }
 
+// Why `who` cannot read path: its mode and owner, and the chgrp/chmod that
+// lets it (a missing file: run makeuserdb, for the userdb files).
+std::string not_readable_because(const std::string& path, const lib::Identity& who) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0)
+    return path + " does not exist (" + lib::errno_text(errno) +
+           "): run makeuserdb, then restart authdaemond, so that the workers can run as " + who.name;
+  char mode[8];
+  std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+  return path + " (mode " + mode + ", owner " + std::to_string(st.st_uid) + ":" + std::to_string(st.st_gid) +
+         ") is not readable by the mail user " + who.name + " (to let the workers run as " + who.name + ": chgrp " +
+         std::to_string(who.gid) + " " + path + " && chmod 640 " + path +
+         ", and let that user search the folders above it)";
+}
+
 // Why the workers must keep root with this authmodulelist, or "" when they
 // can run as `mail`: authldap and authpgsql need only their configuration
-// file, which they read again when it changes, so it must be readable by the
-// mail user (root:MAILGROUP, mode 640). authuserdb, authpwd, authshadow and
-// authpam read password databases only root may read.
+// file, which they read again when it changes, and authuserdb its two
+// databases (makeuserdb writes them root:MAILGROUP, mode 640), so these must
+// be readable by the mail user. authpwd, authshadow and authpam read password
+// databases only root may read.
 std::string why_workers_keep_root(const DaemonConfig& config, const lib::Identity& mail) {
   for (const auto& name : config.modules) {
     std::string rc_file;
+    if (name == "authuserdb") {
+      const auto paths = userdb::paths_for(config.rc.get_string("USERDB", config.sysconfdir + "/userdb"));
+      for (const std::string& file : {paths.dat(), paths.shadow_dat()})
+        if (!readable_by(file, mail)) return not_readable_because(file, mail);
+      continue;
+    }
     if (name == "authldap") {
       rc_file = config.rc.get_string("AUTHLDAPRC", config.sysconfdir + "/authldaprc");
     } else if (name == "authpgsql") {
@@ -260,10 +284,7 @@ std::string why_workers_keep_root(const DaemonConfig& config, const lib::Identit
     } else {
       return name + " reads password files only root may read";
     }
-    if (!readable_by(rc_file, mail))
-      return rc_file + " is not readable by the mail user " + mail.name + " (to let the workers run as " + mail.name +
-             ": chgrp " + std::to_string(mail.gid) + " " + rc_file + " && chmod 640 " + rc_file +
-             ", and let that user search the folders above it)";
+    if (!readable_by(rc_file, mail)) return not_readable_because(rc_file, mail);
   }
   return {};
 }
@@ -364,6 +385,12 @@ void log_worker_identity(const DaemonConfig& config) {
     return;
   }
   std::string why = why_workers_keep_root(config, *mail);
+  if (!why.empty() && config.modules.size() > 1) {
+    std::string list;
+    for (const auto& m : config.modules) list += (list.empty() ? "" : " ") + m;
+    why += "; each worker serves every module of authmodulelist=\"" + list +
+           "\", so the workers drop root only when every one of them can";
+  }
   if (why.empty()) lib::log::notice("workers run as the mail user %s", mail->name.c_str());
   else lib::log::notice("workers keep root: %s", why.c_str());
 }

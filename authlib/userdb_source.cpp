@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "lib/atomic_file.hpp"
+#include "lib/privileges.hpp"
 #include "lib/c_handle.hpp"
 #include "lib/config.hpp"
 
@@ -703,6 +704,21 @@ lib::Result<void> check_private(const std::string& path) {
 // ---------------------------------------------------------------------------
 // Build
 
+// As root, the databases become root:MAILGROUP mode 0640, so that
+// authdaemond's userdb workers can run as the mail user (DESIGN.md,
+// Privileges) and no one else can read them; otherwise (an ordinary user,
+// the sandbox) they stay the builder's own, mode 0600.
+namespace {
+lib::Result<void> let_mail_group_read(const std::string& path) {
+  if (::geteuid() != 0) return {};
+  auto mail = lib::mail_user();
+  if (!mail) return {};  // no mail user: root's alone, and the workers keep root (authdaemond says so)
+  if (::chown(path.c_str(), 0, mail->gid) != 0 || ::chmod(path.c_str(), 0640) != 0)
+    return file_error(errno, "cannot give " + path + " to root:" + std::to_string(mail->gid) + " mode 640");
+  return {};
+}
+}  // namespace
+
 lib::Result<Build> Build::prepare(const Paths& paths, const Source& source) {
   for (const std::string& target : {paths.dat(), paths.shadow_dat()}) {
     struct stat st;
@@ -711,10 +727,12 @@ lib::Result<Build> Build::prepare(const Paths& paths, const Source& source) {
                                            "which would break the link: remove the link, or run makeuserdb -f "
                                            "on the source the link points beside");
   }
-  auto dat = lib::DbBuilder::create(paths.dat(), 0644);
+  auto dat = lib::DbBuilder::create(paths.dat(), 0600);
   if (!dat) return dat.error();
   auto shadow = lib::DbBuilder::create(paths.shadow_dat(), 0600);
   if (!shadow) return shadow.error();
+  for (const std::string& temp : {dat->temp_path(), shadow->temp_path()})
+    if (auto r = let_mail_group_read(temp); !r) return r.error();
   BuildCounts counts;
   for (const Record& rec : source.records) {
     auto dup = dat->contains(rec.address);

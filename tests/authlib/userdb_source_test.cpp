@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "lib/dbfile.hpp"
+#include "lib/privileges.hpp"
 #include "tests/lib/test_util.hpp"
 
 namespace udb = authlib::userdb;
@@ -468,8 +469,18 @@ TEST(UserdbBuild, SplitsSecretsAndRecordsLocation) {
   EXPECT_EQ(lookup(paths.dat(), "nopw"), "uid=1|gid=1|home=/n|_=default/");
   EXPECT_EQ(lookup(paths.shadow_dat(), "john"), "systempw=$6$x|imappw=$6$y|hmac-md5pw=ab");
   EXPECT_EQ(lookup(paths.shadow_dat(), "nopw"), "<none>");
-  EXPECT_EQ(mode_of(paths.dat()), 0644u);
-  EXPECT_EQ(mode_of(paths.shadow_dat()), 0600u);
+  // Never world-readable: root:MAILGROUP 0640 when built by root for an
+  // existing mail user (authdaemond's workers then need no root), else 0600.
+  auto mail = lib::mail_user();
+  const bool shared = ::geteuid() == 0 && mail.ok();
+  for (const std::string& f : {paths.dat(), paths.shadow_dat()}) {
+    EXPECT_EQ(mode_of(f), shared ? 0640u : 0600u) << f;
+    struct stat st;
+    ASSERT_EQ(::stat(f.c_str(), &st), 0);
+    if (shared) {
+      EXPECT_EQ(st.st_gid, mail->gid) << f;
+    }
+  }
 }
 
 TEST(UserdbBuild, WithoutCommitTheOldDatabasesStay) {

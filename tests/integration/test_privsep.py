@@ -393,3 +393,77 @@ def test_failed_auths_for_one_account_are_answered_ever_later(mail_system, alice
     assert authtest(alice.password)[0] == 0  # a success clears the count
     code, seconds = authtest("wrong")
     assert code == rejected and seconds < 0.25, seconds
+
+
+# ----- authdaemond's userdb workers (issue 14, item 5) ----------------------
+
+def _worker_ids(mail_system) -> list[tuple[int, int, list[str]]]:
+    """(uid, gid, supplementary groups) of authdaemond's workers, from /proc."""
+    ids = []
+    for pid_dir in Path("/proc").iterdir():
+        if not pid_dir.name.isdigit():
+            continue
+        try:
+            status = dict(line.split(":", 1) for line in (pid_dir / "status").read_text().splitlines() if ":" in line)
+        except OSError:
+            continue
+        if int(status["PPid"]) == mail_system.proc.pid and status["Name"].strip() == "authdaemond":
+            ids.append((int(status["Uid"].split()[0]), int(status["Gid"].split()[0]), status["Groups"].split()))
+    return ids
+
+
+def _restart_with_fresh_log(mail_system) -> None:
+    mail_system.stop()
+    mail_system.log.write_text("")
+    mail_system.start()
+    backends.poll_until(lambda: len(_worker_ids(mail_system)) == 3, what="authdaemond's 3 workers")
+
+
+def _authtest(mail_system, account) -> int:
+    return subprocess.run([tool("authlib/authtest"), "-s", "imap", account.address, account.password],
+                          env=mail_system.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60).returncode
+
+
+@needs_root
+def test_userdb_workers_run_as_the_mail_user_after_makeuserdb(mail_system, alice):
+    uid, gid = mail_ids()
+    for f in (Path(f"{mail_system.userdb}.dat"), Path(f"{mail_system.userdb}shadow.dat")):
+        st = f.stat()
+        assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (0, gid, 0o640), (f, oct(st.st_mode))
+    _restart_with_fresh_log(mail_system)
+    workers = _worker_ids(mail_system)
+    assert all((w_uid, w_gid) == (uid, gid) and set(groups) <= {str(gid)} for w_uid, w_gid, groups in workers), workers
+    assert f"workers run as the mail user {MAIL_USER}" in mail_system.log_text()
+    assert _authtest(mail_system, alice) == 0
+    # A rebuilt database (makeuserdb again, as root) is read by the same unprivileged workers.
+    bob = mail_system.add_account("bob@example.test", "builder")
+    assert _authtest(mail_system, bob) == 0
+    assert _worker_ids(mail_system) == workers
+
+
+@needs_root
+def test_root_only_userdb_files_keep_root_workers_and_say_how_to_drop(mail_system, alice):
+    uid, gid = mail_ids()
+    dat = Path(f"{mail_system.userdb}.dat")
+    for f in (dat, Path(f"{mail_system.userdb}shadow.dat")):
+        os.chown(f, 0, 0)
+        os.chmod(f, 0o600)
+    _restart_with_fresh_log(mail_system)
+    assert all(w[:2] == (0, 0) for w in _worker_ids(mail_system)), _worker_ids(mail_system)
+    assert _authtest(mail_system, alice) == 0  # an existing install keeps working
+    log = mail_system.log_text()
+    assert log.count("workers keep root") == 1, log
+    assert (f"workers keep root: {dat} (mode 0600, owner 0:0) is not readable by the mail user {MAIL_USER} "
+            f"(to let the workers run as {MAIL_USER}: chgrp {gid} {dat} && chmod 640 {dat}") in log, log
+
+
+@needs_root
+def test_a_chain_with_a_root_module_keeps_root_and_says_why(mail_system, alice):
+    mail_system.rc.write_text(mail_system.rc.read_text().replace('authmodulelist="authuserdb"',
+                                                                 'authmodulelist="authuserdb authpwd"'))
+    _restart_with_fresh_log(mail_system)
+    assert all(w[0] == 0 for w in _worker_ids(mail_system))
+    assert _authtest(mail_system, alice) == 0
+    assert ('workers keep root: authpwd reads password files only root may read; each worker serves every module '
+            'of authmodulelist="authuserdb authpwd", so the workers drop root only when every one of them can'
+            ) in mail_system.log_text()

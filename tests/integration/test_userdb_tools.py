@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import pwd
 import re
 import shutil
 import stat
@@ -25,7 +26,7 @@ from pathlib import Path
 import pytest
 
 import backends
-from suite import ModuleDaemon
+from suite import MAIL_USER, ModuleDaemon
 
 SRC = Path(os.environ.get("SUITE_SRC", Path(__file__).resolve().parents[2]))
 BUILD = Path(os.environ.get("SUITE_BUILD", SRC / "build"))
@@ -261,7 +262,14 @@ def test_makeuserdb_builds_both_databases(udb: Path):
     cp = run("makeuserdb", userdb=udb, check=True)
     assert f"1 account written to {udb}.dat (1 with passwords in {udb}shadow.dat), 1 uid record" in cp.stdout
     dat, shadow = Path(f"{udb}.dat"), Path(f"{udb}shadow.dat")
-    assert mode(dat) == 0o644 and mode(shadow) == 0o600
+    # Never world-readable: as root, root and the mail user's group, mode 0640
+    # (authdaemond's userdb workers then run as the mail user); otherwise 0600.
+    if os.geteuid() == 0:
+        mail_gid = pwd.getpwnam(MAIL_USER).pw_gid
+        assert mode(dat) == mode(shadow) == 0o640
+        assert dat.stat().st_gid == shadow.stat().st_gid == mail_gid and dat.stat().st_uid == 0
+    else:
+        assert mode(dat) == mode(shadow) == 0o600
     records = dump(dat)
     assert records == {"user1@example.test": "home=/srv/mail/x|uid=5000|gid=5000|_=",
                        "5000=": "user1@example.test"}
