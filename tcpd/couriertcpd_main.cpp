@@ -1,10 +1,15 @@
 // tcpd/couriertcpd_main.cpp: couriertcpd, the TCP server daemon every service
 // of the suite runs behind (couriertcpd(8)).
 //
-// SECURITY: started as root to bind privileged ports, it drops to -user /
-// -group right after binding and locking its pid file, before it accepts
-// anything. Untrusted input: client addresses, DNS and ident replies (see
-// tcpd/server.hpp). The program it runs gets the socket on fd 0 and 1.
+// SECURITY: started as root to bind privileged ports. With -user / -group
+// (esmtpd's start script passes them) it drops to them right after binding
+// and locking its pid file, before it accepts anything. Without them (imapd
+// and pop3d: imaplogin and pop3login must start as root) the daemon stays
+// root but parses nothing from the network: the PROXY header, DNS replies
+// and ident replies are parsed by a per-connection lookup helper running as
+// the mail user (MAILUSER; tcpd/lookup_helper.hpp), and the daemon reads
+// only that helper's small fixed result (tcpd/lookup_result.hpp). The
+// program it runs gets the socket on fd 0 and 1.
 #include <cerrno>
 #include <csignal>
 #include <cstdio>

@@ -5,7 +5,9 @@
 // SECURITY: replies come from the network (any host that can spoof a UDP
 // packet from the nameserver's address). The decoder checks every length and
 // offset, limits compression-pointer jumps and name lengths, and accepts a
-// reply only when its id and question match the query sent.
+// reply only when its id and question match the query sent. Replies are
+// decoded in couriertcpd's lookup helper, as the mail user
+// (tcpd/lookup_helper.hpp), never by the root daemon.
 #pragma once
 
 #include <array>

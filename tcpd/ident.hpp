@@ -4,6 +4,8 @@
 // SECURITY: the reply comes from the client's host and is trusted for
 // nothing; it is only passed on as TCPREMOTEINFO. It is read with a size
 // limit and a deadline, and a user id with control characters is dropped.
+// It is read in couriertcpd's lookup helper, as the mail user
+// (tcpd/lookup_helper.hpp), never by the root daemon.
 #pragma once
 
 #include <chrono>

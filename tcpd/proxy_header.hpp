@@ -8,7 +8,8 @@
 //
 // SECURITY: only a trusted proxy may send it (whoever can connect could
 // claim any address): use -haproxy only on ports that just the proxy reaches.
-// The line is at most 107 bytes; anything else is refused.
+// The line is at most 107 bytes; anything else is refused. It is read in
+// couriertcpd's lookup helper, as the mail user (tcpd/lookup_helper.hpp).
 #pragma once
 
 #include <cstdint>
