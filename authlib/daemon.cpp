@@ -253,12 +253,25 @@ std::string not_readable_because(const std::string& path, const lib::Identity& w
   if (::stat(path.c_str(), &st) != 0)
     return path + " does not exist (" + lib::errno_text(errno) +
            "): run makeuserdb, then restart authdaemond, so that the workers can run as " + who.name;
-  char mode[8];
-  std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-  return path + " (mode " + mode + ", owner " + std::to_string(st.st_uid) + ":" + std::to_string(st.st_gid) +
-         ") is not readable by the mail user " + who.name + " (to let the workers run as " + who.name + ": chgrp " +
-         std::to_string(who.gid) + " " + path + " && chmod 640 " + path +
-         ", and let that user search the folders above it)";
+  auto mode_owner = [](const struct stat& s) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(s.st_mode & 07777));
+    return std::string("mode ") + mode + ", owner " + std::to_string(s.st_uid) + ":" + std::to_string(s.st_gid);
+  };
+  if (allowed_to(path, who, S_IRUSR)) {
+    // The file would do: a folder above it is in the way.
+    for (size_t slash = path.find('/', 1); slash != std::string::npos; slash = path.find('/', slash + 1)) {
+      const std::string dir = path.substr(0, slash);
+      struct stat dst;
+      if (allowed_to(dir, who, S_IXUSR) || ::stat(dir.c_str(), &dst) != 0) continue;
+      return path + " is readable, but the folder " + dir + " (" + mode_owner(dst) +
+             ") is not searchable by the mail user " + who.name + " (to let the workers run as " + who.name +
+             ": chmod o+x " + dir + ", or chgrp " + std::to_string(who.gid) + " " + dir + " && chmod g+x " + dir + ")";
+    }
+  }
+  return path + " (" + mode_owner(st) + ") is not readable by the mail user " + who.name +
+         " (to let the workers run as " + who.name + ": chgrp " + std::to_string(who.gid) + " " + path +
+         " && chmod 640 " + path + ", and let that user search the folders above it)";
 }
 
 // Why the workers must keep root with this authmodulelist, or "" when they
