@@ -76,17 +76,6 @@ lib::Result<void> Resolver::configure() {
   return {};
 }
 
-lib::Result<void> Resolver::reload() {
-  if (!config_.nameservers.empty()) return {};
-  evdns_base_clear_nameservers_and_suspend(dns_.get());
-  int rc = evdns_base_resolv_conf_parse(dns_.get(), DNS_OPTION_NAMESERVERS, config_.resolv_conf.c_str());
-  if (evdns_base_count_nameservers(dns_.get()) == 0) (void)evdns_base_nameserver_ip_add(dns_.get(), "127.0.0.1");
-  evdns_base_resume(dns_.get());
-  if (rc != 0 && rc != 6)
-    return lib::temporary_error(config_.resolv_conf + ": cannot be read (evdns error " + std::to_string(rc) + ")");
-  return {};
-}
-
 Resolver::Id Resolver::add(std::unique_ptr<Request> r) {
   Id id = next_id_++;
   r->owner = this;

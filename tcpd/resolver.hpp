@@ -56,9 +56,6 @@ class Resolver {
   // Forgets a lookup: its callback will not run. Unknown ids are ignored.
   void cancel(Id id);
 
-  // Re-reads resolv.conf (on SIGHUP) when the resolver was made from one.
-  lib::Result<void> reload();
-
   size_t pending() const { return requests_.size(); }
 
  private:

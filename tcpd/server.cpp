@@ -787,7 +787,10 @@ void Server::reload() {
       access_.emplace(std::move(*a));
   }
   local_host_cache_.clear();
-  // Each lookup helper reads resolv.conf afresh: nothing to reload here.
+  // Each lookup helper reads resolv.conf afresh; this only reports a broken one now.
+  if (opts_.dns_lookup || !opts_.blocklists.empty())
+    if (auto r = Resolver::create(base_.get(), resolver_config(opts_)); !r)
+      lib::log::error("%s", r.error().message.c_str());
 }
 
 void Server::begin_shutdown() {

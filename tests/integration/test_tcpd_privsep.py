@@ -10,7 +10,6 @@ helper too."""
 from __future__ import annotations
 
 import os
-import pwd
 import socket
 import subprocess
 from pathlib import Path
@@ -18,29 +17,13 @@ from pathlib import Path
 import pytest
 
 import backends
-from suite import MAIL_USER, tool
+from suite import tool
 from tcpd_support import ENV_CHILD, WAITING_CHILD, FakeDns, Tcpd, connect_from, env_of, parse_env, read_all
-from test_privsep import holders
+from test_privsep import holders, mail_ids
+from test_tcpd import dns, tmp  # noqa: F401 (fixtures)
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="privileges can only be dropped by root")
 QUIET = ["-nodnslookup", "-noidentlookup"]
-
-
-@pytest.fixture
-def tmp(tmp_path: Path) -> Path:
-    return tmp_path
-
-
-@pytest.fixture
-def dns():
-    server = FakeDns()
-    yield server
-    server.close()
-
-
-def mail_ids() -> tuple[int, int]:
-    pw = pwd.getpwnam(MAIL_USER)
-    return pw.pw_uid, pw.pw_gid
 
 
 def status_of(pid: int) -> dict[str, list[str]]:
