@@ -4,6 +4,7 @@ the courierd warning, the queue created for the mail user, start/status/stop."""
 from __future__ import annotations
 
 import os
+import pwd
 import smtplib
 import subprocess
 import time
@@ -47,6 +48,13 @@ class Prefix:
         return subprocess.run([str(self.d["sbin"] / name), action], capture_output=True, text=True, timeout=60)
 
 
+def _argv0(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+    except OSError:
+        return ""
+
+
 def test_start_rebuilds_access_and_warns_about_courierd(public_tmp):
     port = backends.free_port()
     p = Prefix(Path(public_tmp) / "inst", port)
@@ -60,6 +68,16 @@ def test_start_rebuilds_access_and_warns_about_courierd(public_tmp):
         queue = p.d["var"] / "spool" / "courier"
         assert (queue / "msgs").is_dir()
         assert p.run("status").returncode == 0
+        if os.geteuid() == 0:
+            # -user=$MAILUSER: couriertcpd drops entirely after binding port 25's
+            # socket (issue 14, item 4): no root process serves SMTP.
+            nobody = pwd.getpwnam("nobody").pw_uid
+            daemons = [pid for pid in os.listdir("/proc") if pid.isdigit() and _argv0(pid) == str(p.d["sbin"] / "couriertcpd")]
+            assert daemons
+            for pid in daemons:
+                uids = [line.split()[1:] for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                        if line.startswith("Uid:")][0]
+                assert uids == [str(nobody)] * 4, (pid, uids)
         # Relaying for 127.0.0.1 comes from the rebuilt access file.
         with smtplib.SMTP("127.0.0.1", port, timeout=30) as c:
             assert c.sendmail("a@b.example", ["x@elsewhere.example"], b"Subject: s\r\n\r\nx\r\n") == {}
