@@ -1,8 +1,10 @@
 // authlib/module_userdb.cpp: authuserdb. See module_userdb.hpp.
 //
-// SECURITY: reads userdbshadow.dat (password hashes, mode 0600), so
-// authdaemond runs as root or as the owner of the userdb files. Reasons
-// never contain a password or a stored hash.
+// SECURITY: reads userdbshadow.dat (password hashes; makeuserdb writes it
+// root:MAILGROUP mode 0640, or 0600 when not run by root), so authdaemond's
+// workers run as the mail user when both files are readable to it, else as
+// root (authlib/daemon.cpp, why_workers_keep_root). Reasons never contain a
+// password or a stored hash.
 #include "authlib/module_userdb.hpp"
 
 #include <cerrno>
