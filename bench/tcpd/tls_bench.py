@@ -28,15 +28,13 @@ usage: tls_bench.py [--build DIR] [--before DIR] [--seconds S] [--rounds N]
 Prints a table (one line per protocol: medians per server and the ratios
 ours/courier, before/courier) and, with --json, writes every round's figures.
 Debian's binaries come from bench/imap/anchors.sh's folder
-(/var/tmp/courier-suite-anchors/courier) when it is there, else from
-`apt-get download courier-base` + `dpkg -x` into a private folder; nothing is
-installed. Run as root (couriertls drops to the mail user, MAILUSER, default
+(/var/tmp/courier-suite-anchors/courier; the script runs anchors.sh when it
+is missing: apt-get download + dpkg -x, nothing is installed). Run as root (couriertls drops to the mail user, MAILUSER, default
 nobody here).
 """
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import platform
@@ -55,15 +53,12 @@ ANCHORS = Path("/var/tmp/courier-suite-anchors/courier")
 VERSIONS = (("TLS 1.3", ssl.TLSVersion.TLSv1_3), ("TLS 1.2", ssl.TLSVersion.TLSv1_2))
 
 
-def debian_root(work: Path) -> Path:
-    if (ANCHORS / "usr/bin/couriertls").exists() and (ANCHORS / "usr/sbin/couriertcpd").exists():
-        return ANCHORS
-    root = work / "debian-root"
-    subprocess.run(["apt-get", "download", "courier-base"], cwd=work, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deb = sorted(glob.glob(str(work / "courier-base_*.deb")))[-1]
-    subprocess.run(["dpkg", "-x", deb, str(root)], check=True)
-    return root
+def debian_root() -> Path:
+    """Debian's courier-base (and the libraries it needs) unpacked, not installed."""
+    if not (ANCHORS / "usr/bin/couriertls").exists():
+        subprocess.run(["sh", str(Path(__file__).resolve().parent.parent / "imap/anchors.sh")], check=True,
+                       stdout=subprocess.DEVNULL)
+    return ANCHORS
 
 
 def make_material(work: Path) -> tuple[Path, Path]:
@@ -168,10 +163,12 @@ def main() -> int:
     os.chmod(work, 0o755)
     servers = []
     try:
-        root = debian_root(work)
+        root = debian_root()
         pem, dh = make_material(work)
         ours_tcpd, ours_tls = built(args.build)
-        impls = [("courier", root / "usr/sbin/couriertcpd", root / "usr/bin/couriertls", {})]
+        lib = root / "usr/lib"
+        impls = [("courier", root / "usr/sbin/couriertcpd", root / "usr/bin/couriertls",
+                  {"LD_LIBRARY_PATH": f"{lib}:{lib}/x86_64-linux-gnu"})]
         if args.before:
             before_tcpd, before_tls = built(args.before)
             impls.append(("before", before_tcpd, before_tls, {"TCPD_TLS_INPROCESS": "0"}))
