@@ -25,8 +25,12 @@ processes on a shared machine hits all alike.
 
 usage: tls_bench.py [--build DIR] [--before DIR] [--seconds S] [--rounds N]
                     [--clients N] [--json FILE] [--only courier,ours,...]
-Prints a table (one line per protocol: medians per server and the ratios
-ours/courier, before/courier) and, with --json, writes every round's figures.
+Prints two tables, one line per protocol: handshakes per second (medians per
+server, and each server's ratio to courier: higher is better), then the
+server's CPU milliseconds per handshake (the superserver and every process it
+reaped, from /proc/PID/stat; courier's divided by each server's, so again
+higher is better; this one does not move with other load on the machine).
+With --json, writes every round's figures too.
 Debian's binaries come from bench/imap/anchors.sh's folder
 (/var/tmp/courier-suite-anchors/courier; the script runs anchors.sh when it
 is missing: apt-get download + dpkg -x, nothing is installed). Run as root (couriertls drops to the mail user, MAILUSER, default
@@ -108,7 +112,15 @@ def start(couriertcpd: Path, couriertls: Path, pem: Path, dh: Path, extra_env: d
     raise SystemExit(f"{couriertcpd} did not start")
 
 
-def handshakes(port: int, version: ssl.TLSVersion, seconds: float, clients: int) -> tuple[float, int]:
+def server_cpu_s(pid: int) -> float:
+    """CPU seconds of the superserver and of every process it has reaped
+    (couriertls, or its in-process fork, and what they reaped in turn)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
+    return (utime + stime + cutime + cstime) / os.sysconf("SC_CLK_TCK")
+
+
+def handshakes(port: int, version: ssl.TLSVersion, seconds: float, clients: int) -> tuple[float, int, int]:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
@@ -137,7 +149,7 @@ def handshakes(port: int, version: ssl.TLSVersion, seconds: float, clients: int)
     for t in threads:
         t.join()
     elapsed = time.monotonic() - start_t
-    return sum(counts) / elapsed, sum(errors)
+    return sum(counts) / elapsed, sum(errors), sum(counts)
 
 
 def main() -> int:
@@ -178,21 +190,26 @@ def main() -> int:
             keep = set(args.only.split(","))
             impls = [i for i in impls if i[0] in keep]
         runs: dict[str, dict[str, list[float]]] = {i[0]: {v: [] for v, _ in VERSIONS} for i in impls}
+        cpu_ms: dict[str, dict[str, list[float]]] = {i[0]: {v: [] for v, _ in VERSIONS} for i in impls}
         errors: dict[str, int] = {i[0]: 0 for i in impls}
         with open(work / "servers.log", "wb") as log:
-            ports = {}
+            ports, pids = {}, {}
             for label, tcpd, tls, extra in impls:
                 proc, port = start(tcpd, tls, pem, dh, extra, log)
                 servers.append(proc)
-                ports[label] = port
+                ports[label], pids[label] = port, proc.pid
             for label, *_ in impls:  # warm up: page cache, the first fork
                 for _, version in VERSIONS:
                     handshakes(ports[label], version, 0.5, args.clients)
             for _ in range(args.rounds):
                 for label, *_ in impls:
                     for vname, version in VERSIONS:
-                        rate, errs = handshakes(ports[label], version, args.seconds, args.clients)
+                        cpu0 = server_cpu_s(pids[label])
+                        rate, errs, count = handshakes(ports[label], version, args.seconds, args.clients)
+                        time.sleep(0.3)  # the last connections' processes end and are reaped
+                        cpu = server_cpu_s(pids[label]) - cpu0
                         runs[label][vname].append(rate)
+                        cpu_ms[label][vname].append(1000 * cpu / count if count else float("nan"))
                         errors[label] += errs
         med = {label: {v: statistics.median(r) for v, r in per.items()} for label, per in runs.items()}
         print(f"TLS handshakes per second through couriertls (couriertcpd + /bin/true child, {args.clients} "
@@ -208,12 +225,23 @@ def main() -> int:
                 c = med["courier"][vname]
                 line += f"{(med[label][vname] / c if c else float('inf')):>17.2f}x"
             print(line)
+        cpu_med = {label: {v: statistics.median(r) for v, r in per.items()} for label, per in cpu_ms.items()}
+        print("server CPU ms per handshake (superserver + everything it ran; lower is better; "
+              "robust to other load):")
+        print(f"{'protocol':<9}" + "".join(f"{label:>11}" for label in labels) +
+              "".join(f"{'courier/' + label:>18}" for label in ratios))
+        for vname, _ in VERSIONS:
+            line = f"{vname:<9}" + "".join(f"{cpu_med[label][vname]:>11.2f}" for label in labels)
+            for label in ratios:
+                line += f"{cpu_med['courier'][vname] / cpu_med[label][vname]:>17.2f}x"
+            print(line)
         print("failed handshakes: " + ", ".join(f"{label} {errors[label]}" for label in labels))
         if args.json:
             Path(args.json).write_text(json.dumps({
                 "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                             "openssl": ssl.OPENSSL_VERSION},
-                "settings": vars(args), "rounds": runs, "medians": med, "errors": errors}, indent=2))
+                "settings": vars(args), "rounds": runs, "medians": med, "errors": errors,
+                "server_cpu_ms_per_handshake": cpu_ms, "server_cpu_ms_medians": cpu_med}, indent=2))
         return 0
     finally:
         for proc in servers:
