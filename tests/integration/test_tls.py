@@ -490,3 +490,29 @@ def test_couriertcpd_serves_a_renewed_certificate_and_says_when_it_is_bad(tmp_pa
         assert f"TLS_CERTFILE={pem}" in log, log
     finally:
         tcpd.stop()
+
+
+def test_couriertcpd_honours_tls_settings_from_the_access_file(tmp_path, certs):
+    """An access file entry may set TLS_* variables for some clients: those
+    connections get couriertls with them (exec'd), the others the in-process one."""
+    from tcpd_support import connect_from, make_access
+    from tls_support import CouriertcpdTls
+    dat = make_access(tmp_path, "127.0.0.1\tallow,TLS_PROTOCOL=TLSv1.3\n")
+    tcpd = CouriertcpdTls(["-server", "-tcpd", *RELAY_EXE], tls_env(TLS_CERTFILE=str(certs["pem"])),
+                          tmp_path / "couriertls.log", [f"-access={dat}"])
+    try:
+        def handshake(source: str, version: ssl.TLSVersion) -> str:
+            ctx = client_context(minimum_version=version, maximum_version=version)
+            with connect_from(source, tcpd.port) as raw, ctx.wrap_socket(raw) as s:
+                data = b""
+                while data.count(b"\n") < 2:
+                    chunk = s.recv(4096)
+                    assert chunk, data
+                    data += chunk
+                return os.path.basename(data.split(b"\n")[1].decode())
+        assert handshake("127.0.0.1", ssl.TLSVersion.TLSv1_3) == "couriertls"  # exec'd, with TLSv1.3 only
+        with pytest.raises((ssl.SSLError, OSError)):
+            handshake("127.0.0.1", ssl.TLSVersion.TLSv1_2)
+        assert handshake("127.0.0.9", ssl.TLSVersion.TLSv1_2) == "couriertcpd"  # no entry: in-process
+    finally:
+        tcpd.stop()

@@ -129,8 +129,8 @@ class CouriertcpdTls(Tcpd):
     serves in-process (tcpd/tls_inprocess.hpp) unless env says
     TCPD_TLS_INPROCESS=0: the interface of MiniTcpd, for tests that run over both."""
 
-    def __init__(self, argv: list[str], env: dict, log: Path):
-        super().__init__(log.parent, ["-nodnslookup", "-noidentlookup", "-maxprocs=100", "-maxperip=100"],
+    def __init__(self, argv: list[str], env: dict, log: Path, options: list[str] = ()):
+        super().__init__(log.parent, ["-nodnslookup", "-noidentlookup", "-maxprocs=100", "-maxperip=100", *options],
                          [couriertls(), *argv], env=env, preexec=lambda: backends._set_pdeathsig(9))
 
     def _children(self) -> list[int]:
