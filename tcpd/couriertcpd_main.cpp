@@ -26,6 +26,7 @@
 #include "tcpd/options.hpp"
 #include "tcpd/pidfile.hpp"
 #include "tcpd/server.hpp"
+#include "tcpd/tls_inprocess.hpp"
 
 extern char** environ;
 
@@ -138,10 +139,19 @@ int main(int argc, char** argv) {
   }
   auto listeners = tcpd::bind_listeners(opts);
   if (!listeners) die(listeners.error().message);
+  // couriertls's context, built before -user as couriertls reads its files before dropping.
+  std::string tls_problem;
+  auto inprocess_tls = tcpd::InProcessTls::prepare(*program, opts.program_args, tcpd::inherited_environment(environ),
+                                                   &tls_problem);
   if (auto r = drop_privileges(opts.user, opts.group); !r) die(r.error().message);
 
   auto server = tcpd::Server::create(opts, *program, std::move(*listeners), tcpd::inherited_environment(environ));
   if (!server) die(server.error().message);
+  if (inprocess_tls) {
+    (*server)->spawn_hook = [&inprocess_tls](int fd, const tcpd::EnvVars& vars, bool stderr_to_socket) {
+      return inprocess_tls->spawn(fd, vars, stderr_to_socket);
+    };
+  }
   // Courier sends its own messages there too, not only the children's.
   if (opts.stderr_mode == tcpd::StderrMode::file) {
     int fd = ::open(opts.stderr_file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0660);
@@ -149,6 +159,9 @@ int main(int argc, char** argv) {
     ::dup2(fd, 2);
     ::close(fd);
   }
+  if (!tls_problem.empty())
+    lib::log::error("%s (each connection runs couriertls, which says so too, until the files are fixed)",
+                    tls_problem.c_str());
   if (pid_file)
     if (auto r = pid_file->write_pid(::getpid()); !r) die(r.error().message);
 

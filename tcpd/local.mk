@@ -20,8 +20,10 @@ tcpd_libtcpd_a_SOURCES = \
 TCPD_LIBS = tcpd/libtcpd.a $(SUITE_LIBS) $(LIBEVENT_LIBS)
 
 sbin_PROGRAMS += tcpd/couriertcpd tcpd/makesmtpaccess tcpd/makesmtpaccess-msa tcpd/makeimapaccess
-tcpd_couriertcpd_SOURCES = tcpd/couriertcpd_main.cpp
-tcpd_couriertcpd_LDADD = $(TCPD_LIBS)
+# couriertcpd runs "couriertls -server -tcpd ..." in-process (tcpd/tls_inprocess.hpp).
+tcpd_couriertcpd_CPPFLAGS = $(AM_CPPFLAGS) $(OPENSSL_CFLAGS)
+tcpd_couriertcpd_SOURCES = tcpd/couriertcpd_main.cpp tcpd/tls_inprocess.cpp tcpd/tls_inprocess.hpp
+tcpd_couriertcpd_LDADD = tls/libtls.a $(TCPD_LIBS)
 # One program under Courier's three names: the name picks the config files.
 tcpd_makesmtpaccess_SOURCES = tcpd/makeaccess_main.cpp
 tcpd_makesmtpaccess_LDADD = $(TCPD_LIBS)

@@ -714,7 +714,13 @@ void Server::spawn_child(Pending& p, const EnvVars& vars) {
   posix_spawnattr_setsigdefault(&attr, &defaults);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   pid_t pid = -1;
-  int rc = posix_spawn(&pid, program_path_.c_str(), &fa, &attr, argv.data(), envp.data());
+  int rc = 0;
+  if (spawn_hook) {
+    pid = spawn_hook(p.fd.get(), vars, opts_.stderr_mode == StderrMode::socket);
+    if (pid < 0) rc = errno;
+  } else {
+    rc = posix_spawn(&pid, program_path_.c_str(), &fa, &attr, argv.data(), envp.data());
+  }
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) {

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -64,6 +65,11 @@ class Server {
 
   // Runs until SIGTERM/SIGINT and the children are gone. Returns the exit code.
   int run();
+
+  // When set, starts a connection's process instead of posix_spawn (couriertcpd
+  // sets it to tcpd::InProcessTls::spawn): the socket, the connection's
+  // variables, whether stderr goes to the socket; returns the pid or -1 with errno.
+  std::function<pid_t(int fd, const EnvVars& vars, bool stderr_to_socket)> spawn_hook;
 
  private:
   struct Pending;

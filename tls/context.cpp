@@ -514,6 +514,17 @@ lib::Result<Context> Context::create(const Settings& settings, const ContextOpti
   return Context(std::move(st));
 }
 
+std::optional<std::string> Context::reload_ticket_keys() {
+  if (state_->options.role != Role::server || state_->settings.cachefile.empty()) return std::nullopt;
+  auto keys = load_ticket_keys(state_->settings.cachefile, std::time(nullptr));
+  if (!keys) {
+    state_->ticket_keys.clear();  // ticket_key_cb then issues no ticket and decrypts none
+    return keys.error().message;
+  }
+  state_->ticket_keys = std::move(keys.value());
+  return std::nullopt;
+}
+
 lib::Result<Ssl> Context::new_connection(int fd) const {
   Ssl ssl(SSL_new(state_->ctx.get()));
   if (!ssl) return lib::temporary_error("SSL_new: " + openssl_error_text());

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -67,6 +68,12 @@ class Context {
   // A new connection object on fd, in server or client state. The SSL refers to
   // this context, which must outlive it.
   lib::Result<Ssl> new_connection(int fd) const;
+
+  // Reads TLS_CACHEFILE's ticket keys again (creating or rotating them as
+  // ticket_keys.hpp says), for a context that serves more than one connection
+  // (tcpd/tls_inprocess.hpp). Returns the warning text when the file cannot be
+  // used (tickets then stay off), nothing otherwise or without TLS_CACHEFILE.
+  std::optional<std::string> reload_ticket_keys();
 
   struct State;
 

@@ -7,6 +7,7 @@ tls_libtls_a_SOURCES = \
   tls/openssl_handles.hpp \
   tls/context.cpp tls/context.hpp \
   tls/couriertls_options.cpp tls/couriertls_options.hpp \
+  tls/couriertls_serve.cpp tls/couriertls_serve.hpp \
   tls/dhparams.cpp tls/dhparams.hpp \
   tls/pem.cpp tls/pem.hpp \
   tls/relay.cpp tls/relay.hpp \

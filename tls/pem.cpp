@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <openssl/decoder.h>
 #include <openssl/err.h>
+#include <openssl/objects.h>
 #include <openssl/pem.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -30,6 +31,24 @@ std::string_view marker_label(std::string_view line, std::string_view marker) {
 // OpenSSL must never prompt on a terminal for a pass phrase.
 int no_password(char*, int, int, void*) { return -1; }
 
+// The algorithm a PKCS#8 PrivateKeyInfo names ("rsaEncryption",
+// "id-ecPublicKey", "ED25519"), which the providers know as a key type name:
+// with it the decoder tries one key type instead of every one (a quarter of
+// couriertls's key loading, measured with callgrind). "" when unreadable.
+std::string pkcs8_algorithm(const unsigned char* der, long der_len) {
+  const unsigned char* p = der;
+  lib::CHandle<PKCS8_PRIV_KEY_INFO, PKCS8_PRIV_KEY_INFO_free> info(d2i_PKCS8_PRIV_KEY_INFO(nullptr, &p, der_len));
+  if (!info) {
+    ERR_clear_error();
+    return {};
+  }
+  const ASN1_OBJECT* object = nullptr;
+  if (PKCS8_pkey_get0(&object, nullptr, nullptr, nullptr, info.get()) != 1 || !object) return {};
+  int nid = OBJ_obj2nid(object);
+  const char* name = nid == NID_undef ? nullptr : OBJ_nid2sn(nid);
+  return name ? name : "";
+}
+
 // Decodes one PEM block whose DER structure the label already tells, with a
 // decoder narrowed to that structure and key type. OpenSSL 3's generic
 // PEM_read_bio_PrivateKey/Parameters try every decoder of every provider, which
@@ -45,6 +64,11 @@ EvpPkey decode_block(const PemBlock& block, const char* structure, const char* k
   if (PEM_read_bio(bio.get(), &name, &header, &der, &der_len) != 1) return nullptr;
   OpensslString owned_name(name), owned_header(header);
   OpensslBytes owned_der(der);
+  std::string algorithm;
+  if (!keytype && std::string_view(structure) == "PrivateKeyInfo") {
+    algorithm = pkcs8_algorithm(der, der_len);
+    if (!algorithm.empty()) keytype = algorithm.c_str();
+  }
   EVP_PKEY* pkey = nullptr;
   DecoderCtx dctx(OSSL_DECODER_CTX_new_for_pkey(&pkey, "DER", structure, keytype, selection, nullptr, nullptr));
   if (!dctx) return nullptr;

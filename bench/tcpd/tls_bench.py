@@ -1,28 +1,51 @@
 #!/usr/bin/env python3
-"""TLS handshakes per second: our couriertls against Debian's (courier-base,
-GnuTLS) on the same machine in one run.
+"""TLS handshakes per second through couriertls: Debian's Courier (courier-base,
+GnuTLS) against ours, on the same machine in one run (issue 16, item 1).
 
-Both run under the same superserver (Debian's couriertcpd, so the accept loop
-is identical), serve the same RSA-2048 certificate and the same ffdhe3072 DH
-parameters, and run the same trivial child (/bin/true: the service answers
-nothing and closes, so each connection is one full handshake, a close_notify
-and the process teardown). Clients are Python ssl threads doing full
-handshakes (no resumption) for a fixed time; TLS 1.3 and TLS 1.2.
+Each server is a superserver on 127.0.0.1 running
+    couriertls -server -tcpd /bin/true
+per connection: the service answers nothing and closes, so each connection is
+one full handshake (no resumption), a close_notify and the process teardown.
+All serve the same RSA-2048 certificate and the same ffdhe3072 DH parameters.
+Clients: Python ssl threads doing full handshakes for a fixed time, TLS 1.3
+and TLS 1.2 (ECDHE, as clients negotiate).
 
-usage: tls_bench.py [--build DIR] [--seconds N] [--clients N]
-  --build: the configured build folder holding tls/couriertls (default: ./build)
-Debian's couriertls and couriertcpd are unpacked with apt-get download +
-dpkg -x into a private folder (courier-base conflicts with nothing here, but
-installing it would start daemons).
+Servers ("impls"):
+  courier       Debian's couriertcpd + couriertls (GnuTLS)
+  before        --before DIR: that build's couriertcpd + couriertls (e.g. the
+                main branch before this change); omitted without --before
+  ours          --build DIR: our couriertcpd, which serves "couriertls -server
+                -tcpd" in-process (tcpd/tls_inprocess.hpp)
+  ours-exec     the same with TCPD_TLS_INPROCESS=0: couriertls exec'd per
+                connection, as STARTTLS and other superservers run it
+
+Rounds alternate between the servers (every server, every protocol, then the
+next round) and the table shows medians over rounds, so load from other
+processes on a shared machine hits all alike.
+
+usage: tls_bench.py [--build DIR] [--before DIR] [--seconds S] [--rounds N]
+                    [--clients N] [--json FILE] [--only courier,ours,...]
+Prints two tables, one line per protocol: handshakes per second (medians per
+server, and each server's ratio to courier: higher is better), then the
+server's CPU milliseconds per handshake (the superserver and every process it
+reaped, from /proc/PID/stat; courier's divided by each server's, so again
+higher is better; this one does not move with other load on the machine).
+With --json, writes every round's figures too.
+Debian's binaries come from bench/imap/anchors.sh's folder
+(/var/tmp/courier-suite-anchors/courier; the script runs anchors.sh when it
+is missing: apt-get download + dpkg -x, nothing is installed). Run as root (couriertls drops to the mail user, MAILUSER, default
+nobody here).
 """
 from __future__ import annotations
 
 import argparse
-import glob
+import json
 import os
+import platform
 import shutil
 import socket
 import ssl
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,16 +53,16 @@ import threading
 import time
 from pathlib import Path
 
+ANCHORS = Path("/var/tmp/courier-suite-anchors/courier")
+VERSIONS = (("TLS 1.3", ssl.TLSVersion.TLSv1_3), ("TLS 1.2", ssl.TLSVersion.TLSv1_2))
 
-def unpack_debian(work: Path) -> Path:
-    root = work / "debian-root"
-    if (root / "usr/bin/couriertls").exists():
-        return root
-    subprocess.run(["apt-get", "download", "courier-base"], cwd=work, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deb = sorted(glob.glob(str(work / "courier-base_*.deb")))[-1]
-    subprocess.run(["dpkg", "-x", deb, str(root)], check=True)
-    return root
+
+def debian_root() -> Path:
+    """Debian's courier-base (and the libraries it needs) unpacked, not installed."""
+    if not (ANCHORS / "usr/bin/couriertls").exists():
+        subprocess.run(["sh", str(Path(__file__).resolve().parent.parent / "imap/anchors.sh")], check=True,
+                       stdout=subprocess.DEVNULL)
+    return ANCHORS
 
 
 def make_material(work: Path) -> tuple[Path, Path]:
@@ -60,10 +83,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(couriertcpd: Path, couriertls: Path, pem: Path, dh: Path, log) -> tuple[subprocess.Popen, int]:
+def mail_user() -> str:
+    if os.environ.get("MAILUSER"):
+        return os.environ["MAILUSER"]
+    try:
+        import pwd
+        pwd.getpwnam("courier")
+        return "courier"
+    except KeyError:
+        return "nobody"
+
+
+def start(couriertcpd: Path, couriertls: Path, pem: Path, dh: Path, extra_env: dict, log) -> tuple[subprocess.Popen, int]:
     port = free_port()
     env = {"PATH": "/usr/bin:/bin", "TLS_CERTFILE": str(pem), "TLS_DHPARAMS": str(dh),
-           "TLS_VERIFYPEER": "NONE"}
+           "TLS_VERIFYPEER": "NONE", "MAILUSER": mail_user(), **extra_env}
     proc = subprocess.Popen([str(couriertcpd), "-nodnslookup", "-noidentlookup", "-maxprocs=400",
                              "-maxperip=400", "-address=127.0.0.1", str(port), str(couriertls), "-server",
                              "-tcpd", "/bin/true"], env=env, stdout=log, stderr=log)
@@ -78,7 +112,15 @@ def start(couriertcpd: Path, couriertls: Path, pem: Path, dh: Path, log) -> tupl
     raise SystemExit(f"{couriertcpd} did not start")
 
 
-def handshakes(port: int, version: ssl.TLSVersion, seconds: float, clients: int) -> tuple[float, int]:
+def server_cpu_s(pid: int) -> float:
+    """CPU seconds of the superserver and of every process it has reaped
+    (couriertls, or its in-process fork, and what they reaped in turn)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
+    return (utime + stime + cutime + cstime) / os.sysconf("SC_CLK_TCK")
+
+
+def handshakes(port: int, version: ssl.TLSVersion, seconds: float, clients: int) -> tuple[float, int, int]:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
@@ -92,6 +134,8 @@ def handshakes(port: int, version: ssl.TLSVersion, seconds: float, clients: int)
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
                     with ctx.wrap_socket(raw) as s:
+                        if s.version() != ("TLSv1.3" if version == ssl.TLSVersion.TLSv1_3 else "TLSv1.2"):
+                            raise ssl.SSLError("wrong version")
                         while s.recv(4096):
                             pass
                 counts[i] += 1
@@ -105,44 +149,107 @@ def handshakes(port: int, version: ssl.TLSVersion, seconds: float, clients: int)
     for t in threads:
         t.join()
     elapsed = time.monotonic() - start_t
-    return sum(counts) / elapsed, sum(errors)
+    return sum(counts) / elapsed, sum(errors), sum(counts)
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--build", default="build")
-    ap.add_argument("--seconds", type=float, default=10)
-    ap.add_argument("--clients", type=int, default=4)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--build", default="build", help="our configured build folder (default ./build)")
+    ap.add_argument("--before", help="another build folder to compare, e.g. the main branch's")
+    ap.add_argument("--seconds", type=float, default=5, help="seconds per measurement (default 5)")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are shown (default 3)")
+    ap.add_argument("--clients", type=int, default=4, help="concurrent client threads (default 4)")
+    ap.add_argument("--only", help="comma-separated subset of courier,before,ours,ours-exec")
+    ap.add_argument("--json", help="write every round's figures to this file")
     args = ap.parse_args()
-    ours = Path(args.build).resolve() / "tls/couriertls"
-    if not ours.exists():
-        raise SystemExit(f"{ours} is not built")
+
+    def built(folder: str) -> tuple[Path, Path]:
+        b = Path(folder).resolve()
+        tls, tcpd = b / "tls/couriertls", b / "tcpd/couriertcpd"
+        for p in (tls, tcpd):
+            if not p.exists():
+                raise SystemExit(f"{p} is not built: run make in {b}")
+        return tcpd, tls
+
     work = Path(tempfile.mkdtemp(prefix="tls-bench-"))
+    os.chmod(work, 0o755)
+    servers = []
     try:
-        root = unpack_debian(work)
+        root = debian_root()
         pem, dh = make_material(work)
-        couriertcpd = root / "usr/sbin/couriertcpd"
-        impls = [("ours (OpenSSL 3)", ours), ("Debian courier-base (GnuTLS)", root / "usr/bin/couriertls")]
-        results: dict[tuple[str, str], tuple[float, int]] = {}
+        ours_tcpd, ours_tls = built(args.build)
+        lib = root / "usr/lib"
+        impls = [("courier", root / "usr/sbin/couriertcpd", root / "usr/bin/couriertls",
+                  {"LD_LIBRARY_PATH": f"{lib}:{lib}/x86_64-linux-gnu"})]
+        if args.before:
+            before_tcpd, before_tls = built(args.before)
+            impls.append(("before", before_tcpd, before_tls, {"TCPD_TLS_INPROCESS": "0"}))
+        impls.append(("ours", ours_tcpd, ours_tls, {}))
+        impls.append(("ours-exec", ours_tcpd, ours_tls, {"TCPD_TLS_INPROCESS": "0"}))
+        if args.only:
+            keep = set(args.only.split(","))
+            impls = [i for i in impls if i[0] in keep]
+        runs: dict[str, dict[str, list[float]]] = {i[0]: {v: [] for v, _ in VERSIONS} for i in impls}
+        cpu_ms: dict[str, dict[str, list[float]]] = {i[0]: {v: [] for v, _ in VERSIONS} for i in impls}
+        errors: dict[str, int] = {i[0]: 0 for i in impls}
         with open(work / "servers.log", "wb") as log:
-            for label, binary in impls:
-                proc, port = start(couriertcpd, binary, pem, dh, log)
-                try:
-                    for vname, version in (("TLS 1.3", ssl.TLSVersion.TLSv1_3), ("TLS 1.2", ssl.TLSVersion.TLSv1_2)):
-                        handshakes(port, version, 1, args.clients)  # warm up
-                        results[(label, vname)] = handshakes(port, version, args.seconds, args.clients)
-                finally:
-                    proc.terminate()
-                    proc.wait()
-        print(f"TLS handshakes per second through couriertls (couriertcpd + /bin/true child, "
-              f"{args.clients} clients, {args.seconds:g} s each, {os.cpu_count()} CPUs)")
-        print(f"{'protocol':<9} {'ours':>12} {'Debian':>12} {'ratio':>8}   errors (ours/Debian)")
-        for vname in ("TLS 1.3", "TLS 1.2"):
-            o, oe = results[(impls[0][0], vname)]
-            d, de = results[(impls[1][0], vname)]
-            print(f"{vname:<9} {o:>12.1f} {d:>12.1f} {o / d if d else float('inf'):>7.2f}x   {oe}/{de}")
+            ports, pids = {}, {}
+            for label, tcpd, tls, extra in impls:
+                proc, port = start(tcpd, tls, pem, dh, extra, log)
+                servers.append(proc)
+                ports[label], pids[label] = port, proc.pid
+            for label, *_ in impls:  # warm up: page cache, the first fork
+                for _, version in VERSIONS:
+                    handshakes(ports[label], version, 0.5, args.clients)
+            for _ in range(args.rounds):
+                for label, *_ in impls:
+                    for vname, version in VERSIONS:
+                        cpu0 = server_cpu_s(pids[label])
+                        rate, errs, count = handshakes(ports[label], version, args.seconds, args.clients)
+                        time.sleep(0.3)  # the last connections' processes end and are reaped
+                        cpu = server_cpu_s(pids[label]) - cpu0
+                        runs[label][vname].append(rate)
+                        cpu_ms[label][vname].append(1000 * cpu / count if count else float("nan"))
+                        errors[label] += errs
+        med = {label: {v: statistics.median(r) for v, r in per.items()} for label, per in runs.items()}
+        print(f"TLS handshakes per second through couriertls (couriertcpd + /bin/true child, {args.clients} "
+              f"clients, {args.rounds} interleaved rounds of {args.seconds:g} s, medians, {os.cpu_count()} CPUs)")
+        labels = [i[0] for i in impls]
+        head = f"{'protocol':<9}" + "".join(f"{label:>11}" for label in labels)
+        ratios = [label for label in labels if label != "courier" and "courier" in med]
+        head += "".join(f"{label + '/courier':>18}" for label in ratios)
+        print(head)
+        for vname, _ in VERSIONS:
+            line = f"{vname:<9}" + "".join(f"{med[label][vname]:>11.1f}" for label in labels)
+            for label in ratios:
+                c = med["courier"][vname]
+                line += f"{(med[label][vname] / c if c else float('inf')):>17.2f}x"
+            print(line)
+        cpu_med = {label: {v: statistics.median(r) for v, r in per.items()} for label, per in cpu_ms.items()}
+        print("server CPU ms per handshake (superserver + everything it ran; lower is better; "
+              "robust to other load):")
+        print(f"{'protocol':<9}" + "".join(f"{label:>11}" for label in labels) +
+              "".join(f"{'courier/' + label:>18}" for label in ratios))
+        for vname, _ in VERSIONS:
+            line = f"{vname:<9}" + "".join(f"{cpu_med[label][vname]:>11.2f}" for label in labels)
+            for label in ratios:
+                line += f"{cpu_med['courier'][vname] / cpu_med[label][vname]:>17.2f}x"
+            print(line)
+        print("failed handshakes: " + ", ".join(f"{label} {errors[label]}" for label in labels))
+        if args.json:
+            Path(args.json).write_text(json.dumps({
+                "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                            "openssl": ssl.OPENSSL_VERSION},
+                "settings": vars(args), "rounds": runs, "medians": med, "errors": errors,
+                "server_cpu_ms_per_handshake": cpu_ms, "server_cpu_ms_medians": cpu_med}, indent=2))
         return 0
     finally:
+        for proc in servers:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         shutil.rmtree(work, ignore_errors=True)
 
 

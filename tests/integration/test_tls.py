@@ -11,13 +11,14 @@ import select
 import socket
 import ssl
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 import backends
 from suite import tool
-from tls_support import MiniTcpd, couriertls, make_identity, startup_failure, tls_env
+from tls_support import SERVE_MODES, MiniTcpd, couriertls, make_identity, serve_couriertls, startup_failure, tls_env
 
 
 @pytest.fixture
@@ -27,8 +28,25 @@ def certs(tmp_path: Path):
     return {"ident": ident, "pem": ident.write(tmp_path / "imapd.pem"), "dir": tmp_path}
 
 
-def serve(tmp_path: Path, env: dict, program: list[str]) -> MiniTcpd:
-    return MiniTcpd([couriertls(), "-server", "-tcpd", *program], env, tmp_path / "couriertls.log")
+@pytest.fixture(params=SERVE_MODES)
+def mode(request) -> str:
+    """Each serving test runs twice: couriertls exec'd per connection, and the
+    real couriertcpd serving "couriertls -server -tcpd" in-process."""
+    return request.param
+
+
+def serve(tmp_path: Path, env: dict, program: list[str], mode: str = "exec"):
+    return serve_couriertls(mode, ["-server", "-tcpd", *program], env, tmp_path / "couriertls.log")
+
+
+def assert_exits(tcpd, expected: list[int]) -> None:
+    """The connections' exit codes where the server can tell them (MiniTcpd);
+    couriertcpd cannot, so there it only waits for them to end."""
+    codes = tcpd.wait_all()
+    if isinstance(tcpd, MiniTcpd):
+        assert codes == expected
+    else:
+        assert codes is None
 
 
 ECHO = ["/bin/sh", "-c", "echo hello; exec cat"]
@@ -68,8 +86,8 @@ def s_client(port: int, *args: str, stdin: bytes = b"ping\n") -> subprocess.Comp
 
 
 @pytest.mark.parametrize("version,expected", [("-tls1_2", "TLSv1.2"), ("-tls1_3", "TLSv1.3")])
-def test_s_client_completes_tls12_and_tls13(tmp_path, certs, version, expected):
-    tcpd = serve(tmp_path, tls_env(TLS_CERTFILE=str(certs["pem"])), ECHO_ONCE)
+def test_s_client_completes_tls12_and_tls13(tmp_path, certs, version, expected, mode):
+    tcpd = serve(tmp_path, tls_env(TLS_CERTFILE=str(certs["pem"])), ECHO_ONCE, mode)
     try:
         out = s_client(tcpd.port, version).stdout.decode(errors="replace")
         assert f"New, {expected}, Cipher is" in out, out
@@ -79,14 +97,14 @@ def test_s_client_completes_tls12_and_tls13(tmp_path, certs, version, expected):
 
 
 @pytest.mark.parametrize("version", ["-tls1", "-tls1_1"])
-def test_s_client_old_protocols_are_refused(tmp_path, certs, version):
-    tcpd = serve(tmp_path, tls_env(TLS_CERTFILE=str(certs["pem"]), TLS_PROTOCOL="TLSv1"), ECHO)
+def test_s_client_old_protocols_are_refused(tmp_path, certs, version, mode):
+    tcpd = serve(tmp_path, tls_env(TLS_CERTFILE=str(certs["pem"]), TLS_PROTOCOL="TLSv1"), ECHO, mode)
     try:
         # SECLEVEL=0 so that the client really offers the old protocol.
         out = s_client(tcpd.port, version, "-cipher", "DEFAULT@SECLEVEL=0").stdout.decode(errors="replace")
         assert "hello" not in out
         assert "alert protocol version" in out, out
-        assert tcpd.wait_all() == [1]
+        assert_exits(tcpd, [1])
         log = tcpd.log_text()
         assert "older than TLS 1.2, which are refused" in log, log
         assert "TLS_PROTOCOL=TLSv1 asks for a protocol older than TLS 1.2" in log, log
@@ -94,10 +112,10 @@ def test_s_client_old_protocols_are_refused(tmp_path, certs, version):
         tcpd.stop()
 
 
-def test_python_ssl_and_the_environment_the_program_sees(tmp_path, certs):
+def test_python_ssl_and_the_environment_the_program_sees(tmp_path, certs, mode):
     envfile = tmp_path / "env.txt"
     env = tls_env(TLS_CERTFILE=str(certs["pem"]), TLS_SUBJECT_CN="stale-from-parent")
-    tcpd = serve(tmp_path, env, ["/bin/sh", "-c", f"env > {envfile}; echo hello; exec cat"])
+    tcpd = serve(tmp_path, env, ["/bin/sh", "-c", f"env > {envfile}; echo hello; exec cat"], mode)
     try:
         data, version, _, _, _ = talk(tcpd.port, client_context())
         assert data == b"hello\nping\n"
@@ -110,7 +128,7 @@ def test_python_ssl_and_the_environment_the_program_sees(tmp_path, certs):
     assert seen["TCPREMOTEIP"] == "127.0.0.1"
 
 
-def test_client_certificate_reaches_the_program(tmp_path, certs):
+def test_client_certificate_reaches_the_program(tmp_path, certs, mode):
     ca = make_identity("Test CA", ca=True)
     (tmp_path / "ca.pem").write_bytes(ca.cert_pem())
     alice = make_identity("Alice", issuer=ca, email="alice@example.test")
@@ -123,7 +141,7 @@ def test_client_certificate_reaches_the_program(tmp_path, certs):
     mallory_cert.write_bytes(mallory.cert_pem())
     envfile = tmp_path / "env.txt"
     env = tls_env(TLS_CERTFILE=str(certs["pem"]), TLS_VERIFYPEER="PEER", TLS_TRUSTCERTS=str(tmp_path / "ca.pem"))
-    tcpd = serve(tmp_path, env, ["/bin/sh", "-c", f"env > {envfile}; echo hello; exec cat"])
+    tcpd = serve(tmp_path, env, ["/bin/sh", "-c", f"env > {envfile}; echo hello; exec cat"], mode)
     try:
         ctx = client_context()
         ctx.load_cert_chain(alice_cert, alice_key)
@@ -137,31 +155,31 @@ def test_client_certificate_reaches_the_program(tmp_path, certs):
         bad.load_cert_chain(mallory_cert, mallory_key)
         with pytest.raises((ssl.SSLError, ConnectionError, AssertionError)):
             talk(tcpd.port, bad)
-        assert tcpd.wait_all() == [0, 1]
+        assert_exits(tcpd, [0, 1])
         assert not envfile.exists()  # the program never ran for Mallory
         assert "client certificate rejected" in tcpd.log_text()
     finally:
         tcpd.stop()
 
 
-def test_requirepeer_refuses_a_client_without_certificate(tmp_path, certs):
+def test_requirepeer_refuses_a_client_without_certificate(tmp_path, certs, mode):
     ca = make_identity("Test CA", ca=True)
     (tmp_path / "ca.pem").write_bytes(ca.cert_pem())
     env = tls_env(TLS_CERTFILE=str(certs["pem"]), TLS_VERIFYPEER="REQUIREPEER",
                   TLS_TRUSTCERTS=str(tmp_path / "ca.pem"))
-    tcpd = serve(tmp_path, env, ECHO)
+    tcpd = serve(tmp_path, env, ECHO, mode)
     try:
         with pytest.raises((ssl.SSLError, ConnectionError, AssertionError)):
             talk(tcpd.port, client_context())
-        assert tcpd.wait_all() == [1]
+        assert_exits(tcpd, [1])
         assert "TLS_VERIFYPEER=REQUIREPEER requires one" in tcpd.log_text()
     finally:
         tcpd.stop()
 
 
-def test_sni_and_local_address_pick_the_certificate(tmp_path, certs):
+def test_sni_and_local_address_pick_the_certificate(tmp_path, certs, mode):
     make_identity("mail.example.test").write(Path(f"{certs['pem']}.mail.example.test"))
-    tcpd = serve(tmp_path, tls_env(TLS_CERTFILE=str(certs["pem"])), ECHO)
+    tcpd = serve(tmp_path, tls_env(TLS_CERTFILE=str(certs["pem"])), ECHO, mode)
     try:
         from cryptography import x509
         for sni, cn in [("mail.example.test", "mail.example.test"), ("other.example.test", "localhost"),
@@ -177,10 +195,10 @@ def test_sni_and_local_address_pick_the_certificate(tmp_path, certs):
         tcpd.stop()
 
 
-def test_crlf_pem_loads(tmp_path):
+def test_crlf_pem_loads(tmp_path, mode):
     pem = make_identity("localhost").write(tmp_path / "windows.pem", crlf=True)
     assert b"\r\n" in pem.read_bytes()
-    tcpd = serve(tmp_path, tls_env(TLS_CERTFILE=str(pem)), ECHO)
+    tcpd = serve(tmp_path, tls_env(TLS_CERTFILE=str(pem)), ECHO, mode)
     try:
         data, _, _, _, _ = talk(tcpd.port, client_context())
         assert data == b"hello\nping\n"
@@ -217,8 +235,8 @@ def test_startup_errors_name_the_file_and_the_fix(tmp_path):
         assert "ERR:" in stderr
 
 
-def test_garbage_and_half_handshakes_do_not_hang_or_crash(tmp_path, certs):
-    tcpd = serve(tmp_path, tls_env(TLS_CERTFILE=str(certs["pem"]), TLS_HANDSHAKE_TIMEOUT="2"), ECHO)
+def test_garbage_and_half_handshakes_do_not_hang_or_crash(tmp_path, certs, mode):
+    tcpd = serve(tmp_path, tls_env(TLS_CERTFILE=str(certs["pem"]), TLS_HANDSHAKE_TIMEOUT="2"), ECHO, mode)
     try:
         with socket.create_connection(("127.0.0.1", tcpd.port), timeout=20) as s:
             s.sendall(b"GET / HTTP/1.0\r\n\r\n" + os.urandom(3000))
@@ -234,7 +252,7 @@ def test_garbage_and_half_handshakes_do_not_hang_or_crash(tmp_path, certs):
             pass  # a client that says nothing and hangs up
         with socket.create_connection(("127.0.0.1", tcpd.port), timeout=20) as s:
             assert s.recv(1) == b""  # silent client: the handshake deadline ends it
-        assert tcpd.wait_all() == [1, 1, 1, 1]
+        assert_exits(tcpd, [1, 1, 1, 1])
         log = tcpd.log_text()
         assert "sent something that is not TLS" in log, log
         assert "closed the connection during the handshake" in log, log
@@ -246,8 +264,8 @@ def test_garbage_and_half_handshakes_do_not_hang_or_crash(tmp_path, certs):
         tcpd.stop()
 
 
-def test_large_transfer_both_ways(tmp_path, certs):
-    tcpd = serve(tmp_path, tls_env(TLS_CERTFILE=str(certs["pem"])), ECHO)
+def test_large_transfer_both_ways(tmp_path, certs, mode):
+    tcpd = serve(tmp_path, tls_env(TLS_CERTFILE=str(certs["pem"])), ECHO, mode)
     try:
         payload = os.urandom(3 * 1024 * 1024)
         with socket.create_connection(("127.0.0.1", tcpd.port), timeout=30) as raw:
@@ -278,9 +296,9 @@ def test_large_transfer_both_ways(tmp_path, certs):
         tcpd.stop()
 
 
-def test_session_resumption_with_cachefile(tmp_path, certs):
+def test_session_resumption_with_cachefile(tmp_path, certs, mode):
     cache = tmp_path / "couriersslcache"
-    tcpd = serve(tmp_path, tls_env(TLS_CERTFILE=str(certs["pem"]), TLS_CACHEFILE=str(cache)), ECHO)
+    tcpd = serve(tmp_path, tls_env(TLS_CERTFILE=str(certs["pem"]), TLS_CACHEFILE=str(cache)), ECHO, mode)
     try:
         ctx = client_context()
         _, _, _, session, reused = talk(tcpd.port, ctx)
@@ -292,8 +310,8 @@ def test_session_resumption_with_cachefile(tmp_path, certs):
         tcpd.stop()
 
 
-def test_alpn(tmp_path, certs):
-    tcpd = serve(tmp_path, tls_env(TLS_CERTFILE=str(certs["pem"]), TLS_ALPN="imap"), ECHO)
+def test_alpn(tmp_path, certs, mode):
+    tcpd = serve(tmp_path, tls_env(TLS_CERTFILE=str(certs["pem"]), TLS_ALPN="imap"), ECHO, mode)
     try:
         ctx = client_context()
         ctx.set_alpn_protocols(["h2", "imap"])
@@ -329,7 +347,7 @@ def test_starttls_through_start_tls_api(tmp_path, certs):
                 s.sendall(b"EXEC\r\n")  # the login process execs: the session survives
                 rest = sf.read()
                 assert b"TLS_CONNECTED_PROTOCOL=TLSv1.3" in rest
-        assert tcpd.wait_all() == [0]
+        assert_exits(tcpd, [0])
     finally:
         tcpd.stop()
 
@@ -345,15 +363,15 @@ def test_starttls_failure_is_reported(tmp_path):
             raw.sendall(b"a STARTTLS\r\n")
             assert f.readline() == b"a OK begin TLS now\r\n"
             assert f.read() == b""
-        assert tcpd.wait_all() == [1]
+        assert_exits(tcpd, [1])
         assert "STARTTLS: TLS_CERTFILE=" in tcpd.log_text() and "does not exist" in tcpd.log_text()
     finally:
         tcpd.stop()
 
 
-def test_debug_client_mode_verifies_the_server(tmp_path, certs):
+def test_debug_client_mode_verifies_the_server(tmp_path, certs, mode):
     (tmp_path / "trust.pem").write_bytes(certs["ident"].cert_pem())
-    tcpd = serve(tmp_path, tls_env(TLS_CERTFILE=str(certs["pem"])), ECHO)
+    tcpd = serve(tmp_path, tls_env(TLS_CERTFILE=str(certs["pem"])), ECHO, mode)
     try:
         env = tls_env(TLS_TRUSTCERTS=str(tmp_path / "trust.pem"))
         ok = subprocess.run([couriertls(), "-host=127.0.0.1", f"-port={tcpd.port}", "-verify=localhost"],
@@ -409,17 +427,92 @@ def test_mkcert_tools(tmp_path, service):
         tcpd.stop()
 
 
-def test_user_option_drops_the_relay_but_not_the_program(tmp_path, certs):
+def test_user_option_drops_the_relay_but_not_the_program(tmp_path, certs, mode):
     if os.geteuid() != 0:
         pytest.skip("-user=name needs root")
     import pwd
     nobody = pwd.getpwnam("nobody").pw_uid
     # The program prints its own uid and the uid of its parent, the relaying couriertls.
     program = ["/bin/sh", "-c", 'echo hello; echo "$(id -u) $(stat -c %u /proc/$PPID)"; exec cat']
-    tcpd = MiniTcpd([couriertls(), "-server", "-tcpd", "-user=nobody", *program],
-                    tls_env(TLS_CERTFILE=str(certs["pem"])), tmp_path / "couriertls.log")
+    tcpd = serve_couriertls(mode, ["-server", "-tcpd", "-user=nobody", *program],
+                            tls_env(TLS_CERTFILE=str(certs["pem"])), tmp_path / "couriertls.log")
     try:
         data, _, _, _, _ = talk(tcpd.port, client_context(), send=b"x\n")
         assert f"hello\n0 {nobody}\n".encode() in data, data
+    finally:
+        tcpd.stop()
+
+
+# ----- couriertcpd serving couriertls in-process (tcpd/tls_inprocess.hpp) -----
+
+RELAY_EXE = ["/bin/sh", "-c", 'echo hello; readlink /proc/$PPID/exe; exec cat']
+
+
+@pytest.mark.parametrize("inprocess", ["1", "0"])
+def test_couriertcpd_runs_couriertls_in_process_unless_turned_off(tmp_path, certs, inprocess):
+    env = tls_env(TLS_CERTFILE=str(certs["pem"]), TCPD_TLS_INPROCESS=inprocess)
+    tcpd = serve(tmp_path, env, RELAY_EXE, "couriertcpd")
+    try:
+        data, _, _, _, _ = talk(tcpd.port, client_context(), send=b"x\n")
+        relay = data.split(b"\n")[1].decode()
+        # The process that relays TLS for the program: couriertcpd's fork, or an exec'd couriertls.
+        assert os.path.basename(relay) == ("couriertcpd" if inprocess == "1" else "couriertls"), data
+    finally:
+        tcpd.stop()
+
+
+def test_couriertcpd_serves_a_renewed_certificate_and_says_when_it_is_bad(tmp_path, certs):
+    from cryptography import x509
+    pem = certs["pem"]
+    tcpd = serve(tmp_path, tls_env(TLS_CERTFILE=str(pem)), RELAY_EXE, "couriertcpd")
+    try:
+        def served_cn() -> str:
+            _, _, der, _, _ = talk(tcpd.port, client_context(), send=b"x\n")
+            return x509.load_der_x509_certificate(der).subject.rfc4514_string()
+        assert served_cn().startswith("CN=localhost,")
+        # Renewed in place, as certbot's deploy hook or mkimapdcert would: the next connections get it.
+        make_identity("renewed").write(tmp_path / "new.pem")
+        os.rename(tmp_path / "new.pem", pem)
+        deadline = time.monotonic() + 10
+        while not served_cn().startswith("CN=renewed,"):
+            assert time.monotonic() < deadline, "the renewed certificate was never served"
+            time.sleep(0.3)
+        # A broken replacement: couriertcpd says so once, and connections fail the way
+        # couriertls's do (it runs for each and names the file).
+        pem.write_text("not a certificate\n")
+        pem.chmod(0o600)
+        time.sleep(1.2)
+        with pytest.raises((ssl.SSLError, OSError, AssertionError)):
+            talk(tcpd.port, client_context(), send=b"x\n")
+        tcpd.wait_all()
+        log = tcpd.log_text()
+        assert "TLS files changed, and the new ones cannot be used" in log, log
+        assert f"TLS_CERTFILE={pem}" in log, log
+    finally:
+        tcpd.stop()
+
+
+def test_couriertcpd_honours_tls_settings_from_the_access_file(tmp_path, certs):
+    """An access file entry may set TLS_* variables for some clients: those
+    connections get couriertls with them (exec'd), the others the in-process one."""
+    from tcpd_support import connect_from, make_access
+    from tls_support import CouriertcpdTls
+    dat = make_access(tmp_path, "127.0.0.1\tallow,TLS_PROTOCOL=TLSv1.3\n")
+    tcpd = CouriertcpdTls(["-server", "-tcpd", *RELAY_EXE], tls_env(TLS_CERTFILE=str(certs["pem"])),
+                          tmp_path / "couriertls.log", [f"-access={dat}"])
+    try:
+        def handshake(source: str, version: ssl.TLSVersion) -> str:
+            ctx = client_context(minimum_version=version, maximum_version=version)
+            with connect_from(source, tcpd.port) as raw, ctx.wrap_socket(raw) as s:
+                data = b""
+                while data.count(b"\n") < 2:
+                    chunk = s.recv(4096)
+                    assert chunk, data
+                    data += chunk
+                return os.path.basename(data.split(b"\n")[1].decode())
+        assert handshake("127.0.0.1", ssl.TLSVersion.TLSv1_3) == "couriertls"  # exec'd, with TLSv1.3 only
+        with pytest.raises((ssl.SSLError, OSError)):
+            handshake("127.0.0.1", ssl.TLSVersion.TLSv1_2)
+        assert handshake("127.0.0.9", ssl.TLSVersion.TLSv1_2) == "couriertcpd"  # no entry: in-process
     finally:
         tcpd.stop()

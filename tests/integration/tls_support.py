@@ -20,6 +20,7 @@ from cryptography.x509.oid import NameOID
 
 import backends
 from suite import tool
+from tcpd_support import Tcpd
 
 
 @dataclass
@@ -121,6 +122,41 @@ class MiniTcpd:
     def log_text(self) -> str:
         self._log.flush()
         return self.log.read_text(errors="replace")
+
+
+class CouriertcpdTls(Tcpd):
+    """The real couriertcpd running "couriertls -server -tcpd argv...", which it
+    serves in-process (tcpd/tls_inprocess.hpp) unless env says
+    TCPD_TLS_INPROCESS=0: the interface of MiniTcpd, for tests that run over both."""
+
+    def __init__(self, argv: list[str], env: dict, log: Path, options: list[str] = ()):
+        super().__init__(log.parent, ["-nodnslookup", "-noidentlookup", "-maxprocs=100", "-maxperip=100", *options],
+                         [couriertls(), *argv], env=env, preexec=lambda: backends._set_pdeathsig(9))
+
+    def _children(self) -> list[int]:
+        try:
+            text = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
+        except OSError:
+            return []
+        return [int(p) for p in text.split()]
+
+    def wait_all(self, timeout_s: float = 30) -> None:
+        """Waits until every connection's process has ended. couriertcpd does
+        not report their exit codes: the tests check the log instead."""
+        backends.poll_until(lambda: not self._children(), what="the connections' processes to end",
+                            timeout_s=timeout_s)
+
+
+# How a test serves couriertls: "exec" runs couriertls per connection behind
+# MiniTcpd; "couriertcpd" behind the real couriertcpd, which serves it in-process.
+SERVE_MODES = ["exec", "couriertcpd"]
+
+
+def serve_couriertls(mode: str, argv: list[str], env: dict, log: Path):
+    """argv: couriertls's arguments (-server -tcpd ... program)."""
+    if mode == "couriertcpd":
+        return CouriertcpdTls(argv, env, log)
+    return MiniTcpd([couriertls(), *argv], env, log)
 
 
 def couriertls() -> str:

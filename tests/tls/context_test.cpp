@@ -194,3 +194,25 @@ TEST(Context, GoodDhParametersLoad) {
 }
 
 }  // namespace
+
+namespace {
+
+// A context that serves many connections (couriertcpd's in-process couriertls)
+// reads TLS_CACHEFILE again for each: a key another process rotated in is used.
+TEST(Context, ReloadTicketKeysPicksUpTheFile) {
+  testutil::TempDir dir;
+  std::string cache = dir / "couriersslcache";
+  auto ctx = server({{"TLS_CERTFILE", write(dir, "imapd.pem", good().pem())}, {"TLS_CACHEFILE", cache}});
+  ASSERT_TRUE(ctx) << ctx.error().message;
+  auto first = testutil::read_file(cache);
+  ASSERT_FALSE(first.empty());
+  EXPECT_EQ(ctx->reload_ticket_keys(), std::nullopt);
+  EXPECT_EQ(testutil::read_file(cache), first);  // no rotation due: the same keys
+  // An unusable file (group-readable) is a warning that names it, not a failure.
+  chmod(cache.c_str(), 0640);
+  auto warning = ctx->reload_ticket_keys();
+  ASSERT_TRUE(warning);
+  EXPECT_NE(warning->find(cache), std::string::npos) << *warning;
+}
+
+}  // namespace

@@ -103,6 +103,32 @@ TEST(DecodePem, KeyAndCertificateInOneFileWithCrlf) {
   EXPECT_EQ(X509_check_private_key(c->certificates[0].get(), c->private_key.get()), 1);
 }
 
+EVP_PKEY* generate(const char* type) {
+  EVP_PKEY* key = nullptr;
+  lib::CHandle<EVP_PKEY_CTX, EVP_PKEY_CTX_free> ctx(EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
+  if (ctx && EVP_PKEY_keygen_init(ctx.get()) == 1) EVP_PKEY_generate(ctx.get(), &key);
+  return key;
+}
+
+// "PRIVATE KEY" (PKCS#8) blocks are decoded for the key type their algorithm
+// names; every type a certificate may use must still load, and keep its type.
+TEST(DecodePem, Pkcs8KeysOfEveryTypeDecode) {
+  for (const char* type : {"RSA", "EC", "ED25519", "RSA-PSS"}) {
+    std::string_view t(type);
+    tls::EvpPkey key(t == "RSA"  ? EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048})
+                     : t == "EC" ? EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256")
+                                 : generate(type));
+    ASSERT_TRUE(key) << type;
+    std::string text = tlstest::key_pem(key.get());
+    ASSERT_NE(text.find("-----BEGIN PRIVATE KEY-----"), std::string::npos) << type;
+    auto c = tls::decode_pem(text, "key.pem");
+    ASSERT_TRUE(c) << type << ": " << c.error().message;
+    ASSERT_TRUE(c->private_key) << type;
+    EXPECT_TRUE(EVP_PKEY_is_a(c->private_key.get(), type)) << type;
+    EXPECT_EQ(EVP_PKEY_eq(c->private_key.get(), key.get()), 1) << type;
+  }
+}
+
 TEST(DecodePem, DhParametersAndIgnoredBlocks) {
   std::string text = tlstest::dh_group_pem("ffdhe2048") +
                      "-----BEGIN CERTIFICATE REQUEST-----\nQUJD\n-----END CERTIFICATE REQUEST-----\n";
