@@ -116,3 +116,9 @@ FUZZ_COURIERD_SRC = tests/fuzz/fuzz_courierd.cpp courierd/smtp_reply.cpp courier
 tests/fuzz/fuzz_courierd: $(addprefix $(top_srcdir)/,$(FUZZ_COURIERD_SRC))
 	$(call fuzz_build,$(FUZZ_COURIERD_SRC))
 EXTRA_DIST += tests/fuzz/fuzz_courierd.cpp
+# authlib: the login child's hand-over to its root parent (issue 14).
+FUZZ_TARGETS += tests/fuzz/fuzz_login_handover
+FUZZ_LOGIN_HANDOVER_SRC = tests/fuzz/fuzz_login_handover.cpp authlib/login_handover_codec.cpp
+tests/fuzz/fuzz_login_handover: $(addprefix $(top_srcdir)/,$(FUZZ_LOGIN_HANDOVER_SRC))
+	$(call fuzz_build,$(FUZZ_LOGIN_HANDOVER_SRC))
+EXTRA_DIST += tests/fuzz/fuzz_login_handover.cpp
