@@ -110,7 +110,9 @@ Peer peer_of(int fd, const std::optional<uid_t>& mail_uid) {
 }
 
 // A growing delay before a FAIL for AUTH, per account and per peer uid (not
-// root's: every login process is root's); a success clears the account's.
+// root's or the mail user's: every login process runs as one of them, so a
+// per-uid count there would delay every client for one client's failures);
+// a success clears the account's.
 void delay_failure(const ChainReply& reply, const Peer& peer, const DaemonConfig& config, FailedLogins& failures) {
   if (reply.user.empty()) return;
   std::string account_key = "a:" + reply.user;
@@ -120,7 +122,7 @@ void delay_failure(const ChainReply& reply, const Peer& peer, const DaemonConfig
   }
   if (reply.outcome != Outcome::rejected) return;
   auto delay = failures.failed(account_key);
-  if (peer.uid != 0) delay = std::max(delay, failures.failed("u:" + std::to_string(peer.uid)));
+  if (!peer.trusted) delay = std::max(delay, failures.failed("u:" + std::to_string(peer.uid)));
   // Never so long that AUTH_TIMEOUT ends the worker.
   delay = std::min<std::chrono::milliseconds>(
       delay, std::chrono::duration_cast<std::chrono::milliseconds>(config.request_timeout) / 2);

@@ -304,3 +304,36 @@ def test_a_malformed_handover_is_dropped_with_a_log_line(mail_system, alice, tmp
         assert "LOGIN, user=" not in server.log_text()
     finally:
         server.stop()
+
+
+@needs_root
+def test_failures_through_login_children_do_not_delay_other_accounts(mail_system, alice):
+    """Login children all run as the mail user: authdaemond counts failures
+    per account for them, not per uid, so one client's failures do not slow
+    down everybody else's."""
+    bob = mail_system.add_account("bob@example.test", "bob-pw")
+    uid, gid = mail_ids()
+    script = """
+import socket, sys, time
+def auth(user, pw):
+    payload = f"imap\\nlogin\\n{user}\\n{pw}\\n".encode()
+    s = socket.socket(socket.AF_UNIX); s.settimeout(30); s.connect(sys.argv[1])
+    t = time.monotonic()
+    s.sendall(b"TICKET=1\\nAUTH %d\\n" % len(payload) + payload)
+    reply = s.recv(65536)
+    return reply, time.monotonic() - t
+for _ in range(4):
+    assert auth(sys.argv[2], "wrong")[0] == b"FAIL\\n"
+reply, seconds = auth(sys.argv[3], "wrong")
+print(reply == b"FAIL\\n", round(seconds, 3))
+"""
+
+    def become():
+        os.setgroups([])
+        os.setgid(gid)
+        os.setuid(uid)
+    r = subprocess.run(["python3", "-c", script, str(mail_system.socket), alice.address, bob.address],
+                       preexec_fn=become, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    failed, seconds = r.stdout.split()
+    assert failed == "True" and float(seconds) < 0.25, r.stdout
