@@ -69,6 +69,7 @@ RawReply exchange(const ClientOptions& o, std::string_view request, bool until_d
   int timeout_ms = static_cast<int>(o.timeout.count());
   lib::io::Writer out(fd->get(), {4096, timeout_ms});
   if (!o.remote_ip.empty() && o.remote_ip.find('\n') == std::string::npos) out.append("TCPREMOTEIP=" + o.remote_ip + "\n");
+  if (o.want_ticket) out.append("TICKET=1\n");
   out.append(request);
   if (auto r = out.flush(); !r) return {true, {}, "sending to authdaemond at " + path + ": " + r.error().message};
 
@@ -98,12 +99,25 @@ RawReply exchange(const ClientOptions& o, std::string_view request, bool until_d
   }
 }
 
+// The value of a KEY=value line the account parser passes over (TICKET, LOGIN).
+std::string reply_field(std::string_view text, std::string_view key) {
+  for (size_t start = 0; start < text.size();) {
+    size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(start, end - start);
+    if (line.size() > key.size() && line.starts_with(key) && line[key.size()] == '=')
+      return std::string(line.substr(key.size() + 1));
+    start = end + 1;
+  }
+  return {};
+}
+
 AuthResult account_reply(const RawReply& raw, std::string_view what) {
   if (raw.temporary) return temporary(raw.error);
   if (raw.text == "FAIL\n") return {AuthStatus::rejected, {}, std::string(what) + ": no such account or wrong password"};
   auto account = protocol::parse_account_reply(raw.text);
   if (!account) return temporary("authdaemond sent a malformed account for " + std::string(what));
-  return {AuthStatus::ok, std::move(*account), {}};
+  return {AuthStatus::ok, std::move(*account), {}, reply_field(raw.text, "TICKET")};
 }
 
 bool has_newline(std::string_view s) { return s.find_first_of("\r\n") != std::string_view::npos; }
@@ -148,6 +162,19 @@ AuthResult authenticate_cram(const ClientOptions& o, std::string_view service, s
   r.service = service;
   r.fields = sasl::CramFields{hash, std::string(challenge_b64), std::string(response_b64)};
   return auth_with_payload(o, r, sasl::cram_authtype(hash));
+}
+
+AuthResult redeem_ticket(const ClientOptions& o, std::string_view service, std::string_view ticket,
+                         std::string& login) {
+  auto bad = [](std::string_view s) { return s.empty() || s.find_first_of(" \t\r\n") != std::string_view::npos; };
+  if (bad(service) || bad(ticket)) return {AuthStatus::rejected, {}, "malformed login ticket or service", {}};
+  auto raw = exchange(o, protocol::redeem_request(service, ticket), false);
+  if (raw.text == "FAIL\n") return {AuthStatus::rejected, {}, "login ticket refused by authdaemond (its log says why)", {}};
+  auto r = account_reply(raw, "login ticket");
+  login = r.status == AuthStatus::ok ? reply_field(raw.text, "LOGIN") : std::string();
+  if (r.status == AuthStatus::ok && login.empty())
+    return temporary("authdaemond answered REDEEM without LOGIN=: it predates login tickets");
+  return r;
 }
 
 AuthResult change_password(const ClientOptions& o, std::string_view service, std::string_view user,

@@ -26,6 +26,9 @@ struct ClientOptions {
   std::string socket_path;  // empty: default_socket_path()
   std::chrono::milliseconds timeout{60000};
   std::string remote_ip;    // sent as TCPREMOTEIP= metadata when set
+  // Ask for a one-time login ticket with a successful AUTH or PRE
+  // (authlib/tickets.hpp): the login child of imaplogin/pop3login.
+  bool want_ticket = false;
 };
 
 // $AUTHDAEMON_SOCKET, else authdaemonvar from SYSCONFDIR/authdaemonrc, else
@@ -38,6 +41,7 @@ struct AuthResult {
   AuthStatus status = AuthStatus::temporary;
   Account account;    // when ok
   std::string error;  // when not ok: for the log and the admin
+  std::string ticket; // when ok and asked for (ClientOptions::want_ticket)
 };
 
 // PRE: looks the account up without a password.
@@ -49,6 +53,11 @@ AuthResult authenticate_login(const ClientOptions& options, std::string_view ser
 // response, both base64 as on the wire.
 AuthResult authenticate_cram(const ClientOptions& options, std::string_view service, sasl::CramHash hash,
                              std::string_view challenge_b64, std::string_view response_b64);
+// REDEEM (root only): the account a login ticket stands for, and in `login`
+// the name the client logged in with. Rejected: the ticket is forged, used,
+// expired or for another service (authdaemond's log says which).
+AuthResult redeem_ticket(const ClientOptions& options, std::string_view service, std::string_view ticket,
+                         std::string& login);
 // PASSWD.
 AuthResult change_password(const ClientOptions& options, std::string_view service, std::string_view user,
                            const lib::Secret& old_password, const lib::Secret& new_password);

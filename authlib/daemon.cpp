@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "authlib/chain.hpp"
+#include "authlib/daemon_tickets.hpp"
 #include "authlib/protocol.hpp"
 #include "authlib/userdb_source.hpp"
 #include "authlib/worker_slots.hpp"
@@ -78,6 +79,7 @@ void set_current_request(const std::string& what) {
 struct Shared {
   WorkerSlots& slots;
   FailedLogins& failures;
+  TicketTable& tickets;
 };
 
 // Who is asking (SO_PEERCRED) and what that peer may do.
@@ -110,7 +112,9 @@ Peer peer_of(int fd, const std::optional<uid_t>& mail_uid) {
 }
 
 // A growing delay before a FAIL for AUTH, per account and per peer uid (not
-// root's: every login process is root's); a success clears the account's.
+// root's or the mail user's: every login process runs as one of them, so a
+// per-uid count there would delay every client for one client's failures);
+// a success clears the account's.
 void delay_failure(const ChainReply& reply, const Peer& peer, const DaemonConfig& config, FailedLogins& failures) {
   if (reply.user.empty()) return;
   std::string account_key = "a:" + reply.user;
@@ -120,7 +124,7 @@ void delay_failure(const ChainReply& reply, const Peer& peer, const DaemonConfig
   }
   if (reply.outcome != Outcome::rejected) return;
   auto delay = failures.failed(account_key);
-  if (peer.uid != 0) delay = std::max(delay, failures.failed("u:" + std::to_string(peer.uid)));
+  if (!peer.trusted) delay = std::max(delay, failures.failed("u:" + std::to_string(peer.uid)));
   // Never so long that AUTH_TIMEOUT ends the worker.
   delay = std::min<std::chrono::milliseconds>(
       delay, std::chrono::duration_cast<std::chrono::milliseconds>(config.request_timeout) / 2);
@@ -131,7 +135,8 @@ void delay_failure(const ChainReply& reply, const Peer& peer, const DaemonConfig
 }
 
 // Reads and answers one request on fd.
-void serve_connection(int fd, Chain& chain, const DaemonConfig& config, const Peer& peer, FailedLogins& failures) {
+void serve_connection(int fd, Chain& chain, const DaemonConfig& config, const Peer& peer, FailedLogins& failures,
+                      TicketTable& tickets) {
   lib::io::ReaderOptions ro;
   ro.max_line_bytes = protocol::max_line_bytes;
   ro.read_timeout_ms = static_cast<int>(config.request_timeout.count() * 1000);
@@ -160,6 +165,7 @@ void serve_connection(int fd, Chain& chain, const DaemonConfig& config, const Pe
   };
 
   std::string line;
+  bool want_ticket = false;  // TICKET=1: a login child (authlib/tickets.hpp)
   for (size_t n = 0; n <= protocol::max_metadata_lines; ++n) {
     in.set_timeouts(time_left_ms(), time_left_ms());
     auto status = in.read_line(line);
@@ -175,6 +181,7 @@ void serve_connection(int fd, Chain& chain, const DaemonConfig& config, const Pe
     }
     auto& request = std::get<protocol::Line>(parsed);
     if (auto* meta = std::get_if<protocol::Metadata>(&request)) {
+      if (meta->name == "TICKET") want_ticket = meta->value == "1";
       // TCPREMOTEIP reaches PAM (PAM_RHOST) and the log: only a login process
       // (root or the mail user) may say where its client is.
       if (meta->name == "TCPREMOTEIP") {
@@ -188,6 +195,8 @@ void serve_connection(int fd, Chain& chain, const DaemonConfig& config, const Pe
     if (auto* pre = std::get_if<protocol::PreRequest>(&request)) {
       set_current_request("PRE " + pre->service + " " + pre->user);
       reply = chain.pre(*pre);
+      // PRE vouches for no secret: tickets for it (EXTERNAL) only to login processes.
+      if (want_ticket && peer.trusted) attach_ticket(tickets, reply, pre->service, pre->user);
     } else if (auto* auth = std::get_if<protocol::AuthHeader>(&request)) {
       std::string payload;
       in.set_timeouts(time_left_ms(), time_left_ms());
@@ -198,11 +207,15 @@ void serve_connection(int fd, Chain& chain, const DaemonConfig& config, const Pe
       }
       set_current_request("AUTH");
       reply = chain.auth(payload);
+      if (want_ticket) attach_ticket(tickets, reply, auth_payload_service(payload), reply.user);
       lib::Secret(std::move(payload)).wipe();
       delay_failure(reply, peer, config, failures);
     } else if (auto* pw = std::get_if<protocol::PasswdRequest>(&request)) {
       set_current_request("PASSWD " + pw->service + " " + pw->user);
       reply = chain.passwd(*pw);
+    } else if (auto* redeem = std::get_if<protocol::RedeemRequest>(&request)) {
+      set_current_request("REDEEM " + redeem->service);
+      reply = redeem_ticket(tickets, *redeem, peer.uid, peer.pid);
     } else if (!peer.trusted) {
       lib::log::warning("ENUMERATE from uid %u refused: only root and the mail user (%s) may list the accounts",
                         static_cast<unsigned>(peer.uid), lib::mail_user_name().c_str());
@@ -379,7 +392,7 @@ std::string why_workers_keep_root(const DaemonConfig& config, const lib::Identit
     }
     ::unsetenv("TCPREMOTEIP");
     ::alarm(static_cast<unsigned>(config.request_timeout.count()));
-    serve_connection(fd, chain, config, peer, shared.failures);
+    serve_connection(fd, chain, config, peer, shared.failures, shared.tickets);
     ::alarm(0);
     slots.end(slot);
   }
@@ -416,6 +429,7 @@ struct Master {
   std::map<pid_t, int> slot_of;  // pid -> its slot in `slots`
   std::optional<WorkerSlots> slots;
   std::optional<FailedLogins> failures;
+  std::optional<TicketTable> tickets;
   bool stopping = false;
   int quick_failures = 0;  // workers that died right after starting, in a row
   lib::Event respawn_timer;
@@ -434,7 +448,7 @@ struct Master {
         // The child runs no loop. Freeing the base here would remove the
         // parent's events from the epoll set both processes share.
         (void)base.release();
-        worker_main(listen_fd, config, Shared{*slots, *failures}, slot);
+        worker_main(listen_fd, config, Shared{*slots, *failures, *tickets}, slot);
       }
       workers[pid] = std::chrono::steady_clock::now();
       slot_of[pid] = slot;
@@ -678,6 +692,9 @@ lib::Result<void> run_daemon(const DaemonConfig& config, int ready_fd) {
   auto failures = FailedLogins::create();
   if (!failures) return fail(failures.error());
   m.failures.emplace(std::move(*failures));
+  auto tickets = TicketTable::create();
+  if (!tickets) return fail(tickets.error());
+  m.tickets.emplace(std::move(*tickets));
   m.listen_fd = listener->get();
   m.base.reset(event_base_new());
   if (!m.base) return fail(lib::temporary_error("event_base_new failed"));

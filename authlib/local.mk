@@ -78,3 +78,10 @@ tests_authlib_test_LDADD = $(AUTH_LIBS) -lgtest_main $(GTEST_LIBS) -lpthread
 
 # Privilege separation (issue 14): the per-peer-uid worker limit.
 authlib_libauth_a_SOURCES += authlib/worker_slots.cpp authlib/worker_slots.hpp
+
+# Privilege separation (issue 14): login tickets (the login child's AUTH, the root parent's REDEEM)
+# and the login child's hand-over to its root parent.
+authlib_libauth_a_SOURCES += authlib/tickets.cpp authlib/tickets.hpp \
+  authlib/daemon_tickets.cpp authlib/daemon_tickets.hpp \
+  authlib/login_handover.cpp authlib/login_handover.hpp authlib/login_handover_codec.cpp
+tests_authlib_test_SOURCES += tests/authlib/tickets_test.cpp tests/authlib/login_handover_test.cpp

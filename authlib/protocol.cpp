@@ -98,6 +98,12 @@ std::variant<Line, LineError> parse_line(std::string_view line) {
     return Line{AuthHeader{*n}};
   }
   if (line == "ENUMERATE") return Line{EnumerateRequest{}};
+  if (line.starts_with("REDEEM ")) {
+    auto fields = split(line.substr(7), ' ');
+    if (fields.size() != 2 || fields[0].empty() || fields[1].empty())
+      return LineError{"REDEEM needs a service and a ticket"};
+    return Line{RedeemRequest{std::string(fields[0]), std::string(fields[1])}};
+  }
   auto eq = line.find('=');
   if (eq != std::string_view::npos && eq > 0) {
     auto name = line.substr(0, eq);
@@ -204,6 +210,10 @@ std::string pre_request(std::string_view service, std::string_view user, std::st
 }
 
 std::string auth_request_header(size_t payload_bytes) { return "AUTH " + std::to_string(payload_bytes) + "\n"; }
+
+std::string redeem_request(std::string_view service, std::string_view ticket) {
+  return "REDEEM " + std::string(service) + " " + std::string(ticket) + "\n";
+}
 
 lib::Secret passwd_request(std::string_view service, std::string_view user, const lib::Secret& old_password,
                            const lib::Secret& new_password) {

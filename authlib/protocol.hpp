@@ -7,6 +7,7 @@
 //   AUTH <len>\n<payload of len bytes>     check a secret (authlib/sasl.hpp payload)
 //   PASSWD service\tuser\told\tnew\t\n     change a password
 //   ENUMERATE\n                            list accounts
+//   REDEEM <service> <ticket>\n            a login ticket (authlib/tickets.hpp; uid 0 only)
 // Replies:
 //   account: KEY=value lines (USERNAME= or UID=, GID=, HOME=, ADDRESS=, NAME=,
 //            MAILDIR=, QUOTA=, OPTIONS=) ended by ".\n"
@@ -53,8 +54,12 @@ struct PasswdRequest {
   lib::Secret new_password;
 };
 struct EnumerateRequest {};
+struct RedeemRequest {
+  std::string service;
+  std::string ticket;  // as sent; authlib/tickets.hpp checks its form
+};
 
-using Line = std::variant<Metadata, PreRequest, AuthHeader, PasswdRequest, EnumerateRequest>;
+using Line = std::variant<Metadata, PreRequest, AuthHeader, PasswdRequest, EnumerateRequest, RedeemRequest>;
 
 struct LineError {
   std::string message;  // what is wrong, for the log (never quotes a password)
@@ -81,6 +86,7 @@ std::optional<Account> parse_enumerate_line(std::string_view line);
 // the caller checks).
 std::string pre_request(std::string_view service, std::string_view user, std::string_view module = ".");
 std::string auth_request_header(size_t payload_bytes);
+std::string redeem_request(std::string_view service, std::string_view ticket);
 lib::Secret passwd_request(std::string_view service, std::string_view user, const lib::Secret& old_password,
                            const lib::Secret& new_password);
 

@@ -80,3 +80,11 @@ systemdunit_DATA += sysconfdir/imapd.service sysconfdir/imapd-ssl.service
 EXTRA_DIST += sysconfdir/imapd.service.in sysconfdir/imapd-ssl.service.in
 dist_man_MANS += doc/imapd.8
 EXTRA_DIST += bench/imap
+
+# The working directory of imaplogin's and pop3login's unprivileged child
+# (authlib/login_handover.hpp, issue 14): empty, not writable.
+install-data-local: install-login-empty
+install-login-empty:
+	$(MKDIR_P) '$(DESTDIR)$(localstatedir)/empty'
+	chmod 555 '$(DESTDIR)$(localstatedir)/empty'
+.PHONY: install-login-empty

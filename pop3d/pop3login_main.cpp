@@ -10,9 +10,12 @@
 // `pop3login --check-config FILE...` checks configuration files for the start
 // scripts (exit 0, warnings on stderr; exit 78 when a file cannot be used).
 //
-// SECURITY: runs as root (to switch to any account) and reads an
-// unauthenticated client: see login_session.hpp for the limits. It gives up
-// root only by becoming the account, right before executing pop3d.
+// SECURITY (DESIGN.md, Privileges): it forks at once
+// (authlib/login_handover.hpp). The child drops to the mail user and reads the
+// unauthenticated client (see login_session.hpp for the limits), STLS and
+// SASL included; on success it hands authdaemond's login ticket and the
+// pipelined bytes to the root parent, which reads nothing from the client:
+// it redeems the ticket, becomes the account authdaemond names and execs pop3d.
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -27,11 +30,13 @@
 #include <vector>
 
 #include "authlib/client.hpp"
+#include "authlib/login_handover.hpp"
 #include "lib/log.hpp"
 #include "pop3d/login_session.hpp"
 #include "pop3d/replies.hpp"
 #include "pop3d/settings.hpp"
 #include "pop3d/starttls.hpp"
+#include "tls/starttls.hpp"
 
 extern char** environ;
 
@@ -129,43 +134,95 @@ int main(int argc, char** argv) {
   pop3d::LoginSettings settings = pop3d::load_login_settings(env, warnings);
   for (const auto& w : warnings) lib::log::debug_if("DEBUG_LOGIN", 1, "%s", w.c_str());
 
+  auto split = authlib::login::split("pop3login");
+  if (!split) {
+    lib::log::error("%s", split.error().message.c_str());
+    write_line(pop3d::reply::account_unusable);
+    return 1;
+  }
+  if (split->child) {
+    // The child: the whole dialogue, as the mail user.
+    authlib::ClientOptions client;
+    client.remote_ip = settings.peer.remote_ip;
+    authlib::login::TicketingAuthenticator auth(client);
+    pop3d::Sleeper sleeper = [](std::chrono::seconds s) { std::this_thread::sleep_for(s); };
+    std::string external_field = settings.tls_external_field;
+    // couriertls reads the keys as root: the parent starts it.
+    auto spawn = tls::spawn_via([channel = split->channel.get()](int socket) {
+      return authlib::login::request_starttls(channel, socket);
+    });
+    pop3d::LoginSession session(std::move(settings), auth, pop3d::make_tls_starter(external_field, spawn), sleeper);
+    // Replies are written whole, one write per pipelined group: Nagle's
+    // algorithm would only delay them.
+    int one = 1;
+    (void)::setsockopt(1, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    auto success = session.run(0, 1);
+    if (!success) return 0;
+    if (auth.ticket().empty()) {
+      lib::log::error("LOGIN FAILED, user=%s: authdaemond sent no login ticket with the account (an authdaemond "
+                      "older than this pop3login? restart it from the same installation)", success->login.c_str());
+      write_line(pop3d::reply::account_unusable);
+      return 1;
+    }
+    authlib::login::Handover h;
+    h.ticket = auth.ticket();
+    h.method = success->method;
+    h.utf8 = session.utf8();
+    h.pipelined = session.pipelined_input();
+    int client_in = 0, client_out = 1;
+    if (session.tls_fd() >= 0) {
+      h.starttls = true;
+      client_in = client_out = session.tls_fd();
+      for (char** e = environ; e && *e; ++e)
+        if (std::strncmp(*e, "TLS_", 4) == 0 && h.tls_environment.size() < authlib::login::max_tls_variables &&
+            std::strlen(*e) <= authlib::login::max_tls_variable_bytes)
+          h.tls_environment.emplace_back(*e);
+    }
+    if (auto sent = authlib::login::send_handover(split->channel.get(), h, client_in, client_out); !sent) {
+      lib::log::error("LOGIN FAILED, user=%s: %s", success->login.c_str(), sent.error().message.c_str());
+      return 1;
+    }
+    return 0;
+  }
+
+  // The root parent: the account comes from authdaemond, for the ticket.
+  const std::string remote_ip = env.get_string("TCPREMOTEIP", "");
+  auto received = authlib::login::take_over_client(split->channel.get(), split->child_pid, remote_ip, tls::spawn_couriertls_fds);
+  if (!received) {
+    lib::log::error("%s", received.error().message.c_str());
+    return 1;
+  }
+  if (!*received) return 0;  // the child ended the session, or died
+  const authlib::login::Handover& h = **received;
   authlib::ClientOptions client;
-  client.remote_ip = settings.peer.remote_ip;
-  pop3d::DaemonAuthenticator auth(client);
-  pop3d::Sleeper sleeper = [](std::chrono::seconds s) { std::this_thread::sleep_for(s); };
-  std::string external_field = settings.tls_external_field;
-  pop3d::LoginSession session(std::move(settings), auth, pop3d::make_tls_starter(external_field), sleeper);
-  // Replies are written whole, one write per pipelined group: Nagle's
-  // algorithm would only delay them.
-  int one = 1;
-  (void)::setsockopt(1, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  auto success = session.run(0, 1);
-  if (!success) return 0;
+  client.remote_ip = remote_ip;
+  std::string login;
+  auto redeemed = authlib::redeem_ticket(client, settings.service, h.ticket, login);
+  if (redeemed.status != authlib::AuthStatus::ok) {
+    lib::log::error("LOGIN FAILED, ip=[%s]: login ticket not redeemed: %s", remote_ip.c_str(), redeemed.error.c_str());
+    write_line(pop3d::reply::account_unusable);
+    return 1;
+  }
+  const authlib::Account& account = redeemed.account;
 
   // The account's environment for pop3d.
-  std::vector<std::string> set = authlib::account_environment(success->account, success->login);
-  set.push_back("POP3_LOGIN_METHOD=" + success->method);
-  if (!session.pipelined_input().empty())
-    set.push_back("POP3_PIPELINED=" + authlib::sasl::encode_hex(session.pipelined_input()));
-  if (session.utf8()) set.push_back("UTF8=1");
-  if (session.tls_fd() >= 0) {
+  std::vector<std::string> set = authlib::account_environment(account, login);
+  set.push_back("POP3_LOGIN_METHOD=" + h.method);
+  if (!h.pipelined.empty()) set.push_back("POP3_PIPELINED=" + authlib::sasl::encode_hex(h.pipelined));
+  if (h.utf8) set.push_back("UTF8=1");
+  if (h.starttls) {
     // As Courier's pop3login after STLS.
     set.push_back("POP3_TLS=1");
     set.push_back("POP3_STARTTLS=NO");
     set.push_back("POP3_TLS_REQUIRED=0");
-    lib::UniqueFd plain = session.release_tls_fd();
-    if (::dup2(plain.get(), 0) < 0 || ::dup2(plain.get(), 1) < 0) {
-      lib::log::error("user=%s: dup2 of the TLS descriptor failed: %s", success->login.c_str(),
-                      lib::errno_text(errno).c_str());
-      return 1;
-    }
+    for (const auto& v : h.tls_environment) set.push_back(v);
   }
   std::vector<std::string> env_entries = build_environment(set);
-  const std::string maildir = success->account.maildir.empty() ? default_maildir : success->account.maildir;
+  const std::string maildir = account.maildir.empty() ? default_maildir : account.maildir;
 
-  if (auto became = authlib::become_account(success->account, success->login); !became) {
-    lib::log::error("LOGIN FAILED, user=%s, ip=[%s]: %s", success->login.c_str(),
-                    env.get_string("TCPREMOTEIP", "").c_str(), became.error().message.c_str());
+  if (auto became = authlib::become_account(account, login); !became) {
+    lib::log::error("LOGIN FAILED, user=%s, ip=[%s]: %s", login.c_str(), remote_ip.c_str(),
+                    became.error().message.c_str());
     write_line(pop3d::reply::account_unusable);
     return 1;
   }
@@ -177,7 +234,7 @@ int main(int argc, char** argv) {
   std::vector<char*> argvp = {args[0].data(), args[1].data(), nullptr};
   ::execve(pop3d_program.c_str(), argvp.data(), envp.data());
   lib::log::error("cannot execute %s for %s: %s; check the start script's pop3d path",
-                  pop3d_program.c_str(), success->login.c_str(), lib::errno_text(errno).c_str());
+                  pop3d_program.c_str(), login.c_str(), lib::errno_text(errno).c_str());
   write_line(pop3d::reply::account_unusable);
   return 1;
 }

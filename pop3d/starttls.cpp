@@ -14,7 +14,8 @@
 
 namespace pop3d {
 
-TlsStarter make_tls_starter(const std::string& external_field) {
+TlsStarter make_tls_starter(const std::string& external_field,
+                            std::function<lib::Result<tls::SpawnedTls>(int socket_fd)> spawn) {
   const char* configured = std::getenv("COURIERTLS");
   std::string couriertls = configured && *configured ? configured : BINDIR "/couriertls";
   if (::access(couriertls.c_str(), X_OK) != 0) {
@@ -24,10 +25,11 @@ TlsStarter make_tls_starter(const std::string& external_field) {
   }
   std::string subject_name = "TLS_SUBJECT_";
   for (char c : external_field) subject_name += (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
-  return [couriertls, subject_name, external = !external_field.empty()](int socket_fd) -> lib::Result<TlsStarted> {
+  return [couriertls, subject_name, external = !external_field.empty(), spawn](int socket_fd) -> lib::Result<TlsStarted> {
     tls::StartTlsOptions options;
     options.couriertls = couriertls;
     options.set_environment = true;
+    options.spawn = spawn;
     tls::StartTlsInfo info;
     auto fd = tls::start_tls(socket_fd, options, &info);
     if (!fd) return fd.error();

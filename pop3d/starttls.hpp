@@ -7,6 +7,7 @@
 #include <string>
 
 #include "pop3d/login_session.hpp"
+#include "tls/starttls.hpp"
 
 namespace pop3d {
 
@@ -16,6 +17,9 @@ namespace pop3d {
 // TLS_EXTERNAL: the certificate subject field whose value (couriertls's
 // TLS_SUBJECT_<FIELD>) is the EXTERNAL identity. The TLS_* variables also go
 // into the environment, so pop3d inherits them.
-TlsStarter make_tls_starter(const std::string& external_field);
+// spawn, when set, starts couriertls (tls::StartTlsOptions::spawn): the
+// login child asks its root parent (authlib/login_handover.hpp).
+TlsStarter make_tls_starter(const std::string& external_field,
+                            std::function<lib::Result<tls::SpawnedTls>(int socket_fd)> spawn = {});
 
 }  // namespace pop3d

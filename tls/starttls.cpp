@@ -11,6 +11,7 @@
 
 #include <vector>
 
+#include "lib/log.hpp"
 #include "lib/privileges.hpp"
 #include "lib/unique_fd.hpp"
 #include "tls/session.hpp"
@@ -32,7 +33,7 @@ void clear_cloexec(int fd) {
 
 }  // namespace
 
-lib::Result<int> start_tls(int socket_fd, const StartTlsOptions& options, StartTlsInfo* info) {
+lib::Result<SpawnedTls> spawn_couriertls(int socket_fd, const StartTlsOptions& options) {
   std::string program = options.couriertls;
   if (program.empty()) {
     const char* env = std::getenv("COURIERTLS");
@@ -83,9 +84,37 @@ lib::Result<int> start_tls(int socket_fd, const StartTlsOptions& options, StartT
   if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0) {
     return lib::temporary_error("STARTTLS: cannot start couriertls (fork failed)");
   }
-  local.reset();
-  status_write.reset();
-  env_write.reset();
+  SpawnedTls spawned;
+  spawned.plain = plain.release();
+  spawned.status = status_read.release();
+  spawned.env = env_read.release();
+  return spawned;
+}
+
+lib::Result<std::vector<lib::UniqueFd>> spawn_couriertls_fds(int socket_fd) {
+  auto spawned = spawn_couriertls(socket_fd);
+  if (!spawned) {
+    lib::log::error("%s", spawned.error().message.c_str());
+    return spawned.error();
+  }
+  std::vector<lib::UniqueFd> fds;
+  for (int fd : {spawned->plain, spawned->status, spawned->env}) fds.emplace_back(fd);
+  return fds;
+}
+
+std::function<lib::Result<SpawnedTls>(int socket_fd)> spawn_via(FetchTlsFds fetch) {
+  return [fetch = std::move(fetch)](int socket_fd) -> lib::Result<SpawnedTls> {
+    auto fds = fetch(socket_fd);
+    if (!fds) return fds.error();
+    if (fds->size() != 3) return lib::temporary_error("STARTTLS: couriertls's descriptors are missing");
+    return SpawnedTls{(*fds)[0].release(), (*fds)[1].release(), (*fds)[2].release()};
+  };
+}
+
+lib::Result<int> start_tls(int socket_fd, const StartTlsOptions& options, StartTlsInfo* info) {
+  auto spawned = options.spawn ? options.spawn(socket_fd) : spawn_couriertls(socket_fd, options);
+  if (!spawned) return spawned.error();
+  lib::UniqueFd plain(spawned->plain), status_read(spawned->status), env_read(spawned->env);
 
   // Both reports end with EOF: -envfd after the handshake, -statusfd after it
   // (empty: success) or with one line of error text.

@@ -27,13 +27,21 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "lib/result.hpp"
+#include "lib/unique_fd.hpp"
 
 namespace tls {
+
+// couriertls started on a socket, its handshake not yet awaited: the
+// plaintext end and the read ends of its -statusfd and -envfd reports.
+struct SpawnedTls {
+  int plain = -1, status = -1, env = -1;  // owned: closed by start_tls
+};
 
 struct StartTlsOptions {
   // couriertls to run. Empty: $COURIERTLS (Courier's setting in imapd-ssl and
@@ -47,6 +55,10 @@ struct StartTlsOptions {
   // mail user (lib::mail_user_name(): $MAILUSER, else configure's default).
   // TLS never runs as root (DESIGN.md, Privileges).
   std::string user;
+  // When set, starts couriertls instead of forking it here: imaplogin's and
+  // pop3login's unprivileged child asks its root parent, which reads the
+  // keys as root (spawn_couriertls) and passes the descriptors back.
+  std::function<lib::Result<SpawnedTls>(int socket_fd)> spawn;
 };
 
 struct StartTlsInfo {
@@ -63,5 +75,18 @@ struct StartTlsInfo {
 // "TLS_CERTFILE=...: the file does not exist..."), the handshake failed or
 // timed out (permanent, the reason).
 lib::Result<int> start_tls(int socket_fd, const StartTlsOptions& options = {}, StartTlsInfo* info = nullptr);
+
+// The first half of start_tls: runs couriertls (detached) on socket_fd and
+// returns its descriptors, without waiting for the handshake. Only
+// options.couriertls and options.user are used.
+lib::Result<SpawnedTls> spawn_couriertls(int socket_fd, const StartTlsOptions& options = {});
+
+// For imaplogin's and pop3login's two processes (authlib/login_handover.hpp):
+// the root parent's spawn_couriertls (failures logged) as three owned
+// descriptors (plaintext, status, env) to pass to the child, and the child's
+// StartTlsOptions::spawn from a function that fetches those descriptors.
+using FetchTlsFds = std::function<lib::Result<std::vector<lib::UniqueFd>>(int socket_fd)>;
+lib::Result<std::vector<lib::UniqueFd>> spawn_couriertls_fds(int socket_fd);
+std::function<lib::Result<SpawnedTls>(int socket_fd)> spawn_via(FetchTlsFds fetch);
 
 }  // namespace tls

@@ -8,6 +8,10 @@ Workloads (DESIGN.md, "Tests and measurements"; issue 5 item 5):
   bulk      FETCH 1:* BODY.PEEK[] throughput (MB/s) in one session
   idle      memory per idle session after SELECT: RSS and PSS (proportional
             share, which counts shared libraries fairly) of the server process
+  login     (--workload login) IMAP LOGIN+LOGOUT per second with C clients
+            through our imaplogin + authdaemond (userdb): connect, greeting,
+            LOGIN, LOGOUT; the login path alone (issue 14: the fork and the
+            ticket redemption of privilege separation)
 
 Every server gets an identical copy of the same Maildir and runs as the same
 unprivileged uid, one process per connection, spawned by the same small
@@ -25,6 +29,7 @@ download + dpkg -x into a private folder: nothing is installed).
 from __future__ import annotations
 
 import argparse
+import grp
 import multiprocessing
 import os
 import pwd
@@ -140,21 +145,32 @@ def session(port: int, login: tuple[str, str] | None) -> None:
     s.close()
 
 
+def login_logout(port: int, login: tuple[str, str]) -> None:
+    s = socket.create_connection(("127.0.0.1", port))
+    buf = bytearray()
+    read_until(s, b"\r\n", buf)
+    buf.clear()
+    s.sendall(f'l LOGIN "{login[0]}" "{login[1]}"\r\nc LOGOUT\r\n'.encode())
+    read_until(s, b"l OK", buf)
+    read_until(s, b"c OK", buf)
+    s.close()
+
+
 def _worker(args):
-    port, login, seconds = args
+    port, login, seconds, fn = args
     end = time.monotonic() + seconds
     n = 0
     while time.monotonic() < end:
-        session(port, login)
+        fn(port, login)
         n += 1
     return n
 
 
-def sessions_per_second(port, login, clients, seconds) -> float:
-    session(port, login)  # warm up (UIDs assigned, caches built)
+def sessions_per_second(port, login, clients, seconds, fn=session) -> float:
+    fn(port, login)  # warm up (UIDs assigned, caches built)
     with multiprocessing.Pool(clients) as pool:
         t0 = time.monotonic()
-        counts = pool.map(_worker, [(port, login, seconds)] * clients)
+        counts = pool.map(_worker, [(port, login, seconds, fn)] * clients)
         elapsed = time.monotonic() - t0
     return sum(counts) / elapsed
 
@@ -215,8 +231,10 @@ def start_authdaemond(build: Path, work: Path, home: Path, uid: int, gid: int):
     etc = work / "etc"
     etc.mkdir()
     rc = etc / "authdaemonrc"
+    # The login child (privilege separation) runs as the mail user: the socket's group is its group.
+    group = grp.getgrgid(pwd.getpwnam(os.environ.get("MAILUSER", "nobody")).pw_gid).gr_name
     rc.write_text(f'authmodulelist="authuserdb"\ndaemons=4\nauthdaemonvar={work}/authdaemon\n'
-                  f"LOGFILE={work}/authdaemond.log\nUSERDB={etc}/userdb\n")
+                  f"LOGFILE={work}/authdaemond.log\nUSERDB={etc}/userdb\nauthdaemongroup={group}\n")
     env = dict(os.environ, USERDB=str(etc / "userdb"), AUTHDAEMON_SOCKET=str(work / "authdaemon" / "socket"))
     def run(*argv, inp=None):
         return subprocess.run([str(x) for x in argv], input=inp, env=env, text=True, check=True,
@@ -242,7 +260,11 @@ def main() -> int:
     ap.add_argument("--messages", type=int, default=1000)
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--workload", choices=("sessions", "login"), default="sessions")
     a = ap.parse_args()
+    os.environ.setdefault("MAILUSER", "nobody")
+    if a.workload == "login":
+        return login_only(a)
     uid, gid = mail_ids()
     work = Path(tempfile.mkdtemp(prefix="imapbench-", dir="/var/tmp"))
     os.chmod(work, 0o755)
@@ -319,6 +341,35 @@ def main() -> int:
     for n in notes:
         print("note:", n)
     shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def login_only(a) -> int:
+    """--workload login: LOGIN+LOGOUT per second through imaplogin + authdaemond."""
+    uid, gid = mail_ids()
+    work = Path(tempfile.mkdtemp(prefix="imapbench-", dir="/var/tmp"))
+    os.chmod(work, 0o755)
+    home = work / "ours"
+    make_maildir(home / "Maildir", 10)
+    if os.geteuid() == 0:
+        for p in [home, *home.rglob("*")]:
+            os.chown(p, uid, gid)
+    authd = start_authdaemond(a.build, work, home, uid, gid)
+    if not authd:
+        print("authdaemond did not start", file=sys.stderr)
+        return 1
+    sp = Spawner([str(a.build / "imapd" / "imaplogin"), str(a.build / "imapd" / "imapd"), "Maildir"], {
+        "PATH": "/usr/bin:/bin", "TCPREMOTEIP": "127.0.0.1", "MAILUSER": os.environ["MAILUSER"],
+        "AUTHDAEMON_SOCKET": str(work / "authdaemon" / "socket"), "IMAP_BAD_LOGIN_DELAY": "0"}, work, None, None)
+    try:
+        rate = sessions_per_second(sp.port, ("bench@example.test", "bench-pw"), a.clients, a.seconds, login_logout)
+    finally:
+        sp.close()
+        authd.terminate()
+        authd.wait()
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"login {a.build}: {rate:.1f} LOGIN+LOGOUT/s, {a.clients} clients, {a.seconds:.0f} s, "
+          f"load {os.getloadavg()[0]:.1f}")
     return 0
 
 

@@ -166,3 +166,14 @@ TEST(Protocol, PasswdRequestRoundTrip) {
 }
 
 }  // namespace
+
+TEST(Protocol, RedeemRequest) {
+  auto r = as<RedeemRequest>(parse_line("REDEEM imap 0123abcd"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->service, "imap");
+  EXPECT_EQ(r->ticket, "0123abcd");
+  EXPECT_EQ(redeem_request("pop3", "ff"), "REDEEM pop3 ff\n");
+  EXPECT_TRUE(std::holds_alternative<LineError>(parse_line("REDEEM imap")));
+  EXPECT_TRUE(std::holds_alternative<LineError>(parse_line("REDEEM imap a b")));
+  EXPECT_TRUE(std::holds_alternative<LineError>(parse_line("REDEEM  abc")));
+}

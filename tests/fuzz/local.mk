@@ -123,3 +123,10 @@ FUZZ_TCPD_LOOKUP_RESULT_SRC = tests/fuzz/fuzz_tcpd_lookup_result.cpp tcpd/lookup
 tests/fuzz/fuzz_tcpd_lookup_result: $(addprefix $(top_srcdir)/,$(FUZZ_TCPD_LOOKUP_RESULT_SRC))
 	$(call fuzz_build,$(FUZZ_TCPD_LOOKUP_RESULT_SRC))
 EXTRA_DIST += tests/fuzz/fuzz_tcpd_lookup_result.cpp
+
+# authlib: the login child's hand-over to its root parent (issue 14).
+FUZZ_TARGETS += tests/fuzz/fuzz_login_handover
+FUZZ_LOGIN_HANDOVER_SRC = tests/fuzz/fuzz_login_handover.cpp authlib/login_handover_codec.cpp
+tests/fuzz/fuzz_login_handover: $(addprefix $(top_srcdir)/,$(FUZZ_LOGIN_HANDOVER_SRC))
+	$(call fuzz_build,$(FUZZ_LOGIN_HANDOVER_SRC))
+EXTRA_DIST += tests/fuzz/fuzz_login_handover.cpp

@@ -44,6 +44,11 @@ MAIL_USER = os.environ.get("MAILUSER") or ("courier" if _account_exists("courier
 os.environ["MAILUSER"] = MAIL_USER
 
 
+def _mail_group() -> str:
+    import grp
+    return grp.getgrgid(pwd.getpwnam(MAIL_USER).pw_gid).gr_name
+
+
 def tool(name: str) -> str:
     """Path of a built program, e.g. tool("authlib/authtest"); skips the test when missing."""
     path = BUILD / name
@@ -93,7 +98,10 @@ class MailSystem:
             f"LOGFILE={self.log}\n"
             "DEBUG_LOGIN=1\n"
             "AUTH_TIMEOUT=10\n"
-            f"USERDB={self.userdb}\n")
+            f"USERDB={self.userdb}\n"
+            # The login processes' children run as the mail user and must
+            # reach the socket, as authdaemongroup=MAILGROUP does on an install.
+            + (f"authdaemongroup={_mail_group()}\n" if os.geteuid() == 0 else ""))
         self.accounts: dict[str, MailAccount] = {}
         self.proc: subprocess.Popen | None = None
 
