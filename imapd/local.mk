@@ -80,3 +80,10 @@ systemdunit_DATA += sysconfdir/imapd.service sysconfdir/imapd-ssl.service
 EXTRA_DIST += sysconfdir/imapd.service.in sysconfdir/imapd-ssl.service.in
 dist_man_MANS += doc/imapd.8
 EXTRA_DIST += bench/imap
+
+# CONDSTORE, QRESYNC (RFC 7162) and CONTEXT=SEARCH/SORT (RFC 5267).
+imapd_libimapd_a_SOURCES += \
+  imapd/modseq.cpp imapd/modseq.hpp imapd/mailbox_modseq.cpp \
+  imapd/condstore.cpp imapd/condstore.hpp \
+  imapd/cmd_condstore.cpp imapd/cmd_context.cpp
+tests_imapd_test_SOURCES += tests/imapd/modseq_test.cpp

@@ -116,3 +116,11 @@ FUZZ_COURIERD_SRC = tests/fuzz/fuzz_courierd.cpp courierd/smtp_reply.cpp courier
 tests/fuzz/fuzz_courierd: $(addprefix $(top_srcdir)/,$(FUZZ_COURIERD_SRC))
 	$(call fuzz_build,$(FUZZ_COURIERD_SRC))
 EXTRA_DIST += tests/fuzz/fuzz_courierd.cpp
+# imapd/: imapd-modseq files and the CONDSTORE/QRESYNC command parameters.
+FUZZ_TARGETS += tests/fuzz/fuzz_imap_modseq
+FUZZ_IMAP_MODSEQ_SRC = tests/fuzz/fuzz_imap_modseq.cpp imapd/modseq.cpp imapd/condstore.cpp imapd/lexer.cpp \
+  imapd/sequence_set.cpp imapd/uiddb.cpp imapd/keywords.cpp lib/config.cpp lib/config_shell.cpp lib/maildir.cpp \
+  lib/unique_fd.cpp lib/log.cpp lib/atomic_file.cpp lib/utf8.cpp
+tests/fuzz/fuzz_imap_modseq: $(addprefix $(top_srcdir)/,$(FUZZ_IMAP_MODSEQ_SRC))
+	$(call fuzz_build,$(FUZZ_IMAP_MODSEQ_SRC))
+EXTRA_DIST += tests/fuzz/fuzz_imap_modseq.cpp
