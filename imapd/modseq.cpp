@@ -179,7 +179,8 @@ std::vector<std::uint64_t> apply_modseq_observations(ModseqDb& db, const std::ve
   return out;
 }
 
-ModseqDb load_modseq_db(const std::string& folder_dir, std::uint32_t uidvalidity) {
+ModseqDb load_modseq_db(const std::string& folder_dir, std::uint32_t uidvalidity, bool* fresh_out) {
+  if (fresh_out) *fresh_out = true;
   std::string path = folder_dir + "/" + std::string(modseq_file_name);
   int open_errno = 0;
   auto text = lib::read_small_file(path, max_modseq_bytes, &open_errno);
@@ -193,7 +194,10 @@ ModseqDb load_modseq_db(const std::string& folder_dir, std::uint32_t uidvalidity
                     parsed.error().message.c_str());
   } else {
     db = std::move(*parsed);
-    if (db.uidvalidity == uidvalidity) return db;
+    if (db.uidvalidity == uidvalidity) {
+      if (fresh_out) *fresh_out = false;
+      return db;
+    }
     // Renumbered folder: the records are of other messages; the counter
     // still never goes back.
     ModseqDb fresh;
@@ -222,11 +226,14 @@ ModseqSyncResult sync_modseqs(const std::string& folder_dir, std::uint32_t uidva
                               const std::vector<ModseqObservation>& seen, bool full,
                               const std::set<std::uint32_t>& also_present,
                               const std::vector<std::uint32_t>& expunged_now) {
-  ModseqDb db = load_modseq_db(folder_dir, uidvalidity);
-  std::string before = format_modseq_db(db);
+  bool fresh = false;
+  ModseqDb db = load_modseq_db(folder_dir, uidvalidity, &fresh);
+  const std::uint64_t before = db.highest;
   ModseqSyncResult r;
   r.modseqs = apply_modseq_observations(db, seen, full, also_present, expunged_now, 0);
-  if (format_modseq_db(db) != before) {
+  // Every change apply makes (a new record, a new signature, an expunge)
+  // takes a new modseq, so an unchanged highest means nothing to write.
+  if (fresh || db.highest != before) {
     auto w = save_modseq_db(folder_dir, db);
     if (!w) lib::log::error("%s; mod-sequences of %s are not kept until it can be written", w.error().message.c_str(),
                             folder_dir.c_str());

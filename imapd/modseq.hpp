@@ -103,8 +103,10 @@ class ModseqLock {
 
 // Reads folder_dir/imapd-modseq. Missing, unreadable, corrupt or of another
 // UIDVALIDITY: a new store (logged with the file name), whose highest is
-// above anything the old one could have given. Call under ModseqLock.
-ModseqDb load_modseq_db(const std::string& folder_dir, std::uint32_t uidvalidity);
+// above anything the old one could have given (then *fresh is set, when
+// given: the caller writes it even if nothing else changes, so the restart
+// value sticks). Call under ModseqLock.
+ModseqDb load_modseq_db(const std::string& folder_dir, std::uint32_t uidvalidity, bool* fresh = nullptr);
 
 // Writes the store (through folder_dir/tmp and rename). Call under ModseqLock.
 lib::Result<void> save_modseq_db(const std::string& folder_dir, const ModseqDb& db);
