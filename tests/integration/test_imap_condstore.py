@@ -297,3 +297,27 @@ def test_corrupt_modseq_file_is_rebuilt_higher(imap, alice, box):
     assert f.read_text().startswith("imapd-modseq 1 ")
     assert "imapd-modseq" in imap.log_text()  # the admin is told which file
     m.logout()
+
+
+def test_concurrent_unchangedsince_exactly_one_wins(imap, alice, box):
+    """Two sessions send STORE (UNCHANGEDSINCE m) for one message at the same
+    moment: the test and the change are atomic, so exactly one succeeds."""
+    a = logged_in_raw(imap, alice)
+    b = logged_in_raw(imap, alice)
+    a.command("s", "SELECT INBOX")
+    b.command("s", "SELECT INBOX")
+    for round_ in range(8):
+        lines = a.command("f", "FETCH 1 (MODSEQ)")
+        m = max(int(x) for x in re.findall(rb"MODSEQ \((\d+)\)", b" ".join(lines)))
+        flag = "$R%d" % round_
+        a.send(f"x STORE 1 (UNCHANGEDSINCE {m}) +FLAGS ($A{flag})\r\n")
+        b.send(f"y STORE 1 (UNCHANGEDSINCE {m}) +FLAGS ($B{flag})\r\n")
+        ra, rb_ = a.until_tag("x")[-1], b.until_tag("y")[-1]
+        won = [r for r in (ra, rb_) if b"MODIFIED" not in r]
+        lost = [r for r in (ra, rb_) if b"[MODIFIED 1]" in r]
+        assert len(won) == 1 and len(lost) == 1, (ra, rb_)
+        flags = a.command("g", "FETCH 1 (FLAGS)")
+        text = b" ".join(flags)
+        assert (b"$A" + flag.encode() in text) != (b"$B" + flag.encode() in text), text
+    a.close()
+    b.close()
