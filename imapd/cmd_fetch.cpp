@@ -98,6 +98,9 @@ Completion Session::cmd_fetch(const ParsedCommand& c) {
   }
   if (req->has(FetchAttr::modseq)) condstore_used();
   Mailbox& mb = *mailbox_;
+  // A FETCH that sets \Seen tells the new MODSEQ too (RFC 7162 3.2.4).
+  if (condstore_enabled_ && req->sets_seen && !mb.read_only() && !req->has(FetchAttr::modseq))
+    req->items.push_back({FetchAttr::modseq, {}, false, std::nullopt});
   if (mods && mods->vanished)
     if (auto s = SequenceSet::parse(c.args[0].text)) emit(vanished_earlier(&*s, *mods->changedsince));
   announce_keywords();

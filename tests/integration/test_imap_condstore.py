@@ -187,6 +187,12 @@ def test_unchangedsince_reply_text(imap, alice):
     assert lines[-1].startswith(b"u OK [MODIFIED 1]"), lines
     lines = c.command("v", "SEARCH MODSEQ %d" % (ms[0] + 1))
     assert re.match(rb"\* SEARCH 1( \d+)* \(MODSEQ \d+\)", lines[0]), lines
+    # FETCH BODY[] sets \Seen: the new MODSEQ comes with the new FLAGS.
+    lines = c.command("b", "FETCH 2 (BODY[TEXT])")
+    fetch = [l for l in lines if l.startswith(b"* 2 FETCH")]
+    assert fetch and b"\\Seen" in fetch[0], lines
+    got = int(re.search(rb"MODSEQ \((\d+)\)", fetch[0]).group(1))
+    assert got > ms[1], lines
     c.command("z", "LOGOUT")
 
 
