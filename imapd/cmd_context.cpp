@@ -19,6 +19,11 @@ struct Session::SearchUpdate {
   std::optional<SortProgram> sort;  // SORT: positions matter
   SearchProgram search;
   std::vector<std::uint32_t> result;  // UIDs in result order
+  // The mailbox as last evaluated: every flag change, new message and
+  // expunge raises the highest modseq, so an unchanged pair means the
+  // result cannot have changed (no re-run of a body search per command).
+  std::uint64_t highest_modseq = 0;
+  std::size_t count = 0;
 };
 
 // More than this many followed results would let a client make every command
@@ -41,6 +46,8 @@ void Session::remember_search_update(const std::string& tag, bool uid, const Sor
   if (sort) u->sort = *sort;
   u->search = search;
   u->result = result_uids;
+  u->highest_modseq = mailbox_ ? mailbox_->highest_modseq() : 0;
+  u->count = mailbox_ ? mailbox_->count() : 0;
   std::erase_if(search_updates_, [&](const auto& x) { return x->tag == tag; });
   if (search_updates_.size() >= max_search_updates) search_updates_.erase(search_updates_.begin());
   search_updates_.push_back(std::move(u));
@@ -59,6 +66,9 @@ void Session::context_updates(const std::vector<std::uint32_t>& uids_before) {
   };
   for (auto& up : search_updates_) {
     SearchUpdate& u = *up;
+    if (u.highest_modseq == mb.highest_modseq() && u.count == mb.count()) continue;
+    u.highest_modseq = mb.highest_modseq();
+    u.count = mb.count();
     std::vector<std::uint32_t> now;
     if (u.sort) {
       for (std::size_t i : sort_matches_in_selected(*u.sort)) now.push_back(mb.messages()[i].uid);
