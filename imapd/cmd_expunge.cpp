@@ -28,11 +28,14 @@ Completion Session::cmd_expunge(const ParsedCommand& c) {
     auto made = lib::maildir::create_folder(root_, settings_.trash_name);
     if (made) trash = lib::maildir::folder_path(root_, settings_.trash_name);
   }
+  std::vector<std::uint32_t> uids_before;  // RFC 5267: REMOVEFROM before the EXPUNGEs
+  if (!search_updates_.empty()) uids_before = selected_uids();
   auto r = mb.expunge(which, trash);
   if (!r) {
     lib::log::error("user=%s: EXPUNGE: %s", login_.c_str(), r.error().message.c_str());
     return {"NO", std::string(reply::server_error)};
   }
+  if (!search_updates_.empty()) context_updates(uids_before);
   emit(*r);
   return {"OK", reply::completed("EXPUNGE")};
 }

@@ -83,13 +83,26 @@ std::string flags_text(const Mailbox& mb, const MessageState& m) {
 }  // namespace
 
 Completion Session::cmd_fetch(const ParsedCommand& c) {
-  if (c.args.size() != 2) return {"BAD", "Syntax: FETCH sequence-set items."};
+  if (c.args.size() != 2 && c.args.size() != 3) return {"BAD", "Syntax: FETCH sequence-set items [(modifiers)]."};
   auto set = message_set(c.args[0], c.uid);
   if (!set) return {"BAD", std::string(reply::invalid_sequence_set)};
   std::string error;
   auto req = parse_fetch_attributes(c.args[1], c.uid, error);
   if (!req) return {"BAD", error};
+  std::optional<FetchModifiers> mods;  // RFC 7162 CHANGEDSINCE, VANISHED
+  if (c.args.size() == 3) {
+    mods = parse_fetch_modifiers(c.args[2], error);
+    if (!mods) return {"BAD", error};
+    if (mods->vanished && (!c.uid || !qresync_enabled_)) return {"BAD", "VANISHED needs UID FETCH and ENABLE QRESYNC."};
+    if (!req->has(FetchAttr::modseq)) req->items.push_back({FetchAttr::modseq, {}, false, std::nullopt});
+  }
+  if (req->has(FetchAttr::modseq)) condstore_used();
   Mailbox& mb = *mailbox_;
+  // A FETCH that sets \Seen tells the new MODSEQ too (RFC 7162 3.2.4).
+  if (condstore_enabled_ && req->sets_seen && !mb.read_only() && !req->has(FetchAttr::modseq))
+    req->items.push_back({FetchAttr::modseq, {}, false, std::nullopt});
+  if (mods && mods->vanished)
+    if (auto s = SequenceSet::parse(c.args[0].text)) emit(vanished_earlier(&*s, *mods->changedsince));
   announce_keywords();
   bool set_seen = req->sets_seen && !mb.read_only();
   bool vanished = false;
@@ -102,6 +115,7 @@ Completion Session::cmd_fetch(const ParsedCommand& c) {
       vanished = true;
       continue;
     }
+    if (mods && m.modseq <= *mods->changedsince) continue;
     std::string file;
     std::optional<MessageText> text;
     bool need_file = req->needs_message || (req->needs_size && !m.crlf_size);
@@ -138,6 +152,7 @@ Completion Session::cmd_fetch(const ParsedCommand& c) {
     std::string flags = flags_text(mb, m);
     info.flags = flags;
     info.internal_date = m.internal_date;
+    info.modseq = m.modseq;
     if (m.crlf_size) info.size = *m.crlf_size;
     line.clear();
     line += "* " + std::to_string(idx + 1) + " FETCH ";

@@ -50,6 +50,7 @@ class LazyMessage final : public SearchMessage {
         return true;
     return false;
   }
+  std::uint64_t modseq() const override { return m().modseq; }
   std::time_t internal_date() const override {
     (void)mb_.stat_message(index_);
     return m().internal_date;
@@ -96,21 +97,56 @@ namespace {
 
 // Untagged ESEARCH (RFC 4731 3.1, RFC 5267 3.2): `hits` in result order;
 // MIN and MAX are the first and last of that order.
+// With `modseqs` (one per hit; RFC 7162 3.1.5, SEARCH MODSEQ) the highest
+// of the messages returned is added: of all hits for ALL, COUNT and PARTIAL,
+// else of the MIN and MAX messages. PARTIAL lo:hi (RFC 5267 4.4) gives the
+// hits at those positions of the result order.
 std::string esearch_response(const std::string& tag, bool uid, const SearchReturn& r,
-                             const std::vector<std::uint32_t>& hits, bool sorted) {
+                             const std::vector<std::uint32_t>& hits, bool sorted,
+                             const std::vector<std::uint64_t>* modseqs = nullptr) {
   std::string out = "* ESEARCH (TAG \"" + tag + "\")";
   if (uid) out += " UID";
   bool all = r.all || r.none();
+  std::uint64_t highest = 0;
   if (!hits.empty()) {
-    auto [lo, hi] = sorted ? std::pair(hits.front(), hits.back())
-                           : std::pair(*std::min_element(hits.begin(), hits.end()),
-                                       *std::max_element(hits.begin(), hits.end()));
-    if (r.min) out += " MIN " + std::to_string(lo);
-    if (r.max) out += " MAX " + std::to_string(hi);
+    std::size_t lo_i = 0, hi_i = hits.size() - 1;
+    if (!sorted) {
+      lo_i = static_cast<std::size_t>(std::min_element(hits.begin(), hits.end()) - hits.begin());
+      hi_i = static_cast<std::size_t>(std::max_element(hits.begin(), hits.end()) - hits.begin());
+    }
+    if (r.min) out += " MIN " + std::to_string(hits[lo_i]);
+    if (r.max) out += " MAX " + std::to_string(hits[hi_i]);
     if (all) out += " ALL " + format_numbers(hits);
+    if (modseqs) {
+      if (all || r.count || r.partial) {
+        highest = *std::max_element(modseqs->begin(), modseqs->end());
+      } else {
+        if (r.min) highest = std::max(highest, (*modseqs)[lo_i]);
+        if (r.max) highest = std::max(highest, (*modseqs)[hi_i]);
+      }
+    }
   }
   if (r.count) out += " COUNT " + std::to_string(hits.size());
+  if (r.partial) {
+    auto [lo, hi] = *r.partial;
+    out += " PARTIAL (" + std::to_string(lo) + ":" + std::to_string(hi) + " ";
+    if (lo > hits.size()) {
+      out += "NIL";
+    } else {
+      std::size_t end = std::min<std::size_t>(hi, hits.size());
+      out += format_numbers(std::span<const std::uint32_t>(hits.data() + (lo - 1), end - (lo - 1)));
+    }
+    out += ")";
+  }
+  if (highest != 0) out += " MODSEQ " + std::to_string(highest);
   return out + "\r\n";
+}
+
+std::vector<std::uint64_t> modseqs_of(const Mailbox& mb, const std::vector<std::size_t>& indexes) {
+  std::vector<std::uint64_t> out;
+  out.reserve(indexes.size());
+  for (std::size_t i : indexes) out.push_back(mb.messages()[i].modseq);
+  return out;
 }
 
 }  // namespace
@@ -137,14 +173,23 @@ Completion Session::cmd_search(const ParsedCommand& c) {
     return {"BAD", parsed.error};
   }
   Mailbox& mb = *mailbox_;
-  std::vector<std::uint32_t> hits;
-  for (std::size_t i : search_matches_in_selected(*parsed.program))
+  const SearchProgram& program = *parsed.program;
+  if (program.uses_modseq) condstore_used();
+  std::vector<std::uint32_t> hits, uids;
+  const auto matches = search_matches_in_selected(program);
+  for (std::size_t i : matches) {
     hits.push_back(c.uid ? mb.messages()[i].uid : static_cast<std::uint32_t>(i + 1));
-  if (parsed.program->returns) {
-    emit(esearch_response(c.tag, c.uid, *parsed.program->returns, hits, false));
+    uids.push_back(mb.messages()[i].uid);
+  }
+  const auto modseqs = modseqs_of(mb, matches);
+  if (program.returns) {
+    emit(esearch_response(c.tag, c.uid, *program.returns, hits, false, program.uses_modseq ? &modseqs : nullptr));
+    if (program.returns->update) remember_search_update(c.tag, c.uid, nullptr, program, uids);
   } else {
     std::string out = "* SEARCH";
     for (auto h : hits) out += " " + std::to_string(h);
+    if (program.uses_modseq && !modseqs.empty())
+      out += " (MODSEQ " + std::to_string(*std::max_element(modseqs.begin(), modseqs.end())) + ")";
     emit(out + "\r\n");
   }
   return {"OK", reply::completed("SEARCH")};
@@ -158,6 +203,31 @@ Completion Session::cmd_sort(const ParsedCommand& c) {
   }
   const SortProgram& program = *parsed.program;
   Mailbox& mb = *mailbox_;
+  if (program.search.uses_modseq) condstore_used();
+  const auto sorted = sort_matches_in_selected(program);
+  std::vector<std::uint32_t> hits, uids;
+  hits.reserve(sorted.size());
+  for (std::size_t i : sorted) {
+    hits.push_back(c.uid ? mb.messages()[i].uid : static_cast<std::uint32_t>(i + 1));
+    uids.push_back(mb.messages()[i].uid);
+  }
+  const auto modseqs = modseqs_of(mb, sorted);
+  const bool with_modseq = program.search.uses_modseq;
+  if (program.search.returns) {
+    emit(esearch_response(c.tag, c.uid, *program.search.returns, hits, true, with_modseq ? &modseqs : nullptr));
+    if (program.search.returns->update) remember_search_update(c.tag, c.uid, &program, program.search, uids);
+  } else {
+    std::string out = "* SORT";
+    for (auto h : hits) out += " " + std::to_string(h);
+    if (with_modseq && !modseqs.empty())
+      out += " (MODSEQ " + std::to_string(*std::max_element(modseqs.begin(), modseqs.end())) + ")";
+    emit(out + "\r\n");
+  }
+  return {"OK", reply::completed("SORT")};
+}
+
+std::vector<std::size_t> Session::sort_matches_in_selected(const SortProgram& program) {
+  Mailbox& mb = *mailbox_;
   std::vector<SortFacts> facts;
   for (std::size_t i : search_matches_in_selected(program.search)) {
     SortFacts f;
@@ -170,17 +240,10 @@ Completion Session::cmd_sort(const ParsedCommand& c) {
     facts.push_back(std::move(f));
   }
   sort_messages(facts, program.criteria);
-  std::vector<std::uint32_t> hits;
-  hits.reserve(facts.size());
-  for (const auto& f : facts) hits.push_back(c.uid ? mb.messages()[f.seq - 1].uid : f.seq);
-  if (program.search.returns) {
-    emit(esearch_response(c.tag, c.uid, *program.search.returns, hits, true));
-  } else {
-    std::string out = "* SORT";
-    for (auto h : hits) out += " " + std::to_string(h);
-    emit(out + "\r\n");
-  }
-  return {"OK", reply::completed("SORT")};
+  std::vector<std::size_t> out;
+  out.reserve(facts.size());
+  for (const auto& f : facts) out.push_back(f.seq - 1);
+  return out;
 }
 
 Completion Session::cmd_thread(const ParsedCommand& c) {

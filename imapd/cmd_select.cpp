@@ -10,10 +10,21 @@ namespace imapd {
 
 Completion Session::cmd_select(const ParsedCommand& c) {
   bool examine = c.name == "EXAMINE";
-  if (c.args.size() != 1) return {"BAD", "Syntax: " + c.name + " mailbox."};
+  if (c.args.size() != 1 && c.args.size() != 2) return {"BAD", "Syntax: " + c.name + " mailbox [(parameters)]."};
+  SelectParams params;  // RFC 7162 (CONDSTORE) and (QRESYNC (...))
+  if (c.args.size() == 2) {
+    std::string error;
+    auto p = parse_select_params(c.args[1], error);
+    if (!p) return {"BAD", error};
+    if (p->qresync && !qresync_enabled_) return {"BAD", "QRESYNC must be ENABLEd first."};
+    params = std::move(*p);
+  }
+  if (params.condstore) condstore_enabled_ = true;
   // RFC 3501 6.3.1: a failed SELECT leaves no mailbox selected, and
   // selecting closes the previous one without expunging.
+  if (mailbox_ && qresync_enabled_) emit("* OK [CLOSED] Previous mailbox closed.\r\n");  // RFC 7162 3.2.11
   mailbox_.reset();
+  search_updates_.clear();
   std::string why;
   auto name = mailbox_arg(c.args[0], why);
   if (!name) return {"NO", why};
@@ -24,12 +35,15 @@ Completion Session::cmd_select(const ParsedCommand& c) {
     return {"NO", std::string(reply::server_error)};
   }
   mailbox_ = std::move(*mb);
+  mailbox_->set_condstore(condstore_enabled_);
+  mailbox_->set_qresync(qresync_enabled_);
   std::string out = mailbox_->flags_announcement();
   out += "* " + std::to_string(mailbox_->count()) + " EXISTS\r\n";
   out += "* " + std::to_string(mailbox_->recent_count()) + " RECENT\r\n";
   if (std::uint32_t u = mailbox_->first_unseen()) out += "* OK [UNSEEN " + std::to_string(u) + "] Message " + std::to_string(u) + " is the first unseen\r\n";
   out += "* OK [UIDVALIDITY " + std::to_string(mailbox_->uidvalidity()) + "] Ok\r\n";
   out += "* OK [UIDNEXT " + std::to_string(mailbox_->uidnext()) + "] Ok\r\n";
+  out += select_modseq_responses(params);
   emit(out);
   return {"OK", examine ? "[READ-ONLY] Ok" : "[READ-WRITE] Ok"};
 }
@@ -49,12 +63,14 @@ Completion Session::cmd_close(const ParsedCommand& c) {
     if (!r) lib::log::error("user=%s: CLOSE: %s", login_.c_str(), r.error().message.c_str());
   }
   mailbox_.reset();
+  search_updates_.clear();
   return {"OK", reply::completed("CLOSE")};
 }
 
 Completion Session::cmd_unselect(const ParsedCommand& c) {
   if (!c.args.empty()) return {"BAD", "UNSELECT takes no arguments."};
   mailbox_.reset();
+  search_updates_.clear();
   return {"OK", reply::completed("UNSELECT")};
 }
 

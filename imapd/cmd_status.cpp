@@ -9,12 +9,20 @@
 
 namespace imapd {
 
+// RFC 7162 3.1.10 STATUS HIGHESTMODSEQ, 0 when it cannot be had.
+std::uint64_t Session::status_highest_modseq(const FolderName& name) {
+  if (mailbox_ && mailbox_->name().folder == name.folder) return mailbox_->highest_modseq();
+  auto h = folder_highest_modseq(folder_dir(name));
+  if (!h) lib::log::error("user=%s: STATUS HIGHESTMODSEQ: %s", login_.c_str(), h.error().message.c_str());
+  return h ? *h : 0;
+}
+
 bool valid_status_items(const Value& items) {
   if (!items.is_list() || items.items.empty()) return false;
   for (const auto& it : items.items)
     if (!it.is_word("MESSAGES") && !it.is_word("RECENT") && !it.is_word("UIDNEXT") &&
         !it.is_word("UIDVALIDITY") && !it.is_word("UNSEEN") && !it.is_word("SIZE") &&
-        !it.is_word("DELETED") && !it.is_word("DELETED-STORAGE"))
+        !it.is_word("DELETED") && !it.is_word("DELETED-STORAGE") && !it.is_word("HIGHESTMODSEQ"))
       return false;
   return true;
 }
@@ -70,6 +78,7 @@ std::optional<std::string> Session::status_response(const FolderName& name, cons
     else if (it.is_word("SIZE")) out += "SIZE " + std::to_string(st.size);
     else if (it.is_word("DELETED")) out += "DELETED " + std::to_string(st.deleted);
     else if (it.is_word("DELETED-STORAGE")) out += "DELETED-STORAGE " + std::to_string((st.deleted_size + 1023) / 1024);
+    else if (it.is_word("HIGHESTMODSEQ")) out += "HIGHESTMODSEQ " + std::to_string(status_highest_modseq(name));
     else out += "UNSEEN " + std::to_string(st.unseen);
   }
   return out + ")\r\n";

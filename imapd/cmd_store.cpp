@@ -1,6 +1,7 @@
 // imapd/cmd_store.cpp: STORE and UID STORE (RFC 3501 6.4.6, 6.4.8): FLAGS,
 // +FLAGS, -FLAGS and their .SILENT forms, system flags as Maildir letters and
 // keywords in courierimapkeywords.
+#include <algorithm>
 #include <set>
 #include <string>
 
@@ -15,8 +16,18 @@ Completion Session::cmd_store(const ParsedCommand& c) {
   if (c.args.size() < 3) return {"BAD", "Syntax: STORE sequence-set item flags."};
   auto set = message_set(c.args[0], c.uid);
   if (!set) return {"BAD", std::string(reply::invalid_sequence_set)};
-  if (!c.args[1].is_atom_like()) return {"BAD", std::string(reply::invalid_store_item)};
-  std::string item(c.args[1].text);
+  // RFC 7162 3.1.3: STORE set (UNCHANGEDSINCE n) item flags.
+  std::optional<std::uint64_t> unchangedsince;
+  std::size_t k = 1;  // the item's position
+  if (c.args[1].is_list()) {
+    std::string error;
+    unchangedsince = parse_store_modifiers(c.args[1], error);
+    if (!unchangedsince) return {"BAD", error};
+    if (c.args.size() < 4) return {"BAD", "Syntax: STORE sequence-set (UNCHANGEDSINCE n) item flags."};
+    k = 2;
+  }
+  if (!c.args[k].is_atom_like()) return {"BAD", std::string(reply::invalid_store_item)};
+  std::string item(c.args[k].text);
   for (auto& ch : item) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
   int mode = 0;  // 0 replace, 1 add, -1 remove
   if (!item.empty() && item[0] == '+') mode = 1, item.erase(0, 1);
@@ -25,10 +36,10 @@ Completion Session::cmd_store(const ParsedCommand& c) {
   if (item == "FLAGS.SILENT") silent = true;
   else if (item != "FLAGS") return {"BAD", "Invalid STORE item (FLAGS, +FLAGS, -FLAGS, .SILENT)."};
   std::vector<const Value*> flags;
-  if (c.args.size() == 3 && c.args[2].is_list()) {
-    for (const auto& f : c.args[2].items) flags.push_back(&f);
+  if (c.args.size() == k + 2 && c.args[k + 1].is_list()) {
+    for (const auto& f : c.args[k + 1].items) flags.push_back(&f);
   } else {
-    for (std::size_t i = 2; i < c.args.size(); ++i) flags.push_back(&c.args[i]);
+    for (std::size_t i = k + 1; i < c.args.size(); ++i) flags.push_back(&c.args[i]);
   }
   std::string letters;
   std::set<std::string> keywords;
@@ -61,10 +72,17 @@ Completion Session::cmd_store(const ParsedCommand& c) {
   // Each change is a delta applied to the flags on disk (not to this
   // session's cache), so concurrent STOREs by other sessions are kept.
   std::vector<std::size_t> changed;
-  mb.begin_batch();
+  std::vector<std::uint32_t> modified;  // failed UNCHANGEDSINCE (MODIFIED)
+  if (unchangedsince) condstore_used();
+  mb.begin_batch();  // holds the modseq lock: the test and the change are one step
+  if (unchangedsince) mb.reload_modseqs();
   for (std::size_t idx : *set) {
     if (mb.messages()[idx].vanished) {
       vanished = true;
+      continue;
+    }
+    if (unchangedsince && mb.messages()[idx].modseq > *unchangedsince) {
+      modified.push_back(c.uid ? mb.messages()[idx].uid : static_cast<std::uint32_t>(idx + 1));
       continue;
     }
     auto r = mb.change_flags(idx, change);
@@ -86,12 +104,16 @@ Completion Session::cmd_store(const ParsedCommand& c) {
   }
   announce_keywords();
   std::string out;
-  if (!silent) {
+  // With CONDSTORE each changed message's MODSEQ is told, even with .SILENT
+  // (RFC 7162 3.1.3).
+  if (!silent || condstore_enabled_) {
     for (std::size_t idx : changed) {
       const MessageState& m = mb.messages()[idx];
       out += "* " + std::to_string(idx + 1) + " FETCH (";
       if (c.uid) out += "UID " + std::to_string(m.uid) + " ";
-      out += "FLAGS " + mb.flag_list(m) + ")\r\n";
+      if (!silent) out += "FLAGS " + mb.flag_list(m);
+      if (condstore_enabled_) out += std::string(silent ? "" : " ") + "MODSEQ (" + std::to_string(m.modseq) + ")";
+      out += ")\r\n";
       if (out.size() > 65536) {
         emit(out);
         out.clear();
@@ -99,6 +121,10 @@ Completion Session::cmd_store(const ParsedCommand& c) {
     }
   }
   emit(out);
+  if (!modified.empty()) {
+    std::sort(modified.begin(), modified.end());
+    return {"OK", "[MODIFIED " + format_numbers(modified) + "] Conditional STORE failed"};
+  }
   if (vanished) return {"NO", std::string(reply::expunge_issued)};
   return {"OK", reply::completed("STORE")};
 }

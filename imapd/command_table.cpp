@@ -8,7 +8,7 @@
 namespace imapd {
 namespace {
 
-constexpr std::array<CommandSpec, 36> table = {{
+constexpr std::array<CommandSpec, 37> table = {{
     {.name = "CAPABILITY", .handler = &Session::cmd_capability},
     {.name = "NOOP", .handler = &Session::cmd_noop},
     {.name = "LOGOUT", .handler = &Session::cmd_logout},
@@ -50,6 +50,7 @@ constexpr std::array<CommandSpec, 36> table = {{
     {.name = "GETQUOTAROOT", .handler = &Session::cmd_getquotaroot},
     {.name = "GETQUOTA", .handler = &Session::cmd_getquota},
     {.name = "SETQUOTA", .handler = &Session::cmd_setquota},
+    {.name = "CANCELUPDATE", .handler = &Session::cmd_cancelupdate, .needs_selected = true},
 }};
 
 // Every verb of the table is in imapd/verbs.hpp, in the same order, and

@@ -88,3 +88,10 @@ install-login-empty:
 	$(MKDIR_P) '$(DESTDIR)$(localstatedir)/empty'
 	chmod 555 '$(DESTDIR)$(localstatedir)/empty'
 .PHONY: install-login-empty
+
+# CONDSTORE, QRESYNC (RFC 7162) and CONTEXT=SEARCH/SORT (RFC 5267).
+imapd_libimapd_a_SOURCES += \
+  imapd/modseq.cpp imapd/modseq.hpp imapd/mailbox_modseq.cpp \
+  imapd/condstore.cpp imapd/condstore.hpp \
+  imapd/cmd_condstore.cpp imapd/cmd_context.cpp
+tests_imapd_test_SOURCES += tests/imapd/modseq_test.cpp

@@ -277,10 +277,12 @@ lib::Result<void> Mailbox::scan(bool initial) {
   // New messages, in UID order (always above every UID we hold: the lock in
   // assign_uids hands out increasing UIDs).
   std::vector<std::pair<std::uint32_t, std::size_t>> fresh;
+  std::set<std::uint32_t> also_present;  // on disk, not in messages_ (for the modseq store)
   std::uint32_t max_uid = messages_.empty() ? 0 : messages_.back().uid;
   for (std::size_t i = 0; i < scanned->size(); ++i) {
     if (known[i] || a->uids[i] == 0) continue;  // 0: not numbered (uiddb unwritable)
     if (a->uids[i] <= max_uid) {
+      also_present.insert(a->uids[i]);
       // A message we had and marked vanished came back (renamed between two
       // scans): keep it gone for this session; it reappears on reselect.
       continue;
@@ -320,6 +322,12 @@ lib::Result<void> Mailbox::scan(bool initial) {
   }
   for (const auto& [base, kws] : kwmap)
     for (const auto& kw : kws) known_keywords_.insert(kw);
+  // Every flag state seen gets its mod-sequence (changes by anyone).
+  std::vector<std::size_t> all;
+  all.reserve(messages_.size());
+  for (std::size_t i = 0; i < messages_.size(); ++i)
+    if (!messages_[i].vanished) all.push_back(i);
+  sync_modseqs(all, true, also_present);
   new_mtime_ = new_m;
   cur_mtime_ = cur_m;
   last_scan_s_ = start;
@@ -440,12 +448,15 @@ lib::Result<void> Mailbox::stat_message(std::size_t index) {
 std::string Mailbox::take_updates(bool allow_expunge, bool with_uid) {
   std::string out = take_flags_announcement();
   if (allow_expunge) {
+    std::vector<std::uint32_t> vanished;
     for (std::size_t i = messages_.size(); i-- > 0;) {
       if (!messages_[i].vanished) continue;
-      out += "* " + std::to_string(i + 1) + " EXPUNGE\r\n";
+      if (qresync_) vanished.push_back(messages_[i].uid);
+      else out += "* " + std::to_string(i + 1) + " EXPUNGE\r\n";
       messages_.erase(messages_.begin() + static_cast<std::ptrdiff_t>(i));
       if (told_exists_ > 0) --told_exists_;
     }
+    out += vanished_line(std::move(vanished));
   }
   if (messages_.size() != told_exists_ || (!allow_expunge && messages_.size() > told_exists_)) {
     if (messages_.size() > told_exists_ || allow_expunge) {
@@ -466,8 +477,10 @@ std::string Mailbox::take_updates(bool allow_expunge, bool with_uid) {
       std::uint32_t seq = seq_of_uid(uid);
       if (seq == 0 || messages_[seq - 1].vanished) continue;
       out += "* " + std::to_string(seq) + " FETCH (";
-      if (with_uid) out += "UID " + std::to_string(uid) + " ";
-      out += "FLAGS " + flag_list(messages_[seq - 1]) + ")\r\n";
+      if (with_uid || qresync_) out += "UID " + std::to_string(uid) + " ";  // RFC 7162 3.2.4
+      out += "FLAGS " + flag_list(messages_[seq - 1]);
+      if (condstore_) out += " MODSEQ (" + std::to_string(messages_[seq - 1].modseq) + ")";
+      out += ")\r\n";
     }
     flag_changed_uids_.clear();
   }
@@ -523,13 +536,25 @@ lib::Result<bool> Mailbox::change_flags(std::size_t index, const FlagChange& cha
       if (!s) return s.error();
     }
   }
+  pending_modseq_.push_back(index);
+  if (batch_depth_ == 0) {
+    std::vector<std::size_t> changed;
+    changed.swap(pending_modseq_);
+    sync_modseqs(changed, false);
+  }
   return true;
 }
 
 lib::Result<void> Mailbox::end_batch() {
   if (batch_depth_ > 0) --batch_depth_;
-  if (batch_depth_ == 0 && !pending_keywords_.empty()) return save_keywords();
-  return {};
+  if (batch_depth_ != 0) return {};
+  lib::Result<void> saved;
+  if (!pending_keywords_.empty()) saved = save_keywords();
+  std::vector<std::size_t> changed;
+  changed.swap(pending_modseq_);
+  if (!changed.empty()) sync_modseqs(changed, false);
+  modseq_lock_.reset();
+  return saved;
 }
 
 lib::Result<void> Mailbox::save_keywords() {
@@ -556,6 +581,7 @@ lib::Result<void> Mailbox::save_keywords() {
 lib::Result<std::string> Mailbox::expunge(const std::vector<bool>& which, const std::string& trash_dir,
                                           std::vector<std::uint32_t>* expunged_uids) {
   std::string out;
+  std::vector<std::uint32_t> gone;
   bool kw_touched = false;
   // Removed messages leave the quota (Courier's maildir_quota_deleted); so
   // do ones moved to Trash, which does not count.
@@ -599,7 +625,8 @@ lib::Result<std::string> Mailbox::expunge(const std::vector<bool>& which, const 
       }
       if (expunged_uids) expunged_uids->push_back(m.uid);
     }
-    out += "* " + std::to_string(i + 1) + " EXPUNGE\r\n";
+    gone.push_back(m.uid);
+    if (!qresync_) out += "* " + std::to_string(i + 1) + " EXPUNGE\r\n";
     messages_.erase(messages_.begin() + static_cast<std::ptrdiff_t>(i));
     if (told_exists_ > 0) --told_exists_;
   }
@@ -611,6 +638,8 @@ lib::Result<std::string> Mailbox::expunge(const std::vector<bool>& which, const 
     auto q = md::update_quota(dir_, -removed_bytes, -removed_messages);
     if (!q) lib::log::warning("%s", q.error().message.c_str());
   }
+  if (!gone.empty()) sync_modseqs({}, false, {}, gone);
+  if (qresync_) out += vanished_line(std::move(gone));
   cur_mtime_ = dir_mtime(dir_ + "/cur");
   return out;
 }

@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <ctime>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -29,6 +30,7 @@
 
 #include "imapd/folders.hpp"
 #include "imapd/keywords.hpp"
+#include "imapd/modseq.hpp"
 #include "lib/maildir.hpp"
 #include "lib/result.hpp"
 #include "lib/unique_fd.hpp"
@@ -48,7 +50,7 @@ struct MessageState {
   bool size_known = false;
   std::time_t internal_date = 0;   // file mtime; 0 until stat'ed
   std::optional<std::uint64_t> crlf_size;  // RFC822.SIZE: ",W=" or counted on read
-  // Planned: std::uint64_t modseq (CONDSTORE, RFC 7162).
+  std::uint64_t modseq = 0;        // CONDSTORE (RFC 7162), from imapd/modseq.hpp
 };
 
 // IMAP system flag <-> Maildir letter (\Seen S, \Answered R, \Flagged F,
@@ -165,8 +167,28 @@ class Mailbox {
 
   // Saves pending keyword changes (batched by change_flags callers via
   // begin_batch/end_batch so a STORE 1:1000 writes :list once).
-  void begin_batch() { ++batch_depth_; }
+  // A batch also holds the folder's ModseqLock (imapd/modseq.hpp) from
+  // begin_batch to end_batch, so the changes and their new mod-sequences
+  // are one step for other sessions (STORE UNCHANGEDSINCE).
+  void begin_batch();
   lib::Result<void> end_batch();
+
+  // --- CONDSTORE / QRESYNC (RFC 7162; imapd/mailbox_modseq.cpp) ----------
+  std::uint64_t highest_modseq() const { return highest_modseq_; }
+  // Untagged FETCH for others' flag changes carry MODSEQ (condstore);
+  // expunges are told as VANISHED (qresync).
+  void set_condstore(bool on) { condstore_ = on; }
+  void set_qresync(bool on) { qresync_ = on; }
+  bool qresync() const { return qresync_; }
+  // Inside a batch: rereads the store so each message's modseq is what
+  // every imapd session has recorded (for UNCHANGEDSINCE).
+  void reload_modseqs();
+  // UIDs from `candidates` (ascending) expunged after `modseq`: those the
+  // store remembers, and when `modseq` is below what it remembers, every
+  // candidate not present (RFC 7162 3.2.5.1 allows reporting UIDs that
+  // never existed).
+  std::vector<std::uint32_t> vanished_since(std::uint64_t modseq,
+                                            const std::vector<std::uint32_t>& candidates) const;
 
   // Removes the messages for which `which` is true (files unlinked, or moved to
   // `trash_dir` when not empty) and returns the untagged EXPUNGE lines, sent in
@@ -179,6 +201,12 @@ class Mailbox {
   Mailbox() = default;
   lib::Result<void> save_keywords();
   lib::Result<void> scan(bool initial);
+  // Records the flags of messages_[indexes] (all present ones with full)
+  // in the modseq store; also_present: UIDs on disk not in messages_.
+  void sync_modseqs(const std::vector<std::size_t>& indexes, bool full,
+                    const std::set<std::uint32_t>& also_present = {},
+                    const std::vector<std::uint32_t>& expunged_now = {});
+  std::string vanished_line(std::vector<std::uint32_t> uids) const;
 
   std::string dir_;
   FolderName name_;
@@ -197,6 +225,13 @@ class Mailbox {
   std::time_t last_scan_s_ = 0;
   std::vector<KeywordChange> pending_keywords_;
   int batch_depth_ = 0;
+  // CONDSTORE / QRESYNC state.
+  std::uint64_t highest_modseq_ = 0;
+  std::uint64_t expunge_floor_ = 0;
+  std::map<std::uint32_t, std::uint64_t> expunged_modseqs_;  // as the store remembers them
+  std::vector<std::size_t> pending_modseq_;                  // changed in this batch
+  std::optional<ModseqLock> modseq_lock_;
+  bool condstore_ = false, qresync_ = false;
 };
 
 }  // namespace imapd

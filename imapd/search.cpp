@@ -66,6 +66,7 @@ int cost(const SearchKey& k) {
     case Kind::before:
     case Kind::on:
     case Kind::since:
+    case Kind::modseq:
       return 0;
     case Kind::larger:
     case Kind::smaller:
@@ -290,6 +291,27 @@ bool Parser::parse_key(std::span<const Value> list, std::size_t& pos, SearchKey&
     if (!set_arg(*a, k)) return fail("Invalid UID set");
     return true;
   }
+  if (word == "MODSEQ") {
+    // MODSEQ [entry-name entry-type-req] mod-sequence-valzer (RFC 7162 3.1.5);
+    // the per-flag entries share the message's modseq here.
+    const Value* a = next(list, pos, word);
+    if (!a) return false;
+    if (a->kind != Value::Kind::number) {
+      if (!a->is_astring()) return fail("Invalid MODSEQ entry name");
+      const Value* type = next(list, pos, word);
+      if (!type) return false;
+      if (!type->is_word("ALL") && !type->is_word("SHARED") && !type->is_word("PRIV"))
+        return fail("Invalid MODSEQ entry type (all, shared, priv)");
+      a = next(list, pos, word);
+      if (!a) return false;
+    }
+    if (a->kind != Value::Kind::number || a->number >= (std::uint64_t{1} << 63))
+      return fail("Invalid mod-sequence for MODSEQ");
+    k.kind = Kind::modseq;
+    k.size = a->number;
+    program_.uses_modseq = true;
+    return true;
+  }
   if (word == "LARGER" || word == "SMALLER") {
     const Value* a = next(list, pos, word);
     if (!a) return false;
@@ -422,6 +444,8 @@ class Evaluator {
         if (!date) return false;
         return compare_date(k.kind, {date->year, date->month, date->day}, {k.year, k.month, k.day});
       }
+      case Kind::modseq:
+        return m_.modseq() >= k.size;
       case Kind::larger:
         return m_.size() > k.size;
       case Kind::smaller:
@@ -595,7 +619,9 @@ SearchParseResult parse_search(std::span<const Value> args, bool allow_esearch, 
       return result;
     }
     SearchReturn r;
-    for (const Value& o : args[pos].items) {
+    const auto& opts = args[pos].items;
+    for (std::size_t oi = 0; oi < opts.size(); ++oi) {
+      const Value& o = opts[oi];
       if (o.is_word("MIN")) {
         r.min = true;
       } else if (o.is_word("MAX")) {
@@ -606,6 +632,20 @@ SearchParseResult parse_search(std::span<const Value> args, bool allow_esearch, 
         r.count = true;
       } else if (o.is_word("SAVE") && allow_saved) {
         r.save = true;
+      } else if (o.is_word("UPDATE")) {
+        r.update = true;
+      } else if (o.is_word("CONTEXT")) {
+        r.context = true;
+      } else if (o.is_word("PARTIAL") && !r.partial && oi + 1 < opts.size()) {
+        // PARTIAL lo:hi (RFC 5267 4.4, 9394): two positive numbers.
+        const Value& range = opts[++oi];
+        auto set = range.is_atom_like() ? SequenceSet::parse(range.text) : std::nullopt;
+        auto ranges = set && !set->uses_star() && !set->is_saved() ? set->resolve(0xffffffffu) : std::vector<SeqRange>{};
+        if (ranges.size() != 1 || range.text.find(':') == std::string::npos) {
+          result.error = "PARTIAL needs a range low:high";
+          return result;
+        }
+        r.partial = std::pair(ranges[0].first, ranges[0].last);
       } else {
         result.error = "Unknown RETURN option";
         return result;

@@ -44,6 +44,7 @@ struct SearchKey {
     header,       // HEADER name value, FROM TO CC BCC SUBJECT (name set)
     body,         // BODY text
     text,         // TEXT text (header and body)
+    modseq,       // MODSEQ [entry type] n (RFC 7162 3.1.5): modseq >= `size`
   };
   Kind kind = Kind::all;
   std::vector<SearchKey> children;
@@ -58,7 +59,11 @@ struct SearchKey {
 // RFC 4731 RETURN options.
 struct SearchReturn {
   bool min = false, max = false, all = false, count = false, save = false;
-  bool none() const { return !min && !max && !all && !count && !save; }
+  // RFC 5267 CONTEXT=SEARCH: UPDATE, CONTEXT (a hint) and PARTIAL lo:hi
+  // (1-based positions in the result, lo <= hi).
+  bool update = false, context = false;
+  std::optional<std::pair<std::uint32_t, std::uint32_t>> partial;
+  bool none() const { return !min && !max && !all && !count && !save && !partial; }
 };
 
 struct SearchProgram {
@@ -67,6 +72,7 @@ struct SearchProgram {
   bool needs_content = false;            // some key reads headers or body
   bool needs_size = false;               // LARGER/SMALLER
   bool uses_saved = false;               // "$" appears (RFC 5182)
+  bool uses_modseq = false;              // MODSEQ appears (RFC 7162: enables CONDSTORE)
 };
 
 struct SearchLimits {
@@ -123,6 +129,8 @@ class SearchMessage {
   // The message, loaded on first call; nullptr when it cannot be read
   // (vanished): then text keys do not match.
   virtual MessageText* message() = 0;
+  // The mod-sequence (RFC 7162), 0 when the session does not keep them.
+  virtual std::uint64_t modseq() const { return 0; }
 };
 
 // The mailbox-wide facts evaluation needs.

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <ctime>
 
 #include "imapd/command_reader.hpp"
@@ -118,8 +119,11 @@ bool Session::execute(const ParsedCommand& cmd) {
     emit(reply::tagged(cmd.tag, "BAD", reply::no_mailbox));
     return true;
   }
+  std::vector<std::uint32_t> uids_before;  // for RFC 5267 UPDATE's REMOVEFROM
+  if (!search_updates_.empty()) uids_before = selected_uids();
   Completion done = (this->*(spec->handler))(cmd);
   if (!logout_ && !fatal_) send_updates(spec->expunge_ok || cmd.uid);
+  if (!logout_ && !fatal_ && !search_updates_.empty()) context_updates(uids_before);
   emit(reply::tagged(cmd.tag, done.status, done.text));
   return !logout_ && !fatal_;
 }
@@ -210,9 +214,15 @@ Completion Session::cmd_enable(const ParsedCommand& c) {
   if (c.args.empty()) return {"BAD", "Syntax: ENABLE capability ..."};
   for (const auto& a : c.args)
     if (!a.is_atom_like()) return {"BAD", "Syntax: ENABLE capability ..."};
-  // No extension that needs enabling (CONDSTORE, QRESYNC, UTF8=ACCEPT) is
-  // offered yet: nothing gets enabled (RFC 5161 3.1).
-  emit("* ENABLED\r\n");
+  // Unknown names are ignored (RFC 5161 3.1); CONDSTORE and QRESYNC are
+  // handled in cmd_condstore.cpp.
+  std::string enabled;
+  for (const auto& a : c.args)
+    if (enable_extension(a.text)) {
+      enabled += ' ';
+      for (char ch : a.text) enabled += static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    }
+  emit("* ENABLED" + enabled + "\r\n");
   return {"OK", reply::completed("ENABLE")};
 }
 

@@ -18,11 +18,13 @@
 #include <vector>
 
 #include "imapd/command_reader.hpp"
+#include "imapd/condstore.hpp"
 #include "imapd/lexer.hpp"
 #include "imapd/mailbox.hpp"
 #include "imapd/search.hpp"
 #include "imapd/sequence_set.hpp"
 #include "imapd/settings.hpp"
+#include "imapd/sort.hpp"
 #include "lib/io.hpp"
 
 namespace imapd {
@@ -103,6 +105,22 @@ class Session {
   Completion cmd_setquota(const ParsedCommand& c);
   Completion cmd_idle(const ParsedCommand& c);
 
+  // CONDSTORE and QRESYNC (RFC 7162; cmd_condstore.cpp).
+  // ENABLE of one capability: true when it is (now) enabled.
+  bool enable_extension(std::string_view name);
+  // A CONDSTORE-enabling command (FETCH MODSEQ, SEARCH MODSEQ, ...): enables
+  // CONDSTORE and, the first time, sends "* OK [HIGHESTMODSEQ n]".
+  void condstore_used();
+  bool condstore_enabled() const { return condstore_enabled_; }
+  bool qresync_enabled() const { return qresync_enabled_; }
+  // SELECT/EXAMINE's extra responses: HIGHESTMODSEQ, and with `qresync` the
+  // VANISHED (EARLIER) and FETCH of what changed since the client's modseq.
+  std::string select_modseq_responses(const SelectParams& params);
+  // "* VANISHED (EARLIER) uids" of `set` (a UID set) expunged after modseq.
+  std::string vanished_earlier(const SequenceSet* set, std::uint64_t modseq);
+  // CONTEXT=SEARCH/SORT (RFC 5267; cmd_context.cpp).
+  Completion cmd_cancelupdate(const ParsedCommand& c);
+
  private:
   Completion copy_or_move(const ParsedCommand& c, bool move);
   // 0-based indexes of the selected mailbox's messages matching `program`.
@@ -116,6 +134,18 @@ class Session {
   // Emits "* FLAGS" when the selected mailbox has keywords not yet announced.
   void announce_keywords();
   void flush_if_large();
+  // RFC 5267 UPDATE: remembers a SEARCH/SORT whose result the client follows;
+  // context_updates() sends ADDTO/REMOVEFROM for each after a command.
+  // `uids_before` is the selected mailbox's UID list when the command began
+  // (sequence numbers of expunged messages are told as they were).
+  void remember_search_update(const std::string& tag, bool uid, const SortProgram* sort,
+                              const SearchProgram& search, const std::vector<std::uint32_t>& result_uids);
+  void context_updates(const std::vector<std::uint32_t>& uids_before);
+  std::vector<std::uint32_t> selected_uids() const;
+  std::uint64_t status_highest_modseq(const FolderName& name);
+  // Indexes of the selected mailbox's messages matching the SORT's search
+  // criteria, in its sort order.
+  std::vector<std::size_t> sort_matches_in_selected(const SortProgram& program);
 
   Settings settings_;
   std::string root_;
@@ -127,6 +157,10 @@ class Session {
   bool fatal_ = false;
   std::size_t emitted_bytes_ = 0;
   std::vector<std::uint32_t> saved_search_;
+  bool condstore_enabled_ = false;
+  bool qresync_enabled_ = false;
+  struct SearchUpdate;
+  std::vector<std::shared_ptr<SearchUpdate>> search_updates_;
   LiteralSpool spool_;  // APPEND's message, when read_command spooled it  // RFC 5182 "$" (planned)
 };
 

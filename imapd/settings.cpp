@@ -14,11 +14,12 @@ constexpr std::array<std::string_view, 8> default_capability = {
     "IMAP4rev1", "UIDPLUS", "CHILDREN", "NAMESPACE", "IDLE", "KEYWORDS", "AUTH=CRAM-MD5", "AUTH=PLAIN"};
 
 // What imapd itself implements, always advertised after login.
-constexpr std::array<std::string_view, 27> session_capability = {
+constexpr std::array<std::string_view, 31> session_capability = {
     "IMAP4rev1", "LITERAL+", "UIDPLUS", "CHILDREN", "NAMESPACE", "IDLE", "UNSELECT", "MOVE",
     "ENABLE", "ID", "SPECIAL-USE", "KEYWORDS", "SASL-IR", "ESEARCH", "SORT", "SORT=DISPLAY",
     "ESORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "STATUS=SIZE", "MULTIAPPEND",
-    "BINARY", "LIST-EXTENDED", "LIST-STATUS", "QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE"};
+    "BINARY", "LIST-EXTENDED", "LIST-STATUS", "QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE",
+    "CONDSTORE", "QRESYNC", "CONTEXT=SEARCH", "CONTEXT=SORT"};
 
 std::vector<std::string> words(const std::string& s) {
   std::vector<std::string> out;

@@ -29,10 +29,19 @@ bool parse_u32(std::string_view s, std::uint32_t& out) {
   return true;
 }
 
-std::vector<std::string_view> words(std::string_view line) {
+std::vector<std::string_view> words(std::string_view line) { return state_file_fields(line, 4); }
+
+bool valid_base(std::string_view b) {
+  if (b.empty() || b.size() > 255 || b[0] == '.') return false;
+  return b.find_first_of(std::string_view("/\0:", 3)) == std::string_view::npos;
+}
+
+}  // namespace
+
+std::vector<std::string_view> state_file_fields(std::string_view line, std::size_t max_fields) {
   std::vector<std::string_view> out;
   std::size_t i = 0;
-  while (i < line.size() && out.size() < 4) {
+  while (i < line.size() && out.size() < max_fields) {
     while (i < line.size() && line[i] == ' ') ++i;
     std::size_t j = i;
     while (j < line.size() && line[j] != ' ') ++j;
@@ -41,13 +50,6 @@ std::vector<std::string_view> words(std::string_view line) {
   }
   return out;
 }
-
-bool valid_base(std::string_view b) {
-  if (b.empty() || b.size() > 255 || b[0] == '.') return false;
-  return b.find_first_of(std::string_view("/\0:", 3)) == std::string_view::npos;
-}
-
-}  // namespace
 
 lib::Result<UidDb> parse_uiddb(std::string_view text, const std::string& origin) {
   UidDb db;

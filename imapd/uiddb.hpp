@@ -64,6 +64,11 @@ inline constexpr std::string_view recent_file_name = "imapd-recent";
 lib::Result<std::optional<std::uint32_t>> claim_recent(const std::string& folder_dir, std::uint32_t next_uid,
                                                        bool claim);
 
+// The space-separated fields of one line of a state file (courierimapuiddb,
+// imapd-modseq), at most max_fields (a longer line then has one too many
+// fields as the caller counts: it reads max_fields + 1 to detect that).
+std::vector<std::string_view> state_file_fields(std::string_view line, std::size_t max_fields);
+
 // Writes folder_dir/courierimapuiddb through folder_dir/tmp and rename.
 lib::Result<void> write_uiddb(const std::string& folder_dir, const UidDb& db);
 

@@ -130,3 +130,12 @@ FUZZ_LOGIN_HANDOVER_SRC = tests/fuzz/fuzz_login_handover.cpp authlib/login_hando
 tests/fuzz/fuzz_login_handover: $(addprefix $(top_srcdir)/,$(FUZZ_LOGIN_HANDOVER_SRC))
 	$(call fuzz_build,$(FUZZ_LOGIN_HANDOVER_SRC))
 EXTRA_DIST += tests/fuzz/fuzz_login_handover.cpp
+
+# imapd/: imapd-modseq files and the CONDSTORE/QRESYNC command parameters.
+FUZZ_TARGETS += tests/fuzz/fuzz_imap_modseq
+FUZZ_IMAP_MODSEQ_SRC = tests/fuzz/fuzz_imap_modseq.cpp imapd/modseq.cpp imapd/condstore.cpp imapd/lexer.cpp \
+  imapd/sequence_set.cpp imapd/uiddb.cpp imapd/keywords.cpp lib/config.cpp lib/config_shell.cpp lib/maildir.cpp \
+  lib/unique_fd.cpp lib/log.cpp lib/atomic_file.cpp lib/utf8.cpp
+tests/fuzz/fuzz_imap_modseq: $(addprefix $(top_srcdir)/,$(FUZZ_IMAP_MODSEQ_SRC))
+	$(call fuzz_build,$(FUZZ_IMAP_MODSEQ_SRC))
+EXTRA_DIST += tests/fuzz/fuzz_imap_modseq.cpp

@@ -1,0 +1,78 @@
+// imapd/mailbox_modseq.cpp: the selected folder's mod-sequences (CONDSTORE,
+// QRESYNC; RFC 7162) kept in imapd/modseq.hpp's store. See mailbox.hpp.
+#include <algorithm>
+#include <cerrno>
+
+#include "imapd/mailbox.hpp"
+#include "imapd/sequence_set.hpp"
+#include "lib/log.hpp"
+
+namespace imapd {
+
+void Mailbox::begin_batch() {
+  if (batch_depth_++ == 0 && !read_only_) {
+    modseq_lock_.emplace(dir_);
+    if (!modseq_lock_->ok())
+      lib::log::error("cannot lock %s/tmp: %s; mod-sequences are recorded without it", dir_.c_str(),
+                      lib::errno_text(errno).c_str());
+  }
+}
+
+void Mailbox::sync_modseqs(const std::vector<std::size_t>& indexes, bool full,
+                           const std::set<std::uint32_t>& also_present,
+                           const std::vector<std::uint32_t>& expunged_now) {
+  std::vector<ModseqObservation> seen;
+  seen.reserve(indexes.size());
+  for (std::size_t i : indexes) {
+    const MessageState& m = messages_.at(i);
+    seen.push_back({m.uid, flag_signature(m.maildir_flags, m.keywords)});
+  }
+  std::optional<ModseqLock> own;
+  if (!modseq_lock_) {
+    own.emplace(dir_);
+    if (!own->ok())
+      lib::log::error("cannot lock %s/tmp: %s; mod-sequences are recorded without it", dir_.c_str(),
+                      lib::errno_text(errno).c_str());
+  }
+  auto r = imapd::sync_modseqs(dir_, uidvalidity_, seen, full, also_present, expunged_now);
+  for (std::size_t k = 0; k < indexes.size(); ++k) {
+    MessageState& m = messages_[indexes[k]];
+    // A change recorded by someone else (or by a program renaming the file)
+    // is told to a CONDSTORE client even when the flags look the same here.
+    if (full && condstore_ && m.modseq != 0 && m.modseq != r.modseqs[k]) flag_changed_uids_.push_back(m.uid);
+    m.modseq = r.modseqs[k];
+  }
+  highest_modseq_ = r.highest;
+  expunge_floor_ = r.expunge_floor;
+  expunged_modseqs_ = std::move(r.expunged);
+}
+
+void Mailbox::reload_modseqs() {
+  ModseqDb db = load_modseq_db(dir_, uidvalidity_);
+  for (auto& m : messages_) {
+    auto it = db.live.find(m.uid);
+    if (it != db.live.end()) m.modseq = std::max(m.modseq, it->second.modseq);
+  }
+  highest_modseq_ = std::max(highest_modseq_, db.highest);
+}
+
+std::vector<std::uint32_t> Mailbox::vanished_since(std::uint64_t modseq,
+                                                   const std::vector<std::uint32_t>& candidates) const {
+  std::vector<std::uint32_t> out;
+  for (std::uint32_t uid : candidates) {
+    if (uid >= next_uid_) break;
+    std::uint32_t seq = seq_of_uid(uid);
+    if (seq != 0 && !messages_[seq - 1].vanished) continue;
+    auto it = expunged_modseqs_.find(uid);
+    if (it != expunged_modseqs_.end() ? it->second > modseq : modseq < expunge_floor_) out.push_back(uid);
+  }
+  return out;
+}
+
+std::string Mailbox::vanished_line(std::vector<std::uint32_t> uids) const {
+  if (uids.empty()) return {};
+  std::sort(uids.begin(), uids.end());
+  return "* VANISHED " + format_numbers(uids) + "\r\n";
+}
+
+}  // namespace imapd

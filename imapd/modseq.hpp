@@ -1,0 +1,133 @@
+// imapd/modseq.hpp: the per-folder mod-sequence store of CONDSTORE and
+// QRESYNC (RFC 7162), imapd-modseq beside courierimapuiddb in each Maildir++
+// folder. Courier-IMAP has no such file; Courier and other programs that
+// rename Maildir files or rewrite courierimapkeywords are still seen: a
+// message's mod-sequence rises whenever the flags a session finds on disk
+// differ from the ones recorded here (a "signature" of its Maildir letters and
+// keywords), whoever changed them.
+//
+// File format (text, one record per line, written through tmp/ + rename by
+// lib/atomic_file, so readers see the old or the new file whole):
+//   line 1:  "imapd-modseq 1 <uidvalidity> <highestmodseq> <expungefloor>"
+//   then:    "<uid> <modseq> <signature>"   a message present in the folder,
+//                                           signature 16 hex digits
+//            "X <uid> <modseq>"             a UID expunged at that modseq
+// Expunged UIDs are remembered (for QRESYNC's VANISHED (EARLIER)) up to
+// max_expunged_remembered; the oldest are then forgotten and expungefloor
+// rises to the highest modseq forgotten: a client that last synchronized
+// before the floor is told every unknown UID in its range vanished (RFC 7162
+// 3.2.5.1 allows that), never fewer than were really expunged.
+//
+// Never reused: a new, unreadable or corrupt file (or one of an older
+// UIDVALIDITY) starts over at max(old highest + 1, the clock in microseconds),
+// and each change adds 1, so a modseq a client holds is never handed out
+// again for other state (RFC 7162 3.1.1), even after the file is lost.
+//
+// Locking: readers and writers hold an flock(2) on the folder's tmp/
+// directory (ModseqLock), distinct from FolderLock (uiddb, keywords) so that a
+// STORE can hold it across its flag changes and their recording (STORE
+// UNCHANGEDSINCE is then atomic against other imapd sessions). Lock order:
+// ModseqLock before FolderLock, never the reverse.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "imapd/folder_lock.hpp"
+#include "lib/result.hpp"
+
+namespace imapd {
+
+inline constexpr std::string_view modseq_file_name = "imapd-modseq";
+inline constexpr std::size_t max_modseq_bytes = 256u * 1024 * 1024;
+inline constexpr std::size_t max_expunged_remembered = 100000;
+
+struct ModseqEntry {
+  std::uint64_t modseq = 0;
+  std::uint64_t signature = 0;
+};
+
+struct ModseqDb {
+  std::uint32_t uidvalidity = 0;
+  std::uint64_t highest = 0;        // the highest modseq ever given in this folder
+  std::uint64_t expunge_floor = 0;  // expunges at or below it are forgotten
+  std::map<std::uint32_t, ModseqEntry> live;       // uid -> state
+  std::map<std::uint32_t, std::uint64_t> expunged;  // uid -> modseq of its expunge
+};
+
+// The signature of a message's flags: FNV-1a 64 of the Maildir letters and
+// the keywords (sorted, as std::set keeps them).
+std::uint64_t flag_signature(std::string_view maildir_flags, const std::set<std::string>& keywords);
+
+// Parses the file text. A bad header is a permanent error naming `origin`
+// (the caller starts over); a bad record line is skipped, and the file's
+// highest modseq is raised over every modseq seen in it.
+lib::Result<ModseqDb> parse_modseq_db(std::string_view text, const std::string& origin);
+std::string format_modseq_db(const ModseqDb& db);
+
+// A fresh start after `old_highest` (0: none known): max(old + 1, now_us).
+std::uint64_t modseq_restart_value(std::uint64_t old_highest, std::uint64_t now_us);
+
+// What a session found on disk for one message.
+struct ModseqObservation {
+  std::uint32_t uid = 0;
+  std::uint64_t signature = 0;
+};
+
+// Brings `db` up to date with what a session saw (pure; the file work is in
+// sync_modseqs). Each observed UID whose signature differs from the record (or
+// that has none) gets a new modseq. With `full`, the observations (plus
+// `also_present`) are the whole folder: recorded UIDs not among them are
+// expunged now. `expunged_now` are expunged in any case. Returns the modseq
+// of each observation, in order. `restart` is the value a new store starts
+// at (modseq_restart_value), used when db.highest is 0.
+std::vector<std::uint64_t> apply_modseq_observations(ModseqDb& db, const std::vector<ModseqObservation>& seen,
+                                                     bool full, const std::set<std::uint32_t>& also_present,
+                                                     const std::vector<std::uint32_t>& expunged_now,
+                                                     std::uint64_t restart);
+
+// The ModseqLock of a folder (see above).
+class ModseqLock {
+ public:
+  explicit ModseqLock(const std::string& folder_dir) : lock_(folder_dir + "/tmp") {}
+  bool ok() const { return lock_.ok(); }
+
+ private:
+  FolderLock lock_;
+};
+
+// Reads folder_dir/imapd-modseq. Missing, unreadable, corrupt or of another
+// UIDVALIDITY: a new store (logged with the file name), whose highest is
+// above anything the old one could have given (then *fresh is set, when
+// given: the caller writes it even if nothing else changes, so the restart
+// value sticks). Call under ModseqLock.
+ModseqDb load_modseq_db(const std::string& folder_dir, std::uint32_t uidvalidity, bool* fresh = nullptr);
+
+// Writes the store (through folder_dir/tmp and rename). Call under ModseqLock.
+lib::Result<void> save_modseq_db(const std::string& folder_dir, const ModseqDb& db);
+
+// load + apply + save (when changed). The caller holds ModseqLock. A failed
+// write is logged and the modseqs still returned (the next session will give
+// the same changes new, higher ones).
+struct ModseqSyncResult {
+  std::vector<std::uint64_t> modseqs;  // per observation
+  std::uint64_t highest = 0;
+  std::uint64_t expunge_floor = 0;
+  std::map<std::uint32_t, std::uint64_t> expunged;
+};
+ModseqSyncResult sync_modseqs(const std::string& folder_dir, std::uint32_t uidvalidity,
+                              const std::vector<ModseqObservation>& seen, bool full,
+                              const std::set<std::uint32_t>& also_present,
+                              const std::vector<std::uint32_t>& expunged_now);
+
+// HIGHESTMODSEQ of a folder that need not be selected (STATUS): its
+// messages (UIDs from courierimapuiddb, keywords from courierimapkeywords)
+// are observed and recorded first, so changes by any program count.
+lib::Result<std::uint64_t> folder_highest_modseq(const std::string& folder_dir);
+
+}  // namespace imapd
