@@ -6,22 +6,15 @@ namespace tcpd {
 
 namespace {
 
-std::string safe_value(std::string_view v) {
-  std::string out(v);
-  for (char& c : out)
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
-  return out;
-}
-
 // The custom message with its first "@" replaced by the client's address.
 std::string with_address(std::string_view msg, std::string_view remote_ip) {
   std::string out;
   size_t at = msg.find('@');
-  if (at == std::string_view::npos) return safe_value(msg);
+  if (at == std::string_view::npos) return env_safe(msg);
   out.append(msg.substr(0, at));
   out.append(remote_ip);
   out.append(msg.substr(at + 1));
-  return safe_value(out);
+  return env_safe(out);
 }
 
 std::string dotted(const std::array<uint8_t, 4>& a) {
@@ -30,6 +23,13 @@ std::string dotted(const std::array<uint8_t, 4>& a) {
 }
 
 }  // namespace
+
+std::string env_safe(std::string_view v) {
+  std::string out(v);
+  for (char& c : out)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  return out;
+}
 
 bool apply_blocklist_answer(const BlocklistSpec& spec, const DnsAnswer& answer, std::string_view remote_ip,
                             EnvVars& vars, int& allow_count) {
@@ -56,7 +56,7 @@ bool apply_blocklist_answer(const BlocklistSpec& spec, const DnsAnswer& answer, 
     }
     if (spec.allow) set_allowed();
     if (!answer.txt.empty()) {
-      std::string txt = safe_value(answer.txt.front());
+      std::string txt = env_safe(answer.txt.front());
       if (!spec.allow) set(var, txt);
       set(var + "_TXT", txt);
     } else if (!spec.allow) {
@@ -68,7 +68,7 @@ bool apply_blocklist_answer(const BlocklistSpec& spec, const DnsAnswer& answer, 
 
   // Only TXT records, and no particular A record asked for: take the TXT.
   if (!spec.want_address && !answer.txt.empty()) {
-    std::string txt = safe_value(answer.txt.front());
+    std::string txt = env_safe(answer.txt.front());
     if (spec.allow)
       set_allowed();
     else

@@ -26,6 +26,9 @@ namespace tcpd {
 // A child's environment additions, by name.
 using EnvVars = std::map<std::string, std::string, std::less<>>;
 
+// v made safe for an environment variable: control characters become spaces.
+std::string env_safe(std::string_view v);
+
 // The DNS type to query for spec (TXT or A).
 inline uint16_t blocklist_query_type(const BlocklistSpec& spec) {
   return spec.wants_txt() ? dns_type_txt : dns_type_a;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "tcpd/blocklist.hpp"
 #include "tcpd/ident.hpp"
 
 namespace tcpd {
@@ -20,12 +21,7 @@ constexpr std::array<std::pair<DropReason, std::string_view>, 6> drop_words{{
     {DropReason::closed, "closed"},
 }};
 
-std::string printable(std::string_view v, size_t max) {
-  std::string out(v.substr(0, max));
-  for (char& c : out)
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
-  return out;
-}
+std::string printable(std::string_view v, size_t max) { return env_safe(v.substr(0, max)); }
 
 bool is_printable(std::string_view v) {
   return std::none_of(v.begin(), v.end(),

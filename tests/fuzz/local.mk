@@ -119,7 +119,8 @@ EXTRA_DIST += tests/fuzz/fuzz_courierd.cpp
 
 # tcpd/: the lookup helper's result, as couriertcpd's root daemon reads it.
 FUZZ_TARGETS += tests/fuzz/fuzz_tcpd_lookup_result
-FUZZ_TCPD_LOOKUP_RESULT_SRC = tests/fuzz/fuzz_tcpd_lookup_result.cpp tcpd/lookup_result.cpp tcpd/address.cpp
+FUZZ_TCPD_LOOKUP_RESULT_SRC = tests/fuzz/fuzz_tcpd_lookup_result.cpp tcpd/lookup_result.cpp tcpd/blocklist.cpp \
+  tcpd/address.cpp
 tests/fuzz/fuzz_tcpd_lookup_result: $(addprefix $(top_srcdir)/,$(FUZZ_TCPD_LOOKUP_RESULT_SRC))
 	$(call fuzz_build,$(FUZZ_TCPD_LOOKUP_RESULT_SRC))
 EXTRA_DIST += tests/fuzz/fuzz_tcpd_lookup_result.cpp
