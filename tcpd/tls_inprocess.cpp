@@ -29,6 +29,10 @@ namespace tcpd {
 namespace {
 
 constexpr auto files_check_interval = std::chrono::seconds(1);
+// Built again this often even when no file changed, as couriertls would judge
+// it: a certificate past its end date is refused (connections then exec
+// couriertls, which says so), and "expires in N days" stays true.
+constexpr auto context_max_age = std::chrono::hours(1);
 
 tls::EnvLookup lookup_in(const EnvVars& env) {
   return [&env](std::string_view name) -> std::optional<std::string> {
@@ -92,6 +96,7 @@ struct InProcessTls::State {
   std::optional<tls::Context> context;  // empty: the files are wrong, connections exec couriertls
   std::vector<FileStamp> stamps;
   std::chrono::steady_clock::time_point checked{};
+  std::chrono::steady_clock::time_point built{};
 };
 
 InProcessTls::InProcessTls(std::unique_ptr<State> state) : state_(std::move(state)) {}
@@ -125,7 +130,7 @@ std::unique_ptr<InProcessTls> InProcessTls::prepare(const std::string& program_p
   state->tls_vars = std::move(base);
   state->settings = std::move(*settings);
   state->stamps = file_stamps(state->settings);
-  state->checked = std::chrono::steady_clock::now();
+  state->checked = state->built = std::chrono::steady_clock::now();
   tls::ContextOptions ctx_options;
   ctx_options.role = tls::Role::server;
   auto context = tls::Context::create(state->settings, ctx_options);
@@ -139,19 +144,23 @@ void InProcessTls::check_files() {
   if (now - state_->checked < files_check_interval) return;
   state_->checked = now;
   auto stamps = file_stamps(state_->settings);
-  if (stamps == state_->stamps) return;
+  bool changed = stamps != state_->stamps;
+  if (!changed && now - state_->built < context_max_age) return;
   state_->stamps = std::move(stamps);
+  state_->built = now;
   tls::ContextOptions ctx_options;
   ctx_options.role = tls::Role::server;
   auto context = tls::Context::create(state_->settings, ctx_options);
   if (!context) {
-    lib::log::error("TLS files changed, and the new ones cannot be used: %s; connections run couriertls, "
-                    "which says so for each, until the files are fixed",
-                    context.error().message.c_str());
+    if (changed || state_->context) {
+      lib::log::error("%s: %s; connections run couriertls, which says so for each, until the files are fixed",
+                      changed ? "TLS files changed, and the new ones cannot be used" : "the TLS files cannot be used",
+                      context.error().message.c_str());
+    }
     state_->context.reset();
     return;
   }
-  lib::log::info("TLS files changed: serving %s from now on", context->certificate_path().c_str());
+  if (changed) lib::log::info("TLS files changed: serving %s from now on", context->certificate_path().c_str());
   state_->context.emplace(std::move(*context));
 }
 
@@ -197,8 +206,10 @@ pid_t InProcessTls::spawn(int fd, const EnvVars& vars, bool stderr_to_socket) {
   std::signal(SIGPIPE, SIG_IGN);
   ::dup2(2, 1);  // Courier: fd 1 becomes stderr, the socket stays on fd 0
   tls::Context& context = *state_->context;
-  for (const auto& warning : context.warnings()) lib::log::warning("%s", warning.c_str());
-  if (auto warning = context.reload_ticket_keys()) lib::log::warning("%s", warning->c_str());
+  auto ticket_warning = context.reload_ticket_keys();
+  for (const auto& warning : context.warnings())
+    if (warning != ticket_warning) lib::log::warning("%s", warning.c_str());  // said once, below
+  if (ticket_warning) lib::log::warning("%s", ticket_warning->c_str());
   int rc = tls::serve_connection(st.options, *settings, context, 0, lib::UniqueFd());
   std::fflush(nullptr);
   _exit(rc);

@@ -24,7 +24,8 @@
 //     second; a change rebuilds the context (a renewed certificate is served
 //     from the next connection on); a rebuild that fails is logged once and
 //     connections exec couriertls, which says what is wrong, until the files
-//     change again;
+//     change again; the context is also built again every hour, so that a
+//     certificate past its end date is refused as couriertls refuses it;
 //   - TLS_CACHEFILE's ticket keys are read for each connection, so rotation and
 //     resumption across processes work as with couriertls.
 // TCPD_TLS_INPROCESS=0 in the environment turns this off (every connection
