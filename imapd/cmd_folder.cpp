@@ -73,8 +73,9 @@ Completion Session::cmd_delete(const ParsedCommand& c) {
   // Its messages no longer count toward the quota.
   auto q = lib::maildir::recalculate_quota(root_);
   if (!q) lib::log::warning("user=%s: DELETE: %s", login_.c_str(), q.error().message.c_str());
-  auto subs = read_subscriptions(root_);
-  if (subs && subs->erase(name->imap_name)) (void)write_subscriptions(root_, *subs);
+  // The subscription stays (RFC 3501 6.3.6: the server MUST NOT remove a
+  // name from the subscription list because the mailbox no longer exists;
+  // RFC 5258 5: it is listed as \NonExistent \Subscribed). Courier removes it.
   return {"OK", reply::completed("DELETE")};
 }
 

@@ -8,7 +8,7 @@
 namespace imapd {
 namespace {
 
-constexpr std::array<CommandSpec, 36> table = {{
+constexpr std::array<CommandSpec, 40> table = {{
     {.name = "CAPABILITY", .handler = &Session::cmd_capability},
     {.name = "NOOP", .handler = &Session::cmd_noop},
     {.name = "LOGOUT", .handler = &Session::cmd_logout},
@@ -50,6 +50,10 @@ constexpr std::array<CommandSpec, 36> table = {{
     {.name = "GETQUOTAROOT", .handler = &Session::cmd_getquotaroot},
     {.name = "GETQUOTA", .handler = &Session::cmd_getquota},
     {.name = "SETQUOTA", .handler = &Session::cmd_setquota},
+    {.name = "GENURLAUTH", .handler = &Session::cmd_genurlauth},
+    {.name = "RESETKEY", .handler = &Session::cmd_resetkey},
+    {.name = "URLFETCH", .handler = &Session::cmd_urlfetch},
+    {.name = "COMPRESS", .handler = &Session::cmd_compress},
 }};
 
 // Every verb of the table is in imapd/verbs.hpp, in the same order, and

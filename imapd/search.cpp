@@ -66,6 +66,8 @@ int cost(const SearchKey& k) {
     case Kind::before:
     case Kind::on:
     case Kind::since:
+    case Kind::older:
+    case Kind::younger:
       return 0;
     case Kind::larger:
     case Kind::smaller:
@@ -299,6 +301,15 @@ bool Parser::parse_key(std::span<const Value> list, std::size_t& pos, SearchKey&
     program_.needs_size = true;
     return true;
   }
+  if (word == "OLDER" || word == "YOUNGER") {  // WITHIN (RFC 5032)
+    const Value* a = next(list, pos, word);
+    if (!a) return false;
+    if (a->kind != Value::Kind::number || a->number == 0 || a->number > 0xffffffffu)
+      return fail("Invalid interval for " + word);
+    k.kind = word == "OLDER" ? Kind::older : Kind::younger;
+    k.size = a->number;
+    return true;
+  }
   static constexpr std::pair<std::string_view, Kind> date_keys[] = {
       {"BEFORE", Kind::before},          {"ON", Kind::on},           {"SINCE", Kind::since},
       {"SENTBEFORE", Kind::sent_before}, {"SENTON", Kind::sent_on}, {"SENTSINCE", Kind::sent_since},
@@ -422,6 +433,10 @@ class Evaluator {
         if (!date) return false;
         return compare_date(k.kind, {date->year, date->month, date->day}, {k.year, k.month, k.day});
       }
+      case Kind::older:
+        return m_.internal_date() <= std::time(nullptr) - static_cast<std::time_t>(k.size);
+      case Kind::younger:
+        return m_.internal_date() > std::time(nullptr) - static_cast<std::time_t>(k.size);
       case Kind::larger:
         return m_.size() > k.size;
       case Kind::smaller:

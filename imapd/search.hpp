@@ -44,6 +44,7 @@ struct SearchKey {
     header,       // HEADER name value, FROM TO CC BCC SUBJECT (name set)
     body,         // BODY text
     text,         // TEXT text (header and body)
+    older, younger,  // WITHIN (RFC 5032): INTERNALDATE at least / less than `size` seconds ago
   };
   Kind kind = Kind::all;
   std::vector<SearchKey> children;
@@ -52,7 +53,7 @@ struct SearchKey {
   std::string value;       // header/body/text: search string, case-folded UTF-8; keyword: name
   SequenceSet set;         // sequence, uid
   int year = 0, month = 0, day = 0;  // date keys
-  std::uint64_t size = 0;  // larger, smaller
+  std::uint64_t size = 0;  // larger, smaller; older, younger: seconds
 };
 
 // RFC 4731 RETURN options.

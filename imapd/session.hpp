@@ -102,6 +102,14 @@ class Session {
   Completion cmd_getquota(const ParsedCommand& c);
   Completion cmd_setquota(const ParsedCommand& c);
   Completion cmd_idle(const ParsedCommand& c);
+  // URLAUTH (RFC 4467, cmd_urlauth.cpp).
+  Completion cmd_genurlauth(const ParsedCommand& c);
+  Completion cmd_resetkey(const ParsedCommand& c);
+  Completion cmd_urlfetch(const ParsedCommand& c);
+  // The bytes (CRLF form) an IMAP URL names in this account, for CATENATE
+  // and (urlfetch: URLAUTH required) URLFETCH; nullopt with the reason in `why`.
+  std::optional<std::string> url_data(std::string_view url, bool urlfetch, std::string& why);
+  Completion cmd_compress(const ParsedCommand& c);  // RFC 4978, cmd_compress.cpp
 
  private:
   Completion copy_or_move(const ParsedCommand& c, bool move);
@@ -127,6 +135,9 @@ class Session {
   bool fatal_ = false;
   std::size_t emitted_bytes_ = 0;
   std::vector<std::uint32_t> saved_search_;
+  bool compress_pending_ = false;  // COMPRESS answered: start the relay after the flush
+  bool compress_active_ = false;
+  bool start_compress();           // cmd_compress.cpp; false: the session must end
   LiteralSpool spool_;  // APPEND's message, when read_command spooled it  // RFC 5182 "$" (planned)
 };
 

@@ -11,12 +11,13 @@
 
 namespace imapd {
 
-inline constexpr std::array<std::string_view, 36> authenticated_verbs = {
+inline constexpr std::array<std::string_view, 40> authenticated_verbs = {
     "CAPABILITY", "NOOP",   "LOGOUT", "ID",    "ENABLE", "NAMESPACE", "STARTTLS", "LOGIN",
     "AUTHENTICATE", "SELECT", "EXAMINE", "CREATE", "DELETE", "RENAME", "SUBSCRIBE", "UNSUBSCRIBE",
     "LIST",       "LSUB",   "STATUS", "APPEND", "IDLE", "CHECK",     "CLOSE",    "UNSELECT",
     "EXPUNGE",    "SEARCH", "FETCH",  "STORE", "COPY",   "MOVE",      "XNOOP",
     "SORT",       "THREAD", "GETQUOTAROOT", "GETQUOTA", "SETQUOTA",
+    "GENURLAUTH", "RESETKEY", "URLFETCH", "COMPRESS",
 };
 
 // Whether an upper-case verb is one of authenticated_verbs.

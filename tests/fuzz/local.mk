@@ -116,3 +116,9 @@ FUZZ_COURIERD_SRC = tests/fuzz/fuzz_courierd.cpp courierd/smtp_reply.cpp courier
 tests/fuzz/fuzz_courierd: $(addprefix $(top_srcdir)/,$(FUZZ_COURIERD_SRC))
 	$(call fuzz_build,$(FUZZ_COURIERD_SRC))
 EXTRA_DIST += tests/fuzz/fuzz_courierd.cpp
+# imapd: IMAP URLs (CATENATE, URLAUTH) and CATENATE's part list.
+FUZZ_TARGETS += tests/fuzz/fuzz_imap_url
+FUZZ_IMAP_URL_SRC = tests/fuzz/fuzz_imap_url.cpp imapd/imap_url.cpp imapd/catenate.cpp imapd/lexer.cpp
+tests/fuzz/fuzz_imap_url: $(addprefix $(top_srcdir)/,$(FUZZ_IMAP_URL_SRC))
+	$(call fuzz_build,$(FUZZ_IMAP_URL_SRC))
+EXTRA_DIST += tests/fuzz/fuzz_imap_url.cpp
