@@ -10,6 +10,7 @@
 
 #include <ctime>
 
+#include "imapd/binary_part.hpp"
 #include "imapd/fetch.hpp"
 #include "imapd/imap_string.hpp"
 #include "imapd/imap_url.hpp"
@@ -37,9 +38,33 @@ std::optional<SectionSpec> url_section(const std::string& section) {
 
 bool is_internal(std::string_view mechanism) { return lib::ascii::iequals(mechanism, "INTERNAL"); }
 
+// A URL's PARTIAL applied to data.
+void apply_partial(const ImapUrl& url, std::string& data) {
+  if (!url.partial) return;
+  if (url.partial->origin >= data.size()) {
+    data.clear();
+    return;
+  }
+  data = data.substr(url.partial->origin, url.partial->count ? *url.partial->count : std::string::npos);
+}
+
+// The part a URL's SECTION names for BINARY and BODYPARTSTRUCTURE (part
+// numbers only, RFC 5524 3), or nullptr.
+const lib::mime::Part* url_part(MessageText& text, const ImapUrl& url) {
+  for (char ch : url.section)
+    if (ch != '.' && (ch < '0' || ch > '9')) return nullptr;
+  return lib::mime::find_section(text.mime().root, url.section);
+}
+
+// What URLFETCH's extended form asks for (RFC 5524 3).
+struct FetchItems {
+  bool body = false, binary = false, structure = false;
+};
+
 }  // namespace
 
-std::optional<std::string> Session::url_data(std::string_view url_text, bool urlfetch, std::string& why) {
+std::optional<std::string> Session::url_message(std::string_view url_text, bool urlfetch, ImapUrl& parsed,
+                                                std::string& why) {
   auto url = parse_imap_url(url_text, why);
   if (!url) return std::nullopt;
   if (url->absolute && !url_names_account(*url, login_)) {
@@ -116,6 +141,15 @@ std::optional<std::string> Session::url_data(std::string_view url_text, bool url
     why = "cannot read the message, see the log";
     return std::nullopt;
   }
+  parsed = std::move(*url);
+  return std::move(*file);
+}
+
+std::optional<std::string> Session::url_data(std::string_view url_text, bool urlfetch, std::string& why) {
+  ImapUrl parsed;
+  auto file = url_message(url_text, urlfetch, parsed, why);
+  if (!file) return std::nullopt;
+  const ImapUrl* url = &parsed;
   MessageText text(*file);
   std::string data;
   if (url->section.empty()) {
@@ -133,10 +167,7 @@ std::optional<std::string> Session::url_data(std::string_view url_text, bool url
     }
     data = std::move(*bytes);
   }
-  if (url->partial) {
-    if (url->partial->origin >= data.size()) return std::string();
-    data = data.substr(url->partial->origin, url->partial->count ? *url->partial->count : std::string::npos);
-  }
+  apply_partial(*url, data);
   return data;
 }
 
@@ -205,16 +236,86 @@ Completion Session::cmd_resetkey(const ParsedCommand& c) {
 }
 
 Completion Session::cmd_urlfetch(const ParsedCommand& c) {
-  if (c.args.empty()) return {"BAD", "Syntax: URLFETCH url ..."};
-  for (const auto& a : c.args)
-    if (!a.is_astring() || a.kind == Value::Kind::section) return {"BAD", "Syntax: URLFETCH url ..."};
-  std::string out = "* URLFETCH";
+  constexpr std::string_view syntax = "Syntax: URLFETCH url ... or URLFETCH (url [BODY] [BINARY] [BODYPARTSTRUCTURE]) ...";
+  if (c.args.empty()) return {"BAD", std::string(syntax)};
+  // Checked whole before anything is fetched.
+  std::vector<std::pair<std::string_view, std::optional<FetchItems>>> requests;
   for (const auto& a : c.args) {
+    if (a.is_list()) {
+      if (a.items.size() < 2 || !a.items[0].is_astring() || a.items[0].kind == Value::Kind::section)
+        return {"BAD", std::string(syntax)};
+      FetchItems items;
+      for (std::size_t i = 1; i < a.items.size(); ++i) {
+        const Value& w = a.items[i];
+        if (w.is_word("BODY"))
+          items.body = true;
+        else if (w.is_word("BINARY"))
+          items.binary = true;
+        else if (w.is_word("BODYPARTSTRUCTURE"))
+          items.structure = true;
+        else
+          return {"BAD", std::string(syntax)};
+      }
+      requests.emplace_back(a.items[0].str(), items);
+    } else if (a.is_astring() && a.kind != Value::Kind::section) {
+      requests.emplace_back(a.str(), std::nullopt);
+    } else {
+      return {"BAD", std::string(syntax)};
+    }
+  }
+  std::string out = "* URLFETCH";
+  for (const auto& [url_text, items] : requests) {
     out += ' ';
-    append_astring(out, a.str());
+    append_astring(out, url_text);
     out += ' ';
     std::string why;
-    auto data = url_data(a.str(), true, why);
+    std::optional<std::string> data;
+    std::string extended;
+    if (!items) {
+      data = url_data(url_text, true, why);
+    } else {
+      ImapUrl url;
+      auto file = url_message(url_text, true, url, why);
+      if (file) {
+        MessageText text(*file);
+        const lib::mime::Part* part = items->binary || items->structure ? url_part(text, url) : nullptr;
+        std::string joined = "(";
+        bool ok = !(items->binary || items->structure) || part;
+        if (!ok) why = "BINARY and BODYPARTSTRUCTURE need a section of part numbers that exists";
+        auto item = [&](std::string_view name) {
+          if (joined.size() > 1) joined += ' ';
+          joined += name;
+          joined += ' ';
+        };
+        if (ok && items->structure) {
+          item("BODYPARTSTRUCTURE");
+          append_body_structure(joined, *part, text.text(), true);
+        }
+        if (ok && items->body) {
+          auto body = url_data(url_text, true, why);
+          ok = body.has_value();
+          if (ok) {
+            item("BODY");
+            append_literal(joined, *body);
+          }
+        }
+        if (ok && items->binary) {
+          auto bin = binary_content(text.text(), *part, url.section.empty());
+          ok = bin.has_value();
+          if (!ok) why = "unknown Content-Transfer-Encoding";
+          if (ok) {
+            apply_partial(url, *bin);
+            item("BINARY");
+            append_literal(joined, *bin, bin->find('\0') != std::string::npos);  // literal8 only for NUL
+          }
+        }
+        if (ok) data = joined + ")";
+      }
+      if (data) {
+        out += *data;
+        continue;
+      }
+    }
     if (!data) {
       lib::log::info("user=%s: URLFETCH: NIL: %s", login_.c_str(), why.c_str());  // not the URL: its token is a credential
       out += "NIL";

@@ -30,7 +30,8 @@ imapd_libimapd_a_SOURCES = \
   imapd/idle.cpp imapd/idle.hpp \
   imapd/imap_url.cpp imapd/imap_url.hpp imapd/urlauth.cpp imapd/urlauth.hpp \
   imapd/catenate.cpp imapd/catenate.hpp imapd/cmd_urlauth.cpp \
-  imapd/compress.cpp imapd/compress.hpp imapd/cmd_compress.cpp
+  imapd/compress.cpp imapd/compress.hpp imapd/cmd_compress.cpp \
+  imapd/binary_part.cpp imapd/binary_part.hpp
 
 # tls/libtls.a: tls::start_tls() for STARTTLS.
 IMAPD_LIBS = imapd/libimapd.a tls/libtls.a $(AUTH_LIBS)

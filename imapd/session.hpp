@@ -27,6 +27,8 @@
 
 namespace imapd {
 
+struct ImapUrl;  // imapd/imap_url.hpp
+
 struct Completion {
   std::string_view status;  // "OK", "NO", "BAD"
   std::string text;
@@ -109,6 +111,8 @@ class Session {
   // The bytes (CRLF form) an IMAP URL names in this account, for CATENATE
   // and (urlfetch: URLAUTH required) URLFETCH; nullopt with the reason in `why`.
   std::optional<std::string> url_data(std::string_view url, bool urlfetch, std::string& why);
+  // The file of the message a URL names, checked as for url_data; `parsed` gets the URL.
+  std::optional<std::string> url_message(std::string_view url, bool urlfetch, ImapUrl& parsed, std::string& why);
   Completion cmd_compress(const ParsedCommand& c);  // RFC 4978, cmd_compress.cpp
 
  private:

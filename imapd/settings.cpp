@@ -22,7 +22,7 @@ constexpr std::array<std::string_view, 27> session_capability = {
 
 // CATENATE (RFC 4469), URLAUTH (RFC 4467): imapd/catenate.hpp, cmd_urlauth.cpp;
 // WITHIN (RFC 5032): search.hpp.
-constexpr std::array<std::string_view, 3> misc_capability = {"CATENATE", "URLAUTH", "WITHIN"};
+constexpr std::array<std::string_view, 4> misc_capability = {"CATENATE", "URLAUTH", "URLAUTH=BINARY", "WITHIN"};
 
 std::vector<std::string> words(const std::string& s) {
   std::vector<std::string> out;

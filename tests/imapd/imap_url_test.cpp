@@ -8,6 +8,7 @@
 
 #include <string>
 
+#include "imapd/binary_part.hpp"
 #include "imapd/catenate.hpp"
 #include "imapd/urlauth.hpp"
 #include "lib/config.hpp"
@@ -197,6 +198,37 @@ TEST(UrlauthToken, HmacSha256) {
   EXPECT_FALSE(urlauth_token_matches("Jefe", "what do ya want for nothing!",
                                      "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"));
   EXPECT_FALSE(urlauth_token_matches("Jefe", "x", "5bdc"));
+}
+
+}  // namespace
+}  // namespace imapd
+
+namespace imapd {
+namespace {
+
+TEST(BinaryContent, NestedPartsDecodedAndRelabelled) {
+  const std::string msg =
+      "Content-Type: multipart/mixed; boundary=\"o\"\r\n\r\npro\r\n--o\r\nContent-Type: message/rfc822\r\n\r\n"
+      "Subject: in\r\nContent-Type: multipart/alternative; boundary=i\r\n\r\nin-pro\r\n--i\r\n"
+      "Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n  (folded)\r\n\r\naGVs\r\nbG8=\r\n"
+      "--i\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\na=3Db\r\n"
+      "--i\r\nContent-Type: text/plain\r\n\r\nplain\r\n--i--\r\nin-epi\r\n--o--\r\nepi\r\n";
+  auto parsed = lib::mime::parse(msg);
+  const lib::mime::Part* p1 = lib::mime::find_section(parsed.root, "1");
+  ASSERT_NE(p1, nullptr);
+  auto bin = binary_content(msg, *p1);
+  ASSERT_TRUE(bin);
+  EXPECT_EQ(*bin,
+            "Subject: in\r\nContent-Type: multipart/alternative; boundary=i\r\n\r\nin-pro\r\n--i\r\n"
+            "Content-Type: text/plain\r\nContent-Transfer-Encoding: binary\r\n\r\nhello"
+            "\r\n--i\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: binary\r\n\r\na=b"
+            "\r\n--i\r\nContent-Type: text/plain\r\n\r\nplain\r\n--i--\r\nin-epi");
+  const lib::mime::Part* leaf = lib::mime::find_section(parsed.root, "1.1");
+  ASSERT_NE(leaf, nullptr);
+  EXPECT_EQ(binary_content(msg, *leaf), std::optional<std::string>("hello"));
+  const std::string unknown = "Content-Transfer-Encoding: x-weird\r\n\r\nzz\r\n";
+  auto u = lib::mime::parse(unknown);
+  EXPECT_FALSE(binary_content(unknown, u.root));
 }
 
 }  // namespace

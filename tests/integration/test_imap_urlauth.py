@@ -170,3 +170,35 @@ def test_corrupt_key_file_is_reported(imap, alice):
     assert c.command("r", "RESETKEY")[-1].startswith(b"r OK")
     assert keys.read_bytes() == b""
     gen(c, "g2", base(alice, ";UID=1"))
+
+
+def test_urlfetch_binary_and_bodypartstructure(imap, alice):
+    """URLAUTH=BINARY (RFC 5524): the extended URLFETCH form."""
+    c = prepare(imap, alice)
+    assert b" URLAUTH=BINARY" in c.command("b", "CAPABILITY")[0]
+    coded = (b"From: a@x\r\nContent-Type: multipart/mixed; boundary=q\r\n\r\n--q\r\nContent-Type: application/x-b\r\n"
+             b"Content-Transfer-Encoding: base64\r\n\r\nAAEC/w==\r\n--q--\r\n")
+    c.send(b"a3 APPEND INBOX.box " + lit(coded) + b"\r\n")
+    assert c.until_tag("a3")[-1].startswith(b"a3 OK")
+    u = gen(c, "g1", base(alice, ";UID=3/;SECTION=1"))
+    whole = gen(c, "g2", base(alice, ";UID=3"))
+    r = c.command("f1", f"URLFETCH ({u.decode()} BINARY)")
+    assert r[-1].startswith(b"f1 OK"), r
+    joined = b"\r\n".join(r[:-1])
+    assert joined.endswith(b" (BINARY ~{4}\r\n\x00\x01\x02\xff)"), joined  # NUL: literal8
+    r = c.command("f2", f"URLFETCH ({u.decode()} BODYPARTSTRUCTURE)")
+    assert re.search(rb' \(BODYPARTSTRUCTURE \("application" "x-b" NIL NIL NIL "base64" 8 NIL NIL NIL NIL\)\)$', r[0]), r
+    r = c.command("f3", f"URLFETCH ({whole.decode()} BODY)")
+    assert b" (BODY {%d}\r\n" % len(coded) + coded + b")" in b"\r\n".join(r[:-1]), r
+    # A leaf inside a multipart, BINARY of the whole message: the part decoded and relabelled.
+    r = c.command("f4", f"URLFETCH ({whole.decode()} BINARY)")
+    joined = b"\r\n".join(r[:-1])
+    assert b"Content-Transfer-Encoding: binary\r\n\r\n\x00\x01\x02\xff\r\n--q--" in joined, joined
+    expected = coded.replace(b"base64", b"binary").replace(b"AAEC/w==", b"\x00\x01\x02\xff")
+    assert joined.endswith(b" (BINARY ~{%d}\r\n" % len(expected) + expected + b")"), joined
+    for tag, bad in (("b1", f"URLFETCH ({u.decode()})"), ("b2", f"URLFETCH ({u.decode()} BOGUS)")):
+        assert c.command(tag, bad)[-1].startswith(tag.encode() + b" BAD"), bad
+    # BINARY needs a section of part numbers.
+    h = gen(c, "g3", base(alice, ";UID=3/;SECTION=HEADER"))
+    r = c.command("f5", f"URLFETCH ({h.decode()} BINARY)")
+    assert r[0].endswith(b" NIL"), r
