@@ -14,6 +14,7 @@
 #include <string>
 
 #include "imapd/fetch.hpp"
+#include "imapd/objectid.hpp"
 #include "imapd/replies.hpp"
 #include "imapd/session.hpp"
 #include "lib/log.hpp"
@@ -58,6 +59,8 @@ std::optional<std::size_t> prefix_needed(const FetchRequest& r) {
       case FetchAttr::flags:
       case FetchAttr::internaldate:
       case FetchAttr::modseq:
+      case FetchAttr::emailid:
+      case FetchAttr::threadid:
         continue;
       case FetchAttr::body_section:
         if (it.section.part.empty() && it.section.text == SectionSpec::Text::none && it.partial &&
@@ -139,6 +142,8 @@ Completion Session::cmd_fetch(const ParsedCommand& c) {
     info.flags = flags;
     info.internal_date = m.internal_date;
     if (m.crlf_size) info.size = *m.crlf_size;
+    const std::string emailid = req->has(FetchAttr::emailid) ? email_id(m.base) : std::string();
+    info.email_id = emailid;  // OBJECTID (RFC 8474)
     line.clear();
     line += "* " + std::to_string(idx + 1) + " FETCH ";
     FetchStatus st = render_fetch(*req, info, text ? &*text : nullptr, line);

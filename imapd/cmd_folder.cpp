@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <string>
 
+#include "imapd/objectid.hpp"
 #include "imapd/replies.hpp"
 #include "imapd/session.hpp"
 #include "lib/c_handle.hpp"
@@ -53,6 +54,9 @@ Completion Session::cmd_create(const ParsedCommand& c) {
   // recent to the first session that sees it.
   auto rc = claim_recent(dir, 1, true);
   if (!rc) lib::log::error("user=%s: CREATE: %s", login_.c_str(), rc.error().message.c_str());
+  auto id = mailbox_id(dir);  // OBJECTID (RFC 8474)
+  if (!id) lib::log::error("user=%s: CREATE: %s", login_.c_str(), id.error().message.c_str());
+  if (id) return {"OK", "[MAILBOXID (" + *id + ")] " + reply::completed("CREATE")};
   return {"OK", reply::completed("CREATE")};
 }
 

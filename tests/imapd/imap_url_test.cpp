@@ -10,6 +10,7 @@
 
 #include "imapd/binary_part.hpp"
 #include "imapd/catenate.hpp"
+#include "imapd/objectid.hpp"
 #include "imapd/urlauth.hpp"
 #include "lib/config.hpp"
 #include "tests/lib/test_util.hpp"
@@ -229,6 +230,34 @@ TEST(BinaryContent, NestedPartsDecodedAndRelabelled) {
   const std::string unknown = "Content-Transfer-Encoding: x-weird\r\n\r\nzz\r\n";
   auto u = lib::mime::parse(unknown);
   EXPECT_FALSE(binary_content(unknown, u.root));
+}
+
+}  // namespace
+}  // namespace imapd
+
+namespace imapd {
+namespace {
+
+TEST(ObjectId, EmailIdAndMailboxId) {
+  const std::string a = email_id("1700000000.M1P2.host,S=10,W=12");
+  EXPECT_EQ(a, email_id("1700000000.M1P2.host,S=10,W=12"));
+  EXPECT_NE(a, email_id("1700000000.M1P3.host,S=10,W=12"));
+  EXPECT_EQ(a.size(), 17u);
+  EXPECT_TRUE(valid_object_id(a));
+  EXPECT_FALSE(valid_object_id(""));
+  EXPECT_FALSE(valid_object_id("a.b"));
+  EXPECT_FALSE(valid_object_id(std::string(256, 'a')));
+  testutil::TempDir dir;
+  auto m1 = mailbox_id(dir.path());
+  ASSERT_TRUE(m1) << m1.error().message;
+  EXPECT_TRUE(valid_object_id(*m1));
+  auto m2 = mailbox_id(dir.path());
+  ASSERT_TRUE(m2);
+  EXPECT_EQ(*m1, *m2);
+  testutil::write_file(dir / "imapd-mailboxid", "bad id!\n");
+  auto bad = mailbox_id(dir.path());
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("imapd-mailboxid does not hold a MAILBOXID"), std::string::npos);
 }
 
 }  // namespace
