@@ -13,6 +13,7 @@
 #include <string>
 
 #include "imapd/fetch.hpp"
+#include "imapd/objectid.hpp"
 #include "imapd/search.hpp"
 #include "imapd/sort.hpp"
 #include "imapd/thread.hpp"
@@ -50,6 +51,7 @@ class LazyMessage final : public SearchMessage {
         return true;
     return false;
   }
+  std::string email_id() const override { return imapd::email_id(m().base); }
   std::time_t internal_date() const override {
     (void)mb_.stat_message(index_);
     return m().internal_date;

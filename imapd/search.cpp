@@ -68,6 +68,8 @@ int cost(const SearchKey& k) {
     case Kind::since:
     case Kind::older:
     case Kind::younger:
+    case Kind::emailid:
+    case Kind::threadid:
       return 0;
     case Kind::larger:
     case Kind::smaller:
@@ -301,6 +303,14 @@ bool Parser::parse_key(std::span<const Value> list, std::size_t& pos, SearchKey&
     program_.needs_size = true;
     return true;
   }
+  if (word == "EMAILID" || word == "THREADID") {  // OBJECTID (RFC 8474)
+    const Value* a = next(list, pos, word);
+    if (!a) return false;
+    if (!a->is_atom_like()) return fail("Invalid object id for " + word);
+    k.kind = word == "EMAILID" ? Kind::emailid : Kind::threadid;
+    k.value = a->text;
+    return true;
+  }
   if (word == "OLDER" || word == "YOUNGER") {  // WITHIN (RFC 5032)
     const Value* a = next(list, pos, word);
     if (!a) return false;
@@ -433,6 +443,10 @@ class Evaluator {
         if (!date) return false;
         return compare_date(k.kind, {date->year, date->month, date->day}, {k.year, k.month, k.day});
       }
+      case Kind::emailid:
+        return m_.email_id() == k.value;
+      case Kind::threadid:
+        return false;
       case Kind::older:
         return m_.internal_date() <= std::time(nullptr) - static_cast<std::time_t>(k.size);
       case Kind::younger:

@@ -45,6 +45,7 @@ struct SearchKey {
     body,         // BODY text
     text,         // TEXT text (header and body)
     older, younger,  // WITHIN (RFC 5032): INTERNALDATE at least / less than `size` seconds ago
+    emailid, threadid,  // OBJECTID (RFC 8474): EMAILID/THREADID `value` (THREADID: never, all NIL)
   };
   Kind kind = Kind::all;
   std::vector<SearchKey> children;
@@ -124,6 +125,8 @@ class SearchMessage {
   // The message, loaded on first call; nullptr when it cannot be read
   // (vanished): then text keys do not match.
   virtual MessageText* message() = 0;
+  // EMAILID (RFC 8474, imapd/objectid.hpp); empty: none.
+  virtual std::string email_id() const { return {}; }
 };
 
 // The mailbox-wide facts evaluation needs.

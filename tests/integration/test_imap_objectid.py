@@ -1,7 +1,8 @@
 """OBJECTID (RFC 8474) through imaplogin + imapd with a raw client: MAILBOXID
 in CREATE, SELECT and STATUS (kept by RENAME, new after DELETE + CREATE,
 stored in the folder's imapd-mailboxid), FETCH EMAILID (the same in every
-session and after flag changes, distinct per message) and THREADID NIL."""
+session and after flag changes, distinct per message), THREADID NIL, and
+the SEARCH keys EMAILID and THREADID."""
 from __future__ import annotations
 
 import re
@@ -70,5 +71,10 @@ def test_emailid(imap, alice):
     other = logged_in_raw(imap, alice)
     assert other.command("s2", "EXAMINE INBOX")[-1].startswith(b"s2 OK")
     assert email_ids(other, "f3") == ids
+    assert c.command("se", "SEARCH EMAILID " + ids[1].decode())[0] == b"* SEARCH 2"
+    assert c.command("su", "UID SEARCH OR EMAILID " + ids[0].decode() + " EMAILID " + ids[2].decode())[0] \
+        == b"* SEARCH 1 3"
+    assert c.command("st", "SEARCH THREADID T1")[0] == b"* SEARCH"
+    assert c.command("sx", "SEARCH EMAILID")[-1].startswith(b"sx BAD")
     r = c.command("u", "UID FETCH 2 (EMAILID)")
     assert re.match(rb"\* 2 FETCH \(UID 2 EMAILID \(" + ids[1] + rb"\)\)$", r[0]), r
