@@ -2,14 +2,18 @@
 // URLFETCH, and Session::url_data, which CATENATE (RFC 4469) uses too: the
 // bytes an IMAP URL (imapd/imap_url.hpp) refers to in this account.
 //
-// Scope: URLs of this session's own account. "user+<id>" access is checked
-// against the login; "authuser" and "anonymous" are served to this account's
-// sessions; "submit+<id>" (for a submission server) is never served, as no
-// submission server talks IMAP to us. Keys: imapd/urlauth.hpp.
+// Scope: "user+<id>" access is checked against the login; "authuser" and
+// "anonymous" URLs are served to any logged-in session, also of another
+// account of this server when that account shares this process's uid
+// (virtual mailboxes; looked up through authdaemond); "submit+<id>" (for a
+// submission server) is never served, as no submission server talks IMAP
+// to us. Keys: imapd/urlauth.hpp.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <ctime>
 
+#include "authlib/client.hpp"
 #include "imapd/binary_part.hpp"
 #include "imapd/fetch.hpp"
 #include "imapd/imap_string.hpp"
@@ -20,6 +24,7 @@
 #include "lib/ascii.hpp"
 #include "lib/config.hpp"
 #include "lib/log.hpp"
+#include "lib/maildir.hpp"
 
 namespace imapd {
 namespace {
@@ -56,6 +61,35 @@ const lib::mime::Part* url_part(MessageText& text, const ImapUrl& url) {
   return lib::mime::find_section(text.mime().root, url.section);
 }
 
+// The Maildir of another account of this server that an authorized URL
+// names (imap://user@host/...), looked up through authdaemond (PRE). Only an
+// account with this process's uid can be read (virtual mailboxes sharing one
+// mail uid); nullopt with the reason otherwise.
+std::optional<std::string> other_account_maildir(const ImapUrl& url, const Settings& settings, std::string& why) {
+  authlib::ClientOptions opts;
+  std::vector<std::string> names;
+  if (url.user.find('@') == std::string::npos) names.push_back(url.user + "@" + url.host);
+  names.push_back(url.user);
+  for (const auto& n : names) {
+    auto r = authlib::lookup_account(opts, settings.service, n);
+    if (r.status == authlib::AuthStatus::temporary) {
+      lib::log::error("URLFETCH: looking up the URL's account %s: %s", n.c_str(), r.error.c_str());
+      why = "cannot look the URL's account up now, see the log";
+      return std::nullopt;
+    }
+    if (r.status != authlib::AuthStatus::ok) continue;
+    if (!r.account.uid || *r.account.uid != ::getuid()) {
+      why = "the URL's account " + n + " has another uid: its mail cannot be read from this session";
+      return std::nullopt;
+    }
+    std::string maildir = r.account.maildir.empty() ? settings.maildir_path : r.account.maildir;
+    if (maildir.empty() || maildir[0] != '/') maildir = r.account.home + "/" + maildir;
+    return maildir;
+  }
+  why = "the URL's account does not exist";
+  return std::nullopt;
+}
+
 // What URLFETCH's extended form asks for (RFC 5524 3).
 struct FetchItems {
   bool body = false, binary = false, structure = false;
@@ -67,9 +101,17 @@ std::optional<std::string> Session::url_message(std::string_view url_text, bool 
                                                 std::string& why) {
   auto url = parse_imap_url(url_text, why);
   if (!url) return std::nullopt;
+  // Whose mail: this account's, or, for an authorized URL (URLAUTH with a
+  // token) of another account, that account's.
+  std::string owner_root = root_;
   if (url->absolute && !url_names_account(*url, login_)) {
-    why = "URLs of other accounts are not supported";
-    return std::nullopt;
+    if (!url->has_urlauth || url->mechanism.empty()) {
+      why = "a URL of another account needs URLAUTH";
+      return std::nullopt;
+    }
+    auto other = other_account_maildir(*url, settings_, why);
+    if (!other) return std::nullopt;
+    owner_root = *other;
   }
   if (urlfetch && (!url->absolute || !url->has_urlauth || url->mechanism.empty())) {
     why = "URLFETCH needs an authorized URL (imap://...;URLAUTH=access:INTERNAL:token)";
@@ -102,7 +144,7 @@ std::optional<std::string> Session::url_message(std::string_view url_text, bool 
   auto name = resolve_mailbox(url->mailbox, why);
   if (!name) return std::nullopt;
   if (url->has_urlauth) {
-    auto key = urlauth_key(root_, name->imap_name, false);
+    auto key = urlauth_key(owner_root, name->imap_name, false);
     if (!key) {
       lib::log::error("user=%s: URLAUTH: %s", login_.c_str(), key.error().message.c_str());
       why = "cannot read the URLAUTH keys, see the log";
@@ -113,7 +155,7 @@ std::optional<std::string> Session::url_message(std::string_view url_text, bool 
       return std::nullopt;
     }
   }
-  auto mb = Mailbox::open(folder_dir(*name), *name, true);
+  auto mb = Mailbox::open(lib::maildir::folder_path(owner_root, name->folder), *name, true);
   if (!mb) {
     if (mb.error().kind != lib::ErrorKind::permanent)
       lib::log::error("user=%s: URL: %s", login_.c_str(), mb.error().message.c_str());

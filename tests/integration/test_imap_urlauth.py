@@ -202,3 +202,30 @@ def test_urlfetch_binary_and_bodypartstructure(imap, alice):
     h = gen(c, "g3", base(alice, ";UID=3/;SECTION=HEADER"))
     r = c.command("f5", f"URLFETCH ({h.decode()} BINARY)")
     assert r[0].endswith(b" NIL"), r
+
+
+def test_authuser_url_of_another_account(mail_system, imap, alice):
+    """An "authuser" URL of alice's fetched by bob (same mail uid, virtual
+    mailboxes): imapd looks alice's Maildir up through authdaemond, whose
+    socket the mail group may reach (authdaemongroup)."""
+    import grp
+    from suite import mail_uid_gid
+    bob = mail_system.add_account("bob@example.test", "bob-pw")
+    c = prepare(imap, alice)
+    u = gen(c, "g1", base(alice, ";UID=1", "authuser"))
+    only_alice = gen(c, "g2", base(alice, ";UID=2"))  # user+alice
+    b = logged_in_raw(imap, bob)
+    if os.geteuid() == 0:  # as root the accounts run as nobody, outside authdaemond's group
+        assert fetch(b, "f1", u) is None
+        assert "may not enter the socket's directory" in imap.log_text()
+    mail_system.stop()
+    with open(mail_system.rc, "a") as f:
+        f.write(f"authdaemongroup={grp.getgrgid(mail_uid_gid()[1]).gr_name}\n")
+    mail_system.start()
+    b = logged_in_raw(imap, bob)
+    assert fetch(b, "f2", u) == MSG1
+    assert fetch(b, "f3", only_alice) is None
+    tampered = u[:-1] + (b"0" if u[-1:] != b"0" else b"1")
+    assert fetch(b, "f4", tampered) is None
+    r = b.command("f5", f'GENURLAUTH "{base(alice, ";UID=1", "authuser")}" INTERNAL')
+    assert r[-1].startswith(b"f5 NO [BADURL"), r  # only the owner makes URLs
