@@ -61,6 +61,7 @@ std::optional<std::size_t> prefix_needed(const FetchRequest& r) {
       case FetchAttr::modseq:
       case FetchAttr::emailid:
       case FetchAttr::threadid:
+      case FetchAttr::savedate:
         continue;
       case FetchAttr::body_section:
         if (it.section.part.empty() && it.section.text == SectionSpec::Text::none && it.partial &&
@@ -144,6 +145,7 @@ Completion Session::cmd_fetch(const ParsedCommand& c) {
     if (m.crlf_size) info.size = *m.crlf_size;
     const std::string emailid = req->has(FetchAttr::emailid) ? email_id(m.base) : std::string();
     info.email_id = emailid;  // OBJECTID (RFC 8474)
+    info.save_date = save_date(m.base);  // SAVEDATE (RFC 8514)
     line.clear();
     line += "* " + std::to_string(idx + 1) + " FETCH ";
     FetchStatus st = render_fetch(*req, info, text ? &*text : nullptr, line);

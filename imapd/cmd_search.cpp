@@ -52,6 +52,7 @@ class LazyMessage final : public SearchMessage {
     return false;
   }
   std::string email_id() const override { return imapd::email_id(m().base); }
+  std::optional<std::time_t> save_date() const override { return imapd::save_date(m().base); }
   std::time_t internal_date() const override {
     (void)mb_.stat_message(index_);
     return m().internal_date;

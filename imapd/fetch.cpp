@@ -185,6 +185,7 @@ bool parse_one(const Value& v, std::vector<FetchItem>& items, std::string& error
       {"MODSEQ", FetchAttr::modseq},
       {"EMAILID", FetchAttr::emailid},
       {"THREADID", FetchAttr::threadid},
+      {"SAVEDATE", FetchAttr::savedate},
   };
   for (const auto& [word, attr] : simple) {
     if (iequal(v.text, word)) {
@@ -613,6 +614,7 @@ std::optional<FetchRequest> parse_fetch_attributes(const Value& att, bool uid_co
     switch (i.attr) {
       case FetchAttr::emailid:
       case FetchAttr::threadid:
+      case FetchAttr::savedate:
       case FetchAttr::flags:
       case FetchAttr::uid:
       case FetchAttr::internaldate:
@@ -776,7 +778,8 @@ FetchStatus render_fetch(const FetchRequest& request, const FetchMessageInfo& in
     const bool needs_message = item.attr != FetchAttr::flags && item.attr != FetchAttr::uid &&
                                item.attr != FetchAttr::internaldate && item.attr != FetchAttr::modseq &&
                                !(item.attr == FetchAttr::rfc822_size && info.size) &&
-                               item.attr != FetchAttr::emailid && item.attr != FetchAttr::threadid;
+                               item.attr != FetchAttr::emailid && item.attr != FetchAttr::threadid &&
+                               item.attr != FetchAttr::savedate;
     if (needs_message && !message) return fail(FetchStatus::message_unavailable);
     switch (item.attr) {
       case FetchAttr::flags:
@@ -821,6 +824,17 @@ FetchStatus render_fetch(const FetchRequest& request, const FetchMessageInfo& in
       case FetchAttr::threadid:
         sep();
         out += "THREADID NIL";
+        break;
+      case FetchAttr::savedate:
+        sep();
+        if (!info.save_date) {
+          out += "SAVEDATE NIL";
+          break;
+        }
+        out += "SAVEDATE \"";
+        out += format_internal_date(*info.save_date, info.zone_offset_minutes ? *info.zone_offset_minutes
+                                                                           : local_zone_offset_minutes(*info.save_date));
+        out.push_back('"');
         break;
       case FetchAttr::envelope:
         sep();

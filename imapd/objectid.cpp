@@ -70,6 +70,14 @@ lib::Result<std::string> mailbox_id(const std::string& folder_dir) {
   return made;
 }
 
+std::optional<std::time_t> save_date(std::string_view base) {
+  std::time_t t = 0;
+  std::size_t i = 0;
+  for (; i < base.size() && i < 12 && base[i] >= '0' && base[i] <= '9'; ++i) t = t * 10 + (base[i] - '0');
+  if (i < 9 || i == 12 || i >= base.size() || base[i] != '.') return std::nullopt;  // 1973-5138
+  return t;
+}
+
 std::string email_id(std::string_view base) {
   std::uint64_t h = 14695981039346656037ull;
   for (char c : base) {

@@ -1,4 +1,5 @@
-// imapd/objectid.hpp: OBJECTID (RFC 8474): MAILBOXID, EMAILID, THREADID.
+// imapd/objectid.hpp: OBJECTID (RFC 8474): MAILBOXID, EMAILID, THREADID;
+// and SAVEDATE (RFC 8514), also read from the message's base name.
 //
 // MAILBOXID: a random id kept in the folder directory's imapd-mailboxid
 // (INBOX: the Maildir's), made on first use, written atomically under the
@@ -11,6 +12,8 @@
 // are not tracked across sessions).
 #pragma once
 
+#include <ctime>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -26,6 +29,12 @@ lib::Result<std::string> mailbox_id(const std::string& folder_dir);
 // The EMAILID of the message whose base name is `base`: "E" + 16 hex digits
 // (64-bit FNV-1a of the name).
 std::string email_id(std::string_view base);
+
+// SAVEDATE (RFC 8514): when the message was saved into its mailbox, from
+// the time that starts its Maildir base name ("1700000000.M1P2.host"): the
+// file was made then by delivery, APPEND or COPY. nullopt when the name
+// does not start with a plausible time.
+std::optional<std::time_t> save_date(std::string_view base);
 
 // RFC 8474 objectid: 1 to 255 of ALPHA, DIGIT, "_", "-".
 bool valid_object_id(std::string_view id);

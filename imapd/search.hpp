@@ -46,6 +46,8 @@ struct SearchKey {
     text,         // TEXT text (header and body)
     older, younger,  // WITHIN (RFC 5032): INTERNALDATE at least / less than `size` seconds ago
     emailid, threadid,  // OBJECTID (RFC 8474): EMAILID/THREADID `value` (THREADID: never, all NIL)
+    saved_before, saved_on, saved_since,  // SAVEDATE (RFC 8514); INTERNALDATE when none
+    savedate_supported,                   // SAVEDATESUPPORTED: the message has a save date
   };
   Kind kind = Kind::all;
   std::vector<SearchKey> children;
@@ -127,6 +129,8 @@ class SearchMessage {
   virtual MessageText* message() = 0;
   // EMAILID (RFC 8474, imapd/objectid.hpp); empty: none.
   virtual std::string email_id() const { return {}; }
+  // SAVEDATE (RFC 8514); nullopt: none.
+  virtual std::optional<std::time_t> save_date() const { return std::nullopt; }
 };
 
 // The mailbox-wide facts evaluation needs.

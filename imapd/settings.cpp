@@ -21,9 +21,9 @@ constexpr std::array<std::string_view, 27> session_capability = {
     "BINARY", "LIST-EXTENDED", "LIST-STATUS", "QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE"};
 
 // CATENATE (RFC 4469), URLAUTH (RFC 4467): imapd/catenate.hpp, cmd_urlauth.cpp;
-// WITHIN (RFC 5032): search.hpp; OBJECTID (RFC 8474): objectid.hpp.
-constexpr std::array<std::string_view, 5> misc_capability = {"CATENATE", "URLAUTH", "URLAUTH=BINARY", "WITHIN",
-                                                             "OBJECTID"};
+// WITHIN (RFC 5032): search.hpp; OBJECTID (RFC 8474), SAVEDATE (RFC 8514): objectid.hpp.
+constexpr std::array<std::string_view, 6> misc_capability = {"CATENATE", "URLAUTH", "URLAUTH=BINARY", "WITHIN",
+                                                             "OBJECTID", "SAVEDATE"};
 
 std::vector<std::string> words(const std::string& s) {
   std::vector<std::string> out;

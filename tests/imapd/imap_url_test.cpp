@@ -247,6 +247,12 @@ TEST(ObjectId, EmailIdAndMailboxId) {
   EXPECT_FALSE(valid_object_id(""));
   EXPECT_FALSE(valid_object_id("a.b"));
   EXPECT_FALSE(valid_object_id(std::string(256, 'a')));
+  EXPECT_EQ(save_date("1700000000.M1P2.host:2,S"), 1700000000);
+  EXPECT_EQ(save_date("123456789.x"), 123456789);
+  EXPECT_FALSE(save_date("12345678.x"));      // too short to be a time
+  EXPECT_FALSE(save_date("170000000000.x"));  // too long
+  EXPECT_FALSE(save_date("1700000000"));      // no "." after it
+  EXPECT_FALSE(save_date("courier-import"));
   testutil::TempDir dir;
   auto m1 = mailbox_id(dir.path());
   ASSERT_TRUE(m1) << m1.error().message;
