@@ -161,6 +161,8 @@ std::string openssl_error_text() {
   return buf;
 }
 
+}  // namespace
+
 // HMAC(key, text) with EVP_MAC (RFC 2104); nullopt if OpenSSL refuses, for
 // instance MD5 under a FIPS-only configuration.
 std::optional<lib::Secret> hmac(CramHash hash, std::string_view key, std::string_view text) {
@@ -190,6 +192,8 @@ std::optional<lib::Secret> hmac(CramHash hash, std::string_view key, std::string
   OPENSSL_cleanse(out.data(), out.size());
   return result;
 }
+
+namespace {
 
 Parsed<void> check_identity(std::string_view name, Problem if_empty) {
   if (name.empty()) return if_empty;

@@ -219,6 +219,11 @@ std::string_view cram_userdb_field(CramHash hash) noexcept;
 // Digest length in bytes: 16, 20, 32.
 size_t cram_digest_bytes(CramHash hash) noexcept;
 
+// HMAC(key, text) (RFC 2104) with the hash through OpenSSL's EVP_MAC, the
+// digest as raw bytes; nullopt if OpenSSL refuses the hash (MD5 under FIPS).
+// Also imapd's URLAUTH tokens (HMAC-SHA256, imapd/urlauth.hpp).
+std::optional<lib::Secret> hmac(CramHash hash, std::string_view key, std::string_view text);
+
 // Makes a challenge "<random.seconds@hostname>" in msg-id form (RFC 2195
 // section 2), the random part from RAND_bytes. hostname is the server's
 // name from its configuration. Errors: temporary if the random generator

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "imapd/binary_append.hpp"
+#include "imapd/catenate.hpp"
 #include "imapd/fetch.hpp"
 #include "imapd/keywords.hpp"
 #include "imapd/replies.hpp"
@@ -34,6 +35,10 @@ struct AppendMessage {
   std::string_view raw;             // the literal; empty when spooled
   bool spooled = false;
   bool binary = false;              // sent as literal8 (RFC 3516 "~{n}")
+  // CATENATE (RFC 4469): the parts, joined into `joined` once the target
+  // mailbox is known to exist; raw then points there.
+  std::optional<std::vector<CatenatePart>> catenate;
+  std::string joined;
 };
 
 constexpr std::string_view append_syntax = "Syntax: APPEND mailbox 1*([(flags)] [date-time] literal).";
@@ -67,11 +72,20 @@ Completion Session::cmd_append(const ParsedCommand& c) {
       }
       ++i;
     }
-    if (i + 1 < c.args.size() && c.args[i].kind == Value::Kind::quoted && c.args[i + 1].is_string()) {
+    if (i + 1 < c.args.size() && c.args[i].kind == Value::Kind::quoted &&
+        (c.args[i + 1].is_string() || c.args[i + 1].is_word("CATENATE"))) {
       auto d = parse_internal_date(c.args[i].str());
       if (!d) return {"BAD", "Invalid date-time."};
       msg.date = d->time;
       ++i;
+    }
+    if (i + 1 < c.args.size() && c.args[i].is_word("CATENATE") && c.args[i + 1].is_list()) {
+      std::string error;
+      msg.catenate = parse_catenate(c.args[i + 1], error);
+      if (!msg.catenate) return {"BAD", error};
+      i += 2;
+      messages.push_back(std::move(msg));
+      continue;
     }
     if (i >= c.args.size() || !c.args[i].is_string())
       return {"BAD", std::string(append_syntax)};
@@ -89,6 +103,41 @@ Completion Session::cmd_append(const ParsedCommand& c) {
   std::string dir = folder_dir(*name);
   struct stat st {};
   if (::stat((dir + "/cur").c_str(), &st) != 0) return {"NO", std::string(reply::trycreate)};
+  // CATENATE: each part's bytes, URL parts from this account's messages.
+  for (auto& msg : messages) {
+    if (!msg.catenate) continue;
+    for (const auto& part : *msg.catenate) {
+      if (!part.url) {
+        if (part.data.empty() && !spool_taken && spool_.fd.valid() && spool_.bytes > 0) {
+          // A large TEXT literal was spooled (LF line ends, fine: the
+          // message is stored with LF below).
+          spool_taken = true;
+          std::string spooled(spool_.bytes, '\0');
+          if (::pread(spool_.fd.get(), spooled.data(), spooled.size(), 0) != static_cast<ssize_t>(spooled.size())) {
+            lib::log::error("user=%s: APPEND: cannot read the spooled CATENATE text: %s", login_.c_str(),
+                            lib::errno_text(errno).c_str());
+            return {"NO", "Cannot store the message now, see the log."};
+          }
+          msg.joined += spooled;
+          continue;
+        }
+        if (part.data.find('\0') != std::string_view::npos) return {"NO", "CATENATE TEXT contains NUL."};
+        msg.joined += part.data;
+        continue;
+      }
+      std::string bad;
+      auto data = url_data(part.data, false, bad);
+      if (!data) {
+        std::string url;
+        append_astring(url, part.data);
+        return {"NO", "[BADURL " + url + "] " + bad + "."};
+      }
+      msg.joined += *data;
+    }
+    if (msg.joined.size() > settings_.max_message_bytes) return {"NO", "[TOOBIG] Message too large."};
+    if (msg.joined.empty()) return {"NO", "Empty message."};
+    msg.raw = msg.joined;
+  }
   // Deliver one by one; on any failure the ones already delivered are taken
   // back (file and maildirsize), so the command appends all or nothing.
   std::vector<lib::maildir::Delivered> done;

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "imapd/fetch.hpp"
+#include "imapd/objectid.hpp"
 #include "imapd/replies.hpp"
 #include "imapd/session.hpp"
 #include "lib/log.hpp"
@@ -58,6 +59,9 @@ std::optional<std::size_t> prefix_needed(const FetchRequest& r) {
       case FetchAttr::flags:
       case FetchAttr::internaldate:
       case FetchAttr::modseq:
+      case FetchAttr::emailid:
+      case FetchAttr::threadid:
+      case FetchAttr::savedate:
         continue;
       case FetchAttr::body_section:
         if (it.section.part.empty() && it.section.text == SectionSpec::Text::none && it.partial &&
@@ -154,6 +158,9 @@ Completion Session::cmd_fetch(const ParsedCommand& c) {
     info.internal_date = m.internal_date;
     info.modseq = m.modseq;
     if (m.crlf_size) info.size = *m.crlf_size;
+    const std::string emailid = req->has(FetchAttr::emailid) ? email_id(m.base) : std::string();
+    info.email_id = emailid;  // OBJECTID (RFC 8474)
+    info.save_date = save_date(m.base);  // SAVEDATE (RFC 8514)
     line.clear();
     line += "* " + std::to_string(idx + 1) + " FETCH ";
     FetchStatus st = render_fetch(*req, info, text ? &*text : nullptr, line);

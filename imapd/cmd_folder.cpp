@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <string>
 
+#include "imapd/objectid.hpp"
 #include "imapd/replies.hpp"
 #include "imapd/session.hpp"
 #include "lib/c_handle.hpp"
@@ -53,6 +54,9 @@ Completion Session::cmd_create(const ParsedCommand& c) {
   // recent to the first session that sees it.
   auto rc = claim_recent(dir, 1, true);
   if (!rc) lib::log::error("user=%s: CREATE: %s", login_.c_str(), rc.error().message.c_str());
+  auto id = mailbox_id(dir);  // OBJECTID (RFC 8474)
+  if (!id) lib::log::error("user=%s: CREATE: %s", login_.c_str(), id.error().message.c_str());
+  if (id) return {"OK", "[MAILBOXID (" + *id + ")] " + reply::completed("CREATE")};
   return {"OK", reply::completed("CREATE")};
 }
 
@@ -73,8 +77,9 @@ Completion Session::cmd_delete(const ParsedCommand& c) {
   // Its messages no longer count toward the quota.
   auto q = lib::maildir::recalculate_quota(root_);
   if (!q) lib::log::warning("user=%s: DELETE: %s", login_.c_str(), q.error().message.c_str());
-  auto subs = read_subscriptions(root_);
-  if (subs && subs->erase(name->imap_name)) (void)write_subscriptions(root_, *subs);
+  // The subscription stays (RFC 3501 6.3.6: the server MUST NOT remove a
+  // name from the subscription list because the mailbox no longer exists;
+  // RFC 5258 5: it is listed as \NonExistent \Subscribed). Courier removes it.
   return {"OK", reply::completed("DELETE")};
 }
 

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "imapd/fetch.hpp"
+#include "imapd/objectid.hpp"
 #include "imapd/search.hpp"
 #include "imapd/sort.hpp"
 #include "imapd/thread.hpp"
@@ -51,6 +52,8 @@ class LazyMessage final : public SearchMessage {
     return false;
   }
   std::uint64_t modseq() const override { return m().modseq; }
+  std::string email_id() const override { return imapd::email_id(m().base); }
+  std::optional<std::time_t> save_date() const override { return imapd::save_date(m().base); }
   std::time_t internal_date() const override {
     (void)mb_.stat_message(index_);
     return m().internal_date;

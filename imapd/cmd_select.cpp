@@ -2,6 +2,7 @@
 // (6.4.2) and UNSELECT (RFC 3691).
 #include <string>
 
+#include "imapd/objectid.hpp"
 #include "imapd/replies.hpp"
 #include "imapd/session.hpp"
 #include "lib/log.hpp"
@@ -44,6 +45,11 @@ Completion Session::cmd_select(const ParsedCommand& c) {
   out += "* OK [UIDVALIDITY " + std::to_string(mailbox_->uidvalidity()) + "] Ok\r\n";
   out += "* OK [UIDNEXT " + std::to_string(mailbox_->uidnext()) + "] Ok\r\n";
   out += select_modseq_responses(params);
+  if (auto id = mailbox_id(mailbox_->dir())) {  // OBJECTID (RFC 8474)
+    out += "* OK [MAILBOXID (" + *id + ")] Ok\r\n";
+  } else {
+    lib::log::error("user=%s: %s", login_.c_str(), id.error().message.c_str());
+  }
   emit(out);
   return {"OK", examine ? "[READ-ONLY] Ok" : "[READ-WRITE] Ok"};
 }

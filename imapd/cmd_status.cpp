@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 
+#include "imapd/objectid.hpp"
 #include "imapd/replies.hpp"
 #include "imapd/session.hpp"
 #include "lib/log.hpp"
@@ -22,7 +23,8 @@ bool valid_status_items(const Value& items) {
   for (const auto& it : items.items)
     if (!it.is_word("MESSAGES") && !it.is_word("RECENT") && !it.is_word("UIDNEXT") &&
         !it.is_word("UIDVALIDITY") && !it.is_word("UNSEEN") && !it.is_word("SIZE") &&
-        !it.is_word("DELETED") && !it.is_word("DELETED-STORAGE") && !it.is_word("HIGHESTMODSEQ"))
+        !it.is_word("DELETED") && !it.is_word("DELETED-STORAGE") && !it.is_word("HIGHESTMODSEQ") &&
+        !it.is_word("MAILBOXID"))
       return false;
   return true;
 }
@@ -79,6 +81,15 @@ std::optional<std::string> Session::status_response(const FolderName& name, cons
     else if (it.is_word("DELETED")) out += "DELETED " + std::to_string(st.deleted);
     else if (it.is_word("DELETED-STORAGE")) out += "DELETED-STORAGE " + std::to_string((st.deleted_size + 1023) / 1024);
     else if (it.is_word("HIGHESTMODSEQ")) out += "HIGHESTMODSEQ " + std::to_string(status_highest_modseq(name));
+    else if (it.is_word("MAILBOXID")) {  // OBJECTID (RFC 8474)
+      auto id = mailbox_id(folder_dir(name));
+      if (!id) {
+        lib::log::error("user=%s: STATUS: %s", login_.c_str(), id.error().message.c_str());
+        failure = {"NO", std::string(reply::server_error)};
+        return std::nullopt;
+      }
+      out += "MAILBOXID (" + *id + ")";
+    }
     else out += "UNSEEN " + std::to_string(st.unseen);
   }
   return out + ")\r\n";

@@ -8,7 +8,7 @@
 namespace imapd {
 namespace {
 
-constexpr std::array<CommandSpec, 37> table = {{
+constexpr std::array<CommandSpec, 41> table = {{
     {.name = "CAPABILITY", .handler = &Session::cmd_capability},
     {.name = "NOOP", .handler = &Session::cmd_noop},
     {.name = "LOGOUT", .handler = &Session::cmd_logout},
@@ -51,6 +51,10 @@ constexpr std::array<CommandSpec, 37> table = {{
     {.name = "GETQUOTA", .handler = &Session::cmd_getquota},
     {.name = "SETQUOTA", .handler = &Session::cmd_setquota},
     {.name = "CANCELUPDATE", .handler = &Session::cmd_cancelupdate, .needs_selected = true},
+    {.name = "GENURLAUTH", .handler = &Session::cmd_genurlauth},
+    {.name = "RESETKEY", .handler = &Session::cmd_resetkey},
+    {.name = "URLFETCH", .handler = &Session::cmd_urlfetch},
+    {.name = "COMPRESS", .handler = &Session::cmd_compress},
 }};
 
 // Every verb of the table is in imapd/verbs.hpp, in the same order, and

@@ -183,6 +183,9 @@ bool parse_one(const Value& v, std::vector<FetchItem>& items, std::string& error
       {"RFC822.HEADER", FetchAttr::rfc822_header},
       {"RFC822.TEXT", FetchAttr::rfc822_text},
       {"MODSEQ", FetchAttr::modseq},
+      {"EMAILID", FetchAttr::emailid},
+      {"THREADID", FetchAttr::threadid},
+      {"SAVEDATE", FetchAttr::savedate},
   };
   for (const auto& [word, attr] : simple) {
     if (iequal(v.text, word)) {
@@ -609,6 +612,9 @@ std::optional<FetchRequest> parse_fetch_attributes(const Value& att, bool uid_co
   }
   for (const FetchItem& i : items) {
     switch (i.attr) {
+      case FetchAttr::emailid:
+      case FetchAttr::threadid:
+      case FetchAttr::savedate:
       case FetchAttr::flags:
       case FetchAttr::uid:
       case FetchAttr::internaldate:
@@ -771,7 +777,9 @@ FetchStatus render_fetch(const FetchRequest& request, const FetchMessageInfo& in
   for (const FetchItem& item : request.items) {
     const bool needs_message = item.attr != FetchAttr::flags && item.attr != FetchAttr::uid &&
                                item.attr != FetchAttr::internaldate && item.attr != FetchAttr::modseq &&
-                               !(item.attr == FetchAttr::rfc822_size && info.size);
+                               !(item.attr == FetchAttr::rfc822_size && info.size) &&
+                               item.attr != FetchAttr::emailid && item.attr != FetchAttr::threadid &&
+                               item.attr != FetchAttr::savedate;
     if (needs_message && !message) return fail(FetchStatus::message_unavailable);
     switch (item.attr) {
       case FetchAttr::flags:
@@ -801,6 +809,32 @@ FetchStatus render_fetch(const FetchRequest& request, const FetchMessageInfo& in
         out += "MODSEQ (";
         out += std::to_string(info.modseq.value_or(0));
         out.push_back(')');
+        break;
+      case FetchAttr::emailid:
+        sep();
+        out += "EMAILID ";
+        if (info.email_id.empty()) {
+          out += "NIL";
+        } else {
+          out += '(';
+          out += info.email_id;
+          out += ')';
+        }
+        break;
+      case FetchAttr::threadid:
+        sep();
+        out += "THREADID NIL";
+        break;
+      case FetchAttr::savedate:
+        sep();
+        if (!info.save_date) {
+          out += "SAVEDATE NIL";
+          break;
+        }
+        out += "SAVEDATE \"";
+        out += format_internal_date(*info.save_date, info.zone_offset_minutes ? *info.zone_offset_minutes
+                                                                           : local_zone_offset_minutes(*info.save_date));
+        out.push_back('"');
         break;
       case FetchAttr::envelope:
         sep();

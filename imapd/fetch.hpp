@@ -94,6 +94,9 @@ enum class FetchAttr {
   rfc822_header,  // RFC822.HEADER (== BODY.PEEK[HEADER])
   rfc822_text,    // RFC822.TEXT (== BODY[TEXT], sets \Seen)
   modseq,         // MODSEQ (RFC 7162)
+  emailid,        // EMAILID (RFC 8474)
+  threadid,       // THREADID (RFC 8474): NIL, threads are not tracked
+  savedate,       // SAVEDATE (RFC 8514)
 };
 
 // A section specification (RFC 3501 6.4.5 "section").
@@ -152,6 +155,8 @@ struct FetchMessageInfo {
   std::optional<int> zone_offset_minutes;
   std::optional<std::uint64_t> size;    // RFC822.SIZE if known (",W="); else taken from `message`
   std::optional<std::uint64_t> modseq;  // for MODSEQ; 0 when absent
+  std::string_view email_id;            // for EMAILID (imapd/objectid.hpp); empty: NIL
+  std::optional<std::time_t> save_date;  // for SAVEDATE; nullopt: NIL
   // Add FLAGS even when not requested: the fetch just set \Seen (RFC 3501
   // 6.4.5: the changed flags SHOULD be returned).
   bool add_flags = false;

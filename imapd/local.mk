@@ -27,7 +27,12 @@ imapd_libimapd_a_SOURCES = \
   imapd/cmd_fetch.cpp imapd/cmd_store.cpp imapd/cmd_copy.cpp \
   imapd/cmd_expunge.cpp imapd/cmd_append.cpp imapd/cmd_search.cpp \
   imapd/cmd_status.cpp imapd/cmd_idle.cpp imapd/cmd_quota.cpp \
-  imapd/idle.cpp imapd/idle.hpp
+  imapd/idle.cpp imapd/idle.hpp \
+  imapd/imap_url.cpp imapd/imap_url.hpp imapd/urlauth.cpp imapd/urlauth.hpp \
+  imapd/catenate.cpp imapd/catenate.hpp imapd/cmd_urlauth.cpp \
+  imapd/compress.cpp imapd/compress.hpp imapd/cmd_compress.cpp \
+  imapd/binary_part.cpp imapd/binary_part.hpp \
+  imapd/objectid.cpp imapd/objectid.hpp
 
 # tls/libtls.a: tls::start_tls() for STARTTLS.
 IMAPD_LIBS = imapd/libimapd.a tls/libtls.a $(AUTH_LIBS)
@@ -36,7 +41,7 @@ pkglibexec_PROGRAMS += imapd/imaplogin imapd/imapd
 imapd_imaplogin_SOURCES = imapd/imaplogin_main.cpp
 imapd_imaplogin_LDADD = $(IMAPD_LIBS)
 imapd_imapd_SOURCES = imapd/imapd_main.cpp
-imapd_imapd_LDADD = $(IMAPD_LIBS)
+imapd_imapd_LDADD = $(IMAPD_LIBS) $(ZLIB_LIBS)
 
 check_PROGRAMS += tests/imapd_test
 TESTS += tests/imapd_test
@@ -59,8 +64,10 @@ tests_imapd_test_SOURCES = \
   tests/imapd/login_session_test.cpp \
   tests/imapd/handoff_test.cpp \
   tests/imapd/session_test.cpp \
-  tests/imapd/integrity_test.cpp
-tests_imapd_test_LDADD = $(IMAPD_LIBS) -lgtest_main $(GTEST_LIBS) -lpthread
+  tests/imapd/integrity_test.cpp \
+  tests/imapd/imap_url_test.cpp \
+  tests/imapd/compress_test.cpp
+tests_imapd_test_LDADD = $(IMAPD_LIBS) $(ZLIB_LIBS) -lgtest_main $(GTEST_LIBS) -lpthread
 
 # Start scripts: one template, two names (sbin/imapd and sbin/imapd-ssl),
 # built in imapd/rc/ so that they do not clash with the imapd program.

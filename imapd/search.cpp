@@ -67,6 +67,14 @@ int cost(const SearchKey& k) {
     case Kind::on:
     case Kind::since:
     case Kind::modseq:
+    case Kind::older:
+    case Kind::younger:
+    case Kind::emailid:
+    case Kind::threadid:
+    case Kind::saved_before:
+    case Kind::saved_on:
+    case Kind::saved_since:
+    case Kind::savedate_supported:
       return 0;
     case Kind::larger:
     case Kind::smaller:
@@ -321,9 +329,31 @@ bool Parser::parse_key(std::span<const Value> list, std::size_t& pos, SearchKey&
     program_.needs_size = true;
     return true;
   }
+  if (word == "SAVEDATESUPPORTED") {  // SAVEDATE (RFC 8514)
+    k.kind = Kind::savedate_supported;
+    return true;
+  }
+  if (word == "EMAILID" || word == "THREADID") {  // OBJECTID (RFC 8474)
+    const Value* a = next(list, pos, word);
+    if (!a) return false;
+    if (!a->is_atom_like()) return fail("Invalid object id for " + word);
+    k.kind = word == "EMAILID" ? Kind::emailid : Kind::threadid;
+    k.value = a->text;
+    return true;
+  }
+  if (word == "OLDER" || word == "YOUNGER") {  // WITHIN (RFC 5032)
+    const Value* a = next(list, pos, word);
+    if (!a) return false;
+    if (a->kind != Value::Kind::number || a->number == 0 || a->number > 0xffffffffu)
+      return fail("Invalid interval for " + word);
+    k.kind = word == "OLDER" ? Kind::older : Kind::younger;
+    k.size = a->number;
+    return true;
+  }
   static constexpr std::pair<std::string_view, Kind> date_keys[] = {
       {"BEFORE", Kind::before},          {"ON", Kind::on},           {"SINCE", Kind::since},
       {"SENTBEFORE", Kind::sent_before}, {"SENTON", Kind::sent_on}, {"SENTSINCE", Kind::sent_since},
+      {"SAVEDBEFORE", Kind::saved_before}, {"SAVEDON", Kind::saved_on}, {"SAVEDSINCE", Kind::saved_since},
   };
   for (const auto& [name, kind] : date_keys) {
     if (word != name) continue;
@@ -386,9 +416,11 @@ bool compare_date(Kind kind, const Ymd& have, const Ymd& want) {
   switch (kind) {
     case Kind::before:
     case Kind::sent_before:
+    case Kind::saved_before:
       return have < want;
     case Kind::on:
     case Kind::sent_on:
+    case Kind::saved_on:
       return have == want;
     default:  // since, sent_since
       return have >= want;
@@ -446,6 +478,23 @@ class Evaluator {
       }
       case Kind::modseq:
         return m_.modseq() >= k.size;
+      case Kind::saved_before:
+      case Kind::saved_on:
+      case Kind::saved_since: {
+        const std::time_t t = m_.save_date().value_or(m_.internal_date());
+        const int zone = ctx_.zone_offset_minutes ? *ctx_.zone_offset_minutes : local_zone_offset_minutes(t);
+        return compare_date(k.kind, ymd_of(t, zone), {k.year, k.month, k.day});
+      }
+      case Kind::savedate_supported:
+        return m_.save_date().has_value();
+      case Kind::emailid:
+        return m_.email_id() == k.value;
+      case Kind::threadid:
+        return false;
+      case Kind::older:
+        return m_.internal_date() <= std::time(nullptr) - static_cast<std::time_t>(k.size);
+      case Kind::younger:
+        return m_.internal_date() > std::time(nullptr) - static_cast<std::time_t>(k.size);
       case Kind::larger:
         return m_.size() > k.size;
       case Kind::smaller:

@@ -45,6 +45,10 @@ struct SearchKey {
     body,         // BODY text
     text,         // TEXT text (header and body)
     modseq,       // MODSEQ [entry type] n (RFC 7162 3.1.5): modseq >= `size`
+    older, younger,  // WITHIN (RFC 5032): INTERNALDATE at least / less than `size` seconds ago
+    emailid, threadid,  // OBJECTID (RFC 8474): EMAILID/THREADID `value` (THREADID: never, all NIL)
+    saved_before, saved_on, saved_since,  // SAVEDATE (RFC 8514); INTERNALDATE when none
+    savedate_supported,                   // SAVEDATESUPPORTED: the message has a save date
   };
   Kind kind = Kind::all;
   std::vector<SearchKey> children;
@@ -53,7 +57,7 @@ struct SearchKey {
   std::string value;       // header/body/text: search string, case-folded UTF-8; keyword: name
   SequenceSet set;         // sequence, uid
   int year = 0, month = 0, day = 0;  // date keys
-  std::uint64_t size = 0;  // larger, smaller
+  std::uint64_t size = 0;  // larger, smaller; older, younger: seconds
 };
 
 // RFC 4731 RETURN options.
@@ -131,6 +135,10 @@ class SearchMessage {
   virtual MessageText* message() = 0;
   // The mod-sequence (RFC 7162), 0 when the session does not keep them.
   virtual std::uint64_t modseq() const { return 0; }
+  // EMAILID (RFC 8474, imapd/objectid.hpp); empty: none.
+  virtual std::string email_id() const { return {}; }
+  // SAVEDATE (RFC 8514); nullopt: none.
+  virtual std::optional<std::time_t> save_date() const { return std::nullopt; }
 };
 
 // The mailbox-wide facts evaluation needs.

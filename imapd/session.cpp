@@ -171,6 +171,7 @@ int Session::run(const std::string& login_tag) {
       lib::log::info("user=%s: %s", login_.c_str(), f.error().message.c_str());
       return 0;
     }
+    if (compress_pending_ && !start_compress()) break;
     if (!go_on) break;
   }
   (void)out_.flush();

@@ -29,6 +29,8 @@
 
 namespace imapd {
 
+struct ImapUrl;  // imapd/imap_url.hpp
+
 struct Completion {
   std::string_view status;  // "OK", "NO", "BAD"
   std::string text;
@@ -104,6 +106,16 @@ class Session {
   Completion cmd_getquota(const ParsedCommand& c);
   Completion cmd_setquota(const ParsedCommand& c);
   Completion cmd_idle(const ParsedCommand& c);
+  // URLAUTH (RFC 4467, cmd_urlauth.cpp).
+  Completion cmd_genurlauth(const ParsedCommand& c);
+  Completion cmd_resetkey(const ParsedCommand& c);
+  Completion cmd_urlfetch(const ParsedCommand& c);
+  // The bytes (CRLF form) an IMAP URL names in this account, for CATENATE
+  // and (urlfetch: URLAUTH required) URLFETCH; nullopt with the reason in `why`.
+  std::optional<std::string> url_data(std::string_view url, bool urlfetch, std::string& why);
+  // The file of the message a URL names, checked as for url_data; `parsed` gets the URL.
+  std::optional<std::string> url_message(std::string_view url, bool urlfetch, ImapUrl& parsed, std::string& why);
+  Completion cmd_compress(const ParsedCommand& c);  // RFC 4978, cmd_compress.cpp
 
   // CONDSTORE and QRESYNC (RFC 7162; cmd_condstore.cpp).
   // ENABLE of one capability: true when it is (now) enabled.
@@ -161,6 +173,9 @@ class Session {
   bool qresync_enabled_ = false;
   struct SearchUpdate;
   std::vector<std::shared_ptr<SearchUpdate>> search_updates_;
+  bool compress_pending_ = false;  // COMPRESS answered: start the relay after the flush
+  bool compress_active_ = false;
+  bool start_compress();           // cmd_compress.cpp; false: the session must end
   LiteralSpool spool_;  // APPEND's message, when read_command spooled it  // RFC 5182 "$" (planned)
 };
 

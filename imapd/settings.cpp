@@ -21,6 +21,11 @@ constexpr std::array<std::string_view, 31> session_capability = {
     "BINARY", "LIST-EXTENDED", "LIST-STATUS", "QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE",
     "CONDSTORE", "QRESYNC", "CONTEXT=SEARCH", "CONTEXT=SORT"};
 
+// CATENATE (RFC 4469), URLAUTH (RFC 4467): imapd/catenate.hpp, cmd_urlauth.cpp;
+// WITHIN (RFC 5032): search.hpp; OBJECTID (RFC 8474), SAVEDATE (RFC 8514): objectid.hpp.
+constexpr std::array<std::string_view, 6> misc_capability = {"CATENATE", "URLAUTH", "URLAUTH=BINARY", "WITHIN",
+                                                             "OBJECTID", "SAVEDATE"};
+
 std::vector<std::string> words(const std::string& s) {
   std::vector<std::string> out;
   std::size_t i = 0;
@@ -83,6 +88,7 @@ Settings settings_from_environment(char** envp) {
   s.log_to_stderr = !c.get_string("LOGFILE", "").empty();
   s.tls_external = c.get_string("TLS_EXTERNAL", "");
   s.defdomain = c.get_string("DEFDOMAIN", "");
+  s.compress = c.get_bool("IMAP_COMPRESS", true);
   // Courier: AUTHSERVICE<port> names the authlib service for that port.
   auto port = c.get("TCPLOCALPORT");
   if (port) {
@@ -114,6 +120,7 @@ lib::Result<std::vector<std::string>> check_config_files(const std::vector<std::
       "IMAP_MAILBOX_SANITY_CHECK", "IMAP_LOG_DELETIONS", "IMAPACCESSFILE", "IMAP_PROXY",
       "PROXY_HOSTNAME", "IMAP_PROXY_FOREIGN", "SMAP_CAPABILITY", "IMAP_SHAREDINDEXFILE",
       "IMAP_ENHANCEDIDLE", "IMAPDEBUGFILE", "DEBUG_LOGIN", "DOMAINSEP",
+      "IMAP_COMPRESS",
       // Read by authlib's client (authlib/client.hpp): where authdaemond listens.
       "AUTHDAEMON_SOCKET",
       // The account couriertls runs as (lib/privileges.hpp), read by the start script and imaplogin.
@@ -138,6 +145,8 @@ std::string capability_line(const Settings& s, bool authenticated, bool external
   std::vector<std::string> caps;
   if (authenticated) {
     for (auto w : session_capability) caps.emplace_back(w);
+    for (auto w : misc_capability) caps.emplace_back(w);
+    if (s.compress) caps.emplace_back("COMPRESS=DEFLATE");
     // Keep extra capabilities the admin listed that we implement elsewhere.
     return [&] {
       std::string out = "CAPABILITY";

@@ -41,6 +41,7 @@ struct Settings {
   std::string service = "imap";                  // AUTHSERVICE<port> or "imap"
   std::string defdomain;                         // DEFDOMAIN
   std::string hostname;                          // for CRAM challenges
+  bool compress = true;                          // IMAP_COMPRESS=0: no COMPRESS=DEFLATE (RFC 4978)
   std::vector<std::string> warnings;
 };
 

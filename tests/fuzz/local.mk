@@ -140,3 +140,10 @@ FUZZ_IMAP_MODSEQ_SRC = tests/fuzz/fuzz_imap_modseq.cpp imapd/modseq.cpp imapd/co
 tests/fuzz/fuzz_imap_modseq: $(addprefix $(top_srcdir)/,$(FUZZ_IMAP_MODSEQ_SRC))
 	$(call fuzz_build,$(FUZZ_IMAP_MODSEQ_SRC))
 EXTRA_DIST += tests/fuzz/fuzz_imap_modseq.cpp
+
+# imapd: IMAP URLs (CATENATE, URLAUTH) and CATENATE's part list.
+FUZZ_TARGETS += tests/fuzz/fuzz_imap_url
+FUZZ_IMAP_URL_SRC = tests/fuzz/fuzz_imap_url.cpp imapd/imap_url.cpp imapd/catenate.cpp imapd/lexer.cpp
+tests/fuzz/fuzz_imap_url: $(addprefix $(top_srcdir)/,$(FUZZ_IMAP_URL_SRC))
+	$(call fuzz_build,$(FUZZ_IMAP_URL_SRC))
+EXTRA_DIST += tests/fuzz/fuzz_imap_url.cpp

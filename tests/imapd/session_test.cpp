@@ -51,6 +51,7 @@ class SessionTest : public ::testing::Test {
     ::close(sv[1]);
     t = t.substr(t.find("\r\n") + 2);  // drop PREAUTH
     t = std::regex_replace(t, std::regex("HIGHESTMODSEQ \\d+"), "HIGHESTMODSEQ M");
+    t = std::regex_replace(t, std::regex("MAILBOXID \\(M[0-9a-f]{24}\\)"), "MAILBOXID (M)");  // random
     return std::regex_replace(t, std::regex("UIDVALIDITY \\d+"), "UIDVALIDITY V");
   }
   testutil::TempDir dir_;
@@ -63,6 +64,7 @@ TEST_F(SessionTest, SelectEmptyInbox) {
             "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Limited\r\n"
             "* 0 EXISTS\r\n* 0 RECENT\r\n* OK [UIDVALIDITY V] Ok\r\n* OK [UIDNEXT 1] Ok\r\n"
             "* OK [HIGHESTMODSEQ M] Highest\r\n"
+            "* OK [MAILBOXID (M)] Ok\r\n"
             "a OK [READ-WRITE] Ok\r\n");
 }
 

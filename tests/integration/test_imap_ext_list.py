@@ -61,3 +61,15 @@ def test_list_status(imap, alice):
     typ, data = m.list('""', "INBOX.b")
     assert typ == "OK" and data == [b'(\\HasNoChildren) "." INBOX.b']
     m.logout()
+
+
+def test_delete_keeps_subscription(imap, alice):
+    """RFC 3501 6.3.6: DELETE does not remove the name from the subscription
+    list; LIST (SUBSCRIBED) shows it \\NonExistent until UNSUBSCRIBE."""
+    setup_folders(imap, alice)
+    c = logged_in_raw(imap, alice)
+    assert c.command("b", "DELETE INBOX.b")[-1].startswith(b"b OK")
+    assert lines(c, "c", 'LIST (SUBSCRIBED) "" INBOX.b') == [b'* LIST (\\NonExistent \\Subscribed) "." INBOX.b']
+    assert lines(c, "d", 'LSUB "" INBOX.b') == [b'* LSUB () "." INBOX.b']
+    assert c.command("e", "UNSUBSCRIBE INBOX.b")[-1].startswith(b"e OK")
+    assert lines(c, "f", 'LIST (SUBSCRIBED) "" INBOX.b') == []
