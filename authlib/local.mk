@@ -78,3 +78,10 @@ tests_authlib_test_LDADD = $(AUTH_LIBS) -lgtest_main $(GTEST_LIBS) -lpthread
 
 # Privilege separation (issue 14): the per-peer-uid worker limit.
 authlib_libauth_a_SOURCES += authlib/worker_slots.cpp authlib/worker_slots.hpp
+
+# Access-side performance (issue 16): each worker's memory of passwords it has
+# just verified (AUTH_CACHE_TTL), and authtest/tools started without loading
+# libstdc++ (most of their start-up was the dynamic loader relocating it).
+authlib_libauth_a_SOURCES += authlib/verified_cache.cpp authlib/verified_cache.hpp
+tests_authlib_test_SOURCES += tests/authlib/verified_cache_test.cpp
+authlib_authtest_LDFLAGS = -static-libstdc++ -static-libgcc -Wl,--as-needed
