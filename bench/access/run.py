@@ -57,7 +57,7 @@ sys.path.insert(0, str(SRC / "bench" / "auth"))
 sys.path.insert(0, str(SRC / "tests" / "integration"))
 
 AUTH_DEBS = ("courier-authlib", "courier-authdaemon", "courier-authlib-userdb", "courier-authlib-postgresql",
-             "courier-base", "courier-imap", "libcourier-unicode4", "libgamin0", "libgdbm6", "libidn12")
+             "courier-base", "courier-imap", "libcourier-unicode4", "libgamin0", "gamin", "libgdbm6", "libidn12")
 ACCOUNT = "bench@bench.test"
 PASSWORD = "Bench-pass 1"
 MD5_SALT = "$1$benchslt$"
@@ -94,7 +94,7 @@ def namespace_argv(root: Path, folder: Path, argv: list[str]) -> list[str]:
     """argv in a private mount namespace with Courier's unpacked files in place,
     folder/etc on /etc/courier and folder/run on /run/courier/authdaemon."""
     script = ('set -e; mount --make-rprivate /; '
-              'for d in usr/lib usr/sbin usr/bin etc; do '
+              'for d in usr/lib usr/libexec usr/sbin usr/bin etc; do '
               '  mount -t overlay overlay -o "lowerdir=$1/$d:/$d" "/$d"; done; '
               'mount --bind "$2/etc" /etc/courier; '
               'if [ ! -d /run/courier/authdaemon ]; then mount -t tmpfs bench /run; '
@@ -257,7 +257,7 @@ def read_until(s: socket.socket, marker: bytes, buf: bytearray) -> None:
 
 
 def login_logout(port: int) -> None:
-    s = socket.create_connection(("127.0.0.1", port))
+    s = socket.create_connection(("127.0.0.1", port), timeout=15)
     buf = bytearray()
     read_until(s, b"\r\n", buf)
     s.sendall(f'l LOGIN "{ACCOUNT}" "{PASSWORD}"\r\n'.encode())
@@ -298,7 +298,7 @@ def m_pss(side: Side, sessions: int = 100) -> float:
     socks = []
     try:
         for _ in range(sessions):
-            s = socket.create_connection(("127.0.0.1", t.port))
+            s = socket.create_connection(("127.0.0.1", t.port), timeout=15)
             buf = bytearray()
             read_until(s, b"\r\n", buf)
             s.sendall(f'l LOGIN "{ACCOUNT}" "{PASSWORD}"\r\na SELECT INBOX\r\n'.encode())
@@ -402,14 +402,17 @@ def inner(spec: dict) -> dict:
     out = {}
     try:
         for row in spec["rows"]:
-            if row == "pss":
-                out["pss"] = m_pss(side)
-            elif row == "login":
-                out["login"] = m_login(side, spec["seconds"])
-            elif row == "authtest":
-                out["authtest"] = m_authtest(side, spec["seconds"])
-            elif row == "exec":
-                out["exec"] = m_exec(side, work)
+            try:
+                if row == "pss":
+                    out["pss"] = m_pss(side)
+                elif row == "login":
+                    out["login"] = m_login(side, spec["seconds"])
+                elif row == "authtest":
+                    out["authtest"] = m_authtest(side, spec["seconds"])
+                elif row == "exec":
+                    out["exec"] = m_exec(side, work)
+            except (OSError, BenchError, subprocess.SubprocessError) as e:
+                out.setdefault("errors", []).append(f"{row}: {e!r}")
     finally:
         side.close()
     return out
@@ -568,12 +571,15 @@ def main() -> int:
                           flush=True)
                     r = run_side(impl, args, work, homes[impl], per_round, uid, gid, root)
                     for k, v in r.items():
-                        results[impl].setdefault(k, []).append(v)
+                        if k == "errors":
+                            notes += [f"{impl}, round {rnd + 1}: {e}" for e in v]
+                        else:
+                            results[impl].setdefault(k, []).append(v)
         dovecot = None
         if "pss" in only:
             try:
                 dovecot = dovecot_pss(args, work, uid, gid)
-            except (OSError, EOFError, BenchError) as e:
+            except (OSError, EOFError, BenchError, ValueError) as e:
                 log = work / "dovecot.log"
                 notes.append(f"Dovecot not measured: {e!r}; {log.read_text()[-500:] if log.exists() else ''}")
         tls_rows, tls_text = run_tls(args) if "tls" in only else ({}, "")
