@@ -7,7 +7,6 @@
 #include "authlib/password.hpp"
 #include "authlib/verified_cache.hpp"
 #include "build-config.h"
-#include "lib/log.hpp"
 #ifdef HAVE_PAM
 #include "authlib/module_pam.hpp"
 #endif
@@ -28,15 +27,8 @@ ModuleReply check_secret(const AuthRequest& request, Account account) {
     return ModuleReply::found(std::move(account));
   }
   if (!account.crypted_password.empty()) {
-    VerifiedCache& cache = verified_cache();
-    if (cache.verified(request.user, account.crypted_password, request.password)) {
-      lib::log::debug_if("DEBUG_LOGIN", 2, "%s: password verified within AUTH_CACHE_TTL; crypt skipped",
-                         request.user.c_str());
-      return ModuleReply::found(std::move(account));
-    }
-    switch (check_password(request.password, account.crypted_password)) {
+    switch (check_password_cached(request.user, request.password, account.crypted_password)) {
       case Verdict::match:
-        cache.remember(request.user, account.crypted_password, request.password);
         return ModuleReply::found(std::move(account));
       case Verdict::unusable:
         return ModuleReply::reject("the stored password hash can never match: " +

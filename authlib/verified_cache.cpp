@@ -8,6 +8,8 @@
 
 #include <cstdint>
 
+#include "lib/log.hpp"
+
 namespace authlib {
 
 void VerifiedCache::configure(std::chrono::seconds ttl) {
@@ -75,6 +77,18 @@ void VerifiedCache::remember(std::string_view login, std::string_view stored, co
 VerifiedCache& verified_cache() {
   static VerifiedCache cache;
   return cache;
+}
+
+Verdict check_password_cached(std::string_view login, const lib::Secret& password, std::string_view stored) {
+  VerifiedCache& cache = verified_cache();
+  if (cache.verified(login, stored, password)) {
+    lib::log::debug_if("DEBUG_LOGIN", 2, "%.*s: password verified within AUTH_CACHE_TTL; crypt skipped",
+                       static_cast<int>(login.size()), login.data());
+    return Verdict::match;
+  }
+  Verdict v = check_password(password, stored);
+  if (v == Verdict::match) cache.remember(login, stored, password);
+  return v;
 }
 
 }  // namespace authlib

@@ -29,6 +29,7 @@
 #include <sys/types.h>
 #include <unordered_map>
 
+#include "authlib/password.hpp"
 #include "lib/secret.hpp"
 
 namespace authlib {
@@ -64,5 +65,10 @@ class VerifiedCache {
 // This process's cache (one per authdaemond worker), configured by
 // load_daemon_config from AUTH_CACHE_TTL; off until configured.
 VerifiedCache& verified_cache();
+
+// check_password (password.hpp) through this process's cache: a match within
+// the TTL for the same login and stored hash skips the hash computation; a
+// new match is remembered. What every module's password check calls.
+Verdict check_password_cached(std::string_view login, const lib::Secret& password, std::string_view stored);
 
 }  // namespace authlib

@@ -66,3 +66,38 @@ def test_debug_login_logs_each_success(public_tmp):
         assert "debug secret 2" not in system.log_text()
     finally:
         system.stop()
+
+
+def test_changed_password_is_refused_at_once_with_the_cache_on(public_tmp):
+    """AUTH_CACHE_TTL (default 60 s) remembers verified passwords per worker;
+    a new stored hash must miss at once: after `userdb set systempw` +
+    makeuserdb the old password fails in every worker, the new one works.
+    With DEBUG_LOGIN=2 the hits are visible in the log."""
+    system = started(Path(public_tmp) / "cache", 2)
+    try:
+        carol = system.add_account("carol@example.test", "first secret")
+        for _ in range(9):  # every one of the 3 workers verifies, then remembers
+            assert authtest(system, carol.address, carol.password).returncode == 0
+        backends.poll_until(lambda: "crypt skipped" in system.log_text(), what="a cache hit", timeout_s=10)
+        system.add_account(carol.address, "second secret")
+        for _ in range(9):
+            old = authtest(system, carol.address, "first secret")
+            assert old.returncode == 1, old.stdout + old.stderr
+        assert authtest(system, carol.address, "second secret").returncode == 0
+        assert "first secret" not in system.log_text() and "second secret" not in system.log_text()
+    finally:
+        system.stop()
+
+
+def test_cache_off_with_zero(public_tmp):
+    system = MailSystem(Path(public_tmp) / "nocache")
+    system.rc.write_text(system.rc.read_text().replace("DEBUG_LOGIN=1", "DEBUG_LOGIN=2") + "AUTH_CACHE_TTL=0\n")
+    system.start()
+    try:
+        dave = system.add_account("dave@example.test", "no cache here")
+        for _ in range(6):
+            assert authtest(system, dave.address, dave.password).returncode == 0
+        assert "crypt skipped" not in system.log_text()
+        assert "AUTH_CACHE_TTL" not in system.log_text()  # a known setting: no warning
+    finally:
+        system.stop()
