@@ -301,7 +301,11 @@ def m_pss(side: Side, sessions: int = 100) -> float:
             s = socket.create_connection(("127.0.0.1", t.port), timeout=15)
             buf = bytearray()
             read_until(s, b"\r\n", buf)
-            s.sendall(f'l LOGIN "{ACCOUNT}" "{PASSWORD}"\r\na SELECT INBOX\r\n'.encode())
+            # One command at a time: Courier's imaplogin drops what a client
+            # pipelines behind LOGIN.
+            s.sendall(f'l LOGIN "{ACCOUNT}" "{PASSWORD}"\r\n'.encode())
+            read_until(s, b"l OK", buf)
+            s.sendall(b"a SELECT INBOX\r\n")
             read_until(s, b"a OK", buf)
             socks.append(s)
         time.sleep(0.5)
