@@ -91,3 +91,4 @@ authlib_authtest_LDFLAGS = -static-libstdc++ -static-libgcc -Wl,--as-needed
 # -lcrypto in AUTH_LIBS is then not needed and --as-needed drops it.
 # LIBCRYPTO_A (configure.ac) is empty where there is no libcrypto.a.
 authlib_authtest_LDADD = authlib/libauth.a lib/libsuite.a $(LIBCRYPTO_A) $(AUTH_LIBS)
+EXTRA_DIST += bench/access
