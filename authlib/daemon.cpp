@@ -22,6 +22,7 @@
 #include "authlib/daemon_tickets.hpp"
 #include "authlib/protocol.hpp"
 #include "authlib/userdb_source.hpp"
+#include "authlib/verified_cache.hpp"
 #include "authlib/worker_slots.hpp"
 #include "build-config.h"
 #include "lib/event.hpp"
@@ -36,7 +37,7 @@ namespace {
 constexpr std::string_view known_settings[] = {
     "authmodulelist", "authmodulelistorig", "daemons", "authdaemonvar", "authdaemongroup", "DEBUG_LOGIN",
     "DEFAULTOPTIONS", "LOGGEROPTS", "LDAP_TLS_OPTIONS", "version", "subsystem", "AUTH_TIMEOUT", "LOGFILE",
-    "USERDB", "AUTHLDAPRC", "AUTHPGSQLRC", "AUTHPAM_SERVICE"};
+    "USERDB", "AUTHLDAPRC", "AUTHPGSQLRC", "AUTHPAM_SERVICE", "AUTH_CACHE_TTL"};
 
 constexpr int ex_tempfail = 75;
 constexpr int ex_config = 78;
@@ -134,6 +135,18 @@ void delay_failure(const ChainReply& reply, const Peer& peer, const DaemonConfig
   ::usleep(static_cast<useconds_t>(delay.count()) * 1000);
 }
 
+// One line per request that failed; a successful AUTH or PRE (the bulk of
+// the traffic, one per login) only with DEBUG_LOGIN set.
+void log_outcome(const ChainReply& reply, bool lookup) {
+  const char* ip = std::getenv("TCPREMOTEIP");
+  if (reply.outcome == Outcome::ok && lookup) {
+    lib::log::debug_if("DEBUG_LOGIN", 1, "%s%s%s", reply.summary.c_str(), ip ? " ip=" : "", ip ? ip : "");
+    return;
+  }
+  auto level = reply.outcome == Outcome::temporary ? lib::log::Level::error : lib::log::Level::info;
+  lib::log::write(level, "%s%s%s", reply.summary.c_str(), ip ? " ip=" : "", ip ? ip : "");
+}
+
 // Reads and answers one request on fd.
 void serve_connection(int fd, Chain& chain, const DaemonConfig& config, const Peer& peer, FailedLogins& failures,
                       TicketTable& tickets) {
@@ -228,9 +241,8 @@ void serve_connection(int fd, Chain& chain, const DaemonConfig& config, const Pe
         return !out.failed();
       });
     }
-    const char* ip = std::getenv("TCPREMOTEIP");
-    auto level = reply.outcome == Outcome::temporary ? lib::log::Level::error : lib::log::Level::info;
-    lib::log::write(level, "%s%s%s", reply.summary.c_str(), ip ? " ip=" : "", ip ? ip : "");
+    log_outcome(reply, std::holds_alternative<protocol::PreRequest>(request) ||
+                           std::holds_alternative<protocol::AuthHeader>(request));
     if (!reply.reply.empty()) {
       out.append(reply.reply);
       if (auto r = out.flush(); !r) lib::log::warning("reply not sent: %s", r.error().message.c_str());
@@ -653,6 +665,8 @@ lib::Result<DaemonConfig> load_daemon_config(const std::string& rc_path) {
     auto m = make_module(name, context);
     if (!m) return lib::permanent_error(rc_path + ": " + m.error().message);
   }
+  // The workers forked after this inherit it (authlib/verified_cache.hpp).
+  verified_cache().configure(c.rc.get_duration("AUTH_CACHE_TTL", std::chrono::seconds(60)));
   return c;
 }
 

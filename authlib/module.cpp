@@ -5,6 +5,7 @@
 #include "authlib/module_pwd.hpp"
 #include "authlib/module_userdb.hpp"
 #include "authlib/password.hpp"
+#include "authlib/verified_cache.hpp"
 #include "build-config.h"
 #ifdef HAVE_PAM
 #include "authlib/module_pam.hpp"
@@ -26,7 +27,7 @@ ModuleReply check_secret(const AuthRequest& request, Account account) {
     return ModuleReply::found(std::move(account));
   }
   if (!account.crypted_password.empty()) {
-    switch (check_password(request.password, account.crypted_password)) {
+    switch (check_password_cached(request.user, request.password, account.crypted_password)) {
       case Verdict::match:
         return ModuleReply::found(std::move(account));
       case Verdict::unusable:

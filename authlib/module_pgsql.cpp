@@ -23,6 +23,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <functional>
+#include <unordered_map>
 #include <utility>
 
 #include <poll.h>
@@ -110,19 +111,73 @@ class Connection {
     return attempt();
   }
 
-  // One statement; on_row sees every result holding rows (one row each in
-  // single-row mode). affected gets the
-  // command's row count for INSERT/UPDATE/DELETE, -1 for a query.
+  // One of the module's statements, prepared on this connection the first
+  // time it runs (and again after a reconnect, which starts a new session):
+  // the server parses and plans it once, not on every request. on_row sees
+  // every result holding rows (one row each in single-row mode). affected
+  // gets the command's row count for INSERT/UPDATE/DELETE, -1 for a query.
   std::optional<DbFailure> run(const std::string& sql, const std::vector<const char*>& params,
                                const RowFn& on_row, long long* affected,
                                std::span<const std::string_view> secrets) {
     if (affected) *affected = -1;
     if (!conn_) return DbFailure{false, {}, "no connection to PostgreSQL at " + s_.server};
+    for (int attempt = 0;; ++attempt) {
+      auto it = prepared_.find(sql);
+      if (it == prepared_.end()) {
+        std::string name = "authpgsql_" + std::to_string(++prepared_count_);
+        PGconn* c = conn_.get();
+        if (!PQsendPrepare(c, name.c_str(), sql.c_str(), static_cast<int>(params.size()), nullptr))
+          return conn_failure(c, "sending the statement failed");
+        if (auto f = drain(c, nullptr, nullptr, secrets)) return f;
+        it = prepared_.emplace(sql, std::move(name)).first;
+      }
+      auto f = execute(sql, params, on_row, affected, secrets, it->second.c_str());
+      // 26000: the session lost the statement (DISCARD ALL by a pooler):
+      // prepare it again, once.
+      if (!f || f->sqlstate != "26000" || attempt > 0 || !conn_) return f;
+      prepared_.clear();
+    }
+  }
+
+  // A statement without parameters or rows (BEGIN, COMMIT, ROLLBACK).
+  std::optional<DbFailure> command(const char* sql) {
+    return execute(sql, {}, nullptr, nullptr, {}, nullptr);
+  }
+
+  const ConnectionSettings& settings() const { return s_; }
+
+  // The server for messages: the connection string's, or the socket libpq
+  // actually tried when the string names none.
+  std::string server() const {
+    if (conn_ && s_.server.rfind("the default socket", 0) == 0) {
+      const char* h = PQhost(conn_.get());
+      const char* p = PQport(conn_.get());
+      if (h && *h) return describe_one(h, "", p ? p : "");
+    }
+    return s_.server;
+  }
+
+ private:
+  // Sends sql (or the prepared statement `prepared`, when not null) and reads
+  // its results.
+  std::optional<DbFailure> execute(const std::string& sql, const std::vector<const char*>& params,
+                                   const RowFn& on_row, long long* affected,
+                                   std::span<const std::string_view> secrets, const char* prepared) {
+    if (affected) *affected = -1;
+    if (!conn_) return DbFailure{false, {}, "no connection to PostgreSQL at " + s_.server};
     PGconn* c = conn_.get();
-    if (!PQsendQueryParams(c, sql.c_str(), static_cast<int>(params.size()), nullptr, params.data(),
-                           nullptr, nullptr, 0))
-      return conn_failure(c, "sending the statement failed");
+    const int sent = prepared ? PQsendQueryPrepared(c, prepared, static_cast<int>(params.size()), params.data(),
+                                                    nullptr, nullptr, 0)
+                              : PQsendQueryParams(c, sql.c_str(), static_cast<int>(params.size()), nullptr,
+                                                  params.data(), nullptr, nullptr, 0);
+    if (!sent) return conn_failure(c, "sending the statement failed");
     PQsetSingleRowMode(c);  // if refused, results arrive whole; both are handled below
+    return drain(c, on_row, affected, secrets);
+  }
+
+  // Reads the results of what was sent on c, until the last.
+  std::optional<DbFailure> drain(PGconn* c, const RowFn& on_row, long long* affected,
+                                 std::span<const std::string_view> secrets) {
     // The server cancels a statement after statement_timeout; a server that
     // does not answer at all (hung, or a dead peer behind a firewall) gets one
     // more second, then the connection is dropped.
@@ -189,25 +244,6 @@ class Connection {
     }
   }
 
-  // A statement without parameters or rows (BEGIN, COMMIT, ROLLBACK).
-  std::optional<DbFailure> command(const char* sql) {
-    return run(sql, {}, nullptr, nullptr, {});
-  }
-
-  const ConnectionSettings& settings() const { return s_; }
-
-  // The server for messages: the connection string's, or the socket libpq
-  // actually tried when the string names none.
-  std::string server() const {
-    if (conn_ && s_.server.rfind("the default socket", 0) == 0) {
-      const char* h = PQhost(conn_.get());
-      const char* p = PQport(conn_.get());
-      if (h && *h) return describe_one(h, "", p ? p : "");
-    }
-    return s_.server;
-  }
-
- private:
   std::optional<DbFailure> ensure(bool& fresh) {
     if (!conn_) {
       fresh = true;
@@ -264,6 +300,7 @@ class Connection {
 
   std::optional<DbFailure> after_connect() {
     PGconn* c = conn_.get();
+    prepared_.clear();  // a new session: nothing is prepared in it yet
     if (PQstatus(c) != CONNECTION_OK)
       return DbFailure{true, {},
                        "cannot connect to PostgreSQL at " + server() + " (" + s_.setting +
@@ -273,7 +310,7 @@ class Connection {
     // worker is never stuck behind a lock or a runaway clause.
     const std::string set = "SET statement_timeout = " +
                             std::to_string(s_.statement_timeout.count() * 1000);
-    if (auto f = run(set, {}, nullptr, nullptr, {})) {
+    if (auto f = execute(set, {}, nullptr, nullptr, {}, nullptr)) {
       f->text = "setting statement_timeout on " + server() + " failed: " + f->text;
       f->connection_lost = conn_ && PQstatus(conn_.get()) != CONNECTION_OK;
       return f;
@@ -313,6 +350,8 @@ class Connection {
 
   ConnectionSettings s_;
   PgConn conn_;
+  std::unordered_map<std::string, std::string> prepared_;  // SQL -> statement name
+  unsigned long prepared_count_ = 0;  // names are never reused within the process
 };
 
 // Copies the current row of a single-row result.

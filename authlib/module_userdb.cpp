@@ -16,6 +16,7 @@
 #include "authlib/password.hpp"
 #include "authlib/sasl.hpp"
 #include "authlib/userdb_source.hpp"
+#include "authlib/verified_cache.hpp"
 #include "lib/c_handle.hpp"
 #include "lib/dbfile.hpp"
 #include "lib/log.hpp"
@@ -151,7 +152,7 @@ class UserdbModule final : public Module {
                                  login_fields(request.service).front() + ") in " + paths_.shadow_dat() +
                                  ": set one with: userdbpw | userdb " + source_ref(record) +
                                  " set systempw, then run makeuserdb");
-    auto verdict = check_password(request.password, chosen->value);
+    auto verdict = check_password_cached(record.key, request.password, chosen->value);
     if (verdict == Verdict::match) {
       lib::log::debug_if("DEBUG_LOGIN", 1, "authuserdb: %s: password accepted (%s)", record.key.c_str(),
                          chosen->field.c_str());

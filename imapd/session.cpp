@@ -3,6 +3,7 @@
 #include "imapd/session.hpp"
 
 #include <dirent.h>
+#include <malloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -172,6 +173,9 @@ int Session::run(const std::string& login_tag) {
       return 0;
     }
     if (compress_pending_ && !start_compress()) break;
+    // Opening a folder scans it into temporary tables; give their freed heap
+    // back, since a session then mostly waits (idle memory, issue 16).
+    if (cmd.name == "SELECT" || cmd.name == "EXAMINE") ::malloc_trim(0);
     if (!go_on) break;
   }
   (void)out_.flush();

@@ -269,6 +269,43 @@ def test_restarted_server_is_reconnected_transparently(postgres, start_daemon):
         assert_logs_in(daemon, bob.address, bob)
 
 
+def test_lookup_is_prepared_once_per_connection_and_again_after_a_restart(postgres, public_tmp):
+    """authpgsql parses its lookup once per connection (a named prepared
+    statement), not on every request, and prepares it again on the new
+    connection after the server restarted (issue 16). The server's own log
+    (log_min_duration_statement = 0 logs every parse, bind and execute) counts."""
+    postgres.psql(f"ALTER ROLE {postgres.role} SET log_min_duration_statement = 0")
+    folder = public_tmp / "prepared"
+    folder.mkdir(mode=0o711)
+    daemon = AuthDaemon(folder, postgres.authpgsqlrc(), daemons=1)
+    daemon.start()
+    try:
+        carol = postgres.account("carol")
+
+        def counts() -> tuple[int, int, int]:
+            log = postgres.log_path.read_text(errors="replace")
+            return (len(re.findall(r"parse authpgsql_\d+: SELECT", log)),
+                    len(re.findall(r"execute authpgsql_\d+: SELECT", log)),
+                    len(re.findall(r"(?:parse|execute) <unnamed>: SELECT", log)))
+
+        for _ in range(5):
+            assert_logs_in(daemon, carol.address, carol)
+        assert daemon.authtest(carol.address, "wrong").returncode == EXIT_REJECTED
+        parses, executes, unnamed = counts()
+        assert (parses, unnamed) == (1, 0), backends.log_tail(postgres.log_path, 30)
+        assert executes == 6, backends.log_tail(postgres.log_path, 30)
+
+        postgres.stop()
+        postgres.start()
+        for _ in range(3):
+            assert_logs_in(daemon, carol.address, carol)
+        parses, executes, unnamed = counts()
+        assert (parses, unnamed) == (2, 0), backends.log_tail(postgres.log_path, 30)
+        assert executes == 9, backends.log_tail(postgres.log_path, 30)
+    finally:
+        daemon.stop()
+
+
 def test_hung_server_times_out_as_temporary(postgres, start_daemon):
     """A server that accepts connections but never answers (SIGSTOP) costs
     PGSQL_STATEMENT_TIMEOUT + 1 s on an open connection and PGSQL_CONNECT_TIMEOUT
