@@ -140,6 +140,9 @@ class MailSystem:
         return account
 
     def start(self) -> None:
+        # A socket left by an earlier authdaemond would end the wait below at
+        # once, before the new one has set its directory's group.
+        self.socket.unlink(missing_ok=True)
         self.proc = subprocess.Popen([tool("authlib/authdaemond"), "-c", str(self.rc), "foreground"],
                                      env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      preexec_fn=lambda: backends._set_pdeathsig(9))
