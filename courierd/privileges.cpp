@@ -7,6 +7,8 @@
 
 #include <cerrno>
 
+#include "lib/privileges.hpp"
+
 namespace courierd {
 
 lib::Result<MailUser> find_mail_user(const std::string& user, const std::string& group) {
@@ -29,13 +31,9 @@ lib::Result<MailUser> find_mail_user(const std::string& user, const std::string&
 
 lib::Result<void> drop_to(const MailUser& m) {
   if (::geteuid() != 0) return {};
-  if (::setgroups(1, &m.gid) != 0) return lib::permanent_error("setgroups: " + lib::errno_text(errno));
-  if (::setgid(m.gid) != 0)
-    return lib::permanent_error("setgid(" + std::to_string(m.gid) + "): " + lib::errno_text(errno));
-  if (::setuid(m.uid) != 0)
-    return lib::permanent_error("setuid(" + std::to_string(m.uid) + "): " + lib::errno_text(errno));
-  if (::setuid(0) == 0) return lib::permanent_error("could still regain root after setuid; refusing to run");
-  return {};
+  // The one way a program gives up root: it also verifies that neither root's
+  // uid nor its gid (real, effective or saved) can be regained.
+  return lib::drop_privileges(lib::Identity{.uid = m.uid, .gid = m.gid, .name = m.name, .initgroups_name = {}});
 }
 
 }  // namespace courierd

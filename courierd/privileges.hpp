@@ -16,7 +16,8 @@ struct MailUser {
 
 // Looks up MAILUSER (and MAILGROUP, when given); errors name the setting and the fix.
 lib::Result<MailUser> find_mail_user(const std::string& user, const std::string& group);
-// setgroups, setgid, setuid, then verifies root cannot be regained. A no-op when not root.
+// Becomes the mail user through lib::drop_privileges (no supplementary groups but its
+// gid; aborts if root could be regained). A no-op when not root.
 lib::Result<void> drop_to(const MailUser& user);
 
 }  // namespace courierd
