@@ -13,7 +13,7 @@ FUZZ_MAILDIR_SRC = tests/fuzz/fuzz_maildir.cpp lib/maildir.cpp lib/maildir_quota
 FUZZ_SASL_SRC = tests/fuzz/fuzz_sasl.cpp authlib/sasl.cpp authlib/protocol.cpp lib/secret.cpp lib/unique_fd.cpp
 FUZZ_CONFIG_SRC = tests/fuzz/fuzz_config.cpp lib/config.cpp lib/config_shell.cpp lib/unique_fd.cpp lib/utf8.cpp
 FUZZ_USERDB_SRC = tests/fuzz/fuzz_userdb.cpp authlib/userdb_source.cpp lib/config.cpp lib/config_shell.cpp lib/dbfile.cpp \
-  lib/unique_fd.cpp lib/secret.cpp lib/atomic_file.cpp lib/utf8.cpp
+  lib/unique_fd.cpp lib/secret.cpp lib/atomic_file.cpp lib/utf8.cpp lib/privileges.cpp lib/log.cpp
 
 fuzz_build = @mkdir -p tests/fuzz; echo "  FUZZ     $@"; \
   $(FUZZ_CXX) $(FUZZ_FLAGS) -o $@ $(addprefix $(top_srcdir)/,$(1)) $(2)
