@@ -87,6 +87,19 @@ Completion Session::cmd_append(const ParsedCommand& c) {
       messages.push_back(std::move(msg));
       continue;
     }
+    // RFC 6855 4: "UTF8 (" literal8 ")", a message with UTF-8 headers,
+    // once the client has enabled UTF8=ACCEPT.
+    if (i + 1 < c.args.size() && c.args[i].is_word("UTF8") && c.args[i + 1].is_list()) {
+      if (!utf8_enabled_) return {"BAD", "APPEND UTF8 needs ENABLE UTF8=ACCEPT first (RFC 6855 4)."};
+      const auto& l = c.args[i + 1].items;
+      if (l.size() != 1 || l[0].kind != Value::Kind::literal) return {"BAD", "Syntax: APPEND mailbox UTF8 (literal8)."};
+      msg.raw = l[0].str();
+      msg.binary = l[0].binary;
+      i += 2;
+      if (msg.raw.empty()) return {"NO", "Empty message."};
+      messages.push_back(std::move(msg));
+      continue;
+    }
     if (i >= c.args.size() || !c.args[i].is_string())
       return {"BAD", std::string(append_syntax)};
     msg.raw = c.args[i].str();

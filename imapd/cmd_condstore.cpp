@@ -28,6 +28,10 @@ bool Session::enable_extension(std::string_view name) {
     if (mailbox_) mailbox_->set_qresync(true);
     return true;
   }
+  if (eq("UTF8=ACCEPT")) {  // RFC 6855 3 (UTF8=ONLY is not offered)
+    utf8_enabled_ = true;
+    return true;
+  }
   return false;
 }
 

@@ -30,15 +30,16 @@ Completion Session::cmd_idle(const ParsedCommand& c) {
   int poll_ms = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(settings_.idle_timeout).count());
   for (;;) {
     if (in_.buffered() == 0) {
-      pollfd fds[2] = {{in_.fd(), POLLIN, 0}, {watch ? watch->fd() : -1, POLLIN, 0}};
+      pollfd fds[3] = {{in_.fd(), POLLIN, 0}, {watch ? watch->fd() : -1, POLLIN, 0}, {notify_fd(), POLLIN, 0}};
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
       if (left <= 0) {
         emit("* BYE Autologout; idle for too long.\r\n");
         fatal_ = true;
         return {"NO", "IDLE timed out."};
       }
-      int wait_ms = static_cast<int>(std::min<long long>(left, watch ? left : poll_ms));
-      int n = ::poll(fds, 2, wait_ms);
+      bool polled = !watch || (notify_active() && notify_fd() < 0);  // something without inotify
+      int wait_ms = static_cast<int>(std::min<long long>(left, polled ? poll_ms : left));
+      int n = ::poll(fds, 3, wait_ms);
       if (n < 0 && errno != EINTR) {
         fatal_ = true;
         return {"NO", "IDLE failed."};
@@ -46,6 +47,7 @@ Completion Session::cmd_idle(const ParsedCommand& c) {
       if (n <= 0 || !(fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {
         if (watch && (fds[1].revents & POLLIN)) watch->drain();
         send_updates(true);
+        if (notify_active()) notify_poll(n == 0);  // NOTIFY (RFC 5465): other mailboxes
         (void)out_.flush();
         if (fatal_) return {"NO", "IDLE ended."};
         continue;

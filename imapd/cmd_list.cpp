@@ -26,8 +26,8 @@ Completion Session::list_common(const ParsedCommand& c, bool lsub) {
     emit("* LIST (\\Noselect) \".\" \"\"\r\n");
     return {"OK", reply::completed("LIST")};
   }
-  auto ref8 = mutf7_to_utf8(ref);
-  auto pat8 = mutf7_to_utf8(pat);
+  auto ref8 = name_from_client(ref);
+  auto pat8 = name_from_client(pat);
   if (!ref8 || !pat8) return {"OK", std::string(lsub ? "LSUB" : "LIST") + " completed."};
   std::string pattern = *ref8 + *pat8;
   auto folders = lib::maildir::list_folders(root_);
@@ -122,10 +122,10 @@ Completion Session::list_extended(const ParsedCommand& c) {
     i += 2;
   }
   if (i != a.size()) return syntax;
-  auto ref8 = mutf7_to_utf8(ref);
+  auto ref8 = name_from_client(ref);
   if (!ref8) return {"OK", reply::completed("LIST")};
   for (const Value* p : raw_patterns) {
-    auto p8 = mutf7_to_utf8(p->str());
+    auto p8 = name_from_client(p->str());
     if (p8 && !p8->empty()) patterns.push_back(*ref8 + *p8);
   }
   auto matches = [&](const std::string& name) {

@@ -168,8 +168,19 @@ std::vector<std::size_t> Session::search_matches_in_selected(const SearchProgram
   return hits;
 }
 
+namespace {
+// Whether SEARCH's arguments name a charset: [RETURN (opts)] CHARSET name.
+bool search_names_charset(const std::vector<Value>& args) {
+  std::size_t pos = 0;
+  if (pos + 1 < args.size() && args[pos].is_word("RETURN") && args[pos + 1].is_list()) pos += 2;
+  return pos < args.size() && args[pos].is_word("CHARSET");
+}
+}  // namespace
+
 Completion Session::cmd_search(const ParsedCommand& c) {
   if (c.args.empty()) return {"BAD", "Syntax: SEARCH criteria."};
+  if (utf8_enabled_ && search_names_charset(c.args))
+    return {"BAD", "SEARCH CHARSET is not allowed after ENABLE UTF8=ACCEPT (RFC 6855 3)."};
   auto parsed = parse_search(c.args, true, false);
   if (!parsed.program) {
     if (parsed.bad_charset) return {"NO", "[BADCHARSET (UTF-8 US-ASCII)] " + parsed.error};

@@ -8,7 +8,7 @@
 namespace imapd {
 namespace {
 
-constexpr std::array<CommandSpec, 41> table = {{
+constexpr std::array<CommandSpec, 42> table = {{
     {.name = "CAPABILITY", .handler = &Session::cmd_capability},
     {.name = "NOOP", .handler = &Session::cmd_noop},
     {.name = "LOGOUT", .handler = &Session::cmd_logout},
@@ -55,6 +55,7 @@ constexpr std::array<CommandSpec, 41> table = {{
     {.name = "RESETKEY", .handler = &Session::cmd_resetkey},
     {.name = "URLFETCH", .handler = &Session::cmd_urlfetch},
     {.name = "COMPRESS", .handler = &Session::cmd_compress},
+    {.name = "NOTIFY", .handler = &Session::cmd_notify},
 }};
 
 // Every verb of the table is in imapd/verbs.hpp, in the same order, and

@@ -111,3 +111,7 @@ tests_imapd_test_SOURCES += tests/imapd/modseq_test.cpp
 # private pages (measured: 1,048 KiB against 56 KiB in the shared copy).
 imapd_imaplogin_LDFLAGS = -static-libstdc++ -static-libgcc -Wl,--as-needed
 imapd_imapd_LDFLAGS = -Wl,--as-needed
+
+# NOTIFY (RFC 5465).
+imapd_libimapd_a_SOURCES += imapd/notify.cpp imapd/notify.hpp imapd/cmd_notify.cpp
+tests_imapd_test_SOURCES += tests/imapd/notify_test.cpp

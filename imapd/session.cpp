@@ -19,6 +19,7 @@
 #include "lib/c_handle.hpp"
 #include "lib/log.hpp"
 #include "lib/maildir.hpp"
+#include "lib/mime.hpp"
 
 namespace imapd {
 
@@ -44,9 +45,9 @@ std::optional<FolderName> Session::mailbox_arg(const Value& v, std::string& why)
     why = "Mailbox name expected.";
     return std::nullopt;
   }
-  auto utf8 = mutf7_to_utf8(v.str());
+  auto utf8 = name_from_client(v.str());
   if (!utf8) {
-    why = "Invalid mailbox name (not modified UTF-7).";
+    why = utf8_enabled_ ? "Invalid mailbox name (not UTF-8)." : "Invalid mailbox name (not modified UTF-7).";
     return std::nullopt;
   }
   return resolve_mailbox(*utf8, why);
@@ -56,11 +57,25 @@ std::string Session::folder_dir(const FolderName& f) const {
   return lib::maildir::folder_path(root_, f.folder);
 }
 
-std::string Session::wire_name(std::string_view imap_name_utf8) {
-  auto m = utf8_to_mutf7(imap_name_utf8);
+std::string Session::wire_name(std::string_view imap_name_utf8) const {
   std::string out;
+  if (utf8_enabled_) {
+    StringStyle style;
+    style.utf8 = true;
+    append_mailbox(out, imap_name_utf8, style);
+    return out;
+  }
+  auto m = utf8_to_mutf7(imap_name_utf8);
   append_mailbox(out, m ? *m : std::string(imap_name_utf8));
   return out;
+}
+
+std::optional<std::string> Session::name_from_client(std::string_view wire) const {
+  if (!utf8_enabled_) return mutf7_to_utf8(wire);
+  // RFC 6855 3: after ENABLE UTF8=ACCEPT names are UTF-8; a name that is
+  // also valid modified UTF-7 with "&" shifts is taken as UTF-8 as written.
+  if (!lib::mime::valid_utf8(wire)) return std::nullopt;
+  return std::string(wire);
 }
 
 std::optional<std::vector<std::size_t>> Session::message_set(const Value& v, bool uid) const {
@@ -93,6 +108,7 @@ void Session::announce_keywords() {
 
 void Session::send_updates(bool allow_expunge) {
   if (!mailbox_) return;
+  std::uint32_t uid_before = mailbox_->messages().empty() ? 0 : mailbox_->messages().back().uid;
   auto r = mailbox_->refresh();
   if (!r) {
     lib::log::error("user=%s folder=%s: %s", login_.c_str(), mailbox_->dir().c_str(), r.error().message.c_str());
@@ -104,6 +120,7 @@ void Session::send_updates(bool allow_expunge) {
   }
   std::string u = mailbox_->take_updates(allow_expunge, false);
   if (!u.empty()) emit(u);
+  if (notify_) notify_fetch_new(uid_before);
 }
 
 bool Session::execute(const ParsedCommand& cmd) {
@@ -124,6 +141,7 @@ bool Session::execute(const ParsedCommand& cmd) {
   if (!search_updates_.empty()) uids_before = selected_uids();
   Completion done = (this->*(spec->handler))(cmd);
   if (!logout_ && !fatal_) send_updates(spec->expunge_ok || cmd.uid);
+  if (!logout_ && !fatal_ && notify_) notify_poll(false);
   if (!logout_ && !fatal_ && !search_updates_.empty()) context_updates(uids_before);
   emit(reply::tagged(cmd.tag, done.status, done.text));
   return !logout_ && !fatal_;

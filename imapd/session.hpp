@@ -65,8 +65,13 @@ class Session {
   // text in `why` when invalid.
   std::optional<FolderName> mailbox_arg(const Value& v, std::string& why) const;
   std::string folder_dir(const FolderName& f) const;
-  // Mailbox name for output (modified UTF-7, quoted as needed).
-  static std::string wire_name(std::string_view imap_name_utf8);
+  // Mailbox name for output: modified UTF-7, or UTF-8 itself once the
+  // client has enabled UTF8=ACCEPT (RFC 6855 3); quoted as needed.
+  std::string wire_name(std::string_view imap_name_utf8) const;
+  // A mailbox name or LIST pattern as the client wrote it, in UTF-8: decoded
+  // from modified UTF-7, or (UTF8=ACCEPT) checked to be UTF-8. nullopt: invalid.
+  std::optional<std::string> name_from_client(std::string_view wire) const;
+  bool utf8_enabled() const { return utf8_enabled_; }
 
   // Parses a sequence set argument into 0-based message indexes of the
   // selected mailbox (UIDs when uid). nullopt: syntax error.
@@ -116,6 +121,15 @@ class Session {
   // The file of the message a URL names, checked as for url_data; `parsed` gets the URL.
   std::optional<std::string> url_message(std::string_view url, bool urlfetch, ImapUrl& parsed, std::string& why);
   Completion cmd_compress(const ParsedCommand& c);  // RFC 4978, cmd_compress.cpp
+  // NOTIFY (RFC 5465, cmd_notify.cpp).
+  Completion cmd_notify(const ParsedCommand& c);
+  // Sends STATUS (and LIST for MailboxName/SubscriptionChange) for what
+  // changed in the mailboxes the client follows; without `force`, only when
+  // the inotify watch saw something (or there is no watch).
+  void notify_poll(bool force);
+  // The NOTIFY watch's descriptor for IDLE's poll(), -1 when none.
+  int notify_fd() const;
+  bool notify_active() const { return notify_ != nullptr; }
 
   // CONDSTORE and QRESYNC (RFC 7162; cmd_condstore.cpp).
   // ENABLE of one capability: true when it is (now) enabled.
@@ -171,6 +185,12 @@ class Session {
   std::vector<std::uint32_t> saved_search_;
   bool condstore_enabled_ = false;
   bool qresync_enabled_ = false;
+  bool utf8_enabled_ = false;  // ENABLE UTF8=ACCEPT (RFC 6855)
+  struct NotifyState;
+  std::shared_ptr<NotifyState> notify_;  // NOTIFY SET in effect
+  // MessageNew's fetch attributes for the selected mailbox: sent for
+  // messages above `uid_before` (cmd_notify.cpp).
+  void notify_fetch_new(std::uint32_t uid_before);
   struct SearchUpdate;
   std::vector<std::shared_ptr<SearchUpdate>> search_updates_;
   bool compress_pending_ = false;  // COMPRESS answered: start the relay after the flush

@@ -23,8 +23,8 @@ constexpr std::array<std::string_view, 31> session_capability = {
 
 // CATENATE (RFC 4469), URLAUTH (RFC 4467): imapd/catenate.hpp, cmd_urlauth.cpp;
 // WITHIN (RFC 5032): search.hpp; OBJECTID (RFC 8474), SAVEDATE (RFC 8514): objectid.hpp.
-constexpr std::array<std::string_view, 6> misc_capability = {"CATENATE", "URLAUTH", "URLAUTH=BINARY", "WITHIN",
-                                                             "OBJECTID", "SAVEDATE"};
+constexpr std::array<std::string_view, 8> misc_capability = {"CATENATE", "URLAUTH", "URLAUTH=BINARY", "WITHIN",
+                                                             "OBJECTID", "SAVEDATE", "UTF8=ACCEPT", "NOTIFY"};
 
 std::vector<std::string> words(const std::string& s) {
   std::vector<std::string> out;

@@ -11,14 +11,14 @@
 
 namespace imapd {
 
-inline constexpr std::array<std::string_view, 41> authenticated_verbs = {
+inline constexpr std::array<std::string_view, 42> authenticated_verbs = {
     "CAPABILITY", "NOOP",   "LOGOUT", "ID",    "ENABLE", "NAMESPACE", "STARTTLS", "LOGIN",
     "AUTHENTICATE", "SELECT", "EXAMINE", "CREATE", "DELETE", "RENAME", "SUBSCRIBE", "UNSUBSCRIBE",
     "LIST",       "LSUB",   "STATUS", "APPEND", "IDLE", "CHECK",     "CLOSE",    "UNSELECT",
     "EXPUNGE",    "SEARCH", "FETCH",  "STORE", "COPY",   "MOVE",      "XNOOP",
     "SORT",       "THREAD", "GETQUOTAROOT", "GETQUOTA", "SETQUOTA",
     "CANCELUPDATE",
-    "GENURLAUTH", "RESETKEY", "URLFETCH", "COMPRESS",
+    "GENURLAUTH", "RESETKEY", "URLFETCH", "COMPRESS", "NOTIFY",
 };
 
 // Whether an upper-case verb is one of authenticated_verbs.

@@ -147,3 +147,10 @@ FUZZ_IMAP_URL_SRC = tests/fuzz/fuzz_imap_url.cpp imapd/imap_url.cpp imapd/catena
 tests/fuzz/fuzz_imap_url: $(addprefix $(top_srcdir)/,$(FUZZ_IMAP_URL_SRC))
 	$(call fuzz_build,$(FUZZ_IMAP_URL_SRC))
 EXTRA_DIST += tests/fuzz/fuzz_imap_url.cpp
+
+# imapd: NOTIFY's arguments (RFC 5465).
+FUZZ_TARGETS += tests/fuzz/fuzz_imap_notify
+FUZZ_IMAP_NOTIFY_SRC = tests/fuzz/fuzz_imap_notify.cpp imapd/notify.cpp imapd/lexer.cpp
+tests/fuzz/fuzz_imap_notify: $(addprefix $(top_srcdir)/,$(FUZZ_IMAP_NOTIFY_SRC))
+	$(call fuzz_build,$(FUZZ_IMAP_NOTIFY_SRC))
+EXTRA_DIST += tests/fuzz/fuzz_imap_notify.cpp
