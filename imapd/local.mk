@@ -111,3 +111,7 @@ tests_imapd_test_SOURCES += tests/imapd/modseq_test.cpp
 # private pages (measured: 1,048 KiB against 56 KiB in the shared copy).
 imapd_imaplogin_LDFLAGS = -static-libstdc++ -static-libgcc -Wl,--as-needed
 imapd_imapd_LDFLAGS = -Wl,--as-needed
+
+# Bulk FETCH streamed from the file (issue 15 item 3).
+imapd_libimapd_a_SOURCES += imapd/body_stream.cpp imapd/body_stream.hpp
+tests_imapd_test_SOURCES += tests/imapd/body_stream_test.cpp
