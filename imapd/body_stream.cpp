@@ -7,7 +7,6 @@
 #include <cerrno>
 #include <cstring>
 
-#include "lib/log.hpp"
 
 namespace imapd {
 

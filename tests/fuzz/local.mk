@@ -147,3 +147,10 @@ FUZZ_IMAP_URL_SRC = tests/fuzz/fuzz_imap_url.cpp imapd/imap_url.cpp imapd/catena
 tests/fuzz/fuzz_imap_url: $(addprefix $(top_srcdir)/,$(FUZZ_IMAP_URL_SRC))
 	$(call fuzz_build,$(FUZZ_IMAP_URL_SRC))
 EXTRA_DIST += tests/fuzz/fuzz_imap_url.cpp
+
+# imapd: the chunked LF -> CRLF conversion of streamed FETCH bodies (issue 15 item 3).
+FUZZ_TARGETS += tests/fuzz/fuzz_imap_crlf
+FUZZ_IMAP_CRLF_SRC = tests/fuzz/fuzz_imap_crlf.cpp imapd/body_stream.cpp lib/io.cpp lib/unique_fd.cpp
+tests/fuzz/fuzz_imap_crlf: $(addprefix $(top_srcdir)/,$(FUZZ_IMAP_CRLF_SRC))
+	$(call fuzz_build,$(FUZZ_IMAP_CRLF_SRC))
+EXTRA_DIST += tests/fuzz/fuzz_imap_crlf.cpp
