@@ -265,9 +265,12 @@ bool Session::stream_one(std::size_t idx, const FetchRequest& req, const FetchIt
   BodyStreamBuffers& bufs = *body_buffers_;
   bool whole = false;
   std::uint64_t crlf = 0;
-  // ",W=" is trusted only when it cannot be wrong about the file: it is at
-  // least the file's size (conversion only adds).
-  if (m.crlf_size && *m.crlf_size == file_size) {
+  // A large file whose ",W=" (Courier's CRLF size) equals its size has no
+  // bare LF: it is sent as it is (sendfile) without a counting pass. Small
+  // files are counted anyway (that read is reused to send them), so a wrong
+  // ",W=" changes nothing for them; for a large one the literal's length is
+  // still the file's, and the connection stays in step.
+  if (m.crlf_size && *m.crlf_size == file_size && file_size > BodyStreamBuffers::chunk_bytes) {
     crlf = file_size;
   } else {
     auto n = measure_crlf_size(file, path, file_size, bufs, whole);

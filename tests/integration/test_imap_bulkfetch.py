@@ -157,3 +157,20 @@ def test_mixed_line_ends_and_chunk_boundaries(imap, alice):
     assert s.line() == b" UID 1)"
     assert s.line().startswith(b"u OK")
     c.command("z", "LOGOUT")
+
+
+def test_crlf_file_named_with_its_size_goes_out_whole(imap, alice):
+    """A large file whose ",W=" (Courier's CRLF size) equals its size is sent
+    without a counting pass (sendfile): same bytes, exact ranges."""
+    text = b"Subject: w\r\n\r\n" + b"".join(b"crlf line %d\r\n" % i for i in range(60000))
+    deliver(alice.maildir, f"1700000005.Mw.host,S={len(text)},W={len(text)}", "", alice.uid,
+            alice.gid).write_bytes(text)
+    c = logged_in_raw(imap, alice)
+    assert c.command("s", "SELECT INBOX")[-1].startswith(b"s OK")
+    s = Stream(c)
+    [(head, data, tail)] = s.fetch("a", "FETCH 1 (RFC822.SIZE BODY.PEEK[])")
+    assert head == b"* 1 FETCH (RFC822.SIZE %d BODY[] {%d}" % (len(text), len(text)) and data == text
+    for o, n in ((0, 70000), (CHUNK - 3, 6), (CHUNK + 1, 2 * CHUNK), (len(text) - 70000, 80000)):
+        [(head, data, _)] = s.fetch("b", f"FETCH 1 BODY.PEEK[]<{o}.{n}>")
+        assert data == text[o:o + n], (o, n)
+    c.command("z", "LOGOUT")
