@@ -151,3 +151,37 @@ TEST(StreamCrlfRange, ShorterFileIsAnError) {
 
 }  // namespace
 }  // namespace imapd
+
+namespace imapd {
+namespace {
+
+// lib::io::Writer::set_buffer_bytes, as the streamed FETCH uses it: larger
+// writes while streaming, and shrinking back writes out what is held.
+TEST(WriterBufferBytes, GrowCollectsShrinkWritesOut) {
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  lib::io::Writer w(sv[0]);
+  ASSERT_TRUE(w.set_buffer_bytes(100000).ok());
+  const std::string piece(30000, 'x');
+  w.append(piece);
+  w.append(piece);
+  w.append(piece);
+  EXPECT_EQ(w.pending(), 90000u);  // held: under the new size
+  ASSERT_TRUE(w.set_buffer_bytes(16384).ok());
+  EXPECT_EQ(w.pending(), 0u);  // written out when shrinking
+  std::string got;
+  char buf[65536];
+  while (got.size() < 90000) {
+    ssize_t n = ::read(sv[1], buf, sizeof buf);
+    ASSERT_GT(n, 0);
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  EXPECT_EQ(got, piece + piece + piece);
+  w.append("abc");
+  EXPECT_EQ(w.pending(), 3u);
+  ::close(sv[0]);
+  ::close(sv[1]);
+}
+
+}  // namespace
+}  // namespace imapd
