@@ -5,6 +5,9 @@
 // 4.1: the rest of the messages are still returned; the command ends NO
 // [EXPUNGEISSUED]).
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +16,7 @@
 #include <optional>
 #include <string>
 
+#include "imapd/body_stream.hpp"
 #include "imapd/fetch.hpp"
 #include "imapd/objectid.hpp"
 #include "imapd/replies.hpp"
@@ -79,6 +83,59 @@ std::optional<std::size_t> prefix_needed(const FetchRequest& r) {
   return need;
 }
 
+// A request FETCH can stream (body_stream.hpp): items that need nothing
+// from the file, then, last, one whole-message BODY[]<partial> (PEEK or not)
+// or RFC822. Returns that item, or null.
+const FetchItem* streamable_body(const FetchRequest& r) {
+  if (r.items.empty()) return nullptr;
+  for (std::size_t i = 0; i + 1 < r.items.size(); ++i) {
+    switch (r.items[i].attr) {
+      case FetchAttr::uid:
+      case FetchAttr::flags:
+      case FetchAttr::internaldate:
+      case FetchAttr::modseq:
+      case FetchAttr::emailid:
+      case FetchAttr::threadid:
+      case FetchAttr::savedate:
+      case FetchAttr::rfc822_size:
+        continue;
+      default:
+        return nullptr;
+    }
+  }
+  const FetchItem& last = r.items.back();
+  if (last.attr == FetchAttr::rfc822) return &last;
+  if (last.attr == FetchAttr::body_section && last.section.part.empty() &&
+      last.section.text == SectionSpec::Text::none)
+    return &last;
+  return nullptr;
+}
+
+// While a FETCH streams bodies: TCP_CORK on the client socket (full segments
+// only; a no-op on pipes and socket pairs) and the writer collecting a chunk
+// (256 KiB) per write instead of 16 KiB. On the way out, however the command
+// ends: the writer's usual size back (which writes out what it holds), then
+// the uncork, which pushes the last partial segment at once.
+class StreamingOutput {
+ public:
+  explicit StreamingOutput(lib::io::Writer& out) : out_(out) {
+    int one = 1;
+    corked_ = ::setsockopt(out_.fd(), IPPROTO_TCP, TCP_CORK, &one, sizeof one) == 0;
+    (void)out_.set_buffer_bytes(BodyStreamBuffers::chunk_bytes);
+  }
+  ~StreamingOutput() {
+    (void)out_.set_buffer_bytes(lib::io::WriterOptions{}.buffer_bytes);
+    int zero = 0;
+    if (corked_) (void)::setsockopt(out_.fd(), IPPROTO_TCP, TCP_CORK, &zero, sizeof zero);
+  }
+  StreamingOutput(const StreamingOutput&) = delete;
+  StreamingOutput& operator=(const StreamingOutput&) = delete;
+
+ private:
+  lib::io::Writer& out_;
+  bool corked_ = false;
+};
+
 std::string flags_text(const Mailbox& mb, const MessageState& m) {
   std::string l = mb.flag_list(m);
   return l.substr(1, l.size() - 2);
@@ -113,6 +170,9 @@ Completion Session::cmd_fetch(const ParsedCommand& c) {
   bool need_date = req->has(FetchAttr::internaldate);
   const std::optional<std::size_t> prefix = prefix_needed(*req);
   std::string line;
+  const FetchItem* stream_item = streamable_body(*req);
+  std::optional<StreamingOutput> streaming;
+  if (stream_item) streaming.emplace(out_);
   for (std::size_t idx : *set) {
     MessageState& m = mb.messages()[idx];
     if (m.vanished) {
@@ -120,6 +180,11 @@ Completion Session::cmd_fetch(const ParsedCommand& c) {
       continue;
     }
     if (mods && m.modseq <= *mods->changedsince) continue;
+    if (stream_item) {
+      std::optional<Completion> failed;
+      if (stream_one(idx, *req, *stream_item, set_seen, vanished, failed)) continue;
+      if (failed) return *failed;
+    }
     std::string file;
     std::optional<MessageText> text;
     bool need_file = req->needs_message || (req->needs_size && !m.crlf_size);
@@ -172,8 +237,114 @@ Completion Session::cmd_fetch(const ParsedCommand& c) {
     line += "\r\n";
     emit(line);
   }
+  body_buffers_.reset();  // an idle session keeps no chunk buffers
   if (vanished) return {"NO", std::string(reply::expunge_issued)};
   return {"OK", reply::completed("FETCH")};
+}
+
+bool Session::stream_one(std::size_t idx, const FetchRequest& req, const FetchItem& body, bool set_seen,
+                         bool& vanished, std::optional<Completion>& failed) {
+  Mailbox& mb = *mailbox_;
+  MessageState& m = mb.messages()[idx];
+  auto fd = mb.open_message(idx);
+  if (!fd) {
+    lib::log::error("user=%s: FETCH: %s", login_.c_str(), fd.error().message.c_str());
+    failed = Completion{"NO", std::string(reply::server_error)};
+    return false;
+  }
+  if (!*fd) {
+    vanished = true;
+    return true;
+  }
+  const int file = (*fd)->get();
+  const std::string path = mb.path_of(m);
+  struct stat st {};
+  if (::fstat(file, &st) != 0 || st.st_size < 0) {
+    lib::log::error("user=%s: FETCH: cannot stat %s: %s", login_.c_str(), path.c_str(), lib::errno_text(errno).c_str());
+    failed = Completion{"NO", std::string(reply::server_error)};
+    return false;
+  }
+  const auto file_size = static_cast<std::uint64_t>(st.st_size);
+  if (!body_buffers_) body_buffers_ = std::make_shared<BodyStreamBuffers>();
+  BodyStreamBuffers& bufs = *body_buffers_;
+  bool whole = false;
+  std::uint64_t crlf = 0;
+  // A large file whose ",W=" (Courier's CRLF size) equals its size has no
+  // bare LF: it is sent as it is (sendfile) without a counting pass. Small
+  // files are counted anyway (that read is reused to send them), so a wrong
+  // ",W=" changes nothing for them; for a large one the literal's length is
+  // still the file's, and the connection stays in step.
+  if (m.crlf_size && *m.crlf_size == file_size && file_size > BodyStreamBuffers::chunk_bytes) {
+    crlf = file_size;
+  } else {
+    auto n = measure_crlf_size(file, path, file_size, bufs, whole);
+    if (!n) {
+      lib::log::error("user=%s: FETCH: %s", login_.c_str(), n.error().message.c_str());
+      failed = Completion{"NO", std::string(reply::server_error)};
+      return false;
+    }
+    crlf = *n;
+    m.crlf_size = crlf;
+  }
+  if (req.has(FetchAttr::internaldate)) {
+    auto s = mb.stat_message(idx);
+    if (!s) lib::log::error("user=%s: FETCH: %s", login_.c_str(), s.error().message.c_str());
+  }
+  FetchMessageInfo info;
+  info.uid = m.uid;
+  bool add_flags = false;
+  if (set_seen && !lib::maildir::has_flag(m.maildir_flags, 'S')) {
+    auto r = mb.change_flags(idx, {Mailbox::FlagChange::Mode::add, "S", {}});
+    if (!r) lib::log::error("user=%s: FETCH \\Seen: %s", login_.c_str(), r.error().message.c_str());
+    add_flags = r.ok() && *r && !req.has(FetchAttr::flags);
+  }
+  std::string flags = flags_text(mb, m);
+  info.flags = flags;
+  info.internal_date = m.internal_date;
+  info.modseq = m.modseq;
+  info.size = crlf;
+  const std::string emailid = req.has(FetchAttr::emailid) ? email_id(m.base) : std::string();
+  info.email_id = emailid;
+  info.save_date = save_date(m.base);
+  // The items before the body, rendered as render_fetch() would: "(UID 5 FLAGS (..))".
+  FetchRequest head = req;
+  head.items.pop_back();
+  std::string line = "* " + std::to_string(idx + 1) + " FETCH ";
+  if (render_fetch(head, info, nullptr, line) != FetchStatus::ok) {
+    failed = Completion{"NO", std::string(reply::server_error)};
+    return false;
+  }
+  line.pop_back();  // ")"
+  if (line.back() != '(') line.push_back(' ');
+  std::uint64_t origin = 0;
+  std::uint64_t count = crlf;
+  if (body.attr == FetchAttr::rfc822) {
+    line += "RFC822 ";
+  } else {
+    line += "BODY[]";
+    if (body.partial) {
+      line += "<" + std::to_string(body.partial->origin) + ">";
+      origin = std::min<std::uint64_t>(body.partial->origin, crlf);
+      count = std::min<std::uint64_t>(crlf - origin, *body.partial->count);
+    }
+    line.push_back(' ');
+  }
+  line += "{" + std::to_string(count) + "}\r\n";
+  emit(line);
+  auto sent = stream_crlf_range(file, path, file_size, crlf, origin, count, whole, bufs, out_);
+  if (!sent) {
+    // The literal's size is promised: the connection cannot go on.
+    lib::log::error("user=%s: FETCH: %s", login_.c_str(), sent.error().message.c_str());
+    fatal_ = true;
+    failed = Completion{"NO", std::string(reply::server_error)};
+    return false;
+  }
+  emitted_bytes_ += count;
+  line.clear();
+  if (add_flags) line += " FLAGS (" + flags + ")";
+  line += ")\r\n";
+  emit(line);
+  return true;
 }
 
 }  // namespace imapd

@@ -5,7 +5,10 @@
 // directory when the account sets none (MAILDIRPATH otherwise).
 // SECURITY: runs as the mail account, never as root; reads untrusted client
 // commands (bounded, imapd/command_reader.hpp) and the account's own files.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <string>
@@ -68,6 +71,11 @@ int main(int argc, char** argv) {
   ro.idle_timeout_ms = ms;
   lib::io::Reader reader(0, ro);
   reader.push_front(handoff->pipelined);  // commands sent along with the login come first
+  // Replies go out whole (the session flushes once per command, FETCH corks
+  // its bodies: imapd/body_stream.hpp); no Nagle delay for the last segment
+  // of a reply, which would otherwise wait for the client's delayed ACK.
+  int one = 1;
+  (void)::setsockopt(1, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   imapd::Session session(settings, maildir, login, reader, writer);
   return session.run(handoff->tag);
 }

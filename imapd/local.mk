@@ -115,3 +115,7 @@ imapd_imapd_LDFLAGS = -Wl,--as-needed
 # NOTIFY (RFC 5465).
 imapd_libimapd_a_SOURCES += imapd/notify.cpp imapd/notify.hpp imapd/cmd_notify.cpp
 tests_imapd_test_SOURCES += tests/imapd/notify_test.cpp
+
+# Bulk FETCH streamed from the file (issue 15 item 3).
+imapd_libimapd_a_SOURCES += imapd/body_stream.cpp imapd/body_stream.hpp
+tests_imapd_test_SOURCES += tests/imapd/body_stream_test.cpp

@@ -30,6 +30,9 @@
 namespace imapd {
 
 struct ImapUrl;  // imapd/imap_url.hpp
+struct FetchRequest;
+struct FetchItem;
+struct BodyStreamBuffers;
 
 struct Completion {
   std::string_view status;  // "OK", "NO", "BAD"
@@ -196,6 +199,10 @@ class Session {
   bool compress_pending_ = false;  // COMPRESS answered: start the relay after the flush
   bool compress_active_ = false;
   bool start_compress();           // cmd_compress.cpp; false: the session must end
+  // FETCH of one message whose body streams from its file (cmd_fetch.cpp).
+  bool stream_one(std::size_t idx, const FetchRequest& req, const FetchItem& body, bool set_seen, bool& vanished,
+                  std::optional<Completion>& failed);
+  std::shared_ptr<BodyStreamBuffers> body_buffers_;  // imapd/body_stream.hpp, during a FETCH
   LiteralSpool spool_;  // APPEND's message, when read_command spooled it  // RFC 5182 "$" (planned)
 };
 

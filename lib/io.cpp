@@ -447,6 +447,20 @@ Result<void> Writer::flush() {
   return r;
 }
 
+Result<void> Writer::set_buffer_bytes(size_t buffer_bytes) {
+  if (buffer_bytes == 0) buffer_bytes = 1;
+  if (buffer_bytes >= opts_.buffer_bytes) {
+    opts_.buffer_bytes = buffer_bytes;
+    buf_.reserve(buffer_bytes);
+    return error_ ? Result<void>(*error_) : Result<void>();
+  }
+  auto r = flush();
+  opts_.buffer_bytes = buffer_bytes;
+  std::string().swap(buf_);
+  buf_.reserve(buffer_bytes);
+  return r;
+}
+
 Result<void> Writer::write_now(std::string_view data) {
   if (error_) return *error_;
   auto r = write_pieces(buf_, data, false);

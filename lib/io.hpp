@@ -176,6 +176,11 @@ class Writer {
   // Forgets a half-sent dot-stuffed message (after an aborted transfer).
   void reset_dot_stuffing();
 
+  // Bytes collected before a write is forced (WriterOptions::buffer_bytes), e.g.
+  // larger while imapd streams a bulk FETCH. Shrinking writes out what is
+  // buffered first and gives the larger buffer's memory back.
+  Result<void> set_buffer_bytes(size_t buffer_bytes);
+
   size_t pending() const { return buf_.size(); }
   bool failed() const { return error_.has_value(); }
   int last_errno() const { return last_errno_; }

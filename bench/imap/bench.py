@@ -8,6 +8,11 @@ Workloads (DESIGN.md, "Tests and measurements"; issue 5 item 5):
   bulk      FETCH 1:* BODY.PEEK[] throughput (MB/s) in one session
   idle      memory per idle session after SELECT: RSS and PSS (proportional
             share, which counts shared libraries fairly) of the server process
+  bulk      (--workload bulk) FETCH 1:* BODY.PEEK[] MB/s only, for ours
+            (--build), optionally an older build of ours (--before BUILD),
+            Courier and Dovecot, in interleaved rounds (--rounds), medians;
+            --big-mb N adds one N MB message (the mailbox then is not all
+            small messages) to check that large bodies stream
   login     (--workload login) IMAP LOGIN+LOGOUT per second with C clients
             through our imaplogin + authdaemond (userdb): connect, greeting,
             LOGIN, LOGOUT; the login path alone (issue 14: the fork and the
@@ -260,11 +265,16 @@ def main() -> int:
     ap.add_argument("--messages", type=int, default=1000)
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=10)
-    ap.add_argument("--workload", choices=("sessions", "login"), default="sessions")
+    ap.add_argument("--workload", choices=("sessions", "login", "bulk"), default="sessions")
+    ap.add_argument("--before", type=Path, help="bulk: an older build of ours to compare")
+    ap.add_argument("--rounds", type=int, default=7, help="bulk: interleaved rounds")
+    ap.add_argument("--big-mb", type=int, default=0, help="bulk: add one message this large")
     a = ap.parse_args()
     os.environ.setdefault("MAILUSER", "nobody")
     if a.workload == "login":
         return login_only(a)
+    if a.workload == "bulk":
+        return bulk_only(a)
     uid, gid = mail_ids()
     work = Path(tempfile.mkdtemp(prefix="imapbench-", dir="/var/tmp"))
     os.chmod(work, 0o755)
@@ -341,6 +351,102 @@ def main() -> int:
     for n in notes:
         print("note:", n)
     shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def bulk_once(port) -> float:
+    """One FETCH 1:* BODY.PEEK[] of the whole INBOX in a fresh session: MB/s."""
+    s = socket.create_connection(("127.0.0.1", port))
+    buf = bytearray()
+    read_until(s, b"\r\n", buf)
+    s.sendall(b"a SELECT INBOX\r\n")
+    read_until(s, b"a OK", buf)
+    buf.clear()
+    t0 = time.monotonic()
+    s.sendall(b"b FETCH 1:* BODY.PEEK[]\r\n")
+    n = read_until(s, b"\r\nb OK", buf)
+    dt = time.monotonic() - t0
+    s.sendall(b"c LOGOUT\r\n")
+    s.close()
+    return n / dt / 1e6
+
+
+def bulk_only(a) -> int:
+    """--workload bulk: FETCH 1:* BODY.PEEK[] MB/s, servers interleaved per round, medians."""
+    uid, gid = mail_ids()
+    work = Path(tempfile.mkdtemp(prefix="imapbench-", dir="/var/tmp"))
+    os.chmod(work, 0o755)
+    template = work / "template"
+    make_maildir(template, a.messages)
+    if a.big_mb:
+        line = "0123456789abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ=-+/.\n"
+        text = ("From: big@example.org\nTo: bench@example.test\nSubject: big\n\n" +
+                line * (a.big_mb * 1000000 // len(line)))
+        (template / "cur" / f"1700000000.Mbig.bench,S={len(text)}:2,S").write_text(text)
+    for d in ("dovecot-run", "dovecot-state"):
+        (work / d).mkdir()
+        if os.geteuid() == 0:
+            os.chown(work / d, uid, gid)
+    base_env = {"PATH": "/usr/bin:/bin", "TCPREMOTEIP": "127.0.0.1"}
+    builds = {"ours": a.build.resolve()}
+    if a.before:
+        builds["ours-before"] = a.before.resolve()
+    spawners = {}
+    for name in [*builds, "courier", "dovecot"]:
+        home = work / name
+        shutil.copytree(template, home / "Maildir")
+        if os.geteuid() == 0:
+            for p in [home, *home.rglob("*")]:
+                os.chown(p, uid, gid)
+        if name in builds:
+            spawners[name] = Spawner([str(builds[name] / "imapd" / "imapd"), "Maildir"],
+                                     dict(base_env, AUTHENTICATED="bench", HOME=str(home)), home, uid, gid)
+        elif name == "courier" and (a.anchors / "courier" / "usr" / "bin" / "imapd").exists():
+            lib = a.anchors / "courier" / "usr" / "lib"
+            spawners[name] = Spawner([str(a.anchors / "courier" / "usr" / "bin" / "imapd"), "Maildir"], dict(
+                base_env, AUTHENTICATED="bench", HOME=str(home), MAILDIR=str(home / "Maildir"),
+                LD_LIBRARY_PATH=f"{lib}:{lib}/x86_64-linux-gnu", IMAP_KEYWORDS="1"), home, uid, gid)
+        elif name == "dovecot" and (a.anchors / "dovecot" / "usr" / "lib" / "dovecot" / "imap").exists():
+            conf = work / "dovecot.conf"
+            conf.write_text(f"protocols = imap\nmail_location = maildir:~/Maildir\nssl = no\n"
+                            f"log_path = {work}/dovecot.log\nbase_dir = {work}/dovecot-run\n"
+                            f"state_dir = {work}/dovecot-state\nfirst_valid_uid = 1\n")
+            dv = a.anchors / "dovecot" / "usr"
+            # imap execs /usr/bin/doveconf to read its configuration; without
+            # dovecot-core installed, the unpacked doveconf starts imap itself.
+            argv = ([str(dv / "lib" / "dovecot" / "imap"), "-c", str(conf)] if Path("/usr/bin/doveconf").exists()
+                    else [str(dv / "bin" / "doveconf"), "-c", str(conf), "-m", "imap", "-e",
+                          str(dv / "lib" / "dovecot" / "imap")])
+            spawners[name] = Spawner(argv, dict(base_env, USER="bench", HOME=str(home), LD_LIBRARY_PATH=str(
+                                          a.anchors / "dovecot" / "usr" / "lib" / "dovecot")), home, uid, gid)
+        else:
+            print(f"note: {name} missing (run bench/imap/anchors.sh)", file=sys.stderr)
+    rates: dict[str, list[float]] = {n: [] for n in spawners}
+    loads = []
+    try:
+        for sp in spawners.values():
+            print(f"[{sp.argv[0]}] warm-up", file=sys.stderr)
+            bulk_once(sp.port)  # warm up: UIDs assigned, indexes built, files in the page cache
+        for r in range(a.rounds):
+            loads.append(os.getloadavg()[0])
+            order = list(spawners.items())
+            order = order[r % len(order):] + order[:r % len(order)]
+            for name, sp in order:
+                rates[name].append(bulk_once(sp.port))
+    finally:
+        for sp in spawners.values():
+            sp.close()
+        if not os.environ.get("BENCH_KEEP"):
+            shutil.rmtree(work, ignore_errors=True)
+    size = "" if not a.big_mb else f" + one {a.big_mb} MB message"
+    print(f"bulk FETCH 1:* BODY.PEEK[]: {a.messages}-message INBOX{size}, {a.rounds} interleaved rounds, "
+          f"{os.cpu_count()} CPUs, load {statistics.median(loads):.1f} (median at round start)")
+    print(f"{'server':12} {'median MB/s':>12} {'min':>8} {'max':>8} {'/dovecot':>9}")
+    dov = statistics.median(rates["dovecot"]) if rates.get("dovecot") else None
+    for name, v in rates.items():
+        med = statistics.median(v)
+        ratio = f"{med / dov:9.2f}" if dov else f"{'-':>9}"
+        print(f"{name:12} {med:12.1f} {min(v):8.1f} {max(v):8.1f} {ratio}")
     return 0
 
 

@@ -154,3 +154,10 @@ FUZZ_IMAP_NOTIFY_SRC = tests/fuzz/fuzz_imap_notify.cpp imapd/notify.cpp imapd/le
 tests/fuzz/fuzz_imap_notify: $(addprefix $(top_srcdir)/,$(FUZZ_IMAP_NOTIFY_SRC))
 	$(call fuzz_build,$(FUZZ_IMAP_NOTIFY_SRC))
 EXTRA_DIST += tests/fuzz/fuzz_imap_notify.cpp
+
+# imapd: the chunked LF -> CRLF conversion of streamed FETCH bodies (issue 15 item 3).
+FUZZ_TARGETS += tests/fuzz/fuzz_imap_crlf
+FUZZ_IMAP_CRLF_SRC = tests/fuzz/fuzz_imap_crlf.cpp imapd/body_stream.cpp lib/io.cpp lib/unique_fd.cpp
+tests/fuzz/fuzz_imap_crlf: $(addprefix $(top_srcdir)/,$(FUZZ_IMAP_CRLF_SRC))
+	$(call fuzz_build,$(FUZZ_IMAP_CRLF_SRC))
+EXTRA_DIST += tests/fuzz/fuzz_imap_crlf.cpp
