@@ -69,11 +69,17 @@ lib::Result<std::string> TicketTable::issue(std::string_view service, std::strin
   if (RAND_bytes(ticket, sizeof ticket) != 1)
     return lib::temporary_error("login ticket not issued: OpenSSL's RAND_bytes failed");
   const int64_t now = now_ms();
-  for (size_t i = 0; i < max_entries; ++i) {
-    Entry& e = entries_[i];
+  // First a free place or one whose ticket's time is over; then, when every
+  // place is taken, one holding a ticket already redeemed (remembered only so
+  // that a replay is logged as "replayed": a replay of a forgotten ticket is
+  // still refused, as "unknown"). Only unredeemed live tickets fill the table.
+  for (size_t i = 0; i < 2 * max_entries; ++i) {
+    const bool reuse_redeemed = i >= max_entries;
+    Entry& e = entries_[i % max_entries];
     int state = e.state.load();
-    // Free, or holding a ticket (used or not) whose time is over.
-    if (state == busy || (state != free_entry && e.expires_ms.load() > now)) continue;
+    const bool reusable = state == free_entry || (state != busy && e.expires_ms.load() <= now) ||
+                          (reuse_redeemed && state == redeemed);
+    if (!reusable) continue;
     if (!e.state.compare_exchange_strong(state, busy)) continue;
     std::memcpy(e.ticket, ticket, sizeof ticket);
     copy_field(e.service, sizeof e.service, service);
@@ -92,7 +98,7 @@ lib::Result<std::string> TicketTable::issue(std::string_view service, std::strin
   }
   OPENSSL_cleanse(ticket, sizeof ticket);
   return lib::temporary_error("login ticket not issued: all " + std::to_string(max_entries) +
-                              " places hold live tickets (more logins within " +
+                              " places hold live tickets not yet redeemed (more logins within " +
                               std::to_string(ticket_lifetime.count()) + " s than the table holds)");
 }
 

@@ -59,7 +59,8 @@ class TicketTable {
     std::string issued_for;     // wrong_service: the service it was issued for
   };
   // Takes the ticket out of the table. A redeemed ticket is remembered until
-  // it would have expired, so a second REDEEM says "replayed", not "unknown".
+  // it would have expired, or until its place is needed for a new ticket, so
+  // that a second REDEEM says "replayed" rather than "unknown" (refused either way).
   Redeemed redeem(std::string_view service, std::string_view ticket_hex);
 
   // Whether a peer of this uid may REDEEM: root; or, when authdaemond itself
