@@ -262,12 +262,24 @@ def read_until(s: socket.socket, marker: bytes, buf: bytearray) -> None:
         buf += chunk
 
 
+def read_tagged(s: socket.socket, tag: bytes, buf: bytearray) -> None:
+    """Until the tagged reply; a NO or BAD fails at once (not by timeout)."""
+    pattern = re.compile(rb"(?:^|\r\n)" + tag + rb" (OK|NO|BAD)([^\r\n]*)\r\n")
+    while not (m := pattern.search(buf)):
+        chunk = s.recv(65536)
+        if not chunk:
+            raise BenchError(f"connection closed before {tag!r}'s reply; got {bytes(buf[-200:])!r}")
+        buf += chunk
+    if m.group(1) != b"OK":
+        raise BenchError(f"{tag.decode()} {m.group(1).decode()}{m.group(2).decode(errors='replace')}")
+
+
 def login_logout(port: int) -> None:
     s = socket.create_connection(("127.0.0.1", port), timeout=15)
     buf = bytearray()
     read_until(s, b"\r\n", buf)
     s.sendall(f'l LOGIN "{ACCOUNT}" "{PASSWORD}"\r\n'.encode())
-    read_until(s, b"l OK", buf)
+    read_tagged(s, b"l", buf)
     s.sendall(b"o LOGOUT\r\n")
     read_until(s, b"o OK", buf)
     s.close()
