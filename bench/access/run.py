@@ -35,6 +35,7 @@ on the machine changes.
 from __future__ import annotations
 
 import argparse
+import grp
 import json
 import multiprocessing
 import os
@@ -61,6 +62,7 @@ AUTH_DEBS = ("courier-authlib", "courier-authdaemon", "courier-authlib-userdb", 
 ACCOUNT = "bench@bench.test"
 PASSWORD = "Bench-pass 1"
 MD5_SALT = "$1$benchslt$"
+MAILUSER = "nobody"  # the mail user our programs drop to (no "courier" user here)
 
 
 class BenchError(RuntimeError):
@@ -161,12 +163,16 @@ class Side:
             self.socket = work / "authdaemon" / "socket"
             (etc / "authdaemonrc").write_text(
                 f'authmodulelist="authuserdb"\ndaemons=4\nauthdaemonvar={work}/authdaemon\n'
-                f"LOGFILE={work}/authdaemond.log\nUSERDB={etc}/userdb\nDEBUG_LOGIN=0\n")
-            env = dict(self.env, USERDB=str(etc / "userdb"))
+                f"LOGFILE={work}/authdaemond.log\nUSERDB={etc}/userdb\nDEBUG_LOGIN=0\n"
+                # The login programs' child runs as the mail user (nobody here,
+                # as MAILUSER below says) and must reach the socket.
+                f"authdaemongroup={grp.getgrgid(pwd.getpwnam(MAILUSER).pw_gid).gr_name}\n")
+            env = dict(self.env, USERDB=str(etc / "userdb"), MAILUSER=MAILUSER)
             subprocess.run([str(a / "userdb"), ACCOUNT, "set", *settings], env=env, check=True)
             subprocess.run([str(a / "makeuserdb")], env=env, check=True)
             self.start([str(a / "authdaemond"), "-c", str(etc / "authdaemonrc"), "foreground"], env, "our authdaemond")
             self.env["AUTHDAEMON_SOCKET"] = str(self.socket)
+            self.env["MAILUSER"] = MAILUSER
             self.env["IMAP_BAD_LOGIN_DELAY"] = "0"
             self.env["POP3_BAD_LOGIN_DELAY"] = "0"
             self.imaplogin = [str(build / "imapd/imaplogin"), str(build / "imapd/imapd"), "Maildir"]
@@ -256,12 +262,24 @@ def read_until(s: socket.socket, marker: bytes, buf: bytearray) -> None:
         buf += chunk
 
 
+def read_tagged(s: socket.socket, tag: bytes, buf: bytearray) -> None:
+    """Until the tagged reply; a NO or BAD fails at once (not by timeout)."""
+    pattern = re.compile(rb"(?:^|\r\n)" + tag + rb" (OK|NO|BAD)([^\r\n]*)\r\n")
+    while not (m := pattern.search(buf)):
+        chunk = s.recv(65536)
+        if not chunk:
+            raise BenchError(f"connection closed before {tag!r}'s reply; got {bytes(buf[-200:])!r}")
+        buf += chunk
+    if m.group(1) != b"OK":
+        raise BenchError(f"{tag.decode()} {m.group(1).decode()}{m.group(2).decode(errors='replace')}")
+
+
 def login_logout(port: int) -> None:
     s = socket.create_connection(("127.0.0.1", port), timeout=15)
     buf = bytearray()
     read_until(s, b"\r\n", buf)
     s.sendall(f'l LOGIN "{ACCOUNT}" "{PASSWORD}"\r\n'.encode())
-    read_until(s, b"l OK", buf)
+    read_tagged(s, b"l", buf)
     s.sendall(b"o LOGOUT\r\n")
     read_until(s, b"o OK", buf)
     s.close()
@@ -484,10 +502,12 @@ def run_tls(args) -> tuple[dict, str]:
                          "--seconds", str(args.seconds)], capture_output=True, text=True)
     text = cp.stdout + (cp.stderr[-2000:] if cp.returncode else "")
     rows = {}
+    # The first table (handshakes/s): "TLS 1.3   <courier>   <ours> ...", columns
+    # in the order of its heading; the CPU table below repeats the row names.
     for line in cp.stdout.splitlines():
-        m = re.match(r"\s*(TLS\s*v?1\.[23]|TLSv1\.[23])\S*\s+([\d.]+)\s+([\d.]+)", line)
-        if m:
-            rows[m.group(1).replace(" ", "")] = (float(m.group(2)), float(m.group(3)))
+        m = re.match(r"\s*TLS\s*v?(1\.[23])\s+([\d.]+)\s+([\d.]+)", line)
+        if m and f"TLSv{m.group(1)}" not in rows:
+            rows[f"TLSv{m.group(1)}"] = (float(m.group(3)), float(m.group(2)))  # (ours, courier)
     return rows, text
 
 
