@@ -50,6 +50,23 @@ lib::Result<std::string> read_message(int fd, const std::string& path, std::opti
   return data;
 }
 
+// Items answered from the session's tables and the file's name, without
+// reading the message.
+bool answered_without_the_file(FetchAttr a) {
+  switch (a) {
+    case FetchAttr::uid:
+    case FetchAttr::flags:
+    case FetchAttr::internaldate:
+    case FetchAttr::modseq:
+    case FetchAttr::emailid:
+    case FetchAttr::threadid:
+    case FetchAttr::savedate:
+      return true;
+    default:
+      return false;
+  }
+}
+
 // When the only content wanted is BODY[]<origin.count> (with UID, FLAGS,
 // INTERNALDATE), the bytes needed are the first origin + count of the CRLF
 // form, and those come from at most that many bytes of the file (LF -> CRLF
@@ -58,26 +75,14 @@ std::optional<std::size_t> prefix_needed(const FetchRequest& r) {
   if (r.needs_size) return std::nullopt;
   std::size_t need = 0;
   for (const auto& it : r.items) {
-    switch (it.attr) {
-      case FetchAttr::uid:
-      case FetchAttr::flags:
-      case FetchAttr::internaldate:
-      case FetchAttr::modseq:
-      case FetchAttr::emailid:
-      case FetchAttr::threadid:
-      case FetchAttr::savedate:
-        continue;
-      case FetchAttr::body_section:
-        if (it.section.part.empty() && it.section.text == SectionSpec::Text::none && it.partial &&
-            it.partial->count) {
-          // +1: the CRLF form of a cut "\r" may differ from the whole file's.
-          need = std::max<std::size_t>(need, std::size_t{it.partial->origin} + *it.partial->count + 1);
-          continue;
-        }
-        return std::nullopt;
-      default:
-        return std::nullopt;
+    if (answered_without_the_file(it.attr)) continue;
+    if (it.attr == FetchAttr::body_section && it.section.part.empty() &&
+        it.section.text == SectionSpec::Text::none && it.partial && it.partial->count) {
+      // +1: the CRLF form of a cut "\r" may differ from the whole file's.
+      need = std::max<std::size_t>(need, std::size_t{it.partial->origin} + *it.partial->count + 1);
+      continue;
     }
+    return std::nullopt;
   }
   if (need == 0) return std::nullopt;
   return need;
@@ -89,19 +94,9 @@ std::optional<std::size_t> prefix_needed(const FetchRequest& r) {
 const FetchItem* streamable_body(const FetchRequest& r) {
   if (r.items.empty()) return nullptr;
   for (std::size_t i = 0; i + 1 < r.items.size(); ++i) {
-    switch (r.items[i].attr) {
-      case FetchAttr::uid:
-      case FetchAttr::flags:
-      case FetchAttr::internaldate:
-      case FetchAttr::modseq:
-      case FetchAttr::emailid:
-      case FetchAttr::threadid:
-      case FetchAttr::savedate:
-      case FetchAttr::rfc822_size:
-        continue;
-      default:
-        return nullptr;
-    }
+    // RFC822.SIZE too: the stream measures the file as it reads it.
+    const FetchAttr a = r.items[i].attr;
+    if (!answered_without_the_file(a) && a != FetchAttr::rfc822_size) return nullptr;
   }
   const FetchItem& last = r.items.back();
   if (last.attr == FetchAttr::rfc822) return &last;
