@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import poplib
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -436,6 +437,18 @@ def system_filter_path() -> Path:
 
 def test_system_maildroprc_runs_first_and_its_errors_defer(mail_system, alice):
     rc = system_filter_path()
+    # An uninstalled build has no sysconfdir yet: make it (and remove it after).
+    made = None
+    if not rc.parent.exists():
+        made = rc.parent
+        while not made.parent.exists():
+            made = made.parent
+        try:
+            rc.parent.mkdir(parents=True)
+        except OSError as e:
+            pytest.skip(f"cannot make {rc.parent}: {e}")
+        for d in [made, *made.rglob("*")]:
+            d.chmod(0o755)
     if not rc.parent.is_dir() or not os.access(rc.parent, os.W_OK):
         pytest.skip(f"{rc.parent} is not writable here")
     saved = rc.read_bytes() if rc.exists() else None
@@ -467,6 +480,8 @@ def test_system_maildroprc_runs_first_and_its_errors_defer(mail_system, alice):
         else:
             rc.write_bytes(saved)
             rc.chmod(0o644)
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
 
 
 def test_dot_courier_dynamic_instructions_and_environment(mail_system, alice):
