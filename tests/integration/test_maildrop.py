@@ -435,6 +435,16 @@ def system_filter_path() -> Path:
     return Path(re.search(r"through (\S+/maildroprc)", out).group(1))
 
 
+def searchable_by(folder: Path, uid: int, gid: int) -> bool:
+    """Whether uid/gid may search folder and every folder above it."""
+    for d in [folder, *folder.parents]:
+        st = d.stat()
+        bit = 0o100 if st.st_uid == uid else 0o010 if st.st_gid == gid else 0o001
+        if uid != 0 and not st.st_mode & bit:
+            return False
+    return True
+
+
 def test_system_maildroprc_runs_first_and_its_errors_defer(mail_system, alice):
     rc = system_filter_path()
     # An uninstalled build has no sysconfdir yet: make it (and remove it after).
@@ -451,6 +461,10 @@ def test_system_maildroprc_runs_first_and_its_errors_defer(mail_system, alice):
             d.chmod(0o755)
     if not rc.parent.is_dir() or not os.access(rc.parent, os.W_OK):
         pytest.skip(f"{rc.parent} is not writable here")
+    if not searchable_by(rc.parent, alice.uid, alice.gid):
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
+        pytest.skip(f"uid {alice.uid} cannot reach {rc.parent} (a folder above it is closed to it)")
     saved = rc.read_bytes() if rc.exists() else None
     subprocess.run([tool("maildrop/maildirmake"), "-f", "Sys", str(alice.maildir)], check=True)
     if os.geteuid() == 0:
