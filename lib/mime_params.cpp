@@ -27,7 +27,7 @@ void internal::skip_cfws(std::string_view s, std::size_t& i) {
       std::size_t depth = 0;
       for (; i < s.size(); ++i) {
         if (s[i] == '\\') {
-          ++i;
+          if (i + 1 < s.size()) ++i;  // a quoted pair; a last lone backslash ends the text
           continue;
         }
         if (s[i] == '(') ++depth;

@@ -643,6 +643,16 @@ TEST(MimeParams, ContentTypeTable) {
   }
 }
 
+// fuzz_mime found it: a comment ending in a lone backslash ran the index past
+// the end of the value (std::out_of_range from substr).
+TEST(MimeParams, CommentEndingInABackslashIsNotReadPastTheEnd) {
+  EXPECT_FALSE(lib::mime::parse_content_type("text(\\"));
+  const auto ct = lib::mime::parse_content_type("text/plain; a=b (c\\");
+  ASSERT_TRUE(ct);
+  EXPECT_EQ(ct->subtype, "plain");
+  EXPECT_FALSE(lib::mime::parse_content_type("(\\"));
+}
+
 TEST(MimeParams, LanguageAndCharsetOfExtendedValue) {
   const auto ct = lib::mime::parse_content_type("a/b; title*=us-ascii'en-us'x");
   ASSERT_TRUE(ct);
