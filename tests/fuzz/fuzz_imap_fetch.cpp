@@ -18,17 +18,9 @@
 #include "imapd/fetch.hpp"
 #include "imapd/lexer.hpp"
 #include "imapd/search.hpp"
+#include "tests/fuzz/fuzz_check.hpp"
 
 namespace {
-
-[[noreturn]] void fail(const char* what, int line) {
-  std::fprintf(stderr, "fuzz_imap_fetch: invariant violated at line %d: %s\n", line, what);
-  std::abort();
-}
-#define CHECK(cond)                     \
-  do {                                  \
-    if (!(cond)) fail(#cond, __LINE__); \
-  } while (0)
 
 // Walks a rendered FETCH response: parentheses balance outside quoted
 // strings and literals, literals have their announced size.

@@ -18,17 +18,9 @@
 #include "imapd/lexer.hpp"
 #include "imapd/search.hpp"
 #include "imapd/sequence_set.hpp"
+#include "tests/fuzz/fuzz_check.hpp"
 
 namespace {
-
-[[noreturn]] void fail(const char* what, int line) {
-  std::fprintf(stderr, "fuzz_imap_lexer: invariant violated at line %d: %s\n", line, what);
-  std::abort();
-}
-#define CHECK(cond)                     \
-  do {                                  \
-    if (!(cond)) fail(#cond, __LINE__); \
-  } while (0)
 
 bool inside(std::string_view outer, std::string_view inner) {
   return inner.empty() || (inner.data() >= outer.data() && inner.data() + inner.size() <= outer.data() + outer.size());

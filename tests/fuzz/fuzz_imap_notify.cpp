@@ -12,17 +12,9 @@
 
 #include "imapd/lexer.hpp"
 #include "imapd/notify.hpp"
+#include "tests/fuzz/fuzz_check.hpp"
 
 namespace {
-
-[[noreturn]] void fail(const char* what, int line) {
-  std::fprintf(stderr, "fuzz_imap_notify: invariant violated at line %d: %s\n", line, what);
-  std::abort();
-}
-#define CHECK(cond)                     \
-  do {                                  \
-    if (!(cond)) fail(#cond, __LINE__); \
-  } while (0)
 
 }  // namespace
 

@@ -14,17 +14,9 @@
 #include "imapd/catenate.hpp"
 #include "imapd/imap_url.hpp"
 #include "imapd/lexer.hpp"
+#include "tests/fuzz/fuzz_check.hpp"
 
 namespace {
-
-[[noreturn]] void fail(const char* what, int line) {
-  std::fprintf(stderr, "fuzz_imap_url: invariant violated at line %d: %s\n", line, what);
-  std::abort();
-}
-#define CHECK(cond)                     \
-  do {                                  \
-    if (!(cond)) fail(#cond, __LINE__); \
-  } while (0)
 
 }  // namespace
 

@@ -16,17 +16,9 @@
 
 #include "lib/mime.hpp"
 #include "lib/rfc5322.hpp"
+#include "tests/fuzz/fuzz_check.hpp"
 
 namespace {
-
-[[noreturn]] void fail(const char* what, int line) {
-  std::fprintf(stderr, "fuzz_mime: invariant violated at line %d: %s\n", line, what);
-  std::abort();
-}
-#define CHECK(cond)                     \
-  do {                                  \
-    if (!(cond)) fail(#cond, __LINE__); \
-  } while (0)
 
 using lib::mime::Part;
 
