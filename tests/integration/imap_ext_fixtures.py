@@ -26,3 +26,14 @@ def logged_in_raw(imap, account):
     c.line()
     assert c.command("a", f"LOGIN {account.address} {account.password}")[-1].startswith(b"a OK")
     return c
+
+
+@pytest.fixture
+def filled_box(imap, alice, request):
+    """A session logged in as alice with INBOX filled by the test module's
+    fill(m) and selected; logged out afterwards."""
+    m = imap.login(alice)
+    request.module.fill(m)
+    assert m.select("INBOX")[0] == "OK"
+    yield m
+    m.logout()

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from imap_ext_fixtures import alice, imap, logged_in_raw  # noqa: F401 (fixtures)
+from imap_ext_fixtures import alice, filled_box, imap, logged_in_raw  # noqa: F401 (fixtures)
 
 
 # (From, To, Cc, Subject, Date, body size, INTERNALDATE day)
@@ -38,12 +38,8 @@ def sort(m, criteria: str, *search: str, uid: bool = False) -> list[int]:
 
 
 @pytest.fixture
-def box(imap, alice):
-    m = imap.login(alice)
-    fill(m)
-    assert m.select("INBOX")[0] == "OK"
-    yield m
-    m.logout()
+def box(filled_box):
+    return filled_box
 
 
 def test_capabilities_announced(box):

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from imap_ext_fixtures import alice, imap, logged_in_raw  # noqa: F401 (fixtures)
+from imap_ext_fixtures import alice, filled_box, imap, logged_in_raw  # noqa: F401 (fixtures)
 
 
 # (Message-ID, extra header, Subject, day of the month for Date:)
@@ -36,12 +36,8 @@ def fill(m) -> None:
 
 
 @pytest.fixture
-def box(imap, alice):
-    m = imap.login(alice)
-    fill(m)
-    assert m.select("INBOX")[0] == "OK"
-    yield m
-    m.logout()
+def box(filled_box):
+    return filled_box
 
 
 def thread(m, algorithm: str, *search: str, uid: bool = False) -> bytes:
