@@ -7,6 +7,7 @@ Prints "PORT ROOT" and serves until killed.
     python3 bench/imap/imaptest_serve.py [BUILD]     # BUILD defaults to ./build
 """
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -37,6 +38,8 @@ for p in (box, box / "cur", box / "new", box / "tmp", box / "maildirfolder"):
         os.chown(p, second.uid, second.gid)
 srv = ImapServer(ms, "imap", IMAP_LOGFILE=str(root / "imapd.log"))
 print(srv.port, root, flush=True)
+# kill PID (SIGTERM) stops the server and authdaemond cleanly.
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 try:
     while True:
         time.sleep(3600)
