@@ -1,6 +1,8 @@
 // imapd/binary_part.cpp: BINARY content of a part (see binary_part.hpp).
 #include "imapd/binary_part.hpp"
 
+#include <algorithm>
+
 #include "lib/ascii.hpp"
 
 namespace imapd {
@@ -68,7 +70,31 @@ bool append_content(std::string_view text, const Part& p, std::string& out) {
   return true;
 }
 
+// Sizes and line counts of `decoded` (parsed from the BINARY bytes `dtext`)
+// copied onto `out`, which keeps its own fields. Where the trees differ (a
+// base64 message/rfc822 is a leaf as stored but opens once decoded; a part of
+// a multipart/digest, message/rfc822 by default, parsed alone), the parts
+// inside keep their stored sizes.
+// Recursion is bounded by lib::mime's nesting limit.
+void take_decoded_sizes(Part& out, const Part& decoded, std::string_view dtext) {
+  out.body_start = decoded.body_start;
+  out.body_end = decoded.body_end;
+  const std::string_view body = decoded.body(dtext);
+  out.body_lines = static_cast<std::size_t>(std::count(body.begin(), body.end(), '\n'));
+  if (out.children.size() != decoded.children.size()) return;
+  for (std::size_t i = 0; i < out.children.size(); ++i) take_decoded_sizes(out.children[i], decoded.children[i], dtext);
+}
+
 }  // namespace
+
+std::optional<Part> binary_structure(std::string_view text, const Part& part) {
+  auto bin = binary_content(text, part, true);  // with the part's header, so it parses as the part
+  if (!bin) return std::nullopt;
+  const lib::mime::Message decoded = lib::mime::parse(*bin);
+  Part out = part;
+  take_decoded_sizes(out, decoded.root, *bin);
+  return out;
+}
 
 std::optional<std::string> binary_content(std::string_view text, const Part& part, bool with_header) {
   std::string out;

@@ -19,4 +19,12 @@ namespace imapd {
 std::optional<std::string> binary_content(std::string_view text, const lib::mime::Part& part,
                                           bool with_header = false);
 
+// The structure of `part` as BINARY returns it, for URLFETCH with BINARY and
+// BODYPARTSTRUCTURE together (RFC 5524 3: the structure describes the data
+// returned): the part's fields as stored, transfer-encoding names kept, with
+// every body's size that of its decoded bytes and its line count the number
+// of line feeds in them ("hello world" without a line break: 0 lines).
+// nullopt where binary_content is.
+std::optional<lib::mime::Part> binary_structure(std::string_view text, const lib::mime::Part& part);
+
 }  // namespace imapd

@@ -28,6 +28,11 @@ bool Session::enable_extension(std::string_view name) {
     if (mailbox_) mailbox_->set_qresync(true);
     return true;
   }
+  if (eq("IMAP4REV2")) {  // RFC 9051 (imapd/cmd_rev2.cpp)
+    rev2_ = true;
+    if (mailbox_) mailbox_->set_rev2(true);
+    return true;
+  }
   if (eq("UTF8=ACCEPT")) {  // RFC 6855 3 (UTF8=ONLY is not offered)
     utf8_enabled_ = true;
     return true;

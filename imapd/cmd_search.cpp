@@ -157,6 +157,7 @@ std::vector<std::uint64_t> modseqs_of(const Mailbox& mb, const std::vector<std::
 std::vector<std::size_t> Session::search_matches_in_selected(const SearchProgram& program) {
   Mailbox& mb = *mailbox_;
   SearchContext ctx;
+  ctx.saved_uids = &saved_search_;  // "$" (IMAP4rev2 sessions only: parse_search allows it there)
   ctx.message_count = static_cast<std::uint32_t>(mb.count());
   ctx.max_uid = mb.count() ? mb.messages().back().uid : 0;
   std::vector<std::size_t> hits;
@@ -181,11 +182,16 @@ Completion Session::cmd_search(const ParsedCommand& c) {
   if (c.args.empty()) return {"BAD", "Syntax: SEARCH criteria."};
   if (utf8_enabled_ && search_names_charset(c.args))
     return {"BAD", "SEARCH CHARSET is not allowed after ENABLE UTF8=ACCEPT (RFC 6855 3)."};
-  auto parsed = parse_search(c.args, true, false);
+  // IMAP4rev2 includes SEARCHRES (RFC 5182): "$" and RETURN (SAVE); a
+  // failed SEARCH ... RETURN (SAVE) leaves "$" empty (2.1).
+  auto parsed = parse_search(c.args, true, rev2_);
+  const bool failed = !parsed.program || (rev2_ && search_uses_recent(parsed.program->root));
+  if (failed && rev2_ && search_saves(c.args)) saved_search_.clear();
   if (!parsed.program) {
     if (parsed.bad_charset) return {"NO", "[BADCHARSET (UTF-8 US-ASCII)] " + parsed.error};
     return {"BAD", parsed.error};
   }
+  if (failed) return {"BAD", "RECENT, NEW and OLD are not part of IMAP4rev2 (RFC 9051 has no \\Recent)."};
   Mailbox& mb = *mailbox_;
   const SearchProgram& program = *parsed.program;
   if (program.uses_modseq) condstore_used();
@@ -196,9 +202,18 @@ Completion Session::cmd_search(const ParsedCommand& c) {
     uids.push_back(mb.messages()[i].uid);
   }
   const auto modseqs = modseqs_of(mb, matches);
-  if (program.returns) {
-    emit(esearch_response(c.tag, c.uid, *program.returns, hits, false, program.uses_modseq ? &modseqs : nullptr));
-    if (program.returns->update) remember_search_update(c.tag, c.uid, nullptr, program, uids);
+  if (program.returns && program.returns->save) save_search_result(*program.returns, uids);
+  if (program.returns || rev2_) {
+    // IMAP4rev2 answers every SEARCH with ESEARCH; no RETURN means RETURN
+    // (ALL) (RFC 9051 6.4.4). RETURN (SAVE) alone sends none (RFC 5182 2.4).
+    SearchReturn all;
+    all.all = true;
+    const SearchReturn& r = program.returns ? *program.returns : all;
+    SearchReturn shown = r;
+    shown.save = false;
+    if (!shown.none() || !r.save)
+      emit(esearch_response(c.tag, c.uid, shown, hits, false, program.uses_modseq ? &modseqs : nullptr));
+    if (r.update) remember_search_update(c.tag, c.uid, nullptr, program, uids);
   } else {
     std::string out = "* SEARCH";
     for (auto h : hits) out += " " + std::to_string(h);

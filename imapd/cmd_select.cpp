@@ -23,9 +23,11 @@ Completion Session::cmd_select(const ParsedCommand& c) {
   if (params.condstore) condstore_enabled_ = true;
   // RFC 3501 6.3.1: a failed SELECT leaves no mailbox selected, and
   // selecting closes the previous one without expunging.
-  if (mailbox_ && qresync_enabled_) emit("* OK [CLOSED] Previous mailbox closed.\r\n");  // RFC 7162 3.2.11
+  // RFC 7162 3.2.11, and RFC 9051 7.1 in IMAP4rev2.
+  if (mailbox_ && (qresync_enabled_ || rev2_)) emit("* OK [CLOSED] Previous mailbox closed.\r\n");
   mailbox_.reset();
   search_updates_.clear();
+  saved_search_.clear();  // RFC 5182 2.1: "$" is empty in a newly selected mailbox
   std::string why;
   auto name = mailbox_arg(c.args[0], why);
   if (!name) return {"NO", why};
@@ -38,10 +40,17 @@ Completion Session::cmd_select(const ParsedCommand& c) {
   mailbox_ = std::move(*mb);
   mailbox_->set_condstore(condstore_enabled_);
   mailbox_->set_qresync(qresync_enabled_);
+  mailbox_->set_rev2(rev2_);
   std::string out = mailbox_->flags_announcement();
   out += "* " + std::to_string(mailbox_->count()) + " EXISTS\r\n";
-  out += "* " + std::to_string(mailbox_->recent_count()) + " RECENT\r\n";
-  if (std::uint32_t u = mailbox_->first_unseen()) out += "* OK [UNSEEN " + std::to_string(u) + "] Message " + std::to_string(u) + " is the first unseen\r\n";
+  if (rev2_) {
+    // RFC 9051 6.3.2: no RECENT and no [UNSEEN n]; a LIST response instead.
+    out += select_list_response(*name);
+  } else {
+    out += "* " + std::to_string(mailbox_->recent_count()) + " RECENT\r\n";
+    if (std::uint32_t u = mailbox_->first_unseen())
+      out += "* OK [UNSEEN " + std::to_string(u) + "] Message " + std::to_string(u) + " is the first unseen\r\n";
+  }
   out += "* OK [UIDVALIDITY " + std::to_string(mailbox_->uidvalidity()) + "] Ok\r\n";
   out += "* OK [UIDNEXT " + std::to_string(mailbox_->uidnext()) + "] Ok\r\n";
   out += select_modseq_responses(params);
@@ -70,6 +79,7 @@ Completion Session::cmd_close(const ParsedCommand& c) {
   }
   mailbox_.reset();
   search_updates_.clear();
+  saved_search_.clear();
   return {"OK", reply::completed("CLOSE")};
 }
 
@@ -77,6 +87,7 @@ Completion Session::cmd_unselect(const ParsedCommand& c) {
   if (!c.args.empty()) return {"BAD", "UNSELECT takes no arguments."};
   mailbox_.reset();
   search_updates_.clear();
+  saved_search_.clear();
   return {"OK", reply::completed("UNSELECT")};
 }
 

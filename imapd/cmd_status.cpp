@@ -102,6 +102,9 @@ Completion Session::cmd_status(const ParsedCommand& c) {
   auto name = mailbox_arg(c.args[0], why);
   if (!name) return {"NO", why};
   if (!valid_status_items(c.args[1])) return {"BAD", "Unknown STATUS item."};
+  if (rev2_ && std::any_of(c.args[1].items.begin(), c.args[1].items.end(),
+                           [](const Value& v) { return v.is_word("RECENT"); }))
+    return {"BAD", "STATUS RECENT is not part of IMAP4rev2 (RFC 9051 has no \\Recent)."};
   Completion failure;
   auto line = status_response(*name, c.args[1], failure);
   if (!line) return failure;

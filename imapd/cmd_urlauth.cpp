@@ -330,8 +330,18 @@ Completion Session::cmd_urlfetch(const ParsedCommand& c) {
           joined += ' ';
         };
         if (ok && items->structure) {
-          item("BODYPARTSTRUCTURE");
-          append_body_structure(joined, *part, text.text(), true);
+          // With BINARY, the structure of the decoded data BINARY returns
+          // (sizes and lines of the decoded bytes, encoding names kept).
+          std::optional<lib::mime::Part> decoded;
+          if (items->binary) {
+            decoded = binary_structure(text.text(), *part);
+            ok = decoded.has_value();
+            if (!ok) why = "unknown Content-Transfer-Encoding";
+          }
+          if (ok) {
+            item("BODYPARTSTRUCTURE");
+            append_body_structure(joined, decoded ? *decoded : *part, text.text(), true);
+          }
         }
         if (ok && items->body) {
           auto body = url_data(url_text, true, why);

@@ -32,7 +32,8 @@ imapd_libimapd_a_SOURCES = \
   imapd/catenate.cpp imapd/catenate.hpp imapd/cmd_urlauth.cpp \
   imapd/compress.cpp imapd/compress.hpp imapd/cmd_compress.cpp \
   imapd/binary_part.cpp imapd/binary_part.hpp \
-  imapd/objectid.cpp imapd/objectid.hpp
+  imapd/objectid.cpp imapd/objectid.hpp \
+  imapd/cmd_rev2.cpp
 
 # tls/libtls.a: tls::start_tls() for STARTTLS.
 IMAPD_LIBS = imapd/libimapd.a tls/libtls.a $(AUTH_LIBS)

@@ -395,7 +395,7 @@ std::string Mailbox::flag_list(const MessageState& m) const {
   if (md::has_flag(f, 'T')) add("\\Deleted");
   if (md::has_flag(f, 'S')) add("\\Seen");
   if (md::has_flag(f, 'D')) add("\\Draft");
-  if (m.recent) add("\\Recent");
+  if (m.recent && !rev2_) add("\\Recent");
   for (const auto& k : m.keywords) add(k);
   out += ')';
   return out;
@@ -466,7 +466,7 @@ std::string Mailbox::take_updates(bool allow_expunge, bool with_uid) {
   }
   std::uint32_t recent = recent_count();
   if (recent != told_recent_) {
-    out += "* " + std::to_string(recent) + " RECENT\r\n";
+    if (!rev2_) out += "* " + std::to_string(recent) + " RECENT\r\n";
     told_recent_ = recent;
   }
   if (!flag_changed_uids_.empty()) {

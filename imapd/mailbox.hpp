@@ -179,6 +179,9 @@ class Mailbox {
   // expunges are told as VANISHED (qresync).
   void set_condstore(bool on) { condstore_ = on; }
   void set_qresync(bool on) { qresync_ = on; }
+  // IMAP4rev2 (RFC 9051, after ENABLE IMAP4rev2): no \Recent in flag lists
+  // and no RECENT responses.
+  void set_rev2(bool on) { rev2_ = on; }
   bool qresync() const { return qresync_; }
   // Inside a batch: rereads the store so each message's modseq is what
   // every imapd session has recorded (for UNCHANGEDSINCE).
@@ -232,6 +235,7 @@ class Mailbox {
   std::vector<std::size_t> pending_modseq_;                  // changed in this batch
   std::optional<ModseqLock> modseq_lock_;
   bool condstore_ = false, qresync_ = false;
+  bool rev2_ = false;
 };
 
 }  // namespace imapd

@@ -47,7 +47,7 @@ std::optional<FolderName> Session::mailbox_arg(const Value& v, std::string& why)
   }
   auto utf8 = name_from_client(v.str());
   if (!utf8) {
-    why = utf8_enabled_ ? "Invalid mailbox name (not UTF-8)." : "Invalid mailbox name (not modified UTF-7).";
+    why = utf8_names() ? "Invalid mailbox name (not UTF-8)." : "Invalid mailbox name (not modified UTF-7).";
     return std::nullopt;
   }
   return resolve_mailbox(*utf8, why);
@@ -59,7 +59,7 @@ std::string Session::folder_dir(const FolderName& f) const {
 
 std::string Session::wire_name(std::string_view imap_name_utf8) const {
   std::string out;
-  if (utf8_enabled_) {
+  if (utf8_names()) {
     StringStyle style;
     style.utf8 = true;
     append_mailbox(out, imap_name_utf8, style);
@@ -71,7 +71,7 @@ std::string Session::wire_name(std::string_view imap_name_utf8) const {
 }
 
 std::optional<std::string> Session::name_from_client(std::string_view wire) const {
-  if (!utf8_enabled_) return mutf7_to_utf8(wire);
+  if (!utf8_names()) return mutf7_to_utf8(wire);
   // RFC 6855 3: after ENABLE UTF8=ACCEPT names are UTF-8; a name that is
   // also valid modified UTF-7 with "&" shifts is taken as UTF-8 as written.
   if (!lib::mime::valid_utf8(wire)) return std::nullopt;
@@ -80,10 +80,17 @@ std::optional<std::string> Session::name_from_client(std::string_view wire) cons
 
 std::optional<std::vector<std::size_t>> Session::message_set(const Value& v, bool uid) const {
   if (!v.is_atom_like()) return std::nullopt;
-  auto set = SequenceSet::parse(v.text);
+  SequenceSetLimits limits;
+  limits.allow_saved = rev2_;  // SEARCHRES "$" (RFC 5182), part of IMAP4rev2
+  auto set = SequenceSet::parse(v.text, limits);
   if (!set || !mailbox_) return std::nullopt;
   std::vector<std::size_t> out;
   const auto& msgs = mailbox_->messages();
+  if (set->is_saved()) {  // the saved UIDs still here, in mailbox order
+    for (std::size_t i = 0; i < msgs.size(); ++i)
+      if (std::binary_search(saved_search_.begin(), saved_search_.end(), msgs[i].uid)) out.push_back(i);
+    return out;
+  }
   if (uid) {
     std::uint32_t largest = msgs.empty() ? 0 : msgs.back().uid;
     std::vector<std::uint32_t> uids;
@@ -243,7 +250,9 @@ Completion Session::cmd_enable(const ParsedCommand& c) {
   for (const auto& a : c.args)
     if (enable_extension(a.text)) {
       enabled += ' ';
-      for (char ch : a.text) enabled += static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+      std::string upper;
+      for (char ch : a.text) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+      enabled += upper == "IMAP4REV2" ? "IMAP4rev2" : upper;  // as RFC 9051 spells it
     }
   emit("* ENABLED" + enabled + "\r\n");
   return {"OK", reply::completed("ENABLE")};

@@ -147,6 +147,13 @@ class Session {
   std::string select_modseq_responses(const SelectParams& params);
   // "* VANISHED (EARLIER) uids" of `set` (a UID set) expunged after modseq.
   std::string vanished_earlier(const SequenceSet* set, std::uint64_t modseq);
+  // IMAP4rev2 (RFC 9051; cmd_rev2.cpp): after ENABLE IMAP4rev2.
+  bool rev2() const { return rev2_; }
+  // SELECT's "* LIST (attributes) "." name" (RFC 9051 6.3.2); empty when the
+  // folders cannot be listed (logged).
+  std::string select_list_response(const FolderName& name);
+  // SEARCH RETURN (SAVE) (RFC 5182, part of IMAP4rev2): `uids` is the result.
+  void save_search_result(const SearchReturn& r, const std::vector<std::uint32_t>& uids);
   // CONTEXT=SEARCH/SORT (RFC 5267; cmd_context.cpp).
   Completion cmd_cancelupdate(const ParsedCommand& c);
 
@@ -185,10 +192,13 @@ class Session {
   bool logout_ = false;
   bool fatal_ = false;
   std::size_t emitted_bytes_ = 0;
-  std::vector<std::uint32_t> saved_search_;
+  std::vector<std::uint32_t> saved_search_;  // RFC 5182 "$": sorted UIDs (IMAP4rev2 sessions)
   bool condstore_enabled_ = false;
   bool qresync_enabled_ = false;
   bool utf8_enabled_ = false;  // ENABLE UTF8=ACCEPT (RFC 6855)
+  bool rev2_ = false;          // ENABLE IMAP4rev2 (RFC 9051)
+  // Mailbox names are UTF-8 on the wire (UTF8=ACCEPT, or IMAP4rev2: RFC 9051 5.1).
+  bool utf8_names() const { return utf8_enabled_ || rev2_; }
   struct NotifyState;
   std::shared_ptr<NotifyState> notify_;  // NOTIFY SET in effect
   // MessageNew's fetch attributes for the selected mailbox: sent for
@@ -203,8 +213,13 @@ class Session {
   bool stream_one(std::size_t idx, const FetchRequest& req, const FetchItem& body, bool set_seen, bool& vanished,
                   std::optional<Completion>& failed);
   std::shared_ptr<BodyStreamBuffers> body_buffers_;  // imapd/body_stream.hpp, during a FETCH
-  LiteralSpool spool_;  // APPEND's message, when read_command spooled it  // RFC 5182 "$" (planned)
+  LiteralSpool spool_;  // APPEND's message, when read_command spooled it
 };
+
+// IMAP4rev2 (cmd_rev2.cpp): whether a SEARCH program uses \Recent (RECENT,
+// NEW, OLD: not in RFC 9051); whether SEARCH's arguments ask for RETURN (SAVE).
+bool search_uses_recent(const SearchKey& key);
+bool search_saves(const std::vector<Value>& args);
 
 // STATUS items (RFC 3501 6.3.10, RFC 8438 SIZE): a non-empty list of known ones.
 bool valid_status_items(const Value& items);

@@ -13,9 +13,10 @@ namespace {
 constexpr std::array<std::string_view, 8> default_capability = {
     "IMAP4rev1", "UIDPLUS", "CHILDREN", "NAMESPACE", "IDLE", "KEYWORDS", "AUTH=CRAM-MD5", "AUTH=PLAIN"};
 
-// What imapd itself implements, always advertised after login.
-constexpr std::array<std::string_view, 31> session_capability = {
-    "IMAP4rev1", "LITERAL+", "UIDPLUS", "CHILDREN", "NAMESPACE", "IDLE", "UNSELECT", "MOVE",
+// What imapd itself implements, always advertised after login. IMAP4rev2
+// (RFC 9051) is served once the client ENABLEs it (imapd/cmd_rev2.cpp).
+constexpr std::array<std::string_view, 32> session_capability = {
+    "IMAP4rev1", "IMAP4rev2", "LITERAL+", "UIDPLUS", "CHILDREN", "NAMESPACE", "IDLE", "UNSELECT", "MOVE",
     "ENABLE", "ID", "SPECIAL-USE", "KEYWORDS", "SASL-IR", "ESEARCH", "SORT", "SORT=DISPLAY",
     "ESORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "STATUS=SIZE", "MULTIAPPEND",
     "BINARY", "LIST-EXTENDED", "LIST-STATUS", "QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE",

@@ -6,10 +6,12 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <string>
 
 #include "imapd/binary_part.hpp"
 #include "imapd/catenate.hpp"
+#include "imapd/fetch.hpp"
 #include "imapd/objectid.hpp"
 #include "imapd/urlauth.hpp"
 #include "lib/config.hpp"
@@ -230,6 +232,46 @@ TEST(BinaryContent, NestedPartsDecodedAndRelabelled) {
   const std::string unknown = "Content-Transfer-Encoding: x-weird\r\n\r\nzz\r\n";
   auto u = lib::mime::parse(unknown);
   EXPECT_FALSE(binary_content(unknown, u.root));
+}
+
+// URLFETCH (url BINARY BODYPARTSTRUCTURE), RFC 5524: the structure of what
+// BINARY returns: decoded sizes and line feeds, the stored encoding names.
+TEST(BinaryContent, StructureOfTheDecodedData) {
+  const std::string leaf_header =
+      "Content-Type: text/x-myown; charset=us-ascii\r\nContent-Transfer-Encoding: base64\r\n\r\n";
+  const std::string msg =
+      "From: a@x\r\nContent-Type: multipart/mixed; boundary=o\r\n\r\n--o\r\nContent-Type: message/rfc822\r\n\r\n"
+      "Subject: in\r\nContent-Type: multipart/alternative; boundary=i\r\n\r\n--i\r\n" +
+      leaf_header + "aGVsbG8g\r\nd29ybGQ=\r\n--i\r\n" + leaf_header + "aGVsbG8gd29ybGQK\r\n--i--\r\n--o--\r\n";
+  auto parsed = lib::mime::parse(msg);
+  const lib::mime::Part* p1 = lib::mime::find_section(parsed.root, "1");
+  ASSERT_NE(p1, nullptr);
+  auto bin = binary_content(msg, *p1);
+  ASSERT_TRUE(bin);
+  auto decoded = binary_structure(msg, *p1);
+  ASSERT_TRUE(decoded);
+  std::string out;
+  append_body_structure(out, *decoded, msg, false);
+  const std::string leaf = "\"text\" \"x-myown\" (\"charset\" \"us-ascii\") NIL NIL \"base64\" ";
+  const auto lfs = std::count(bin->begin(), bin->end(), '\n');
+  EXPECT_EQ(out, "(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" " + std::to_string(bin->size()) +
+                     " (NIL \"in\" NIL NIL NIL NIL NIL NIL NIL NIL) ((" + leaf + "11 0)(" + leaf +
+                     "12 1) \"alternative\") " + std::to_string(lfs) + ")");
+  // BODYPARTSTRUCTURE alone still describes the stored part.
+  out.clear();
+  append_body_structure(out, *p1, msg, false);
+  EXPECT_NE(out.find(leaf + "18 2)"), std::string::npos) << out;
+  // A leaf section: its own decoded bytes.
+  const lib::mime::Part* leaf1 = lib::mime::find_section(parsed.root, "1.1");
+  ASSERT_NE(leaf1, nullptr);
+  auto d1 = binary_structure(msg, *leaf1);
+  ASSERT_TRUE(d1);
+  out.clear();
+  append_body_structure(out, *d1, msg, false);
+  EXPECT_EQ(out, "(" + leaf + "11 0)");
+  const std::string unknown = "Content-Transfer-Encoding: x-weird\r\n\r\nzz\r\n";
+  auto u = lib::mime::parse(unknown);
+  EXPECT_FALSE(binary_structure(unknown, u.root));
 }
 
 }  // namespace

@@ -204,6 +204,38 @@ def test_urlfetch_binary_and_bodypartstructure(imap, alice):
     assert r[0].endswith(b" NIL"), r
 
 
+def test_urlfetch_binary_with_bodypartstructure_describes_decoded_data(imap, alice):
+    """RFC 5524: BODYPARTSTRUCTURE requested with BINARY describes the data
+    BINARY returns: decoded sizes and line feeds, encoding names kept."""
+    c = prepare(imap, alice)
+    leaf = b"Content-Type: text/x-myown; charset=us-ascii\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    inner = (b"Subject: in\r\nContent-Type: multipart/alternative; boundary=i\r\n\r\n--i\r\n" + leaf +
+             b"aGVsbG8gd29ybGQ=\r\n--i\r\n" + leaf + b"aGVsbG8gd29ybGQ=\r\n--i--\r\n")
+    msg = (b"From: a@x\r\nContent-Type: multipart/mixed; boundary=o\r\n\r\n--o\r\n"
+           b"Content-Type: message/rfc822\r\n\r\n" + inner + b"--o--\r\n")
+    c.send(b"a3 APPEND INBOX.box " + lit(msg) + b"\r\n")
+    assert c.until_tag("a3")[-1].startswith(b"a3 OK")
+    sub = gen(c, "g1", base(alice, ";UID=3/;SECTION=1"))
+    leaf1 = gen(c, "g2", base(alice, ";UID=3/;SECTION=1.1"))
+    # The part ends before the line break that precedes the outer boundary.
+    decoded = inner[:-2].replace(b"base64", b"binary").replace(b"aGVsbG8gd29ybGQ=", b"hello world")
+    texts = rb'\("text" "x-myown" \("charset" "us-ascii"\) NIL NIL "base64" %s NIL NIL NIL NIL\)'
+    r = c.command("f1", f"URLFETCH ({sub.decode()} BINARY BODYPARTSTRUCTURE)")
+    assert r[-1].startswith(b"f1 OK"), r
+    joined = b"\r\n".join(r[:-1])
+    assert joined.endswith(b" BINARY {%d}\r\n" % len(decoded) + decoded + b")"), joined
+    want = (rb'\(BODYPARTSTRUCTURE \("message" "rfc822" NIL NIL NIL "7bit" %d \(NIL "in" [^\r]*?\) \(' % len(decoded)
+            + texts % b"11 0" + texts % b"11 0" + rb' "alternative" \("boundary" "i"\) NIL NIL NIL\) %d ' %
+            decoded.count(b"\n"))
+    assert re.search(want, joined), joined
+    r = c.command("f2", f"URLFETCH ({leaf1.decode()} BINARY BODYPARTSTRUCTURE)")
+    assert re.search(rb"\(BODYPARTSTRUCTURE " + texts % b"11 0" + rb" BINARY \{11\}\r\nhello world\)",
+                     b"\r\n".join(r[:-1])), r
+    # BODYPARTSTRUCTURE alone describes the part as stored.
+    r = c.command("f3", f"URLFETCH ({leaf1.decode()} BODYPARTSTRUCTURE)")
+    assert re.search(rb"\(BODYPARTSTRUCTURE " + texts % b"16 1" + rb"\)$", r[0]), r
+
+
 def test_authuser_url_of_another_account(mail_system, imap, alice):
     """An "authuser" URL of alice's fetched by bob (same mail uid, virtual
     mailboxes): imapd looks alice's Maildir up through authdaemond, whose
