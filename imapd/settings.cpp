@@ -165,6 +165,12 @@ std::string capability_line(const Settings& s, bool authenticated, bool external
     caps.push_back(c);
   }
   if (!have_rev1) caps.insert(caps.begin(), "IMAP4rev1");
+  // A client that speaks RFC 9051 must see IMAP4rev2 before login to ENABLE it
+  // after; it goes beside IMAP4rev1 unless the admin's list already has it.
+  if (std::none_of(caps.begin(), caps.end(), [](const std::string& c) { return upper_eq(c, "IMAP4rev2"); })) {
+    auto rev1 = std::find_if(caps.begin(), caps.end(), [](const std::string& c) { return upper_eq(c, "IMAP4rev1"); });
+    caps.insert(rev1 + 1, "IMAP4rev2");
+  }
   for (std::string_view w : {"LITERAL+", "SASL-IR", "ID", "ENABLE"})
     if (std::none_of(caps.begin(), caps.end(), [&](const std::string& c) { return upper_eq(c, w); }))
       caps.emplace_back(w);

@@ -67,7 +67,7 @@ std::string after_greeting(const std::string& t) { return t.substr(t.find("\r\n"
 
 TEST(LoginSession, GreetingAdvertisesCapabilities) {
   auto r = run_script("");
-  EXPECT_EQ(r.transcript.rfind("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN AUTH=LOGIN AUTH=CRAM-MD5 LITERAL+ SASL-IR ID ENABLE] ", 0), 0u)
+  EXPECT_EQ(r.transcript.rfind("* OK [CAPABILITY IMAP4rev1 IMAP4rev2 AUTH=PLAIN AUTH=LOGIN AUTH=CRAM-MD5 LITERAL+ SASL-IR ID ENABLE] ", 0), 0u)
       << r.transcript;
   EXPECT_FALSE(r.outcome);
 }
@@ -102,7 +102,7 @@ TEST(LoginSession, Transcripts) {
       {"starttls unavailable", "a STARTTLS\r\n", "a NO TLS is not available here.\r\n", false},
       {"id", "a ID NIL\r\n", "* ID (\"name\" \"Courier-compatible imapd\")\r\na OK ID completed.\r\n", false},
       {"capability", "a CAPABILITY\r\n",
-       "* CAPABILITY IMAP4rev1 AUTH=PLAIN AUTH=LOGIN AUTH=CRAM-MD5 LITERAL+ SASL-IR ID ENABLE\r\na OK CAPABILITY completed.\r\n", false},
+       "* CAPABILITY IMAP4rev1 IMAP4rev2 AUTH=PLAIN AUTH=LOGIN AUTH=CRAM-MD5 LITERAL+ SASL-IR ID ENABLE\r\na OK CAPABILITY completed.\r\n", false},
   };
   for (const auto& c : cases) {
     auto r = run_script(c.script);

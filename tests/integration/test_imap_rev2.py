@@ -42,6 +42,11 @@ def raw_rev2(imap, alice):
 # --- CAPABILITY and ENABLE --------------------------------------------------
 
 def test_capability_lists_both_versions_and_enable_switches(imap, alice):
+    # Before login too: an RFC 9051 client decides from the greeting.
+    c = imap.raw()
+    greeting = c.line()
+    assert b" IMAP4rev1 IMAP4rev2 " in greeting, greeting
+    c.close()
     m = imap.login(alice)
     typ, data = m.capability()
     caps = data[0].split()
