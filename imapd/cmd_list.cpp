@@ -68,6 +68,7 @@ Completion Session::list_common(const ParsedCommand& c, bool lsub) {
     if (!su.empty()) attrs += " " + std::string(su);
     out += "* LIST (" + attrs + ") \".\" " + wire_name(name) + "\r\n";
   }
+  if (!pattern.empty() && pattern.front() == '#') out += list_shared(pattern);  // cmd_acl.cpp
   emit(out);
   return {"OK", reply::completed("LIST")};
 }

@@ -102,6 +102,7 @@ Completion Session::cmd_status(const ParsedCommand& c) {
   auto name = mailbox_arg(c.args[0], why);
   if (!name) return {"NO", why};
   if (!valid_status_items(c.args[1])) return {"BAD", "Unknown STATUS item."};
+  if (auto no = refuse_unless(*name, "r")) return *no;  // RFC 4314 4
   Completion failure;
   auto line = status_response(*name, c.args[1], failure);
   if (!line) return failure;
