@@ -323,3 +323,43 @@ def test_index_from_authenumerate_and_sharedindexinstall(mail_system):
         b.logout()
     finally:
         server.stop()
+
+
+def test_account_options_pick_index_groups_and_admins(mail_system):
+    alice = mail_system.add_account("alice", "alice-pw")
+    bob = mail_system.add_account("bob", "bob-pw")
+    eng = mail_system.add_account("eng1", "eng1-pw", options="sharedgroup=eng")
+    admin = mail_system.add_account("root1", "root1-pw", options="group=administrators")
+    loner = mail_system.add_account("loner", "loner-pw", options="disableshared")
+    shared = Path(mail_system.root) / "shared-opts"
+    shared.mkdir()
+    os.chmod(shared, 0o755)
+    line = lambda a: f"{a.address}\t{a.uid}\t{a.gid}\t{a.home}\t\n"  # noqa: E731
+    (shared / "index").write_text(line(alice))
+    (shared / "indexeng").write_text(line(bob))  # sharedgroup=eng reads index + "eng"
+    for f in ("index", "indexeng"):
+        os.chmod(shared / f, 0o644)
+    server = ImapServer(mail_system, name="imap-opts", IMAP_ACL="1", IMAP_SHAREDINDEXFILE=str(shared / "index"))
+    try:
+        for owner in (alice, bob):
+            m = server.login(owner)
+            assert m.setacl("INBOX", "anyone", "lr")[0] == "OK"
+            m.logout()
+        e = server.login(eng)
+        assert e.list('""', "#shared.%") == ("OK", [b'() "." #shared.bob'])  # indexeng, not index
+        assert e.select("#shared.alice")[0] == "NO"
+        e.logout()
+        r = server.login(admin)
+        # administrators have every right, whatever the ACL says.
+        assert r.myrights("#shared.alice") == ("OK", [b"#shared.alice aceiklrstwx"])
+        assert r.status("#shared.alice", "(MESSAGES)") == ("OK", [b"#shared.alice (MESSAGES 0)"])
+        assert r.append("#shared.alice", None, None, message("from admin").encode())[0] == "OK"
+        assert r.status("#shared.alice", "(MESSAGES)") == ("OK", [b"#shared.alice (MESSAGES 1)"])
+        r.logout()
+        n = server.login(loner)
+        assert n.list('""', "#shared.*") == ("OK", [None])  # disableshared: no #shared at all
+        typ, data = n.select("#shared.alice")
+        assert typ == "NO" and b"NONEXISTENT" in data[0]
+        n.logout()
+    finally:
+        server.stop()
