@@ -363,3 +363,14 @@ def test_account_options_pick_index_groups_and_admins(mail_system):
         n.logout()
     finally:
         server.stop()
+
+
+def test_list_extended_shows_shared(site):
+    server, alice, bob, _ = site
+    grant(server, alice, "bob", "lr")
+    m = server.login(bob)
+    typ, data = m.list('""', '("#shared.*" "#shared.alice.*" "INBOX")')
+    assert typ == "OK"
+    assert data.count(b'() "." #shared.alice.Project') == 1, data
+    assert any(line.endswith(b"INBOX") for line in data), data
+    m.logout()
