@@ -96,9 +96,11 @@ Completion Session::cmd_rename(const ParsedCommand& c) {
   auto to = mailbox_arg(strip_trailing_separator(c.args[1]), why);
   if (!to) return {"NO", why};
   if (to->folder.empty()) return {"NO", "[ALREADYEXISTS] INBOX already exists."};
-  if (!from->root.empty() || !to->root.empty()) return {"NO", "[CANNOT] Shared folders (#shared) cannot be renamed."};
+  if (from->root != to->root) return {"NO", "[CANNOT] RENAME cannot move a folder to another account."};
+  if (!from->root.empty() && from->folder.empty()) return {"NO", "[CANNOT] Another account's INBOX cannot be renamed."};
   if (auto no = refuse_unless(*from, "x")) return *no;  // RFC 4314 4
   if (auto no = refuse_unless_parent(*to, "k")) return *no;
+  const std::string& account_root = from->root.empty() ? root_ : from->root;  // #shared: the other account's
   if (from->folder.empty()) {
     // RFC 3501 6.3.5: renaming INBOX moves its messages to the new mailbox
     // and leaves INBOX empty; INBOX's children are not moved.
@@ -140,10 +142,10 @@ Completion Session::cmd_rename(const ParsedCommand& c) {
     if (mailbox_ && mailbox_->name().folder.empty()) (void)mailbox_->refresh(true);
     return {"OK", reply::completed("RENAME")};
   }
-  if (mailbox_ && (mailbox_->name().folder == from->folder ||
-                   mailbox_->name().folder.rfind(from->folder + ".", 0) == 0))
+  if (mailbox_ && mailbox_->name().root == from->root &&
+      (mailbox_->name().folder == from->folder || mailbox_->name().folder.rfind(from->folder + ".", 0) == 0))
     mailbox_.reset();
-  auto r = lib::maildir::rename_folder(root_, from->folder, to->folder);
+  auto r = lib::maildir::rename_folder(account_root, from->folder, to->folder);
   if (!r) {
     if (r.error().kind == lib::ErrorKind::permanent) return {"NO", "Cannot rename: " + r.error().message};
     lib::log::error("user=%s: RENAME: %s", login_.c_str(), r.error().message.c_str());

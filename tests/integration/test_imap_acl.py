@@ -168,7 +168,12 @@ def test_each_right_is_enforced(site):
     grant(server, alice, "bob", "lr", folder="INBOX.Project.Sub")
     assert nope(m.delete(PROJECT + ".Sub"))
     grant(server, alice, "bob", "lrx", folder="INBOX.Project.Sub")
-    assert m.delete(PROJECT + ".Sub")[0] == "OK"
+    # RENAME needs x on the folder and k on the new parent (Project has "lrk").
+    assert m.rename(PROJECT + ".Sub", PROJECT + ".Sub2")[0] == "OK"
+    assert (alice.maildir / ".Project.Sub2" / "cur").is_dir() and not (alice.maildir / ".Project.Sub").exists()
+    typ, data = m.rename(PROJECT + ".Sub2", "INBOX.Mine")
+    assert typ == "NO" and b"another account" in data[0]
+    assert m.delete(PROJECT + ".Sub2")[0] == "OK"
     # a: GETACL, SETACL, LISTRIGHTS
     assert nope(m.getacl(PROJECT))
     assert nope(m.setacl(PROJECT, "bob", "lrswi"))
