@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <string>
 
+#include "authlib/account_options.hpp"
 #include "authlib/client.hpp"
 
 int main(int argc, char** argv) {
@@ -25,6 +26,9 @@ int main(int argc, char** argv) {
     }
   }
   auto r = authlib::enumerate_accounts(options, [&](const authlib::Account& a) {
+    // -s: accounts with the option disableshared are left out of the shared
+    // index, as Courier's authenumerate does.
+    if (shared_index && authlib::account_option_set(a.options, "disableshared")) return;
     std::string uid = a.uid ? std::to_string(*a.uid) : a.username;
     std::printf("%s\t%s\t%u\t%s\t%s", a.address.c_str(), uid.c_str(), static_cast<unsigned>(a.gid), a.home.c_str(),
                 a.maildir.c_str());

@@ -14,6 +14,8 @@ authlib_libauth_a_SOURCES = \
   authlib/sasl.cpp authlib/sasl.hpp \
   authlib/sasl_server.cpp authlib/sasl_server.hpp \
   authlib/userdb_source.cpp authlib/userdb_source.hpp
+# Account OPTIONS parsing (issue 15: group=, sharedgroup=, disableshared).
+authlib_libauth_a_SOURCES += authlib/account_options.cpp authlib/account_options.hpp
 AUTH_OPTIONAL_LIBS =
 if WITH_PAM
 authlib_libauth_a_SOURCES += authlib/module_pam.cpp authlib/module_pam.hpp

@@ -116,6 +116,7 @@ Completion Session::cmd_append(const ParsedCommand& c) {
   std::string dir = folder_dir(*name);
   struct stat st {};
   if (::stat((dir + "/cur").c_str(), &st) != 0) return {"NO", std::string(reply::trycreate)};
+  if (auto no = refuse_unless(*name, "i")) return *no;  // RFC 4314 4
   // CATENATE: each part's bytes, URL parts from this account's messages.
   for (auto& msg : messages) {
     if (!msg.catenate) continue;

@@ -52,6 +52,9 @@ Completion Session::copy_or_move(const ParsedCommand& c, bool move) {
   if (move && mb.read_only()) return {"NO", std::string(reply::read_only)};
   std::string target = folder_dir(*name);
   if (::access((target + "/cur").c_str(), F_OK) != 0) return {"NO", std::string(reply::trycreate)};
+  if (auto no = refuse_unless(*name, "i")) return *no;  // RFC 4314 4
+  if (move)
+    if (auto no = refuse_unless_selected("te")) return *no;
   // Renaming within one folder would keep the UID; RFC 6851 wants new ones.
   bool by_rename = move && target != mb.dir();
   std::vector<std::uint32_t> src_uids;

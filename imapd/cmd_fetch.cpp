@@ -160,7 +160,7 @@ Completion Session::cmd_fetch(const ParsedCommand& c) {
   if (mods && mods->vanished)
     if (auto s = SequenceSet::parse(c.args[0].text)) emit(vanished_earlier(&*s, *mods->changedsince));
   announce_keywords();
-  bool set_seen = req->sets_seen && !mb.read_only();
+  bool set_seen = req->sets_seen && !mb.read_only() && selected_may('s');  // RFC 4314 4
   bool vanished = false;
   bool need_date = req->has(FetchAttr::internaldate);
   const std::optional<std::size_t> prefix = prefix_needed(*req);

@@ -39,7 +39,9 @@ Completion Session::cmd_create(const ParsedCommand& c) {
   auto name = mailbox_arg(strip_trailing_separator(c.args[0]), why);
   if (!name) return {"NO", why};
   if (name->folder.empty()) return {"NO", "[ALREADYEXISTS] INBOX always exists."};
-  auto r = lib::maildir::create_folder(root_, name->folder);
+  if (auto no = refuse_unless_parent(*name, "k")) return *no;  // RFC 4314 4
+  const std::string& base = name->root.empty() ? root_ : name->root;  // #shared: the other account's
+  auto r = lib::maildir::create_folder(base, name->folder);
   if (!r) {
     lib::log::error("user=%s: CREATE: %s", login_.c_str(), r.error().message.c_str());
     return {"NO", r.error().kind == lib::ErrorKind::permanent ? "Cannot create this mailbox." : "Cannot create the mailbox now, see the log."};
@@ -47,7 +49,7 @@ Completion Session::cmd_create(const ParsedCommand& c) {
   if (!*r) return {"NO", std::string(reply::already_exists)};
   // Its UIDVALIDITY now, from the account's counter: never one this name
   // had before (DELETE + CREATE within a second included).
-  std::string dir = lib::maildir::folder_path(root_, name->folder);
+  std::string dir = lib::maildir::folder_path(base, name->folder);
   auto a = assign_uids(dir, {}, nullptr);
   if (!a) lib::log::error("user=%s: CREATE: %s", login_.c_str(), a.error().message.c_str());
   // Nothing claimed as \Recent yet: every message APPENDed or COPYed in is
@@ -66,16 +68,19 @@ Completion Session::cmd_delete(const ParsedCommand& c) {
   auto name = mailbox_arg(c.args[0], why);
   if (!name) return {"NO", why};
   if (name->folder.empty()) return {"NO", "INBOX cannot be deleted."};
-  if (mailbox_ && mailbox_->name().folder == name->folder) mailbox_.reset();
+  if (auto no = refuse_unless(*name, "x")) return *no;  // RFC 4314 4
+  const std::string& base = name->root.empty() ? root_ : name->root;  // #shared: the other account's
+  if (mailbox_ && mailbox_->name().imap_name == name->imap_name) mailbox_.reset();
   // RFC 3501 6.3.4: children stay; the name remains as \Noselect.
-  auto r = lib::maildir::delete_folder(root_, name->folder, false);
+  auto r = lib::maildir::delete_folder(base, name->folder, false);
   if (!r) {
     if (r.error().kind == lib::ErrorKind::permanent) return {"NO", "[NONEXISTENT] No such mailbox."};
     lib::log::error("user=%s: DELETE: %s", login_.c_str(), r.error().message.c_str());
     return {"NO", "Cannot delete the mailbox now, see the log."};
   }
   // Its messages no longer count toward the quota.
-  auto q = lib::maildir::recalculate_quota(root_);
+  acl::remove_files(base, name->folder);
+  auto q = lib::maildir::recalculate_quota(base);
   if (!q) lib::log::warning("user=%s: DELETE: %s", login_.c_str(), q.error().message.c_str());
   // The subscription stays (RFC 3501 6.3.6: the server MUST NOT remove a
   // name from the subscription list because the mailbox no longer exists;
@@ -91,6 +96,11 @@ Completion Session::cmd_rename(const ParsedCommand& c) {
   auto to = mailbox_arg(strip_trailing_separator(c.args[1]), why);
   if (!to) return {"NO", why};
   if (to->folder.empty()) return {"NO", "[ALREADYEXISTS] INBOX already exists."};
+  if (from->root != to->root) return {"NO", "[CANNOT] RENAME cannot move a folder to another account."};
+  if (!from->root.empty() && from->folder.empty()) return {"NO", "[CANNOT] Another account's INBOX cannot be renamed."};
+  if (auto no = refuse_unless(*from, "x")) return *no;  // RFC 4314 4
+  if (auto no = refuse_unless_parent(*to, "k")) return *no;
+  const std::string& account_root = from->root.empty() ? root_ : from->root;  // #shared: the other account's
   if (from->folder.empty()) {
     // RFC 3501 6.3.5: renaming INBOX moves its messages to the new mailbox
     // and leaves INBOX empty; INBOX's children are not moved.
@@ -132,10 +142,10 @@ Completion Session::cmd_rename(const ParsedCommand& c) {
     if (mailbox_ && mailbox_->name().folder.empty()) (void)mailbox_->refresh(true);
     return {"OK", reply::completed("RENAME")};
   }
-  if (mailbox_ && (mailbox_->name().folder == from->folder ||
-                   mailbox_->name().folder.rfind(from->folder + ".", 0) == 0))
+  if (mailbox_ && mailbox_->name().root == from->root &&
+      (mailbox_->name().folder == from->folder || mailbox_->name().folder.rfind(from->folder + ".", 0) == 0))
     mailbox_.reset();
-  auto r = lib::maildir::rename_folder(root_, from->folder, to->folder);
+  auto r = lib::maildir::rename_folder(account_root, from->folder, to->folder);
   if (!r) {
     if (r.error().kind == lib::ErrorKind::permanent) return {"NO", "Cannot rename: " + r.error().message};
     lib::log::error("user=%s: RENAME: %s", login_.c_str(), r.error().message.c_str());

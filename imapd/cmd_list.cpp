@@ -68,6 +68,7 @@ Completion Session::list_common(const ParsedCommand& c, bool lsub) {
     if (!su.empty()) attrs += " " + std::string(su);
     out += "* LIST (" + attrs + ") \".\" " + wire_name(name) + "\r\n";
   }
+  if (!pattern.empty() && pattern.front() == '#') out += list_shared(pattern);  // cmd_acl.cpp
   emit(out);
   return {"OK", reply::completed("LIST")};
 }
@@ -200,6 +201,15 @@ Completion Session::list_extended(const ParsedCommand& c) {
       Completion failure;
       if (auto fn = resolve_mailbox(name, why))
         if (auto line = status_response(*fn, *ret_status, failure)) out += *line;
+    }
+  }
+  if (!sel_subscribed) {  // #shared (cmd_acl.cpp): each line once, whatever patterns overlap
+    std::set<std::string> shared_seen;
+    for (const auto& p : patterns) {
+      if (p.empty() || p.front() != '#') continue;
+      std::string lines = list_shared(p);
+      for (std::size_t pos = 0, nl; (nl = lines.find('\n', pos)) != std::string::npos; pos = nl + 1)
+        if (std::string line = lines.substr(pos, nl + 1 - pos); shared_seen.insert(line).second) out += line;
     }
   }
   emit(out);

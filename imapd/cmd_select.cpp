@@ -31,6 +31,11 @@ Completion Session::cmd_select(const ParsedCommand& c) {
   std::string why;
   auto name = mailbox_arg(c.args[0], why);
   if (!name) return {"NO", why};
+  if (auto no = refuse_unless(*name, "r")) return *no;  // RFC 4314 4
+  selected_rights_ = rights_on(*name);
+  // Without any right to change it, the mailbox is opened read-only.
+  if (!(selected_may('s') || selected_may('w') || selected_may('t') || selected_may('e') || selected_may('i')))
+    examine = true;
   auto mb = Mailbox::open(folder_dir(*name), *name, examine);
   if (!mb) {
     if (mb.error().kind == lib::ErrorKind::permanent) return {"NO", std::string(reply::no_such_mailbox)};
@@ -66,11 +71,12 @@ Completion Session::cmd_select(const ParsedCommand& c) {
 Completion Session::cmd_close(const ParsedCommand& c) {
   if (!c.args.empty()) return {"BAD", "CLOSE takes no arguments."};
   // RFC 3501 6.4.2: expunge silently, unless read-only.
-  if (!mailbox_->read_only()) {
+  if (!mailbox_->read_only() && selected_may('e')) {  // RFC 4314 4: expunging needs "e"
     std::vector<bool> which;
     for (const auto& m : mailbox_->messages()) which.push_back(lib::maildir::has_flag(m.maildir_flags, 'T'));
     std::string trash;
-    if (settings_.move_expunge_to_trash && mailbox_->name().folder != settings_.trash_name) {
+    if (settings_.move_expunge_to_trash && mailbox_->name().root.empty() &&
+        mailbox_->name().folder != settings_.trash_name) {
       trash = lib::maildir::folder_path(root_, settings_.trash_name);
       (void)lib::maildir::create_folder(root_, settings_.trash_name);
     }

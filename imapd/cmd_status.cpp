@@ -105,6 +105,7 @@ Completion Session::cmd_status(const ParsedCommand& c) {
   if (rev2_ && std::any_of(c.args[1].items.begin(), c.args[1].items.end(),
                            [](const Value& v) { return v.is_word("RECENT"); }))
     return {"BAD", "STATUS RECENT is not part of IMAP4rev2 (RFC 9051 has no \\Recent)."};
+  if (auto no = refuse_unless(*name, "r")) return *no;  // RFC 4314 4
   Completion failure;
   auto line = status_response(*name, c.args[1], failure);
   if (!line) return failure;

@@ -61,6 +61,14 @@ Completion Session::cmd_store(const ParsedCommand& c) {
   }
   Mailbox& mb = *mailbox_;
   if (mb.read_only()) return {"NO", std::string(reply::read_only)};
+  {  // RFC 4314 4: \Seen needs "s", \Deleted "t", other flags "w" (FLAGS replaces all)
+    std::string needed;
+    bool other = !keywords.empty() || letters.find_first_not_of("ST") != std::string::npos;
+    if (mode == 0 || letters.find('S') != std::string::npos) needed += 's';
+    if (mode == 0 || letters.find('T') != std::string::npos) needed += 't';
+    if (mode == 0 || other) needed += 'w';
+    if (auto no = refuse_unless_selected(needed)) return *no;
+  }
   if (keywords.size() > max_keywords_per_message) return {"NO", "Too many keywords on one message."};
   Mailbox::FlagChange change;
   change.mode = mode == 0 ? Mailbox::FlagChange::Mode::replace

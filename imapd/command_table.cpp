@@ -8,7 +8,7 @@
 namespace imapd {
 namespace {
 
-constexpr std::array<CommandSpec, 42> table = {{
+constexpr std::array<CommandSpec, 47> table = {{
     {.name = "CAPABILITY", .handler = &Session::cmd_capability},
     {.name = "NOOP", .handler = &Session::cmd_noop},
     {.name = "LOGOUT", .handler = &Session::cmd_logout},
@@ -56,6 +56,11 @@ constexpr std::array<CommandSpec, 42> table = {{
     {.name = "URLFETCH", .handler = &Session::cmd_urlfetch},
     {.name = "COMPRESS", .handler = &Session::cmd_compress},
     {.name = "NOTIFY", .handler = &Session::cmd_notify},
+    {.name = "SETACL", .handler = &Session::cmd_setacl},
+    {.name = "DELETEACL", .handler = &Session::cmd_deleteacl},
+    {.name = "GETACL", .handler = &Session::cmd_getacl},
+    {.name = "LISTRIGHTS", .handler = &Session::cmd_listrights},
+    {.name = "MYRIGHTS", .handler = &Session::cmd_myrights},
 }};
 
 // Every verb of the table is in imapd/verbs.hpp, in the same order, and

@@ -25,6 +25,10 @@ inline constexpr std::size_t max_subscriptions = 10000;
 struct FolderName {
   std::string folder;     // Maildir++ name without the leading '.'
   std::string imap_name;  // canonical: "INBOX" or "INBOX.<folder>"
+  // Another account's folder reached through "#shared." (imapd/shared_virtual.hpp):
+  // that account's maildir and login; both empty for the session's own folders.
+  std::string root;
+  std::string owner;
 };
 
 // Maps a UTF-8 mailbox name to its folder. "INBOX" matches case-insensitively

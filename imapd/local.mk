@@ -120,3 +120,19 @@ tests_imapd_test_SOURCES += tests/imapd/notify_test.cpp
 # Bulk FETCH streamed from the file (issue 15 item 3).
 imapd_libimapd_a_SOURCES += imapd/body_stream.cpp imapd/body_stream.hpp
 tests_imapd_test_SOURCES += tests/imapd/body_stream_test.cpp
+
+# ACL (RFC 4314) over Courier's courierimapacl, and the "#shared." virtual
+# shared folders (issue 15).
+imapd_libimapd_a_SOURCES += imapd/acl.cpp imapd/acl_files.cpp imapd/acl.hpp \
+  imapd/shared_virtual.cpp imapd/shared_virtual.hpp imapd/cmd_acl.cpp
+tests_imapd_test_SOURCES += tests/imapd/acl_test.cpp
+bin_PROGRAMS += imapd/maildiracl
+imapd_maildiracl_SOURCES = imapd/maildiracl_main.cpp
+imapd_maildiracl_LDADD = $(IMAPD_LIBS)
+dist_man_MANS += doc/maildiracl.1
+sbin_SCRIPTS += imapd/rc/sharedindexinstall
+imapd/rc/sharedindexinstall: $(srcdir)/imapd/sharedindexinstall.in Makefile
+	@mkdir -p imapd/rc
+	$(AM_V_GEN)$(do_subst) < $(srcdir)/imapd/sharedindexinstall.in > $@.tmp && chmod +x $@.tmp && mv $@.tmp $@
+CLEANFILES += imapd/rc/sharedindexinstall
+EXTRA_DIST += imapd/sharedindexinstall.in

@@ -16,6 +16,7 @@
 #include "imapd/imap_string.hpp"
 #include "imapd/mutf7.hpp"
 #include "imapd/replies.hpp"
+#include "imapd/shared_virtual.hpp"
 #include "lib/c_handle.hpp"
 #include "lib/log.hpp"
 #include "lib/maildir.hpp"
@@ -50,10 +51,12 @@ std::optional<FolderName> Session::mailbox_arg(const Value& v, std::string& why)
     why = utf8_names() ? "Invalid mailbox name (not UTF-8)." : "Invalid mailbox name (not modified UTF-7).";
     return std::nullopt;
   }
+  if (settings_.acl && shared::in_namespace(*utf8)) return resolve_shared(*utf8, why);  // cmd_acl.cpp
   return resolve_mailbox(*utf8, why);
 }
 
 std::string Session::folder_dir(const FolderName& f) const {
+  if (!f.root.empty()) return lib::maildir::folder_path(f.root, f.folder);  // #shared (cmd_acl.cpp)
   return lib::maildir::folder_path(root_, f.folder);
 }
 

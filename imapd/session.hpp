@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "imapd/acl.hpp"
 #include "imapd/command_reader.hpp"
 #include "imapd/condstore.hpp"
 #include "imapd/lexer.hpp"
@@ -24,6 +25,7 @@
 #include "imapd/search.hpp"
 #include "imapd/sequence_set.hpp"
 #include "imapd/settings.hpp"
+#include "imapd/shared_virtual.hpp"
 #include "imapd/sort.hpp"
 #include "lib/io.hpp"
 
@@ -157,6 +159,24 @@ class Session {
   // CONTEXT=SEARCH/SORT (RFC 5267; cmd_context.cpp).
   Completion cmd_cancelupdate(const ParsedCommand& c);
 
+  // ACL (RFC 4314, Courier's courierimapacl) and "#shared." (cmd_acl.cpp).
+  Completion cmd_setacl(const ParsedCommand& c);
+  Completion cmd_deleteacl(const ParsedCommand& c);
+  Completion cmd_getacl(const ParsedCommand& c);
+  Completion cmd_listrights(const ParsedCommand& c);
+  Completion cmd_myrights(const ParsedCommand& c);
+  // The logged-in identity's rights on a folder: every right without IMAP_ACL.
+  // An ACL that cannot be read gives none (logged with path and errno text).
+  acl::Rights rights_on(const FolderName& f) const;
+  // NO [NOPERM] naming the folder and the first right of `needed` missing,
+  // or nullopt when every right is there. With IMAP_ACL=0: always nullopt.
+  std::optional<Completion> refuse_unless(const FolderName& f, std::string_view needed) const;
+  // The same for the selected mailbox (rights taken at SELECT).
+  std::optional<Completion> refuse_unless_selected(std::string_view needed) const;
+  // The same on the folder's parent (CREATE needs "k" there; INBOX's parent is INBOX).
+  std::optional<Completion> refuse_unless_parent(const FolderName& f, std::string_view needed) const;
+  bool selected_may(char right) const { return acl::has(selected_rights_, right); }
+
  private:
   Completion copy_or_move(const ParsedCommand& c, bool move);
   // 0-based indexes of the selected mailbox's messages matching `program`.
@@ -213,6 +233,13 @@ class Session {
   bool stream_one(std::size_t idx, const FetchRequest& req, const FetchItem& body, bool set_seen, bool& vanished,
                   std::optional<Completion>& failed);
   std::shared_ptr<BodyStreamBuffers> body_buffers_;  // imapd/body_stream.hpp, during a FETCH
+  // cmd_acl.cpp: "#shared.<account>[.<folder>]" to another account's folder.
+  std::optional<FolderName> resolve_shared(const std::string& utf8, std::string& why) const;
+  const std::vector<shared::Account>& shared_accounts() const;
+  // "* LIST" lines of the #shared names matching `pattern` the user may see (l).
+  std::string list_shared(const std::string& pattern) const;
+  mutable std::optional<std::vector<shared::Account>> shared_accounts_;
+  acl::Rights selected_rights_ = acl::all_rights();  // set by SELECT/EXAMINE
   LiteralSpool spool_;  // APPEND's message, when read_command spooled it
 };
 

@@ -90,6 +90,9 @@ Settings settings_from_environment(char** envp) {
   s.tls_external = c.get_string("TLS_EXTERNAL", "");
   s.defdomain = c.get_string("DEFDOMAIN", "");
   s.compress = c.get_bool("IMAP_COMPRESS", true);
+  s.acl = c.get_bool("IMAP_ACL", false);
+  s.shared_index_file = c.get_string("IMAP_SHAREDINDEXFILE", s.shared_index_file);
+  s.account_options = c.get_string("OPTIONS", "");
   // Courier: AUTHSERVICE<port> names the authlib service for that port.
   auto port = c.get("TCPLOCALPORT");
   if (port) {
@@ -148,6 +151,11 @@ std::string capability_line(const Settings& s, bool authenticated, bool external
     for (auto w : session_capability) caps.emplace_back(w);
     for (auto w : misc_capability) caps.emplace_back(w);
     if (s.compress) caps.emplace_back("COMPRESS=DEFLATE");
+    if (s.acl) {  // RFC 4314; ACL2=UNION: rights are the union over identifiers (imapd/acl.hpp)
+      caps.emplace_back("ACL");
+      caps.emplace_back("ACL2=UNION");
+      caps.emplace_back("RIGHTS=texk");
+    }
     // Keep extra capabilities the admin listed that we implement elsewhere.
     return [&] {
       std::string out = "CAPABILITY";

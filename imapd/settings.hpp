@@ -42,6 +42,11 @@ struct Settings {
   std::string defdomain;                         // DEFDOMAIN
   std::string hostname;                          // for CRAM challenges
   bool compress = true;                          // IMAP_COMPRESS=0: no COMPRESS=DEFLATE (RFC 4978)
+  // ACL (RFC 4314) and Courier's virtual shared folders (imapd/acl.hpp,
+  // imapd/shared_virtual.hpp).
+  bool acl = false;                              // IMAP_ACL=1: ACL commands, rights enforced, #shared
+  std::string shared_index_file = SYSCONFDIR "/shared/index";  // IMAP_SHAREDINDEXFILE
+  std::string account_options;                   // OPTIONS (from imaplogin): group=, sharedgroup=, disableshared
   std::vector<std::string> warnings;
 };
 

@@ -11,7 +11,7 @@
 
 namespace imapd {
 
-inline constexpr std::array<std::string_view, 42> authenticated_verbs = {
+inline constexpr std::array<std::string_view, 47> authenticated_verbs = {
     "CAPABILITY", "NOOP",   "LOGOUT", "ID",    "ENABLE", "NAMESPACE", "STARTTLS", "LOGIN",
     "AUTHENTICATE", "SELECT", "EXAMINE", "CREATE", "DELETE", "RENAME", "SUBSCRIBE", "UNSUBSCRIBE",
     "LIST",       "LSUB",   "STATUS", "APPEND", "IDLE", "CHECK",     "CLOSE",    "UNSELECT",
@@ -19,6 +19,7 @@ inline constexpr std::array<std::string_view, 42> authenticated_verbs = {
     "SORT",       "THREAD", "GETQUOTAROOT", "GETQUOTA", "SETQUOTA",
     "CANCELUPDATE",
     "GENURLAUTH", "RESETKEY", "URLFETCH", "COMPRESS", "NOTIFY",
+    "SETACL", "DELETEACL", "GETACL", "LISTRIGHTS", "MYRIGHTS",
 };
 
 // Whether an upper-case verb is one of authenticated_verbs.

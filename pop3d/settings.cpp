@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "authlib/account_options.hpp"
+
 extern char** environ;
 
 namespace pop3d {
@@ -127,25 +129,13 @@ lib::log::Options log_options(const lib::Config& env) {
   return lib::log::service_options("", !env.get_string("LOGFILE", "").empty());
 }
 
+// Account OPTIONS are parsed in one place (authlib/account_options.hpp).
 std::optional<std::string> account_option(std::string_view options, std::string_view name) {
-  while (!options.empty()) {
-    size_t comma = options.find(',');
-    std::string_view item = options.substr(0, comma);
-    options = comma == std::string_view::npos ? std::string_view() : options.substr(comma + 1);
-    size_t eq = item.find('=');
-    std::string_view key = item.substr(0, eq);
-    if (key == name) return std::string(eq == std::string_view::npos ? std::string_view() : item.substr(eq + 1));
-  }
-  return std::nullopt;
+  return authlib::account_option(options, name);
 }
 
 bool account_option_set(std::string_view options, std::string_view name) {
-  auto v = account_option(options, name);
-  if (!v) return false;
-  if (v->empty()) return true;
-  char c = (*v)[0];
-  if (c == 'y' || c == 'Y' || c == 't' || c == 'T') return true;
-  return std::atoi(v->c_str()) != 0;
+  return authlib::account_option_set(options, name);
 }
 
 std::string apply_defdomain(std::string_view user, std::string_view defdomain,

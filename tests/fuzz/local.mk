@@ -162,3 +162,11 @@ FUZZ_IMAP_CRLF_SRC = tests/fuzz/fuzz_imap_crlf.cpp imapd/body_stream.cpp lib/io.
 tests/fuzz/fuzz_imap_crlf: $(addprefix $(top_srcdir)/,$(FUZZ_IMAP_CRLF_SRC))
 	$(call fuzz_build,$(FUZZ_IMAP_CRLF_SRC))
 EXTRA_DIST += tests/fuzz/fuzz_imap_crlf.cpp
+
+# imapd: courierimapacl files, ACL2=UNION rights, the #shared index (issue 15).
+FUZZ_TARGETS += tests/fuzz/fuzz_imap_acl
+FUZZ_IMAP_ACL_SRC = tests/fuzz/fuzz_imap_acl.cpp imapd/acl.cpp imapd/shared_virtual.cpp authlib/account_options.cpp lib/config.cpp \
+  lib/config_shell.cpp lib/log.cpp lib/atomic_file.cpp lib/unique_fd.cpp lib/utf8.cpp
+tests/fuzz/fuzz_imap_acl: $(addprefix $(top_srcdir)/,$(FUZZ_IMAP_ACL_SRC))
+	$(call fuzz_build,$(FUZZ_IMAP_ACL_SRC))
+EXTRA_DIST += tests/fuzz/fuzz_imap_acl.cpp
