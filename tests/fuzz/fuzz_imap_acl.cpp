@@ -15,19 +15,7 @@
 
 #include "imapd/acl.hpp"
 #include "imapd/shared_virtual.hpp"
-
-namespace {
-
-[[noreturn]] void fail(const char* what, int line) {
-  std::fprintf(stderr, "fuzz_imap_acl: invariant violated at line %d: %s\n", line, what);
-  std::abort();
-}
-#define CHECK(cond)                     \
-  do {                                  \
-    if (!(cond)) fail(#cond, __LINE__); \
-  } while (0)
-
-}  // namespace
+#include "tests/fuzz/fuzz_check.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
