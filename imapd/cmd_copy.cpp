@@ -20,6 +20,7 @@
 #include "imapd/replies.hpp"
 #include "imapd/sequence_set.hpp"
 #include "imapd/session.hpp"
+#include "imapd/shared_fs.hpp"
 #include "lib/log.hpp"
 #include "lib/maildir.hpp"
 #include "lib/maildir_quota.hpp"
@@ -48,12 +49,15 @@ Completion Session::copy_or_move(const ParsedCommand& c, bool move) {
   std::string why;
   auto name = mailbox_arg(c.args[1], why);
   if (!name) return {"NO", why};
+  if (!name->dir.empty())  // shared.* (imapd/shared_fs.hpp): not yet a COPY target
+    return {"NO", "[CANNOT] COPY and MOVE into " + name->imap_name + " are not supported; APPEND the message."};
   Mailbox& mb = *mailbox_;
   if (move && mb.read_only()) return {"NO", std::string(reply::read_only)};
   std::string target = folder_dir(*name);
   if (::access((target + "/cur").c_str(), F_OK) != 0) return {"NO", std::string(reply::trycreate)};
   // Renaming within one folder would keep the UID; RFC 6851 wants new ones.
-  bool by_rename = move && target != mb.dir();
+  // A shared folder's messages are links (imapd/shared_fs.hpp): copied, never renamed.
+  bool by_rename = move && target != mb.dir() && mb.name().dir.empty();
   std::vector<std::uint32_t> src_uids;
   std::vector<std::string> bases;
   std::vector<KeywordChange> target_kw, source_kw;
@@ -217,6 +221,7 @@ Completion Session::copy_or_move(const ParsedCommand& c, bool move) {
       else which[i] = true;                             // copied: remove the original
     }
     if (!by_rename) (void)mb.refresh(true);  // the copies, when moved into this mailbox
+    if (!mb.name().dir.empty()) shared_fs::expunge_targets(mb, which, login_);
     auto r = mb.expunge(which, "");
     if (r) emit(*r);
     else lib::log::error("user=%s: MOVE: %s", login_.c_str(), r.error().message.c_str());

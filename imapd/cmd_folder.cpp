@@ -10,6 +10,7 @@
 #include "imapd/objectid.hpp"
 #include "imapd/replies.hpp"
 #include "imapd/session.hpp"
+#include "imapd/shared_fs.hpp"
 #include "lib/c_handle.hpp"
 #include "lib/log.hpp"
 #include "lib/maildir.hpp"
@@ -39,6 +40,7 @@ Completion Session::cmd_create(const ParsedCommand& c) {
   auto name = mailbox_arg(strip_trailing_separator(c.args[0]), why);
   if (!name) return {"NO", why};
   if (name->folder.empty()) return {"NO", "[ALREADYEXISTS] INBOX always exists."};
+  if (!name->dir.empty()) return {"NO", std::string(shared_fs::not_managed_text)};
   auto r = lib::maildir::create_folder(root_, name->folder);
   if (!r) {
     lib::log::error("user=%s: CREATE: %s", login_.c_str(), r.error().message.c_str());
@@ -66,6 +68,7 @@ Completion Session::cmd_delete(const ParsedCommand& c) {
   auto name = mailbox_arg(c.args[0], why);
   if (!name) return {"NO", why};
   if (name->folder.empty()) return {"NO", "INBOX cannot be deleted."};
+  if (!name->dir.empty()) return {"NO", std::string(shared_fs::not_managed_text)};
   if (mailbox_ && mailbox_->name().folder == name->folder) mailbox_.reset();
   // RFC 3501 6.3.4: children stay; the name remains as \Noselect.
   auto r = lib::maildir::delete_folder(root_, name->folder, false);
@@ -90,6 +93,7 @@ Completion Session::cmd_rename(const ParsedCommand& c) {
   if (!from) return {"NO", why};
   auto to = mailbox_arg(strip_trailing_separator(c.args[1]), why);
   if (!to) return {"NO", why};
+  if (!from->dir.empty() || !to->dir.empty()) return {"NO", std::string(shared_fs::not_managed_text)};
   if (to->folder.empty()) return {"NO", "[ALREADYEXISTS] INBOX already exists."};
   if (from->folder.empty()) {
     // RFC 3501 6.3.5: renaming INBOX moves its messages to the new mailbox

@@ -11,6 +11,7 @@
 #include "imapd/mutf7.hpp"
 #include "imapd/replies.hpp"
 #include "imapd/session.hpp"
+#include "imapd/shared_fs.hpp"
 #include "lib/log.hpp"
 #include "lib/maildir.hpp"
 
@@ -67,6 +68,12 @@ Completion Session::list_common(const ParsedCommand& c, bool lsub) {
     auto su = special_use(f.name, settings_.trash_name);
     if (!su.empty()) attrs += " " + std::string(su);
     out += "* LIST (" + attrs + ") \".\" " + wire_name(name) + "\r\n";
+  }
+  for (const auto& e : shared_fs::list(root_, login_)) {  // shared.NICK.FOLDER (imapd/shared_fs.hpp)
+    if (!list_match(pattern, e.imap_name)) continue;
+    std::string attrs = e.has_children ? "\\HasChildren" : "\\HasNoChildren";
+    if (!e.selectable) attrs = "\\Noselect " + attrs;
+    out += "* LIST (" + attrs + ") \".\" " + wire_name(e.imap_name) + "\r\n";
   }
   emit(out);
   return {"OK", reply::completed("LIST")};
@@ -150,6 +157,10 @@ Completion Session::list_extended(const ParsedCommand& c) {
     std::string name = imap_name_of(f.name);
     known[name] = {f.exists, f.has_children, std::string(special_use(f.name, settings_.trash_name))};
     order.push_back(name);
+  }
+  for (const auto& e : shared_fs::list(root_, login_)) {  // shared.NICK.FOLDER (imapd/shared_fs.hpp)
+    known[e.imap_name] = {e.selectable, e.has_children, {}};
+    order.push_back(e.imap_name);
   }
   std::set<std::string> subs;
   if (sel_subscribed || ret_subscribed) {

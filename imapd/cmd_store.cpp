@@ -8,6 +8,7 @@
 #include "imapd/keywords.hpp"
 #include "imapd/replies.hpp"
 #include "imapd/session.hpp"
+#include "imapd/shared_fs.hpp"
 #include "lib/log.hpp"
 
 namespace imapd {
@@ -60,7 +61,7 @@ Completion Session::cmd_store(const ParsedCommand& c) {
     }
   }
   Mailbox& mb = *mailbox_;
-  if (mb.read_only()) return {"NO", std::string(reply::read_only)};
+  if (mb.read_only()) return {"NO", shared_fs::read_only_reply(mb, reply::read_only)};
   if (keywords.size() > max_keywords_per_message) return {"NO", "Too many keywords on one message."};
   Mailbox::FlagChange change;
   change.mode = mode == 0 ? Mailbox::FlagChange::Mode::replace

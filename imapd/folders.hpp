@@ -25,6 +25,9 @@ inline constexpr std::size_t max_subscriptions = 10000;
 struct FolderName {
   std::string folder;     // Maildir++ name without the leading '.'
   std::string imap_name;  // canonical: "INBOX" or "INBOX.<folder>"
+  // Set for "shared.<nick>.<folder>" (imapd/shared_fs.hpp): the account's
+  // copy of the sharable folder; `folder` is then never a Maildir++ name.
+  std::string dir;
 };
 
 // Maps a UTF-8 mailbox name to its folder. "INBOX" matches case-insensitively

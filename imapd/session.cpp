@@ -1,6 +1,7 @@
 // imapd/session.cpp: the authenticated session loop and the small commands
 // (see session.hpp).
 #include "imapd/session.hpp"
+#include "imapd/shared_fs.hpp"
 
 #include <dirent.h>
 #include <malloc.h>
@@ -50,10 +51,12 @@ std::optional<FolderName> Session::mailbox_arg(const Value& v, std::string& why)
     why = utf8_enabled_ ? "Invalid mailbox name (not UTF-8)." : "Invalid mailbox name (not modified UTF-7).";
     return std::nullopt;
   }
+  if (shared_fs::is_shared_name(*utf8)) return shared_fs::resolve(root_, *utf8, why);
   return resolve_mailbox(*utf8, why);
 }
 
 std::string Session::folder_dir(const FolderName& f) const {
+  if (!f.dir.empty()) return f.dir;
   return lib::maildir::folder_path(root_, f.folder);
 }
 
