@@ -207,6 +207,11 @@ int main(int argc, char** argv) {
       return 64;
     }
     mode_t mode = 0700;
+    struct stat root_st;
+    if (!share.empty() && ::stat(dir.c_str(), &root_st) == 0 && (root_st.st_mode & 0011) == 0)
+      lib::log::warning("%s is not a sharable maildir (mode %03o): others cannot reach folder %s until you run "
+                        "maildirmake -S %s", dir.c_str(), static_cast<unsigned>(root_st.st_mode & 0777),
+                        folder.c_str(), dir.c_str());
     if (!share.empty()) {
       bool group = share.find(",group") != std::string::npos;
       std::string kind = share.substr(0, share.find(','));

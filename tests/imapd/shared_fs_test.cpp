@@ -3,7 +3,9 @@
 #include "imapd/shared_fs.hpp"
 
 #include <gtest/gtest.h>
+#include <pwd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -161,18 +163,46 @@ TEST(SharedFs, VanishedSharableFolderIsAClearError) {
 }
 
 TEST(SharedFs, ReadOnlyWhenCurNotWritable) {
-  if (::geteuid() == 0) GTEST_SKIP() << "root may write anywhere; the integration test covers this as nobody";
   Fixture f;
   f.deliver("news", "Subject: one\n\n1\n");
-  ::chmod((md::folder_path(f.sharable, "news") + "/cur").c_str(), 0555);
-  std::string why;
-  auto n = sfs::resolve(f.user, "shared.firm.news", why);
-  ASSERT_TRUE(n);
-  auto p = sfs::prepare(f.user, *n);
-  ::chmod((md::folder_path(f.sharable, "news") + "/cur").c_str(), 0755);
-  ASSERT_TRUE(p) << p.error().message;
-  EXPECT_TRUE(p->read_only);
-  EXPECT_EQ(f.names(n->dir + "/new").size(), 1u);  // still seen, from the sharable new/
+  std::string folder = md::folder_path(f.sharable, "news");
+  // Read-only for the reader: as root, the reader is nobody and the folder
+  // root's (the -s read case); otherwise cur/ and new/ lose the write bit.
+  uid_t reader = ::geteuid();
+  if (reader == 0) {
+    struct passwd* pw = ::getpwnam("nobody");
+    if (!pw) GTEST_SKIP() << "no user nobody to read as";
+    reader = pw->pw_uid;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(f.t.path()))
+      if (e.path().string().rfind(f.user + "/", 0) == 0) ::chown(e.path().c_str(), reader, pw->pw_gid);
+    ::chown(f.user.c_str(), reader, pw->pw_gid);
+    ::chmod(f.t.path().c_str(), 0755);
+    for (const auto& e : std::filesystem::directory_iterator(folder + "/new")) ::chmod(e.path().c_str(), 0644);
+  } else {
+    ::chmod((folder + "/cur").c_str(), 0555);
+    ::chmod((folder + "/new").c_str(), 0555);
+  }
+  // The check runs in a child (as the reader when we are root).
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (::geteuid() == 0 && (::setgid(65534) != 0 || ::setuid(reader) != 0)) ::_exit(10);
+    std::string why;
+    auto n = sfs::resolve(f.user, "shared.firm.news", why);
+    if (!n) ::_exit(11);
+    auto p = sfs::prepare(f.user, *n);
+    if (!p) ::_exit(12);
+    if (!p->read_only) ::_exit(13);
+    std::size_t links = 0;
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(n->dir + "/new")) ++links;
+    ::_exit(links == 1 ? 0 : 14);  // still seen, from the sharable new/
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ::chmod((folder + "/cur").c_str(), 0755);
+  ::chmod((folder + "/new").c_str(), 0755);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "10 setuid, 11 resolve, 12 prepare, 13 not read-only, 14 link count";
   EXPECT_NE(sfs::read_only_text("shared.firm.news").find("[NOPERM]"), std::string::npos);
 }
 

@@ -174,3 +174,40 @@ def test_del_removes_share_and_vanished_folder_is_clear(shared_site):
     a.logout()
     log = server.log_text()
     assert re.search(r"shared folder shared\.firm\.Board is not available: .*/\.Board/cur: No such file", log), log
+
+
+def test_maildirmake_add_del_refuse_bad_input(tmp_path):
+    mk = tool("maildrop/maildirmake")
+    user, share = tmp_path / "Maildir", tmp_path / "share"
+
+    def run(*args):
+        return subprocess.run([mk, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert run(user).returncode == 0
+    assert run("-S", share).returncode == 0
+    assert oct(share.stat().st_mode & 0o777) == "0o755"
+    plain = tmp_path / "plain"
+    assert run(plain).returncode == 0
+    cp = run("-s", "read", "-f", "News", plain)  # works, but says the maildir is not sharable
+    assert cp.returncode == 0 and "not a sharable maildir" in cp.stderr and "maildirmake -S" in cp.stderr
+    cases = [
+        (("--add", f"a.b={share}", user), 64, "invalid name"),
+        (("--add", "firm", user), 64, "NICK=/path"),
+        (("--add", f"firm={tmp_path / 'nothing'}", user), 66, "No such file"),
+        (("--add", f"firm={tmp_path}", user), 66, "not a maildir"),
+        (("--add", f"firm={share}", tmp_path / "nomaildir"), 66, "not a maildir"),
+        (("--del", "firm", user), 66, "does not list"),
+    ]
+    for args, rc, text in cases:
+        cp = run(*args)
+        assert cp.returncode == rc and text in cp.stderr, (args, cp.returncode, cp.stderr)
+    assert not (user / "shared-maildirs").exists()  # nothing written by a refused command
+    assert run("--add", f"firm={share}", user).returncode == 0
+    cp = run("--add", f"firm={share}", user)
+    assert cp.returncode == 73 and "already lists" in cp.stderr
+    # Hand-edited lines the tool cannot keep are named, and dropped on rewrite.
+    with open(user / "shared-maildirs", "a") as f:
+        f.write("bad.nick /x\n")
+    assert run("--add", f"tech={share}", user).returncode == 0
+    assert (user / "shared-maildirs").read_text() == f"firm\t{share}\ntech\t{share}\n"
+    assert run("--del", "firm", user).returncode == 0
+    assert (user / "shared-maildirs").read_text() == f"tech\t{share}\n"
