@@ -49,10 +49,19 @@ Completion Session::copy_or_move(const ParsedCommand& c, bool move) {
   std::string why;
   auto name = mailbox_arg(c.args[1], why);
   if (!name) return {"NO", why};
-  if (!name->dir.empty())  // shared.* (imapd/shared_fs.hpp): not yet a COPY target
-    return {"NO", "[CANNOT] COPY and MOVE into " + name->imap_name + " are not supported; APPEND the message."};
   Mailbox& mb = *mailbox_;
   if (move && mb.read_only()) return {"NO", std::string(reply::read_only)};
+  if (!name->dir.empty()) {  // into shared.* (imapd/shared_fs.hpp): stored in the sharable folder
+    auto copied = shared_fs::copy_into(root_, *name, mb, *set, login_, why);
+    if (!copied) return {"NO", why};
+    if (move) {
+      if (!mb.name().dir.empty()) shared_fs::expunge_targets(mb, *copied, login_);
+      auto r = mb.expunge(*copied, "");
+      if (r) emit(*r);
+      else lib::log::error("user=%s: MOVE: %s", login_.c_str(), r.error().message.c_str());
+    }
+    return {"OK", reply::completed(move ? "MOVE" : "COPY")};
+  }
   std::string target = folder_dir(*name);
   if (::access((target + "/cur").c_str(), F_OK) != 0) return {"NO", std::string(reply::trycreate)};
   // Renaming within one folder would keep the UID; RFC 6851 wants new ones.

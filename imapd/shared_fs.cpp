@@ -302,6 +302,37 @@ void after_append(const std::string& root, const FolderName& name, const std::st
     lib::log::warning("user=%s: APPEND to %s: %s", login.c_str(), name.imap_name.c_str(), p.error().message.c_str());
 }
 
+std::optional<std::vector<bool>> copy_into(const std::string& root, const FolderName& name, Mailbox& src,
+                                           const std::vector<std::size_t>& indexes, const std::string& login,
+                                           std::string& why) {
+  auto dir = append_dir(root, name, why);
+  if (!dir) return std::nullopt;
+  std::vector<bool> copied(src.count(), false);
+  std::vector<std::string> paths;
+  for (std::size_t idx : indexes) {
+    auto fd = src.open_message(idx);
+    if (fd && !*fd) continue;  // expunged meanwhile
+    std::optional<lib::Result<md::Delivered>> d;
+    if (fd) {
+      md::DeliveryOptions opts;
+      opts.location = md::Location::cur_dir;
+      if (src.stat_message(idx)) opts.mtime = src.messages()[idx].internal_date;
+      d = md::deliver_from_fd(*dir, (*fd)->get(), opts);
+    }
+    if (!fd || !*d) {
+      lib::log::error("user=%s: COPY to %s: %s", login.c_str(), name.imap_name.c_str(),
+                      (!fd ? fd.error() : d->error()).message.c_str());
+      for (const auto& p : paths) ::unlink(p.c_str());
+      why = "Cannot copy into " + name.imap_name + " now, see the log.";
+      return std::nullopt;
+    }
+    paths.push_back((*d)->path);
+    copied[idx] = true;
+  }
+  after_append(root, name, *dir, paths, login);
+  return copied;
+}
+
 std::size_t expunge_targets(const Mailbox& mb, std::vector<bool>& which, const std::string& login) {
   std::size_t kept = 0;
   const auto& msgs = mb.messages();

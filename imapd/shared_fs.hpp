@@ -95,6 +95,15 @@ std::optional<std::string> append_dir(const std::string& root, const FolderName&
 void after_append(const std::string& root, const FolderName& name, const std::string& dir,
                   const std::vector<std::string>& paths, const std::string& login);
 
+// COPY/MOVE of messages `indexes` of `src` into shared folder `name`: each is
+// stored in the sharable folder as a new message (Courier's rule: no flags;
+// every reader sees it unseen), then the copy is synced. Returns which
+// source messages were copied (vanished ones are skipped), or nullopt with a
+// NO text in `why` (nothing is left half copied: stored files are removed).
+std::optional<std::vector<bool>> copy_into(const std::string& root, const FolderName& name, Mailbox& src,
+                                           const std::vector<std::size_t>& indexes, const std::string& login,
+                                           std::string& why);
+
 // Before EXPUNGE of a shared folder's copy: removes from the sharable folder
 // each message marked in `which`; a message this account may not remove is
 // unmarked (it stays, as in Courier). Returns how many were kept.

@@ -211,3 +211,28 @@ def test_maildirmake_add_del_refuse_bad_input(tmp_path):
     assert (user / "shared-maildirs").read_text() == f"firm\t{share}\ntech\t{share}\n"
     assert run("--del", "firm", user).returncode == 0
     assert (user / "shared-maildirs").read_text() == f"tech\t{share}\n"
+
+
+def test_copy_and_move_into_shared_folder(shared_site):
+    server, alice, bob, share = shared_site
+    a = server.login(alice)
+    assert a.append("INBOX", None, None, message("filed by alice").replace(b"\n", b"\r\n"))[0] == "OK"
+    assert a.append("INBOX", None, None, message("moved by alice").replace(b"\n", b"\r\n"))[0] == "OK"
+    a.select("INBOX")
+    typ, data = a.copy("1", "shared.firm.Board")
+    assert typ == "OK", data
+    typ, data = a._simple_command("MOVE", "2", "shared.firm.Board")
+    assert typ == "OK", data
+    assert a.select("INBOX")[1] == [b"1"]  # the moved one left INBOX
+    # Into the read-only folder: refused, nothing stored.
+    typ, data = a.copy("1", "shared.firm.Announce")
+    assert typ == "NO" and b"[NOPERM]" in data[0], data
+    assert len(list((share / ".Announce" / "new").iterdir())) == 1
+    a.logout()
+    b = server.login(bob)
+    typ, data = b.select("shared.firm.Board")
+    assert data == [b"3"], data
+    subjects = b"".join(x[1] for x in b.fetch("1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")[1] if isinstance(x, tuple))
+    assert b"filed by alice" in subjects and b"moved by alice" in subjects
+    assert b"\\Seen" not in b"".join(b.fetch("1:*", "(FLAGS)")[1])
+    b.logout()
