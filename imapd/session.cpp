@@ -112,6 +112,7 @@ void Session::announce_keywords() {
 void Session::send_updates(bool allow_expunge) {
   if (!mailbox_) return;
   std::uint32_t uid_before = mailbox_->messages().empty() ? 0 : mailbox_->messages().back().uid;
+  if (!mailbox_->name().dir.empty()) (void)shared_fs::prepare(root_, mailbox_->name());  // shared.*: new links
   auto r = mailbox_->refresh();
   if (!r) {
     lib::log::error("user=%s folder=%s: %s", login_.c_str(), mailbox_->dir().c_str(), r.error().message.c_str());

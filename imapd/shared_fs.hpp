@@ -17,8 +17,9 @@
 // per account. Links are symbolic, as Courier's: the owner's expunge frees the
 // space at once, and a reader needs no write access to the sharable folder.
 //
-// Sync (before SELECT/EXAMINE/STATUS; skipped while the sharable folder's new/
-// and cur/ are older than shared-timestamp):
+// Sync (at SELECT/EXAMINE/STATUS, and before the updates after each command
+// while one is selected, so NOOP and IDLE show new mail; skipped while the
+// sharable folder's new/ and cur/ are older than shared-timestamp):
 //   1. messages in the sharable folder's new/ move to its cur/ (when allowed);
 //   2. a link whose message is gone from the sharable cur/ is removed;
 //   3. a link whose message was renamed (its owner changed flags) is pointed
