@@ -237,3 +237,19 @@ def test_copy_and_move_into_shared_folder(shared_site):
     assert b"filed by alice" in subjects and b"moved by alice" in subjects
     assert b"\\Seen" not in b"".join(b.fetch("1:*", "(FLAGS)")[1])
     b.logout()
+
+
+def test_idle_in_shared_folder_hears_delivery(shared_site):
+    server, alice, _, share = shared_site
+    c = server.raw()
+    c.line()  # greeting
+    c.send(f'a LOGIN "{alice.address}" "{alice.password}"\r\n')
+    assert c.until_tag("a")[-1].startswith(b"a OK")
+    c.send("b SELECT shared.firm.Board\r\n")
+    assert b"* 1 EXISTS" in c.until_tag("b")
+    c.send("c IDLE\r\n")
+    assert c.line().startswith(b"+")
+    as_account([tool("maildrop/deliverquota"), share / ".Board"], stdin=message("while idling"))
+    assert c.line() == b"* 2 EXISTS"  # from the inotify watch on the sharable folder
+    c.send("DONE\r\n")
+    assert c.until_tag("c")[-1].startswith(b"c OK")
