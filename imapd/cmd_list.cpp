@@ -225,6 +225,8 @@ Completion Session::cmd_subscribe(const ParsedCommand& c) {
   std::string why;
   auto name = mailbox_arg(c.args[0], why);
   if (!name) return {"NO", why};
+  if (!name->dir.empty())  // shared.*: Courier subscribes only to a folder it can read
+    if (auto p = shared_fs::prepare(root_, *name); !p) return {"NO", "[NONEXISTENT] " + p.error().message + "."};
   auto subs = read_subscriptions(root_);
   if (!subs) return {"NO", std::string(reply::cannot_read_subscriptions)};
   if (subs->size() >= max_subscriptions) return {"NO", "Too many subscriptions."};

@@ -172,6 +172,8 @@ def test_del_removes_share_and_vanished_folder_is_clear(shared_site):
     shutil.rmtree(share / ".Board")
     typ, data = a.select("shared.firm.Board")
     assert typ == "NO" and b"shared.firm.Board" in data[0], data
+    typ, data = a.subscribe("shared.firm.Board")
+    assert typ == "NO" and b"shared.firm.Board is not available" in data[0], data
     a.logout()
     log = server.log_text()
     assert re.search(r"shared folder shared\.firm\.Board is not available: .*/\.Board/cur: No such file", log), log
