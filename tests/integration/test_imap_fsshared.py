@@ -238,6 +238,15 @@ def test_copy_and_move_into_shared_folder(shared_site):
     subjects = b"".join(x[1] for x in b.fetch("1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")[1] if isinstance(x, tuple))
     assert b"filed by alice" in subjects and b"moved by alice" in subjects
     assert b"\\Seen" not in b"".join(b.fetch("1:*", "(FLAGS)")[1])
+    # MOVE out of the shared folder: a real file in bob's INBOX (never a link
+    # into the sharable folder), and the message leaves the sharable folder.
+    typ, data = b.search(None, "SUBJECT", '"moved by alice"')
+    typ, data = b._simple_command("MOVE", data[0].split()[0], "INBOX")
+    assert typ == "OK", data
+    assert len(list((share / ".Board" / "cur").iterdir())) == 2
+    files = [f for d in ("new", "cur") for f in (bob.maildir / d).iterdir()]
+    assert len(files) == 1 and not files[0].is_symlink() and b"moved by alice" in files[0].read_bytes()
+    assert b.select("INBOX")[1] == [b"1"]
     b.logout()
 
 
