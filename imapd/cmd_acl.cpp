@@ -89,6 +89,9 @@ std::optional<FolderName> Session::resolve_shared(const std::string& utf8, std::
 
 acl::Rights Session::rights_on(const FolderName& f) const {
   if (!settings_.acl) return acl::all_rights();
+  // shared.NICK.FOLDER (imapd/shared_fs.hpp): Unix permissions govern, as in
+  // Courier's filesystem model; read-only shares open with [READ-ONLY].
+  if (!f.dir.empty()) return acl::all_rights();
   const std::string& maildir = f.root.empty() ? root_ : f.root;
   auto list = acl::read(maildir, f.folder);
   if (!list) {

@@ -19,6 +19,7 @@
 #include "imapd/replies.hpp"
 #include "imapd/sequence_set.hpp"
 #include "imapd/session.hpp"
+#include "imapd/shared_fs.hpp"
 #include "lib/log.hpp"
 #include "lib/maildir.hpp"
 #include "lib/maildir_quota.hpp"
@@ -114,6 +115,11 @@ Completion Session::cmd_append(const ParsedCommand& c) {
     messages.push_back(std::move(msg));
   }
   std::string dir = folder_dir(*name);
+  if (!name->dir.empty()) {  // shared.*: into the sharable folder itself
+    auto d = shared_fs::append_dir(root_, *name, why);
+    if (!d) return {"NO", why};
+    dir = *d;
+  }
   struct stat st {};
   if (::stat((dir + "/cur").c_str(), &st) != 0) return {"NO", std::string(reply::trycreate)};
   if (auto no = refuse_unless(*name, "i")) return *no;  // RFC 4314 4
@@ -207,6 +213,14 @@ Completion Session::cmd_append(const ParsedCommand& c) {
     done.push_back(q->delivered);
   }
   spool_.fd.reset();
+  // The UIDs of a shared folder are the account's copy's, given at its next
+  // sync: no APPENDUID (RFC 4315 allows leaving it out).
+  if (!name->dir.empty()) {
+    std::vector<std::string> paths;
+    for (const auto& d : done) paths.push_back(d.path);
+    shared_fs::after_append(root_, *name, dir, paths, login_);
+    return {"OK", reply::completed("APPEND")};
+  }
   std::vector<std::string> bases;
   for (std::size_t k = 0; k < done.size(); ++k) {
     bases.push_back(done[k].base);

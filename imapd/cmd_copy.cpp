@@ -20,6 +20,7 @@
 #include "imapd/replies.hpp"
 #include "imapd/sequence_set.hpp"
 #include "imapd/session.hpp"
+#include "imapd/shared_fs.hpp"
 #include "lib/log.hpp"
 #include "lib/maildir.hpp"
 #include "lib/maildir_quota.hpp"
@@ -50,13 +51,25 @@ Completion Session::copy_or_move(const ParsedCommand& c, bool move) {
   if (!name) return {"NO", why};
   Mailbox& mb = *mailbox_;
   if (move && mb.read_only()) return {"NO", std::string(reply::read_only)};
+  if (!name->dir.empty()) {  // into shared.* (imapd/shared_fs.hpp): stored in the sharable folder
+    auto copied = shared_fs::copy_into(root_, *name, mb, *set, login_, why);
+    if (!copied) return {"NO", why};
+    if (move) {
+      if (!mb.name().dir.empty()) shared_fs::expunge_targets(mb, *copied, login_);
+      auto r = mb.expunge(*copied, "");
+      if (r) emit(*r);
+      else lib::log::error("user=%s: MOVE: %s", login_.c_str(), r.error().message.c_str());
+    }
+    return {"OK", reply::completed(move ? "MOVE" : "COPY")};
+  }
   std::string target = folder_dir(*name);
   if (::access((target + "/cur").c_str(), F_OK) != 0) return {"NO", std::string(reply::trycreate)};
   if (auto no = refuse_unless(*name, "i")) return *no;  // RFC 4314 4
   if (move)
     if (auto no = refuse_unless_selected("te")) return *no;
   // Renaming within one folder would keep the UID; RFC 6851 wants new ones.
-  bool by_rename = move && target != mb.dir();
+  // A shared folder's messages are links (imapd/shared_fs.hpp): copied, never renamed.
+  bool by_rename = move && target != mb.dir() && mb.name().dir.empty();
   std::vector<std::uint32_t> src_uids;
   std::vector<std::string> bases;
   std::vector<KeywordChange> target_kw, source_kw;
@@ -220,6 +233,7 @@ Completion Session::copy_or_move(const ParsedCommand& c, bool move) {
       else which[i] = true;                             // copied: remove the original
     }
     if (!by_rename) (void)mb.refresh(true);  // the copies, when moved into this mailbox
+    if (!mb.name().dir.empty()) shared_fs::expunge_targets(mb, which, login_);
     auto r = mb.expunge(which, "");
     if (r) emit(*r);
     else lib::log::error("user=%s: MOVE: %s", login_.c_str(), r.error().message.c_str());

@@ -4,6 +4,7 @@
 
 #include "imapd/replies.hpp"
 #include "imapd/session.hpp"
+#include "imapd/shared_fs.hpp"
 #include "lib/log.hpp"
 #include "lib/maildir.hpp"
 
@@ -12,7 +13,7 @@ namespace imapd {
 Completion Session::cmd_expunge(const ParsedCommand& c) {
   if (c.args.size() != (c.uid ? 1u : 0u)) return {"BAD", c.uid ? "Syntax: UID EXPUNGE set." : "EXPUNGE takes no arguments."};
   Mailbox& mb = *mailbox_;
-  if (mb.read_only()) return {"NO", std::string(reply::read_only)};
+  if (mb.read_only()) return {"NO", shared_fs::read_only_reply(mb, reply::read_only)};
   if (auto no = refuse_unless_selected("e")) return *no;  // RFC 4314 4
   std::vector<bool> which(mb.count(), false);
   if (c.uid) {
@@ -25,7 +26,8 @@ Completion Session::cmd_expunge(const ParsedCommand& c) {
   for (std::size_t i = 0; i < which.size(); ++i)
     which[i] = which[i] && lib::maildir::has_flag(mb.messages()[i].maildir_flags, 'T');
   std::string trash;
-  if (settings_.move_expunge_to_trash && mb.name().root.empty() && mb.name().folder != settings_.trash_name) {
+  if (!mb.name().dir.empty()) shared_fs::expunge_targets(mb, which, login_);  // shared.*: the sharable folder's
+  else if (settings_.move_expunge_to_trash && mb.name().root.empty() && mb.name().folder != settings_.trash_name) {
     auto made = lib::maildir::create_folder(root_, settings_.trash_name);
     if (made) trash = lib::maildir::folder_path(root_, settings_.trash_name);
   }

@@ -10,6 +10,7 @@
 #include "imapd/objectid.hpp"
 #include "imapd/replies.hpp"
 #include "imapd/session.hpp"
+#include "imapd/shared_fs.hpp"
 #include "lib/c_handle.hpp"
 #include "lib/log.hpp"
 #include "lib/maildir.hpp"
@@ -39,6 +40,7 @@ Completion Session::cmd_create(const ParsedCommand& c) {
   auto name = mailbox_arg(strip_trailing_separator(c.args[0]), why);
   if (!name) return {"NO", why};
   if (name->folder.empty()) return {"NO", "[ALREADYEXISTS] INBOX always exists."};
+  if (!name->dir.empty()) return {"NO", std::string(shared_fs::not_managed_text)};
   if (auto no = refuse_unless_parent(*name, "k")) return *no;  // RFC 4314 4
   const std::string& base = name->root.empty() ? root_ : name->root;  // #shared: the other account's
   auto r = lib::maildir::create_folder(base, name->folder);
@@ -68,6 +70,7 @@ Completion Session::cmd_delete(const ParsedCommand& c) {
   auto name = mailbox_arg(c.args[0], why);
   if (!name) return {"NO", why};
   if (name->folder.empty()) return {"NO", "INBOX cannot be deleted."};
+  if (!name->dir.empty()) return {"NO", std::string(shared_fs::not_managed_text)};
   if (auto no = refuse_unless(*name, "x")) return *no;  // RFC 4314 4
   const std::string& base = name->root.empty() ? root_ : name->root;  // #shared: the other account's
   if (mailbox_ && mailbox_->name().imap_name == name->imap_name) mailbox_.reset();
@@ -95,6 +98,7 @@ Completion Session::cmd_rename(const ParsedCommand& c) {
   if (!from) return {"NO", why};
   auto to = mailbox_arg(strip_trailing_separator(c.args[1]), why);
   if (!to) return {"NO", why};
+  if (!from->dir.empty() || !to->dir.empty()) return {"NO", std::string(shared_fs::not_managed_text)};
   if (to->folder.empty()) return {"NO", "[ALREADYEXISTS] INBOX already exists."};
   if (from->root != to->root) return {"NO", "[CANNOT] RENAME cannot move a folder to another account."};
   if (!from->root.empty() && from->folder.empty()) return {"NO", "[CANNOT] Another account's INBOX cannot be renamed."};

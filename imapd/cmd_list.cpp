@@ -11,6 +11,7 @@
 #include "imapd/mutf7.hpp"
 #include "imapd/replies.hpp"
 #include "imapd/session.hpp"
+#include "imapd/shared_fs.hpp"
 #include "lib/log.hpp"
 #include "lib/maildir.hpp"
 
@@ -69,6 +70,12 @@ Completion Session::list_common(const ParsedCommand& c, bool lsub) {
     out += "* LIST (" + attrs + ") \".\" " + wire_name(name) + "\r\n";
   }
   if (!pattern.empty() && pattern.front() == '#') out += list_shared(pattern);  // cmd_acl.cpp
+  for (const auto& e : shared_fs::list(root_, login_)) {  // shared.NICK.FOLDER (imapd/shared_fs.hpp)
+    if (!list_match(pattern, e.imap_name)) continue;
+    std::string attrs = e.has_children ? "\\HasChildren" : "\\HasNoChildren";
+    if (!e.selectable) attrs = "\\Noselect " + attrs;
+    out += "* LIST (" + attrs + ") \".\" " + wire_name(e.imap_name) + "\r\n";
+  }
   emit(out);
   return {"OK", reply::completed("LIST")};
 }
@@ -152,6 +159,10 @@ Completion Session::list_extended(const ParsedCommand& c) {
     known[name] = {f.exists, f.has_children, std::string(special_use(f.name, settings_.trash_name))};
     order.push_back(name);
   }
+  for (const auto& e : shared_fs::list(root_, login_)) {  // shared.NICK.FOLDER (imapd/shared_fs.hpp)
+    known[e.imap_name] = {e.selectable, e.has_children, {}};
+    order.push_back(e.imap_name);
+  }
   std::set<std::string> subs;
   if (sel_subscribed || ret_subscribed) {
     auto r = read_subscriptions(root_);
@@ -224,6 +235,8 @@ Completion Session::cmd_subscribe(const ParsedCommand& c) {
   std::string why;
   auto name = mailbox_arg(c.args[0], why);
   if (!name) return {"NO", why};
+  if (!name->dir.empty())  // shared.*: Courier subscribes only to a folder it can read
+    if (auto p = shared_fs::prepare(root_, *name); !p) return {"NO", "[NONEXISTENT] " + p.error().message + "."};
   auto subs = read_subscriptions(root_);
   if (!subs) return {"NO", std::string(reply::cannot_read_subscriptions)};
   if (subs->size() >= max_subscriptions) return {"NO", "Too many subscriptions."};

@@ -5,6 +5,7 @@
 #include "imapd/objectid.hpp"
 #include "imapd/replies.hpp"
 #include "imapd/session.hpp"
+#include "imapd/shared_fs.hpp"
 #include "lib/log.hpp"
 
 namespace imapd {
@@ -31,6 +32,16 @@ Completion Session::cmd_select(const ParsedCommand& c) {
   std::string why;
   auto name = mailbox_arg(c.args[0], why);
   if (!name) return {"NO", why};
+  if (!name->dir.empty()) {  // shared.NICK.FOLDER (imapd/shared_fs.hpp)
+    auto p = shared_fs::prepare(root_, *name);
+    if (!p) {
+      lib::log::error("user=%s: %s %s: %s", login_.c_str(), c.name.c_str(), name->imap_name.c_str(),
+                      p.error().message.c_str());
+      if (p.error().kind == lib::ErrorKind::permanent) return {"NO", "[NONEXISTENT] " + p.error().message + "."};
+      return {"NO", "Cannot open " + name->imap_name + " now, see the log."};
+    }
+    if (p->read_only) examine = true;
+  }
   if (auto no = refuse_unless(*name, "r")) return *no;  // RFC 4314 4
   selected_rights_ = rights_on(*name);
   // Without any right to change it, the mailbox is opened read-only.
@@ -75,8 +86,9 @@ Completion Session::cmd_close(const ParsedCommand& c) {
     std::vector<bool> which;
     for (const auto& m : mailbox_->messages()) which.push_back(lib::maildir::has_flag(m.maildir_flags, 'T'));
     std::string trash;
-    if (settings_.move_expunge_to_trash && mailbox_->name().root.empty() &&
-        mailbox_->name().folder != settings_.trash_name) {
+    if (!mailbox_->name().dir.empty()) shared_fs::expunge_targets(*mailbox_, which, login_);
+    else if (settings_.move_expunge_to_trash && mailbox_->name().root.empty() &&
+             mailbox_->name().folder != settings_.trash_name) {
       trash = lib::maildir::folder_path(root_, settings_.trash_name);
       (void)lib::maildir::create_folder(root_, settings_.trash_name);
     }

@@ -6,6 +6,7 @@
 #include "imapd/objectid.hpp"
 #include "imapd/replies.hpp"
 #include "imapd/session.hpp"
+#include "imapd/shared_fs.hpp"
 #include "lib/log.hpp"
 
 namespace imapd {
@@ -106,6 +107,11 @@ Completion Session::cmd_status(const ParsedCommand& c) {
                            [](const Value& v) { return v.is_word("RECENT"); }))
     return {"BAD", "STATUS RECENT is not part of IMAP4rev2 (RFC 9051 has no \\Recent)."};
   if (auto no = refuse_unless(*name, "r")) return *no;  // RFC 4314 4
+  if (!name->dir.empty())  // shared.NICK.FOLDER: sync the account's copy first
+    if (auto p = shared_fs::prepare(root_, *name); !p) {
+      lib::log::error("user=%s: STATUS %s: %s", login_.c_str(), name->imap_name.c_str(), p.error().message.c_str());
+      return {"NO", "[NONEXISTENT] " + p.error().message + "."};
+    }
   Completion failure;
   auto line = status_response(*name, c.args[1], failure);
   if (!line) return failure;

@@ -8,6 +8,7 @@
 #include "imapd/keywords.hpp"
 #include "imapd/replies.hpp"
 #include "imapd/session.hpp"
+#include "imapd/shared_fs.hpp"
 #include "lib/log.hpp"
 
 namespace imapd {
@@ -60,7 +61,7 @@ Completion Session::cmd_store(const ParsedCommand& c) {
     }
   }
   Mailbox& mb = *mailbox_;
-  if (mb.read_only()) return {"NO", std::string(reply::read_only)};
+  if (mb.read_only()) return {"NO", shared_fs::read_only_reply(mb, reply::read_only)};
   {  // RFC 4314 4: \Seen needs "s", \Deleted "t", other flags "w" (FLAGS replaces all)
     std::string needed;
     bool other = !keywords.empty() || letters.find_first_not_of("ST") != std::string::npos;

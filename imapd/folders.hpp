@@ -29,6 +29,9 @@ struct FolderName {
   // that account's maildir and login; both empty for the session's own folders.
   std::string root;
   std::string owner;
+  // Set for "shared.<nick>.<folder>" (imapd/shared_fs.hpp): the account's
+  // copy of the sharable folder; `folder` is then never a Maildir++ name.
+  std::string dir;
 };
 
 // Maps a UTF-8 mailbox name to its folder. "INBOX" matches case-insensitively

@@ -136,3 +136,13 @@ imapd/rc/sharedindexinstall: $(srcdir)/imapd/sharedindexinstall.in Makefile
 	$(AM_V_GEN)$(do_subst) < $(srcdir)/imapd/sharedindexinstall.in > $@.tmp && chmod +x $@.tmp && mv $@.tmp $@
 CLEANFILES += imapd/rc/sharedindexinstall
 EXTRA_DIST += imapd/sharedindexinstall.in
+
+# Filesystem shared folders: the shared. namespace (imapd/shared_fs.hpp).
+imapd_libimapd_a_SOURCES += imapd/shared_fs.cpp imapd/shared_fs.hpp
+# Unit tests of shared-maildirs/maildirshared and of the shared. namespace.
+check_PROGRAMS += tests/fsshared_test
+TESTS += tests/fsshared_test
+tests_fsshared_test_CPPFLAGS = $(AM_CPPFLAGS) $(GTEST_CFLAGS) $(OPENSSL_CFLAGS)
+tests_fsshared_test_SOURCES = tests/lib/test_util.hpp tests/lib/test_util.cpp \
+  tests/lib/shared_maildirs_test.cpp tests/imapd/shared_fs_test.cpp
+tests_fsshared_test_LDADD = $(IMAPD_LIBS) $(ZLIB_LIBS) -lgtest_main $(GTEST_LIBS) -lpthread

@@ -1,6 +1,7 @@
 // imapd/session.cpp: the authenticated session loop and the small commands
 // (see session.hpp).
 #include "imapd/session.hpp"
+#include "imapd/shared_fs.hpp"
 
 #include <dirent.h>
 #include <malloc.h>
@@ -51,11 +52,13 @@ std::optional<FolderName> Session::mailbox_arg(const Value& v, std::string& why)
     why = utf8_names() ? "Invalid mailbox name (not UTF-8)." : "Invalid mailbox name (not modified UTF-7).";
     return std::nullopt;
   }
+  if (shared_fs::is_shared_name(*utf8)) return shared_fs::resolve(root_, *utf8, why);
   if (settings_.acl && shared::in_namespace(*utf8)) return resolve_shared(*utf8, why);  // cmd_acl.cpp
   return resolve_mailbox(*utf8, why);
 }
 
 std::string Session::folder_dir(const FolderName& f) const {
+  if (!f.dir.empty()) return f.dir;
   if (!f.root.empty()) return lib::maildir::folder_path(f.root, f.folder);  // #shared (cmd_acl.cpp)
   return lib::maildir::folder_path(root_, f.folder);
 }
@@ -119,6 +122,7 @@ void Session::announce_keywords() {
 void Session::send_updates(bool allow_expunge) {
   if (!mailbox_) return;
   std::uint32_t uid_before = mailbox_->messages().empty() ? 0 : mailbox_->messages().back().uid;
+  if (!mailbox_->name().dir.empty()) (void)shared_fs::prepare(root_, mailbox_->name());  // shared.*: new links
   auto r = mailbox_->refresh();
   if (!r) {
     lib::log::error("user=%s folder=%s: %s", login_.c_str(), mailbox_->dir().c_str(), r.error().message.c_str());

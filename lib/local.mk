@@ -32,3 +32,5 @@ lib_libsuite_a_SOURCES += \
 
 # What every program linking lib/libsuite.a needs.
 SUITE_LIBS = lib/libsuite.a $(BDB_LIBS) $(OPENSSL_LIBS)
+# Filesystem shared folders: shared-maildirs and maildirshared (maildirmake, imapd).
+lib_libsuite_a_SOURCES += lib/shared_maildirs.cpp lib/shared_maildirs.hpp

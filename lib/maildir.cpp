@@ -920,6 +920,12 @@ Result<NewToCur> move_new_to_cur(const std::string& maildir) {
 Result<std::vector<MessageInfo>> scan_messages(const std::string& maildir, bool stat_files) {
   std::vector<MessageInfo> out;
   std::unordered_map<std::string, std::size_t> by_base;
+  // A subscribed copy of a sharable folder (Courier's filesystem shared
+  // folders, lib/shared_maildirs.hpp) holds symbolic links to the messages of
+  // the sharable folder; it is marked by its "shared" link. Only there are
+  // message links followed; anywhere else a link is not a message.
+  struct stat shared_st;
+  bool follow_links = ::lstat((maildir + "/shared").c_str(), &shared_st) == 0 && S_ISLNK(shared_st.st_mode);
   for (Location loc : {Location::new_dir, Location::cur_dir}) {
     std::string dir = maildir + "/" + std::string(location_dir(loc));
     int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -940,9 +946,9 @@ Result<std::vector<MessageInfo>> scan_messages(const std::string& maildir, bool 
         m.size_bytes = *parsed->size_bytes;
         m.size_from_name = true;
       }
-      if (stat_files || !parsed->size_bytes) {
+      if (stat_files || !parsed->size_bytes || (follow_links && type == DT_LNK)) {
         struct stat st;
-        if (::fstatat(dir_fd.get(), entry.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (::fstatat(dir_fd.get(), entry.c_str(), &st, follow_links ? 0 : AT_SYMLINK_NOFOLLOW) != 0) {
           int err = errno;
           if (err == ENOENT) continue;  // moved or expunged while scanning
           return temp_sys("cannot stat", dir + "/" + entry, err);

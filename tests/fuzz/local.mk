@@ -170,3 +170,11 @@ FUZZ_IMAP_ACL_SRC = tests/fuzz/fuzz_imap_acl.cpp imapd/acl.cpp imapd/shared_virt
 tests/fuzz/fuzz_imap_acl: $(addprefix $(top_srcdir)/,$(FUZZ_IMAP_ACL_SRC))
 	$(call fuzz_build,$(FUZZ_IMAP_ACL_SRC))
 EXTRA_DIST += tests/fuzz/fuzz_imap_acl.cpp
+
+# Filesystem shared folders: shared-maildirs / maildirshared parsing.
+FUZZ_TARGETS += tests/fuzz/fuzz_shared_maildirs
+FUZZ_SHARED_MAILDIRS_SRC = tests/fuzz/fuzz_shared_maildirs.cpp lib/shared_maildirs.cpp lib/config.cpp \
+  lib/config_shell.cpp lib/unique_fd.cpp lib/utf8.cpp
+tests/fuzz/fuzz_shared_maildirs: $(addprefix $(top_srcdir)/,$(FUZZ_SHARED_MAILDIRS_SRC))
+	$(call fuzz_build,$(FUZZ_SHARED_MAILDIRS_SRC))
+EXTRA_DIST += tests/fuzz/fuzz_shared_maildirs.cpp
