@@ -20,9 +20,12 @@ Completion Session::cmd_idle(const ParsedCommand& c) {
   std::optional<FolderWatch> watch;
   if (mailbox_) {
     auto w = FolderWatch::open(mailbox_->dir());
-    if (w) watch.emplace(std::move(*w));
-    if (watch && !mailbox_->name().dir.empty()) (void)watch->add(mailbox_->dir() + "/shared");  // shared.*: the sharable folder
-    else lib::log::warning("user=%s: IDLE falls back to polling: %s", login_.c_str(), w.error().message.c_str());
+    if (w) {
+      watch.emplace(std::move(*w));
+      if (!mailbox_->name().dir.empty()) (void)watch->add(mailbox_->dir() + "/shared");  // shared.*: the sharable folder
+    } else {
+      lib::log::warning("user=%s: IDLE falls back to polling: %s", login_.c_str(), w.error().message.c_str());
+    }
   }
   send_updates(true);
   emit("+ idling\r\n");
