@@ -41,7 +41,8 @@ pkglibexec_PROGRAMS += imapd/imaplogin imapd/imapd
 imapd_imaplogin_SOURCES = imapd/imaplogin_main.cpp
 imapd_imaplogin_LDADD = $(IMAPD_LIBS)
 imapd_imapd_SOURCES = imapd/imapd_main.cpp
-imapd_imapd_LDADD = $(IMAPD_LIBS) $(ZLIB_LIBS)
+# zlib is loaded when a session first asks for COMPRESS (imapd/compress.cpp).
+imapd_imapd_LDADD = $(IMAPD_LIBS)
 
 check_PROGRAMS += tests/imapd_test
 TESTS += tests/imapd_test

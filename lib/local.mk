@@ -32,3 +32,7 @@ lib_libsuite_a_SOURCES += \
 
 # What every program linking lib/libsuite.a needs.
 SUITE_LIBS = lib/libsuite.a $(BDB_LIBS) $(OPENSSL_LIBS)
+
+# Access-side performance (issue 16): a shared library loaded on first use
+# (imapd's libcrypto for URLAUTH and zlib for COMPRESS).
+lib_libsuite_a_SOURCES += lib/lazy_library.cpp lib/lazy_library.hpp

@@ -161,3 +161,8 @@ FUZZ_IMAP_CRLF_SRC = tests/fuzz/fuzz_imap_crlf.cpp imapd/body_stream.cpp lib/io.
 tests/fuzz/fuzz_imap_crlf: $(addprefix $(top_srcdir)/,$(FUZZ_IMAP_CRLF_SRC))
 	$(call fuzz_build,$(FUZZ_IMAP_CRLF_SRC))
 EXTRA_DIST += tests/fuzz/fuzz_imap_crlf.cpp
+
+# Issue 16: sasl.cpp's OpenSSL parts are in sasl_crypto.cpp, and its base64
+# encoder is lib/mime's.
+FUZZ_SASL_SRC += authlib/sasl_crypto.cpp lib/mime.cpp lib/mime_charset.cpp lib/mime_params.cpp lib/mime_transfer.cpp \
+  lib/mime_words.cpp lib/rfc5322.cpp lib/utf8.cpp
