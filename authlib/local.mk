@@ -104,3 +104,4 @@ EXTRA_DIST += bench/access
 # secrets) in their own object, so that imapd, which only builds authdaemon
 # requests, does not load libcrypto at each exec.
 authlib_libauth_a_SOURCES += authlib/sasl_crypto.cpp authlib/sasl_internal.hpp
+tests_authlib_test_SOURCES += tests/authlib/sasl_base64_test.cpp
