@@ -101,3 +101,9 @@ authlib_authtest_LDFLAGS = -static-libstdc++ -static-libgcc -Wl,--as-needed
 # LIBCRYPTO_A (configure.ac) is empty where there is no libcrypto.a.
 authlib_authtest_LDADD = authlib/libauth.a lib/libsuite.a $(LIBCRYPTO_A) $(AUTH_LIBS)
 EXTRA_DIST += bench/access
+
+# Issue 16: the OpenSSL parts of authlib::sasl (HMAC, precomputed CRAM
+# secrets) in their own object, so that imapd, which only builds authdaemon
+# requests, does not load libcrypto at each exec.
+authlib_libauth_a_SOURCES += authlib/sasl_crypto.cpp authlib/sasl_internal.hpp
+tests_authlib_test_SOURCES += tests/authlib/sasl_base64_test.cpp

@@ -16,6 +16,12 @@ Completion Session::cmd_compress(const ParsedCommand& c) {
   // Bytes after the command were sent before our OK: RFC 4978 3 forbids it,
   // and they could not be told apart from compressed ones.
   if (in_.buffered() != 0) return {"BAD", "Send nothing after COMPRESS until its reply."};
+  // zlib is loaded on first use (issue 16): a missing library is a NO now,
+  // not a relay that dies after the OK.
+  if (auto z = load_zlib(); !z) {
+    lib::log::error("user=%s: %s", login_.c_str(), z.error().message.c_str());
+    return {"NO", "[UNAVAILABLE] COMPRESS is not available on this server now."};
+  }
   compress_pending_ = true;
   return {"OK", "DEFLATE active."};
 }

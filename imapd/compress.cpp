@@ -7,11 +7,57 @@
 #include <zlib.h>
 
 #include <cerrno>
+#include <type_traits>
 
+#include "build-config.h"
 #include "lib/io.hpp"
+#include "lib/lazy_library.hpp"
 #include "lib/log.hpp"
 
 namespace imapd {
+
+namespace {
+
+// zlib's functions, from the library loaded when a session first asks for
+// COMPRESS (lib/lazy_library.hpp): an imapd that never compresses does not map
+// and relocate zlib at exec (issue 16). <zlib.h> is used for the types only.
+struct Zlib {
+  decltype(::deflateInit2_)* deflate_init = nullptr;
+  decltype(::inflateInit2_)* inflate_init = nullptr;
+  decltype(::deflate)* deflate = nullptr;
+  decltype(::inflate)* inflate = nullptr;
+  decltype(::deflateEnd)* deflate_end = nullptr;
+  decltype(::inflateEnd)* inflate_end = nullptr;
+  decltype(::zError)* error_text = nullptr;
+};
+
+lib::Result<const Zlib*> zlib() {
+  static lib::LazyLibrary library(ZLIB_SONAME, "COMPRESS=DEFLATE");
+  static Zlib z;
+  if (z.error_text) return &z;
+  Zlib loaded;
+  auto get = [&](auto& slot, const char* name) -> lib::Result<void> {
+    auto f = library.function<std::remove_pointer_t<std::remove_reference_t<decltype(slot)>>>(name);
+    if (!f) return f.error();
+    slot = f->call;
+    return {};
+  };
+  for (auto r : {get(loaded.deflate_init, "deflateInit2_"), get(loaded.inflate_init, "inflateInit2_"),
+                 get(loaded.deflate, "deflate"), get(loaded.inflate, "inflate"),
+                 get(loaded.deflate_end, "deflateEnd"), get(loaded.inflate_end, "inflateEnd"),
+                 get(loaded.error_text, "zError")})
+    if (!r) return r.error();
+  z = loaded;
+  return &z;
+}
+
+}  // namespace
+
+lib::Result<void> load_zlib() {
+  auto z = zlib();
+  if (!z) return z.error();
+  return {};
+}
 
 ZStream::ZStream(std::unique_ptr<z_stream_s> s, Mode mode) : s_(std::move(s)), mode_(mode) {}
 ZStream::ZStream(ZStream&& o) noexcept : s_(std::move(o.s_)), mode_(o.mode_) {}
@@ -27,23 +73,31 @@ ZStream::~ZStream() { end(); }
 
 void ZStream::end() noexcept {
   if (!s_) return;
+  const Zlib& z = **zlib();  // loaded: create() made s_
   if (mode_ == Mode::deflate)
-    deflateEnd(s_.get());
+    z.deflate_end(s_.get());
   else
-    inflateEnd(s_.get());
+    z.inflate_end(s_.get());
   s_.reset();
 }
 
 lib::Result<ZStream> ZStream::create(Mode mode) {
+  auto lz = zlib();
+  if (!lz) return lz.error();
+  const Zlib& z = **lz;
   auto s = std::make_unique<z_stream_s>();
   // windowBits -15: raw DEFLATE (RFC 4978 4), no zlib header or checksum.
-  int rc = mode == Mode::deflate ? deflateInit2(s.get(), Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY)
-                                 : inflateInit2(s.get(), -15);
-  if (rc != Z_OK) return lib::temporary_error(std::string("COMPRESS: zlib cannot start a stream: ") + zError(rc));
+  // (deflateInit2 and inflateInit2 are these calls, as <zlib.h> defines them.)
+  int rc = mode == Mode::deflate
+               ? z.deflate_init(s.get(), Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION,
+                                static_cast<int>(sizeof(z_stream)))
+               : z.inflate_init(s.get(), -15, ZLIB_VERSION, static_cast<int>(sizeof(z_stream)));
+  if (rc != Z_OK) return lib::temporary_error(std::string("COMPRESS: zlib cannot start a stream: ") + z.error_text(rc));
   return ZStream(std::move(s), mode);
 }
 
 lib::Result<void> ZStream::process(std::string_view in, std::string& out) {
+  const Zlib& lz = **zlib();  // loaded: create() made s_
   z_stream_s& z = *s_;
   z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
   z.avail_in = static_cast<uInt>(in.size());
@@ -51,7 +105,7 @@ lib::Result<void> ZStream::process(std::string_view in, std::string& out) {
   for (;;) {
     z.next_out = buf;
     z.avail_out = sizeof buf;
-    int rc = mode_ == Mode::deflate ? deflate(&z, Z_SYNC_FLUSH) : inflate(&z, Z_SYNC_FLUSH);
+    int rc = mode_ == Mode::deflate ? lz.deflate(&z, Z_SYNC_FLUSH) : lz.inflate(&z, Z_SYNC_FLUSH);
     out.append(reinterpret_cast<char*>(buf), sizeof buf - z.avail_out);
     if (rc == Z_STREAM_END) {
       if (z.avail_in != 0) return lib::permanent_error("COMPRESS: data after the end of the DEFLATE stream");
@@ -59,7 +113,7 @@ lib::Result<void> ZStream::process(std::string_view in, std::string& out) {
     }
     if (rc == Z_BUF_ERROR) return {};  // no progress possible: all input used, all output out
     if (rc != Z_OK) return lib::permanent_error(std::string("COMPRESS: corrupt DEFLATE data: ") +
-                                                (z.msg ? z.msg : zError(rc)));
+                                                (z.msg ? z.msg : lz.error_text(rc)));
     if (z.avail_in == 0 && z.avail_out != 0) return {};
   }
 }

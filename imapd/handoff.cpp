@@ -4,12 +4,30 @@
 #include <string_view>
 
 #include "authlib/client.hpp"
-#include "authlib/sasl.hpp"
+#include "lib/mime.hpp"
 
 namespace imapd {
 namespace {
 
 std::string_view name_of(std::string_view kv) { return kv.substr(0, kv.find('=')); }
+
+// IMAPLOGINPIPELINED decoded, canonical base64 only (what to_environment
+// writes). lib::mime's base64, not authlib::sasl's: sasl.o also holds the SASL
+// HMAC code, and linking it would make every imapd load libcrypto at exec
+// (issue 16).
+lib::Result<std::string> decode_pipelined(std::string_view text) {
+  if (text.size() / 4 * 3 > Handoff::max_pipelined_bytes + 2)
+    return lib::permanent_error("IMAPLOGINPIPELINED (the commands pipelined behind the login, from imaplogin): "
+                                "more than " + std::to_string(Handoff::max_pipelined_bytes) + " bytes");
+  auto decoded = lib::mime::decode_base64(text);
+  if (decoded.errors != 0 || text.size() % 4 != 0 || lib::mime::encode_base64(decoded.data, 0) != text)
+    return lib::permanent_error("IMAPLOGINPIPELINED (the commands pipelined behind the login, from imaplogin): "
+                                "not canonical base64");
+  if (decoded.data.size() > Handoff::max_pipelined_bytes)
+    return lib::permanent_error("IMAPLOGINPIPELINED (the commands pipelined behind the login, from imaplogin): "
+                                "more than " + std::to_string(Handoff::max_pipelined_bytes) + " bytes");
+  return std::move(decoded.data);
+}
 
 }  // namespace
 
@@ -38,7 +56,7 @@ std::vector<std::string> Handoff::to_environment() const {
   std::vector<std::string> env = authlib::account_environment(a, login);
   env.push_back("IMAPLOGINTAG=" + tag);
   if (tls) env.emplace_back("IMAP_TLS=1");
-  if (!pipelined.empty()) env.push_back("IMAPLOGINPIPELINED=" + authlib::sasl::encode_base64(pipelined));
+  if (!pipelined.empty()) env.push_back("IMAPLOGINPIPELINED=" + lib::mime::encode_base64(pipelined, 0));
   return env;
 }
 
@@ -71,10 +89,8 @@ lib::Result<Handoff> Handoff::from_environment(char** envp) {
     } else if (name == "IMAP_TLS") {
       h.tls = value == "1";
     } else if (name == "IMAPLOGINPIPELINED") {
-      auto bytes = authlib::sasl::decode_base64(value, max_pipelined_bytes);
-      if (!bytes)
-        return lib::permanent_error("IMAPLOGINPIPELINED (the commands pipelined behind the login, from imaplogin): " +
-                                    std::string(authlib::sasl::problem_text(bytes.problem())));
+      auto bytes = decode_pipelined(value);
+      if (!bytes) return bytes.error();
       h.pipelined = std::move(bytes.value());
     }
   }

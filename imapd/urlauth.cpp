@@ -1,19 +1,57 @@
 // imapd/urlauth.cpp: URLAUTH keys and tokens (see urlauth.hpp).
 #include "imapd/urlauth.hpp"
 
+// OpenSSL's headers for the functions' types only: libcrypto is loaded when a
+// session first uses URLAUTH (lib/lazy_library.hpp), not at every exec.
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include <cerrno>
 
-#include "authlib/sasl.hpp"
+#include "build-config.h"
 #include "imapd/folder_lock.hpp"
 #include "lib/ascii.hpp"
 #include "lib/atomic_file.hpp"
 #include "lib/config.hpp"
+#include "lib/lazy_library.hpp"
+#include "lib/log.hpp"
 
 namespace imapd {
 namespace {
+
+lib::LazyLibrary& libcrypto() {
+  static lib::LazyLibrary library(LIBCRYPTO_SONAME, "URLAUTH (its keys and HMAC-SHA256 tokens)");
+  return library;
+}
+
+// RAND_bytes from the lazily loaded libcrypto.
+lib::Result<void> random_bytes(std::string& out) {
+  auto rand_bytes = libcrypto().function<decltype(::RAND_bytes)>("RAND_bytes");
+  if (!rand_bytes) return rand_bytes.error();
+  if (rand_bytes->call(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(out.size())) != 1)
+    return lib::temporary_error("URLAUTH: OpenSSL RAND_bytes failed: the system's random source is not available");
+  return {};
+}
+
+// HMAC-SHA256(key, text) from the lazily loaded libcrypto (RFC 4467's
+// INTERNAL mechanism as authlib::sasl::hmac computed it before).
+lib::Result<std::string> hmac_sha256(std::string_view key, std::string_view text) {
+  auto sha256 = libcrypto().function<decltype(::EVP_sha256)>("EVP_sha256");
+  if (!sha256) return sha256.error();
+  auto hmac = libcrypto().function<decltype(::HMAC)>("HMAC");
+  if (!hmac) return hmac.error();
+  static const unsigned char no_key = 0;
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int out_len = 0;
+  const void* key_bytes = key.empty() ? static_cast<const void*>(&no_key) : key.data();
+  if (!hmac->call(sha256->call(), key_bytes, static_cast<int>(key.size()),
+               reinterpret_cast<const unsigned char*>(text.data()), text.size(), out, &out_len) ||
+      out_len != 32)
+    return lib::temporary_error("URLAUTH: OpenSSL's HMAC-SHA256 failed");
+  return std::string(reinterpret_cast<const char*>(out), out_len);
+}
 
 constexpr std::size_t key_bytes = 32;
 constexpr std::size_t max_key_file_bytes = 4u << 20;
@@ -120,8 +158,8 @@ lib::Result<std::optional<std::string>> urlauth_key(const std::string& root, con
   auto it = keys->find(mailbox);
   if (it != keys->end()) return std::optional<std::string>(it->second);
   std::string key(key_bytes, '\0');
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(key.data()), static_cast<int>(key.size())) != 1)
-    return lib::temporary_error("URLAUTH: OpenSSL RAND_bytes failed: the system's random source is not available");
+  auto r = random_bytes(key);
+  if (!r) return r.error();
   (*keys)[mailbox] = key;
   auto w = write_keys(root, *keys);
   if (!w) return w.error();
@@ -143,16 +181,21 @@ lib::Result<void> reset_urlauth_keys(const std::string& root, const std::optiona
 }
 
 std::string urlauth_token(std::string_view key, std::string_view rump) {
-  auto mac = authlib::sasl::hmac(authlib::sasl::CramHash::sha256, key, rump);
-  if (!mac) return {};
-  return to_hex(mac->reveal());
+  auto mac = hmac_sha256(key, rump);
+  if (!mac) {
+    lib::log::error("%s", mac.error().message.c_str());
+    return {};
+  }
+  return to_hex(*mac);
 }
 
 bool urlauth_token_matches(std::string_view key, std::string_view rump, std::string_view token) {
   std::string expected = urlauth_token(key, rump);
   std::string given = lib::ascii::to_lower(token);
   if (expected.empty() || given.size() != expected.size()) return false;
-  return CRYPTO_memcmp(expected.data(), given.data(), given.size()) == 0;
+  // urlauth_token has loaded libcrypto.
+  auto memcmp = libcrypto().function<decltype(::CRYPTO_memcmp)>("CRYPTO_memcmp");
+  return memcmp && memcmp->call(expected.data(), given.data(), given.size()) == 0;
 }
 
 }  // namespace imapd

@@ -34,3 +34,8 @@ lib_libsuite_a_SOURCES += \
 SUITE_LIBS = lib/libsuite.a $(BDB_LIBS) $(OPENSSL_LIBS)
 # Filesystem shared folders: shared-maildirs and maildirshared (maildirmake, imapd).
 lib_libsuite_a_SOURCES += lib/shared_maildirs.cpp lib/shared_maildirs.hpp
+
+
+# Access-side performance (issue 16): a shared library loaded on first use
+# (imapd's libcrypto for URLAUTH and zlib for COMPRESS).
+lib_libsuite_a_SOURCES += lib/lazy_library.cpp lib/lazy_library.hpp

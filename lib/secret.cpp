@@ -1,7 +1,7 @@
 // lib/secret.cpp: see secret.hpp.
 #include "lib/secret.hpp"
 
-#include <openssl/crypto.h>
+#include <string.h>  // explicit_bzero
 
 namespace lib {
 
@@ -23,8 +23,10 @@ Secret& Secret::operator=(Secret&& other) noexcept {
 }
 
 void Secret::wipe() noexcept {
-  // OPENSSL_cleanse is not optimised away, unlike a plain memset before free.
-  if (!text_.empty()) OPENSSL_cleanse(text_.data(), text_.size());
+  // explicit_bzero is not optimised away, unlike a plain memset before free.
+  // (glibc's, not OPENSSL_cleanse: every program holding a Secret would load
+  // libcrypto at exec for it; issue 16.)
+  if (!text_.empty()) explicit_bzero(text_.data(), text_.size());
   text_.clear();
   text_.shrink_to_fit();
 }
@@ -35,8 +37,14 @@ bool Secret::equals(std::string_view other) const noexcept {
 
 bool constant_time_equal(std::string_view a, std::string_view b) noexcept {
   if (a.size() != b.size()) return false;
-  if (a.empty()) return true;
-  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+  // Every byte is looked at whatever the others are (as CRYPTO_memcmp does);
+  // the empty asm keeps the compiler from stopping at the first difference.
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+    __asm__ volatile("" : "+r"(diff));
+  }
+  return diff == 0;
 }
 
 }  // namespace lib

@@ -1,7 +1,7 @@
 // pop3d/login_session.cpp: see login_session.hpp.
 #include "pop3d/login_session.hpp"
 
-#include <openssl/crypto.h>
+#include <string.h>  // explicit_bzero: glibc, so that pop3login loads no libcrypto (issue 16)
 
 #include <algorithm>
 #include <array>
@@ -17,7 +17,7 @@ namespace sasl = authlib::sasl;
 namespace {
 
 void wipe(std::string& s) {
-  if (!s.empty()) OPENSSL_cleanse(s.data(), s.size());
+  if (!s.empty()) explicit_bzero(s.data(), s.size());
   s.clear();
 }
 

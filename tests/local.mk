@@ -37,3 +37,6 @@ tests_lib_test_SOURCES += tests/lib/privileges_test.cpp
 
 # bench/flow: the delivery half end to end against Debian's Courier (see its README).
 EXTRA_DIST += bench/flow
+
+# Access-side performance (issue 16): lib/lazy_library.hpp.
+tests_lib_test_SOURCES += tests/lib/lazy_library_test.cpp

@@ -14,7 +14,8 @@ tls_libtls_a_SOURCES = \
   tls/session.cpp tls/session.hpp \
   tls/settings.cpp tls/settings.hpp \
   tls/starttls.cpp tls/starttls.hpp \
-  tls/ticket_keys.cpp tls/ticket_keys.hpp
+  tls/ticket_keys.cpp tls/ticket_keys.hpp \
+  tls/tls_variables.cpp tls/tls_variables.hpp
 
 # What a program using tls/ links (imaplogin and pop3login for tls::start_tls).
 TLS_LIBS = tls/libtls.a $(SUITE_LIBS)

@@ -96,23 +96,6 @@ void dump_certificate(X509* x, std::string& out) {
   if (!after.empty()) out += "Not-After: " + after + "\n";
 }
 
-bool valid_name(std::string_view name) {
-  if (name.empty() || name.size() > 64) return false;
-  for (char c : name) {
-    if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) return false;
-  }
-  return true;
-}
-
-bool valid_value(std::string_view value) {
-  if (value.size() > max_subject_value_bytes) return false;
-  for (char c : value) {
-    unsigned char u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 lib::Result<void> handshake(SSL* ssl, int fd, std::chrono::steady_clock::time_point deadline) {
@@ -188,7 +171,7 @@ ConnectionInfo connection_info(SSL* ssl) {
     }
     OpensslBytes owned(utf8);
     std::string value(reinterpret_cast<char*>(utf8), static_cast<size_t>(len));
-    if (!valid_name(name) || !valid_value(value)) {
+    if (!valid_variable_name(name) || !valid_variable_value(value)) {
       lib::log::warning("peer certificate: subject field %s dropped (not a safe name or value)",
                         lib::log::sanitize(name, 64).c_str());
       continue;
@@ -211,13 +194,6 @@ std::vector<std::pair<std::string, std::string>> tls_environment(const Connectio
     for (const auto& field : info.subject) env.emplace_back("TLS_SUBJECT_" + field.name, field.value);
   }
   return env;
-}
-
-bool acceptable_tls_variable(std::string_view name, std::string_view value) {
-  if (name == "TLS_CONNECTED_PROTOCOL") return valid_value(value) && !value.empty();
-  constexpr std::string_view prefix = "TLS_SUBJECT_";
-  if (name.substr(0, prefix.size()) != prefix) return false;
-  return valid_name(name.substr(prefix.size())) && valid_value(value);
 }
 
 std::string x509_dump(SSL* ssl, bool server) {

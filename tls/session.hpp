@@ -22,11 +22,9 @@
 
 #include "lib/result.hpp"
 #include "tls/openssl_handles.hpp"
+#include "tls/tls_variables.hpp"  // max_subject_*, acceptable_tls_variable
 
 namespace tls {
-
-inline constexpr size_t max_subject_fields = 32;
-inline constexpr size_t max_subject_value_bytes = 1024;
 
 // Runs the handshake on a non-blocking descriptor until it completes, fails,
 // or the deadline passes. The error text says what happened, for a log line:
@@ -61,11 +59,6 @@ ConnectionInfo connection_info(SSL* ssl);
 // The variables a program started after the handshake gets: TLS_CONNECTED_PROTOCOL
 // always, TLS_SUBJECT_<NAME> for each field only when peer_verified.
 std::vector<std::pair<std::string, std::string>> tls_environment(const ConnectionInfo& info);
-
-// Whether name=value may be put in the environment of a program (used for the
-// lines start_tls() reads back): name TLS_CONNECTED_PROTOCOL or TLS_SUBJECT_[A-Z0-9_]+,
-// value without control characters, within the limits above.
-bool acceptable_tls_variable(std::string_view name, std::string_view value);
 
 // Courier's -printx509 text for the peer certificate (and the chain it sent),
 // then Version/Bits/Cipher lines.

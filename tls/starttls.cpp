@@ -14,7 +14,7 @@
 #include "lib/log.hpp"
 #include "lib/privileges.hpp"
 #include "lib/unique_fd.hpp"
-#include "tls/session.hpp"
+#include "tls/tls_variables.hpp"
 
 #ifndef BINDIR
 #define BINDIR "/usr/bin"
