@@ -93,13 +93,10 @@ tests_authlib_test_SOURCES += tests/authlib/tickets_test.cpp tests/authlib/login
 authlib_libauth_a_SOURCES += authlib/verified_cache.cpp authlib/verified_cache.hpp
 tests_authlib_test_SOURCES += tests/authlib/verified_cache_test.cpp
 authlib_authtest_LDFLAGS = -static-libstdc++ -static-libgcc -Wl,--as-needed
-# ... and libcrypto linked in too: authtest only wipes and base64-encodes with
-# it, yet loading the shared libcrypto cost 2.5 million instructions of symbol
-# lookups per run (callgrind: 2.7 M in all before, 0.43 M after; Courier's
-# authtest 0.25 M). The archives that call it come first, so the shared
-# -lcrypto in AUTH_LIBS is then not needed and --as-needed drops it.
-# LIBCRYPTO_A (configure.ac) is empty where there is no libcrypto.a.
-authlib_authtest_LDADD = authlib/libauth.a lib/libsuite.a $(LIBCRYPTO_A) $(AUTH_LIBS)
+# authtest calls no OpenSSL function (wiping and base64 are lib/'s), so
+# --as-needed drops the shared -lcrypto in AUTH_LIBS: loading it cost 2.5
+# million instructions of symbol lookups per run (callgrind).
+authlib_authtest_LDADD = authlib/libauth.a lib/libsuite.a $(AUTH_LIBS)
 EXTRA_DIST += bench/access
 
 # Issue 16: the OpenSSL parts of authlib::sasl (HMAC, precomputed CRAM

@@ -5,7 +5,6 @@
 
 #include <crypt.h>
 #include <openssl/crypto.h>
-#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -17,6 +16,7 @@
 
 #include "authlib/openssl_handles.hpp"
 #include "authlib/sasl.hpp"
+#include "lib/openssl_error.hpp"
 #include "lib/ascii.hpp"
 
 namespace authlib {
@@ -242,20 +242,11 @@ Verdict verify_crypt(const lib::Secret& password, std::string_view setting) {
   return std::string_view(out).size() == setting.size() ? Verdict::mismatch : Verdict::unusable;
 }
 
-std::string openssl_error_text() {
-  unsigned long code = ERR_get_error();
-  if (code == 0) return "no OpenSSL error recorded";
-  char buf[256];
-  ERR_error_string_n(code, buf, sizeof buf);
-  ERR_clear_error();
-  return buf;
-}
-
 lib::Result<std::string> random_bytes(size_t n) {
   std::string bytes(n, '\0');
   if (RAND_bytes(reinterpret_cast<unsigned char*>(bytes.data()), static_cast<int>(n)) != 1) {
     return lib::temporary_error("making a password hash: OpenSSL RAND_bytes failed (" +
-                                openssl_error_text() +
+                                lib::openssl_error_text() +
                                 "): the system's random source is not available");
   }
   return bytes;
@@ -274,7 +265,7 @@ std::string describe_digest_problem(const DigestScheme& d, std::string_view body
   const std::string name(d.prefix);
   EvpMd md(EVP_MD_fetch(nullptr, d.openssl_name, nullptr));
   if (!md) {
-    return name + ": OpenSSL refuses " + d.display_name + " (" + openssl_error_text() +
+    return name + ": OpenSSL refuses " + d.display_name + " (" + lib::openssl_error_text() +
            "); is it restricted to FIPS algorithms? Rehash the password with another scheme";
   }
   if (body.empty()) return name + ": nothing follows the prefix";
@@ -440,7 +431,7 @@ lib::Result<std::string> make_password_hash(const lib::Secret& password, Scheme 
     auto digest = digest_of(d.openssl_name, password.reveal(), salt);
     if (!digest) {
       return lib::permanent_error("making a " + std::string(d.prefix) + " hash: OpenSSL refuses " +
-                                  d.display_name + " (" + openssl_error_text() +
+                                  d.display_name + " (" + lib::openssl_error_text() +
                                   "); is it restricted to FIPS algorithms? Use yescrypt");
     }
     std::string raw(digest->reveal());

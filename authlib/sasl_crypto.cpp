@@ -6,7 +6,6 @@
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
-#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
@@ -16,6 +15,7 @@
 
 #include "authlib/openssl_handles.hpp"
 #include "authlib/sasl_internal.hpp"
+#include "lib/openssl_error.hpp"
 
 // Courier's precomputed CRAM secrets are hash chaining states; only
 // OpenSSL's low-level digest API (deprecated in 3.0, still public) can start
@@ -43,16 +43,6 @@ const char* openssl_digest_name(CramHash hash) noexcept {
     case CramHash::sha256: return "SHA256";
   }
   return "MD5";
-}
-
-// The last OpenSSL error as text, for an admin.
-std::string openssl_error_text() {
-  unsigned long code = ERR_get_error();
-  if (code == 0) return "no OpenSSL error recorded";
-  char buf[256];
-  ERR_error_string_n(code, buf, sizeof buf);
-  ERR_clear_error();
-  return buf;
 }
 
 }  // namespace
@@ -107,7 +97,7 @@ lib::Result<lib::Secret> cram_client_response(CramHash hash, std::string_view us
   if (!mac) {
     return lib::permanent_error("CRAM response: OpenSSL refuses HMAC-" +
                                 std::string(openssl_digest_name(hash)) + " (" +
-                                openssl_error_text() +
+                                lib::openssl_error_text() +
                                 "); is OpenSSL restricted to FIPS algorithms? Use "
                                 "another mechanism such as PLAIN over TLS");
   }

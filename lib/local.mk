@@ -17,7 +17,7 @@ lib_libsuite_a_SOURCES += \
   lib/privileges.cpp lib/privileges.hpp \
   lib/process.cpp lib/process.hpp \
   lib/result.hpp \
-  lib/secret.cpp lib/secret.hpp \
+  lib/secret.cpp lib/secret.hpp lib/openssl_error.cpp lib/openssl_error.hpp \
   lib/unique_fd.cpp lib/unique_fd.hpp \
   lib/utf8.cpp lib/utf8.hpp
 # --- Mail formats and stores: Maildir(++), quotas, MIME, RFC 5322, Berkeley DB files, the queue.

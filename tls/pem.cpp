@@ -85,19 +85,6 @@ std::string quote(std::string_view text) { return lib::log::sanitize(text, 80); 
 
 }  // namespace
 
-std::string openssl_error_text() {
-  unsigned long err = ERR_get_error();
-  std::string text;
-  if (err == 0) {
-    text = "no details";
-  } else {
-    char buf[256];
-    ERR_error_string_n(err, buf, sizeof buf);
-    text = buf;
-  }
-  ERR_clear_error();
-  return text;
-}
 
 std::string normalize_pem_text(std::string_view text) {
   while (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);  // editors add one, sometimes twice

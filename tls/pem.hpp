@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "lib/openssl_error.hpp"
 #include "lib/result.hpp"
 #include "tls/openssl_handles.hpp"
 
@@ -61,9 +62,7 @@ lib::Result<PemContents> decode_pem(std::string_view text, const std::string& or
 // too large, empty, not PEM, plus those of decode_pem.
 lib::Result<PemContents> load_pem_file(const std::string& path, std::string_view setting);
 
-// The first error in OpenSSL's error queue as text ("error:0A00018F:SSL
-// routines::ee key too small"), or "no details" when the queue is empty. Clears
-// the queue.
-std::string openssl_error_text();
+// OpenSSL's first queued error as text (lib/openssl_error.hpp).
+using lib::openssl_error_text;
 
 }  // namespace tls

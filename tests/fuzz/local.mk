@@ -77,7 +77,7 @@ EXTRA_DIST += tests/fuzz/fuzz_pop3.cpp
 
 # tls/: PEM normalisation and splitting, the TLS settings and the ticket-key file.
 FUZZ_TARGETS += tests/fuzz/fuzz_tls
-FUZZ_TLS_SRC = tests/fuzz/fuzz_tls.cpp tls/pem.cpp tls/settings.cpp tls/ticket_keys.cpp lib/config.cpp lib/config_shell.cpp \
+FUZZ_TLS_SRC = tests/fuzz/fuzz_tls.cpp tls/pem.cpp lib/openssl_error.cpp tls/settings.cpp tls/ticket_keys.cpp lib/config.cpp lib/config_shell.cpp \
   lib/log.cpp lib/unique_fd.cpp lib/utf8.cpp
 tests/fuzz/fuzz_tls: $(addprefix $(top_srcdir)/,$(FUZZ_TLS_SRC))
 	$(call fuzz_build,$(FUZZ_TLS_SRC),-lssl -lcrypto)
@@ -181,5 +181,5 @@ EXTRA_DIST += tests/fuzz/fuzz_shared_maildirs.cpp
 
 # Issue 16: sasl.cpp's OpenSSL parts are in sasl_crypto.cpp, and its base64
 # encoder is lib/mime's.
-FUZZ_SASL_SRC += authlib/sasl_crypto.cpp lib/mime.cpp lib/mime_charset.cpp lib/mime_params.cpp lib/mime_transfer.cpp \
+FUZZ_SASL_SRC += authlib/sasl_crypto.cpp lib/openssl_error.cpp lib/mime.cpp lib/mime_charset.cpp lib/mime_params.cpp lib/mime_transfer.cpp \
   lib/mime_words.cpp lib/rfc5322.cpp lib/utf8.cpp
