@@ -60,8 +60,22 @@ class LazyMessage final : public SearchMessage {
   }
   std::uint64_t size() override {
     if (m().crlf_size) return *m().crlf_size;
+    if (const CacheEntry* e = mb_.cached(index_)) return e->crlf_size;
     MessageText* t = message();
     return t ? t->size() : 0;
+  }
+  // From the per-mailbox cache (imapd/mailbox_cache.hpp) when it holds the
+  // header: SORT, THREAD and header searches then open no message file.
+  const lib::rfc5322::Header* header() override {
+    if (header_text_) return &header_text_->header();
+    if (text_) return &text_->header();
+    const CacheEntry* e = mb_.cached(index_);
+    if (e && e->has_header) {
+      header_text_.emplace(e->header);
+      return &header_text_->header();
+    }
+    MessageText* t = message();
+    return t ? &t->header() : nullptr;
   }
   MessageText* message() override {
     if (text_) return &*text_;
@@ -69,17 +83,9 @@ class LazyMessage final : public SearchMessage {
     tried_ = true;
     auto fd = mb_.open_message(index_);
     if (!fd || !*fd) return nullptr;
-    struct stat st {};
-    if (::fstat((*fd)->get(), &st) != 0 || st.st_size > (static_cast<off_t>(1) << 31)) return nullptr;
-    file_.resize(static_cast<std::size_t>(st.st_size));
-    std::size_t got = 0;
-    while (got < file_.size()) {
-      ssize_t n = ::pread((*fd)->get(), file_.data() + got, file_.size() - got, static_cast<off_t>(got));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      got += static_cast<std::size_t>(n);
-    }
-    file_.resize(got);
+    auto data = read_message_file((*fd)->get(), mb_.path_of(m()));
+    if (!data) return nullptr;
+    file_ = std::move(*data);
     text_.emplace(file_);
     mb_.messages()[index_].crlf_size = text_->size();
     return &*text_;
@@ -92,6 +98,7 @@ class LazyMessage final : public SearchMessage {
   bool tried_ = false;
   std::string file_;
   std::optional<MessageText> text_;
+  std::optional<MessageText> header_text_;  // over the cached header block
 };
 
 }  // namespace
@@ -206,6 +213,7 @@ Completion Session::cmd_search(const ParsedCommand& c) {
       out += " (MODSEQ " + std::to_string(*std::max_element(modseqs.begin(), modseqs.end())) + ")";
     emit(out + "\r\n");
   }
+  mb.flush_cache();
   return {"OK", reply::completed("SEARCH")};
 }
 
@@ -237,6 +245,7 @@ Completion Session::cmd_sort(const ParsedCommand& c) {
       out += " (MODSEQ " + std::to_string(*std::max_element(modseqs.begin(), modseqs.end())) + ")";
     emit(out + "\r\n");
   }
+  mb.flush_cache();
   return {"OK", reply::completed("SORT")};
 }
 
@@ -250,7 +259,7 @@ std::vector<std::size_t> Session::sort_matches_in_selected(const SortProgram& pr
     f.arrival = msg.internal_date();
     if (program.needs_size) f.size = msg.size();
     if (program.needs_header)
-      if (MessageText* t = msg.message()) fill_sort_facts(f, t->header());
+      if (const lib::rfc5322::Header* h = msg.header()) fill_sort_facts(f, *h);
     facts.push_back(std::move(f));
   }
   sort_messages(facts, program.criteria);
@@ -274,13 +283,14 @@ Completion Session::cmd_thread(const ParsedCommand& c) {
     m.number = c.uid ? mb.messages()[i].uid : m.seq;
     LazyMessage msg(mb, i);
     m.date = msg.internal_date();
-    if (MessageText* t = msg.message()) fill_thread_message(m, t->header());
+    if (const lib::rfc5322::Header* h = msg.header()) fill_thread_message(m, *h);
     messages.push_back(std::move(m));
   }
   std::string threads = parsed.program->algorithm == ThreadAlgorithm::orderedsubject
                             ? thread_orderedsubject(std::move(messages))
                             : thread_references(std::move(messages));
   emit("* THREAD" + (threads.empty() ? "" : " " + threads) + "\r\n");
+  mb.flush_cache();
   return {"OK", reply::completed("THREAD")};
 }
 

@@ -119,3 +119,8 @@ tests_imapd_test_SOURCES += tests/imapd/notify_test.cpp
 # Bulk FETCH streamed from the file (issue 15 item 3).
 imapd_libimapd_a_SOURCES += imapd/body_stream.cpp imapd/body_stream.hpp
 tests_imapd_test_SOURCES += tests/imapd/body_stream_test.cpp
+
+# The per-mailbox cache, imapd-cache (issue 15 item 2; imapd/mailbox_cache.hpp).
+imapd_libimapd_a_SOURCES += \
+  imapd/mailbox_cache.cpp imapd/mailbox_cache.hpp imapd/mailbox_cache_file.cpp
+tests_imapd_test_SOURCES += tests/imapd/mailbox_cache_test.cpp

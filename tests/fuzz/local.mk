@@ -161,3 +161,10 @@ FUZZ_IMAP_CRLF_SRC = tests/fuzz/fuzz_imap_crlf.cpp imapd/body_stream.cpp lib/io.
 tests/fuzz/fuzz_imap_crlf: $(addprefix $(top_srcdir)/,$(FUZZ_IMAP_CRLF_SRC))
 	$(call fuzz_build,$(FUZZ_IMAP_CRLF_SRC))
 EXTRA_DIST += tests/fuzz/fuzz_imap_crlf.cpp
+
+# imapd: the imapd-cache file parser (the per-mailbox cache, issue 15 item 2).
+FUZZ_TARGETS += tests/fuzz/fuzz_imap_cache
+FUZZ_IMAP_CACHE_SRC = tests/fuzz/fuzz_imap_cache.cpp imapd/mailbox_cache_file.cpp
+tests/fuzz/fuzz_imap_cache: $(addprefix $(top_srcdir)/,$(FUZZ_IMAP_CACHE_SRC))
+	$(call fuzz_build,$(FUZZ_IMAP_CACHE_SRC),-lz)
+EXTRA_DIST += tests/fuzz/fuzz_imap_cache.cpp
