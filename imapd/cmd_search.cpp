@@ -255,11 +255,23 @@ std::vector<std::size_t> Session::sort_matches_in_selected(const SortProgram& pr
   for (std::size_t i : search_matches_in_selected(program.search)) {
     SortFacts f;
     f.seq = static_cast<std::uint32_t>(i + 1);
+    // The cache's facts, worked out when the entry was made: no header parsed.
+    const CacheEntry* cached = program.needs_header ? mb.cached(i) : nullptr;
     LazyMessage msg(mb, i);
     f.arrival = msg.internal_date();
     if (program.needs_size) f.size = msg.size();
-    if (program.needs_header)
+    if (cached) {
+      const HeaderFacts& h = cached->facts;
+      f.date = h.has_date ? static_cast<std::time_t>(h.date) : f.arrival;
+      f.from = h.from;
+      f.to = h.to;
+      f.cc = h.cc;
+      f.display_from = h.display_from;
+      f.display_to = h.display_to;
+      f.subject = h.subject;
+    } else if (program.needs_header) {
       if (const lib::rfc5322::Header* h = msg.header()) fill_sort_facts(f, *h);
+    }
     facts.push_back(std::move(f));
   }
   sort_messages(facts, program.criteria);
@@ -281,9 +293,19 @@ Completion Session::cmd_thread(const ParsedCommand& c) {
     ThreadMessage m;
     m.seq = static_cast<std::uint32_t>(i + 1);
     m.number = c.uid ? mb.messages()[i].uid : m.seq;
+    const CacheEntry* cached = mb.cached(i);
     LazyMessage msg(mb, i);
     m.date = msg.internal_date();
-    if (const lib::rfc5322::Header* h = msg.header()) fill_thread_message(m, *h);
+    if (cached) {
+      const HeaderFacts& h = cached->facts;
+      if (h.has_date) m.date = static_cast<std::time_t>(h.date);
+      m.message_id = h.message_id;
+      m.references = h.references;
+      m.subject = h.subject;
+      m.reply = h.reply;
+    } else if (const lib::rfc5322::Header* h = msg.header()) {
+      fill_thread_message(m, *h);
+    }
     messages.push_back(std::move(m));
   }
   std::string threads = parsed.program->algorithm == ThreadAlgorithm::orderedsubject

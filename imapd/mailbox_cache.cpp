@@ -6,10 +6,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <limits>
 #include <unordered_set>
 
 #include "imapd/fetch.hpp"
 #include "imapd/mailbox.hpp"
+#include "imapd/sort.hpp"
+#include "imapd/thread.hpp"
 #include "lib/atomic_file.hpp"
 #include "lib/config.hpp"
 #include "lib/log.hpp"
@@ -186,6 +189,28 @@ const CacheEntry* Mailbox::cached(std::size_t index) {
   if (header.size() <= cache_max_header_bytes) {
     e.has_header = true;
     e.header = std::string(header);
+  }
+  {
+    // Date: without a valid one, fill_* keep the sentinel.
+    constexpr std::time_t none = std::numeric_limits<std::time_t>::min();
+    SortFacts sf;
+    sf.arrival = none;
+    fill_sort_facts(sf, text.header());
+    ThreadMessage tm;
+    tm.date = none;
+    fill_thread_message(tm, text.header());
+    HeaderFacts& f = e.facts;
+    f.has_date = sf.date != none;
+    f.date = f.has_date ? static_cast<std::int64_t>(sf.date) : 0;
+    f.subject = std::move(sf.subject);
+    f.reply = tm.reply;
+    f.from = std::move(sf.from);
+    f.to = std::move(sf.to);
+    f.cc = std::move(sf.cc);
+    f.display_from = std::move(sf.display_from);
+    f.display_to = std::move(sf.display_to);
+    f.message_id = std::move(tm.message_id);
+    f.references = std::move(tm.references);
   }
   m.internal_date = st.st_mtime;
   m.crlf_size = e.crlf_size;

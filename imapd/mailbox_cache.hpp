@@ -47,6 +47,20 @@ inline constexpr std::size_t cache_max_header_bytes = 64 * 1024;
 // A cache file above this size is refused (and rebuilt).
 inline constexpr std::size_t cache_max_file_bytes = 512u * 1024 * 1024;
 
+// What SORT and THREAD take from the header (imapd/sort.hpp SortFacts,
+// imapd/thread.hpp ThreadMessage), worked out once: no header is parsed
+// when they run from the cache.
+struct HeaderFacts {
+  bool has_date = false;    // a valid Date: (else INTERNALDATE is used)
+  std::int64_t date = 0;    // Date: in UTC
+  std::string subject;      // base subject, upper-cased ASCII
+  bool reply = false;       // the subject had a reply or forward marker
+  std::string from, to, cc, display_from, display_to;
+  std::string message_id;
+  std::vector<std::string> references;
+  friend bool operator==(const HeaderFacts&, const HeaderFacts&) = default;
+};
+
 struct CacheEntry {
   std::string base;             // Maildir base name (before ':')
   std::uint64_t file_size = 0;  // key: st_size
@@ -57,10 +71,15 @@ struct CacheEntry {
   std::string bodystructure;    // FETCH BODYSTRUCTURE
   bool has_header = false;      // header is the top-level header (else too large)
   std::string header;           // header block, CRLF form, with its blank line
+  HeaderFacts facts;            // for SORT and THREAD
 
   bool matches(std::uint64_t size, std::int64_t mtime) const { return file_size == size && mtime_ns == mtime; }
   friend bool operator==(const CacheEntry&, const CacheEntry&) = default;
 };
+
+// HeaderFacts as bytes (a record's sixth field) and back; false: malformed.
+std::string encode_facts(const HeaderFacts& facts);
+bool decode_facts(std::string_view data, HeaderFacts& facts);
 
 // The file's bytes for `entries` (in the given order).
 std::string format_cache(const std::vector<const CacheEntry*>& entries);

@@ -6,7 +6,10 @@
 //   count x { u32 length, u32 crc32, length bytes of payload }
 //   payload: u64 file_size, i64 mtime_ns, u64 crlf_size, u32 flags (bit 0:
 //            has_header), then five strings (u32 length + bytes): base,
-//            envelope, body, bodystructure, header
+//            envelope, body, bodystructure, header, facts
+//   facts:   u32 flags (bit 0: has_date, bit 1: reply), i64 date, then
+//            strings subject, from, to, cc, display_from, display_to,
+//            message_id, u32 reference count and that many strings
 // Integers little-endian. Nothing may follow the last record.
 #include <zlib.h>
 
@@ -79,6 +82,32 @@ std::int64_t mtime_ns_of(const struct stat& st) {
   return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
 }
 
+std::string encode_facts(const HeaderFacts& f) {
+  std::string out;
+  put_u32(out, (f.has_date ? 1u : 0u) | (f.reply ? 2u : 0u));
+  put_u64(out, static_cast<std::uint64_t>(f.date));
+  for (const std::string* s : {&f.subject, &f.from, &f.to, &f.cc, &f.display_from, &f.display_to, &f.message_id})
+    put_str(out, *s);
+  put_u32(out, static_cast<std::uint32_t>(f.references.size()));
+  for (const auto& r : f.references) put_str(out, r);
+  return out;
+}
+
+bool decode_facts(std::string_view data, HeaderFacts& f) {
+  Cursor c(data);
+  const std::uint64_t flags = c.u(4);
+  f.has_date = (flags & 1u) != 0;
+  f.reply = (flags & 2u) != 0;
+  f.date = static_cast<std::int64_t>(c.u(8));
+  for (std::string* s : {&f.subject, &f.from, &f.to, &f.cc, &f.display_from, &f.display_to, &f.message_id})
+    *s = c.str();
+  const std::uint64_t n = c.u(4);
+  if (c.failed() || n > data.size() / 4 || (flags & ~std::uint64_t{3}) != 0) return false;
+  f.references.clear();
+  for (std::uint64_t i = 0; i < n && !c.failed(); ++i) f.references.push_back(c.str());
+  return !c.failed() && c.at_end();
+}
+
 std::string format_cache(const std::vector<const CacheEntry*>& entries) {
   std::string out;
   out.append(magic);
@@ -97,6 +126,7 @@ std::string format_cache(const std::vector<const CacheEntry*>& entries) {
     put_str(payload, e->body);
     put_str(payload, e->bodystructure);
     put_str(payload, e->header);
+    put_str(payload, encode_facts(e->facts));
     put_u32(out, static_cast<std::uint32_t>(payload.size()));
     put_u32(out, crc_of(payload));
     out += payload;
@@ -117,9 +147,9 @@ lib::Result<std::vector<CacheEntry>> parse_cache(std::string_view data, const st
   const std::size_t base_offset = eol + 1;
   const std::uint64_t count = c.u(4);
   if (c.failed()) return bad("truncated in the header");
-  // Each record takes at least 8 + 28 + 20 bytes: a count beyond what the
+  // Each record takes at least 8 + 28 + 24 bytes: a count beyond what the
   // file could hold is garbage (and must not size a vector).
-  if (count > (data.size() - base_offset) / 56)
+  if (count > (data.size() - base_offset) / 60)
     return bad("header counts " + std::to_string(count) + " records, more than the file can hold");
   std::vector<CacheEntry> out;
   out.reserve(static_cast<std::size_t>(count));
@@ -147,8 +177,9 @@ lib::Result<std::vector<CacheEntry>> parse_cache(std::string_view data, const st
     e.body = p.str();
     e.bodystructure = p.str();
     e.header = p.str();
+    const std::string facts = p.str();
     e.has_header = (flags & 1u) != 0;
-    if (p.failed() || !p.at_end() || (flags & ~std::uint64_t{1}) != 0)
+    if (p.failed() || !p.at_end() || (flags & ~std::uint64_t{1}) != 0 || !decode_facts(facts, e.facts))
       return bad("record " + std::to_string(i + 1) + " at byte " + std::to_string(at) + " has malformed fields");
     if (e.base.empty() || e.base.find('/') != std::string::npos || e.base.find(':') != std::string::npos ||
         e.envelope.empty() || e.body.empty() || e.bodystructure.empty() ||

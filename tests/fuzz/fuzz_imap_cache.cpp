@@ -28,6 +28,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   e.body = e.bodystructure = e.envelope;
   e.has_header = size % 2 == 0;
   e.header = std::string(in.substr(0, imapd::cache_max_header_bytes));
+  e.facts.subject = std::string(in);
+  e.facts.has_date = size % 3 == 0;
+  e.facts.references.assign(size % 5, std::string(in.substr(0, 7)));
   auto back = imapd::parse_cache(imapd::format_cache({&e}), "fuzz");
   if (!back.ok() || back->size() != 1 || !((*back)[0] == e)) __builtin_trap();
   return 0;

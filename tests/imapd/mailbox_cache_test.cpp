@@ -32,6 +32,14 @@ CacheEntry entry(const std::string& base, std::uint64_t size = 100, std::int64_t
   e.bodystructure = "(\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" 5 1 NIL NIL NIL NIL)";
   e.has_header = true;
   e.header = "Subject: s " + base + "\r\n\r\n";
+  e.facts.has_date = true;
+  e.facts.date = -86400;
+  e.facts.subject = "S " + base;
+  e.facts.reply = true;
+  e.facts.from = "A@B";
+  e.facts.display_to = "Bob";
+  e.facts.message_id = "1@x";
+  e.facts.references = {"0@x", "", "9@y"};
   return e;
 }
 
@@ -245,6 +253,11 @@ TEST_F(CacheFolder, MailboxAnswersFromTheCacheAndNoticesReplacedFiles) {
     std::string bs;
     append_body_structure(bs, text.mime().root, text.text(), true);
     EXPECT_EQ(e->bodystructure, bs);
+    EXPECT_TRUE(e->facts.has_date);
+    EXPECT_EQ(e->facts.date, 760686745);  // Mon, 7 Feb 1994 21:52:25 -0800
+    EXPECT_EQ(e->facts.subject, "HELLO THERE");
+    EXPECT_EQ(e->facts.message_id, "1@example.test");
+    EXPECT_EQ(e->facts.from, "ALICE");  // RFC 5256: the addr-mailbox
   }  // closing writes the file
   ASSERT_EQ(on_disk().size(), 1u);
   // The file unreadable: the entry still answers (it is not opened).

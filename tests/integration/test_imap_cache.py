@@ -118,7 +118,7 @@ def parse_cache(data: bytes) -> list[dict]:
         size, mtime, crlf, flags = struct.unpack_from("<QqQI", payload, 0)
         p = 28
         fields = []
-        for _ in range(5):
+        for _ in range(6):
             (n,) = struct.unpack_from("<I", payload, p)
             fields.append(payload[p + 4:p + 4 + n])
             p += 4 + n
