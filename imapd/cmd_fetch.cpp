@@ -26,30 +26,6 @@
 namespace imapd {
 namespace {
 
-// Reads a message file (its first `limit` bytes at most), refusing sizes
-// that could not be a message.
-lib::Result<std::string> read_message(int fd, const std::string& path, std::optional<std::size_t> limit) {
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) return lib::temporary_error("cannot stat " + path + ": " + lib::errno_text(errno));
-  if (st.st_size < 0 || st.st_size > (static_cast<off_t>(1) << 31))
-    return lib::permanent_error(path + " is too large to be served");
-  std::size_t size = static_cast<std::size_t>(st.st_size);
-  if (limit && *limit < size) size = *limit;
-  std::string data(size, '\0');
-  std::size_t got = 0;
-  while (got < data.size()) {
-    ssize_t n = ::pread(fd, data.data() + got, data.size() - got, static_cast<off_t>(got));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return lib::temporary_error("cannot read " + path + ": " + lib::errno_text(errno));
-    }
-    if (n == 0) break;
-    got += static_cast<std::size_t>(n);
-  }
-  data.resize(got);
-  return data;
-}
-
 // Items answered from the session's tables and the file's name, without
 // reading the message.
 bool answered_without_the_file(FetchAttr a) {
@@ -65,6 +41,40 @@ bool answered_without_the_file(FetchAttr a) {
     default:
       return false;
   }
+}
+
+// Whether the per-mailbox cache (imapd/mailbox_cache.hpp) answers every item
+// of the request: those above, RFC822.SIZE, ENVELOPE, BODY, BODYSTRUCTURE,
+// and the top-level header (BODY[HEADER], BODY[HEADER.FIELDS (.NOT)],
+// RFC822.HEADER), which sets needs_header. wants_parsed: an item the file
+// would have to be parsed for (otherwise only a missing RFC822.SIZE makes
+// the cache worth asking).
+bool cache_answers(const FetchRequest& r, bool& needs_header, bool& wants_parsed) {
+  needs_header = wants_parsed = false;
+  for (const auto& it : r.items) {
+    switch (it.attr) {
+      case FetchAttr::rfc822_size:
+        break;
+      case FetchAttr::envelope:
+      case FetchAttr::body:
+      case FetchAttr::bodystructure:
+        wants_parsed = true;
+        break;
+      case FetchAttr::rfc822_header:
+        needs_header = wants_parsed = true;
+        break;
+      case FetchAttr::body_section:
+        if (!it.section.part.empty() || (it.section.text != SectionSpec::Text::header &&
+                                         it.section.text != SectionSpec::Text::header_fields &&
+                                         it.section.text != SectionSpec::Text::header_fields_not))
+          return false;
+        needs_header = wants_parsed = true;
+        break;
+      default:
+        if (!answered_without_the_file(it.attr)) return false;
+    }
+  }
+  return true;
 }
 
 // When the only content wanted is BODY[]<origin.count> (with UID, FLAGS,
@@ -164,6 +174,8 @@ Completion Session::cmd_fetch(const ParsedCommand& c) {
   bool vanished = false;
   bool need_date = req->has(FetchAttr::internaldate);
   const std::optional<std::size_t> prefix = prefix_needed(*req);
+  bool cache_header = false, cache_parsed = false;
+  const bool cacheable = cache_answers(*req, cache_header, cache_parsed);
   std::string line;
   const FetchItem* stream_item = streamable_body(*req);
   std::optional<StreamingOutput> streaming;
@@ -183,6 +195,20 @@ Completion Session::cmd_fetch(const ParsedCommand& c) {
     std::string file;
     std::optional<MessageText> text;
     bool need_file = req->needs_message || (req->needs_size && !m.crlf_size);
+    const CacheEntry* cached = nullptr;
+    if (need_file && cacheable && (cache_parsed || !m.crlf_size)) {
+      cached = mb.cached(idx);
+      if (!cached && m.vanished) {
+        vanished = true;
+        continue;
+      }
+      if (cached && cache_header && !cached->has_header) cached = nullptr;  // too large: from the file
+      if (cached) {
+        need_file = false;
+        // The header block alone, for BODY[HEADER...]; the sizes come from info.
+        if (cache_header) text.emplace(cached->header);
+      }
+    }
     if (need_file) {
       auto fd = mb.open_message(idx);
       if (!fd) {
@@ -193,7 +219,7 @@ Completion Session::cmd_fetch(const ParsedCommand& c) {
         vanished = true;
         continue;
       }
-      auto data = read_message((*fd)->get(), mb.path_of(m), prefix);
+      auto data = read_message_file((*fd)->get(), mb.path_of(m), prefix);
       if (!data) {
         lib::log::error("user=%s: FETCH: %s", login_.c_str(), data.error().message.c_str());
         return {"NO", std::string(reply::server_error)};
@@ -218,6 +244,12 @@ Completion Session::cmd_fetch(const ParsedCommand& c) {
     info.internal_date = m.internal_date;
     info.modseq = m.modseq;
     if (m.crlf_size) info.size = *m.crlf_size;
+    if (cached) {
+      info.size = cached->crlf_size;
+      info.envelope = cached->envelope;
+      info.body = cached->body;
+      info.bodystructure = cached->bodystructure;
+    }
     const std::string emailid = req->has(FetchAttr::emailid) ? email_id(m.base) : std::string();
     info.email_id = emailid;  // OBJECTID (RFC 8474)
     info.save_date = save_date(m.base);  // SAVEDATE (RFC 8514)
@@ -233,6 +265,7 @@ Completion Session::cmd_fetch(const ParsedCommand& c) {
     emit(line);
   }
   body_buffers_.reset();  // an idle session keeps no chunk buffers
+  mb.flush_cache();
   if (vanished) return {"NO", std::string(reply::expunge_issued)};
   return {"OK", reply::completed("FETCH")};
 }

@@ -60,8 +60,22 @@ class LazyMessage final : public SearchMessage {
   }
   std::uint64_t size() override {
     if (m().crlf_size) return *m().crlf_size;
+    if (const CacheEntry* e = mb_.cached(index_)) return e->crlf_size;
     MessageText* t = message();
     return t ? t->size() : 0;
+  }
+  // From the per-mailbox cache (imapd/mailbox_cache.hpp) when it holds the
+  // header: SORT, THREAD and header searches then open no message file.
+  const lib::rfc5322::Header* header() override {
+    if (header_text_) return &header_text_->header();
+    if (text_) return &text_->header();
+    const CacheEntry* e = mb_.cached(index_);
+    if (e && e->has_header) {
+      header_text_.emplace(e->header);
+      return &header_text_->header();
+    }
+    MessageText* t = message();
+    return t ? &t->header() : nullptr;
   }
   MessageText* message() override {
     if (text_) return &*text_;
@@ -69,17 +83,9 @@ class LazyMessage final : public SearchMessage {
     tried_ = true;
     auto fd = mb_.open_message(index_);
     if (!fd || !*fd) return nullptr;
-    struct stat st {};
-    if (::fstat((*fd)->get(), &st) != 0 || st.st_size > (static_cast<off_t>(1) << 31)) return nullptr;
-    file_.resize(static_cast<std::size_t>(st.st_size));
-    std::size_t got = 0;
-    while (got < file_.size()) {
-      ssize_t n = ::pread((*fd)->get(), file_.data() + got, file_.size() - got, static_cast<off_t>(got));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      got += static_cast<std::size_t>(n);
-    }
-    file_.resize(got);
+    auto data = read_message_file((*fd)->get(), mb_.path_of(m()));
+    if (!data) return nullptr;
+    file_ = std::move(*data);
     text_.emplace(file_);
     mb_.messages()[index_].crlf_size = text_->size();
     return &*text_;
@@ -92,6 +98,7 @@ class LazyMessage final : public SearchMessage {
   bool tried_ = false;
   std::string file_;
   std::optional<MessageText> text_;
+  std::optional<MessageText> header_text_;  // over the cached header block
 };
 
 }  // namespace
@@ -221,6 +228,7 @@ Completion Session::cmd_search(const ParsedCommand& c) {
       out += " (MODSEQ " + std::to_string(*std::max_element(modseqs.begin(), modseqs.end())) + ")";
     emit(out + "\r\n");
   }
+  mb.flush_cache();
   return {"OK", reply::completed("SEARCH")};
 }
 
@@ -252,6 +260,7 @@ Completion Session::cmd_sort(const ParsedCommand& c) {
       out += " (MODSEQ " + std::to_string(*std::max_element(modseqs.begin(), modseqs.end())) + ")";
     emit(out + "\r\n");
   }
+  mb.flush_cache();
   return {"OK", reply::completed("SORT")};
 }
 
@@ -261,11 +270,23 @@ std::vector<std::size_t> Session::sort_matches_in_selected(const SortProgram& pr
   for (std::size_t i : search_matches_in_selected(program.search)) {
     SortFacts f;
     f.seq = static_cast<std::uint32_t>(i + 1);
+    // The cache's facts, worked out when the entry was made: no header parsed.
+    const CacheEntry* cached = program.needs_header ? mb.cached(i) : nullptr;
     LazyMessage msg(mb, i);
     f.arrival = msg.internal_date();
     if (program.needs_size) f.size = msg.size();
-    if (program.needs_header)
-      if (MessageText* t = msg.message()) fill_sort_facts(f, t->header());
+    if (cached) {
+      const HeaderFacts& h = cached->facts;
+      f.date = h.has_date ? static_cast<std::time_t>(h.date) : f.arrival;
+      f.from = h.from;
+      f.to = h.to;
+      f.cc = h.cc;
+      f.display_from = h.display_from;
+      f.display_to = h.display_to;
+      f.subject = h.subject;
+    } else if (program.needs_header) {
+      if (const lib::rfc5322::Header* h = msg.header()) fill_sort_facts(f, *h);
+    }
     facts.push_back(std::move(f));
   }
   sort_messages(facts, program.criteria);
@@ -287,15 +308,26 @@ Completion Session::cmd_thread(const ParsedCommand& c) {
     ThreadMessage m;
     m.seq = static_cast<std::uint32_t>(i + 1);
     m.number = c.uid ? mb.messages()[i].uid : m.seq;
+    const CacheEntry* cached = mb.cached(i);
     LazyMessage msg(mb, i);
     m.date = msg.internal_date();
-    if (MessageText* t = msg.message()) fill_thread_message(m, t->header());
+    if (cached) {
+      const HeaderFacts& h = cached->facts;
+      if (h.has_date) m.date = static_cast<std::time_t>(h.date);
+      m.message_id = h.message_id;
+      m.references = h.references;
+      m.subject = h.subject;
+      m.reply = h.reply;
+    } else if (const lib::rfc5322::Header* h = msg.header()) {
+      fill_thread_message(m, *h);
+    }
     messages.push_back(std::move(m));
   }
   std::string threads = parsed.program->algorithm == ThreadAlgorithm::orderedsubject
                             ? thread_orderedsubject(std::move(messages))
                             : thread_references(std::move(messages));
   emit("* THREAD" + (threads.empty() ? "" : " " + threads) + "\r\n");
+  mb.flush_cache();
   return {"OK", reply::completed("THREAD")};
 }
 

@@ -7,51 +7,12 @@
 #include <zlib.h>
 
 #include <cerrno>
-#include <type_traits>
 
-#include "build-config.h"
+#include "imapd/zlib_library.hpp"
 #include "lib/io.hpp"
-#include "lib/lazy_library.hpp"
 #include "lib/log.hpp"
 
 namespace imapd {
-
-namespace {
-
-// zlib's functions, from the library loaded when a session first asks for
-// COMPRESS (lib/lazy_library.hpp): an imapd that never compresses does not map
-// and relocate zlib at exec (issue 16). <zlib.h> is used for the types only.
-struct Zlib {
-  decltype(::deflateInit2_)* deflate_init = nullptr;
-  decltype(::inflateInit2_)* inflate_init = nullptr;
-  decltype(::deflate)* deflate = nullptr;
-  decltype(::inflate)* inflate = nullptr;
-  decltype(::deflateEnd)* deflate_end = nullptr;
-  decltype(::inflateEnd)* inflate_end = nullptr;
-  decltype(::zError)* error_text = nullptr;
-};
-
-lib::Result<const Zlib*> zlib() {
-  static lib::LazyLibrary library(ZLIB_SONAME, "COMPRESS=DEFLATE");
-  static Zlib z;
-  if (z.error_text) return &z;
-  Zlib loaded;
-  auto get = [&](auto& slot, const char* name) -> lib::Result<void> {
-    auto f = library.function<std::remove_pointer_t<std::remove_reference_t<decltype(slot)>>>(name);
-    if (!f) return f.error();
-    slot = f->call;
-    return {};
-  };
-  for (auto r : {get(loaded.deflate_init, "deflateInit2_"), get(loaded.inflate_init, "inflateInit2_"),
-                 get(loaded.deflate, "deflate"), get(loaded.inflate, "inflate"),
-                 get(loaded.deflate_end, "deflateEnd"), get(loaded.inflate_end, "inflateEnd"),
-                 get(loaded.error_text, "zError")})
-    if (!r) return r.error();
-  z = loaded;
-  return &z;
-}
-
-}  // namespace
 
 lib::Result<void> load_zlib() {
   auto z = zlib();

@@ -779,7 +779,10 @@ FetchStatus render_fetch(const FetchRequest& request, const FetchMessageInfo& in
                                item.attr != FetchAttr::internaldate && item.attr != FetchAttr::modseq &&
                                !(item.attr == FetchAttr::rfc822_size && info.size) &&
                                item.attr != FetchAttr::emailid && item.attr != FetchAttr::threadid &&
-                               item.attr != FetchAttr::savedate;
+                               item.attr != FetchAttr::savedate &&
+                               !(item.attr == FetchAttr::envelope && info.envelope) &&
+                               !(item.attr == FetchAttr::body && info.body) &&
+                               !(item.attr == FetchAttr::bodystructure && info.bodystructure);
     if (needs_message && !message) return fail(FetchStatus::message_unavailable);
     switch (item.attr) {
       case FetchAttr::flags:
@@ -839,14 +842,22 @@ FetchStatus render_fetch(const FetchRequest& request, const FetchMessageInfo& in
       case FetchAttr::envelope:
         sep();
         out += "ENVELOPE ";
-        append_envelope(out, message->header(), style);
+        if (info.envelope) {
+          out += *info.envelope;
+        } else {
+          append_envelope(out, message->header(), style);
+        }
         break;
       case FetchAttr::body:
       case FetchAttr::bodystructure: {
         const bool extended = item.attr == FetchAttr::bodystructure;
         sep();
         out += extended ? "BODYSTRUCTURE " : "BODY ";
-        append_part(out, message->mime().root, message->text(), extended, style);
+        if (const auto& cached = extended ? info.bodystructure : info.body) {
+          out += *cached;
+        } else {
+          append_part(out, message->mime().root, message->text(), extended, style);
+        }
         break;
       }
       case FetchAttr::body_section: {

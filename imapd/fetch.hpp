@@ -160,6 +160,10 @@ struct FetchMessageInfo {
   // Add FLAGS even when not requested: the fetch just set \Seen (RFC 3501
   // 6.4.5: the changed flags SHOULD be returned).
   bool add_flags = false;
+  // ENVELOPE, BODY and BODYSTRUCTURE already rendered (with the default
+  // StringStyle) by the per-mailbox cache (imapd/mailbox_cache.hpp); used
+  // instead of parsing `message` when set.
+  std::optional<std::string_view> envelope, body, bodystructure;
 };
 
 enum class FetchStatus {

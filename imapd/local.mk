@@ -30,7 +30,7 @@ imapd_libimapd_a_SOURCES = \
   imapd/idle.cpp imapd/idle.hpp \
   imapd/imap_url.cpp imapd/imap_url.hpp imapd/urlauth.cpp imapd/urlauth.hpp \
   imapd/catenate.cpp imapd/catenate.hpp imapd/cmd_urlauth.cpp \
-  imapd/compress.cpp imapd/compress.hpp imapd/cmd_compress.cpp \
+  imapd/compress.cpp imapd/compress.hpp imapd/zlib_library.cpp imapd/zlib_library.hpp imapd/cmd_compress.cpp \
   imapd/binary_part.cpp imapd/binary_part.hpp \
   imapd/objectid.cpp imapd/objectid.hpp \
   imapd/cmd_rev2.cpp
@@ -42,7 +42,7 @@ pkglibexec_PROGRAMS += imapd/imaplogin imapd/imapd
 imapd_imaplogin_SOURCES = imapd/imaplogin_main.cpp
 imapd_imaplogin_LDADD = $(IMAPD_LIBS)
 imapd_imapd_SOURCES = imapd/imapd_main.cpp
-# zlib is loaded when a session first asks for COMPRESS (imapd/compress.cpp).
+# zlib is loaded when a session first needs it: COMPRESS, the message cache (imapd/zlib_library.hpp).
 imapd_imapd_LDADD = $(IMAPD_LIBS)
 
 check_PROGRAMS += tests/imapd_test
@@ -153,3 +153,8 @@ tests_fsshared_test_CPPFLAGS = $(AM_CPPFLAGS) $(GTEST_CFLAGS) $(OPENSSL_CFLAGS)
 tests_fsshared_test_SOURCES = tests/lib/test_util.hpp tests/lib/test_util.cpp \
   tests/lib/shared_maildirs_test.cpp tests/imapd/shared_fs_test.cpp
 tests_fsshared_test_LDADD = $(IMAPD_LIBS) $(ZLIB_LIBS) -lgtest_main $(GTEST_LIBS) -lpthread
+
+# The per-mailbox cache, imapd-cache (issue 15 item 2; imapd/mailbox_cache.hpp).
+imapd_libimapd_a_SOURCES += \
+  imapd/mailbox_cache.cpp imapd/mailbox_cache.hpp imapd/mailbox_cache_file.cpp
+tests_imapd_test_SOURCES += tests/imapd/mailbox_cache_test.cpp

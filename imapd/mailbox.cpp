@@ -114,6 +114,28 @@ lib::Result<UidAssignment> assign_uids(const std::string& dir, const std::vector
   return out;
 }
 
+lib::Result<std::string> read_message_file(int fd, const std::string& path, std::optional<std::size_t> limit) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return lib::temporary_error("cannot stat " + path + ": " + lib::errno_text(errno));
+  if (st.st_size < 0 || st.st_size > (static_cast<off_t>(1) << 31))
+    return lib::permanent_error(path + " is too large to be served");
+  std::size_t size = static_cast<std::size_t>(st.st_size);
+  if (limit && *limit < size) size = *limit;
+  std::string data(size, '\0');
+  std::size_t got = 0;
+  while (got < data.size()) {
+    ssize_t n = ::pread(fd, data.data() + got, data.size() - got, static_cast<off_t>(got));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return lib::temporary_error("cannot read " + path + ": " + lib::errno_text(errno));
+    }
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  data.resize(got);
+  return data;
+}
+
 lib::Result<std::uint64_t> file_crlf_size(const std::string& path) {
   lib::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) return lib::temporary_error("cannot open " + path + ": " + lib::errno_text(errno));
@@ -405,6 +427,20 @@ std::string Mailbox::path_of(const MessageState& m) const {
   return dir_ + "/" + std::string(md::location_dir(m.location)) + "/" + m.file_name;
 }
 
+lib::Result<bool> Mailbox::follow_moved(MessageState& m) {
+  auto found = md::find_message(dir_, m.base);
+  if (!found) return found.error();
+  if (!*found) return false;
+  m.file_name = (*found)->file_name;
+  m.location = (*found)->location;
+  auto p = md::parse_message_name(m.file_name);
+  if (p && p->flags != m.maildir_flags) {
+    m.maildir_flags = p->flags;
+    flag_changed_uids_.push_back(m.uid);
+  }
+  return true;
+}
+
 lib::Result<std::optional<lib::UniqueFd>> Mailbox::open_message(std::size_t index) {
   MessageState& m = messages_.at(index);
   if (m.vanished) return std::optional<lib::UniqueFd>();
@@ -414,16 +450,9 @@ lib::Result<std::optional<lib::UniqueFd>> Mailbox::open_message(std::size_t inde
     if (errno != ENOENT) {
       return lib::temporary_error("cannot open " + path_of(m) + ": " + lib::errno_text(errno));
     }
-    auto found = md::find_message(dir_, m.base);
-    if (!found) return found.error();
-    if (!*found) break;
-    m.file_name = (*found)->file_name;
-    m.location = (*found)->location;
-    auto p = md::parse_message_name(m.file_name);
-    if (p && p->flags != m.maildir_flags) {
-      m.maildir_flags = p->flags;
-      flag_changed_uids_.push_back(m.uid);
-    }
+    auto moved = follow_moved(m);
+    if (!moved) return moved.error();
+    if (!*moved) break;
   }
   m.vanished = true;
   return std::optional<lib::UniqueFd>();
@@ -432,17 +461,32 @@ lib::Result<std::optional<lib::UniqueFd>> Mailbox::open_message(std::size_t inde
 lib::Result<void> Mailbox::stat_message(std::size_t index) {
   MessageState& m = messages_.at(index);
   if (m.internal_date != 0 && m.size_known) return {};
-  auto fd = open_message(index);
-  if (!fd) return fd.error();
-  if (!*fd) return {};
   struct stat st {};
-  if (::fstat((*fd)->get(), &st) != 0) return lib::temporary_error("cannot stat " + path_of(m) + ": " + lib::errno_text(errno));
+  auto found = stat_file(index, st);
+  if (!found) return found.error();
+  if (!*found) return {};
   m.internal_date = st.st_mtime;
   if (!m.size_known) {
     m.size_bytes = static_cast<std::uint64_t>(st.st_size);
     m.size_known = true;
   }
   return {};
+}
+
+lib::Result<bool> Mailbox::stat_file(std::size_t index, struct stat& st) {
+  MessageState& m = messages_.at(index);
+  for (int attempt = 0; attempt < 3 && !m.vanished; ++attempt) {
+    if (::stat(path_of(m).c_str(), &st) == 0) {
+      m.internal_date = st.st_mtime;
+      return true;
+    }
+    if (errno != ENOENT) return lib::temporary_error("cannot stat " + path_of(m) + ": " + lib::errno_text(errno));
+    auto moved = follow_moved(m);
+    if (!moved) return moved.error();
+    if (!*moved) break;
+  }
+  m.vanished = true;
+  return false;
 }
 
 std::string Mailbox::take_updates(bool allow_expunge, bool with_uid) {
@@ -454,6 +498,7 @@ std::string Mailbox::take_updates(bool allow_expunge, bool with_uid) {
       if (qresync_) vanished.push_back(messages_[i].uid);
       else out += "* " + std::to_string(i + 1) + " EXPUNGE\r\n";
       messages_.erase(messages_.begin() + static_cast<std::ptrdiff_t>(i));
+      cache_prune_ = true;  // imapd-cache drops the entry at close
       if (told_exists_ > 0) --told_exists_;
     }
     out += vanished_line(std::move(vanished));
@@ -628,6 +673,7 @@ lib::Result<std::string> Mailbox::expunge(const std::vector<bool>& which, const 
     gone.push_back(m.uid);
     if (!qresync_) out += "* " + std::to_string(i + 1) + " EXPUNGE\r\n";
     messages_.erase(messages_.begin() + static_cast<std::ptrdiff_t>(i));
+    cache_prune_ = true;  // imapd-cache drops the entry at close
     if (told_exists_ > 0) --told_exists_;
   }
   if (kw_touched && batch_depth_ == 0) {

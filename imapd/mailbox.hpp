@@ -15,6 +15,7 @@
 // message two UIDs or one UID to two messages.
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <cstddef>
@@ -30,6 +31,7 @@
 
 #include "imapd/folders.hpp"
 #include "imapd/keywords.hpp"
+#include "imapd/mailbox_cache.hpp"
 #include "imapd/modseq.hpp"
 #include "lib/maildir.hpp"
 #include "lib/result.hpp"
@@ -51,6 +53,9 @@ struct MessageState {
   std::time_t internal_date = 0;   // file mtime; 0 until stat'ed
   std::optional<std::uint64_t> crlf_size;  // RFC822.SIZE: ",W=" or counted on read
   std::uint64_t modseq = 0;        // CONDSTORE (RFC 7162), from imapd/modseq.hpp
+  // The imapd-cache entry (imapd/mailbox_cache.hpp), once checked against
+  // the file this session; owned by the Mailbox's MailboxCache.
+  const CacheEntry* cache = nullptr;
 };
 
 // IMAP system flag <-> Maildir letter (\Seen S, \Answered R, \Flagged F,
@@ -82,6 +87,11 @@ struct MailboxStatus {
 // with_size, `size` is the sum of the messages' RFC822.SIZE: ",W=" from the
 // name, else counted in the file (a file that vanished counts 0).
 lib::Result<MailboxStatus> folder_status(const std::string& folder_dir, bool with_size = false);
+
+// A message file's bytes from its descriptor (at most `limit`), refusing
+// sizes that could not be a message (over 2 GiB). Errors name `path`.
+lib::Result<std::string> read_message_file(int fd, const std::string& path,
+                                           std::optional<std::size_t> limit = std::nullopt);
 
 // RFC822.SIZE of a message file: its size once each bare LF is CRLF,
 // counted in one pass of fixed-size reads.
@@ -136,6 +146,22 @@ class Mailbox {
 
   // Fills size and internal date from stat(2) where unknown.
   lib::Result<void> stat_message(std::size_t index);
+  // stat(2) of a message's file (following it by base name when it moved),
+  // without opening it. false: the message is gone (marked vanished).
+  lib::Result<bool> stat_file(std::size_t index, struct stat& st);
+
+  // --- The per-mailbox cache (imapd/mailbox_cache.hpp; mailbox_cache.cpp) --
+  // The cached facts of a message (ENVELOPE, BODY, BODYSTRUCTURE, CRLF size,
+  // header block), checked once per session against the file's size and
+  // mtime (stat, no open), made from the file on a miss. Also sets the
+  // message's internal_date and crlf_size. nullptr: gone or unreadable
+  // (logged); the caller reads the file itself.
+  const CacheEntry* cached(std::size_t index);
+  // Writes imapd-cache when it gained many entries, or with closing when it
+  // changed at all (the destructor closes). Failures are logged.
+  void flush_cache(bool closing = false);
+  static constexpr std::size_t cache_flush_batch = 500;
+  ~Mailbox();
 
   // Rescans the folder if new/ or cur/ changed since the last scan (or when
   // force). Notes new messages, flag changes by others and vanished files.
@@ -203,6 +229,9 @@ class Mailbox {
  private:
   Mailbox() = default;
   lib::Result<void> save_keywords();
+  // After ENOENT on a message's file: finds it by base name (its flags
+  // changed) and updates m. false: it is gone.
+  lib::Result<bool> follow_moved(MessageState& m);
   lib::Result<void> scan(bool initial);
   // Records the flags of messages_[indexes] (all present ones with full)
   // in the modseq store; also_present: UIDs on disk not in messages_.
@@ -236,6 +265,8 @@ class Mailbox {
   std::optional<ModseqLock> modseq_lock_;
   bool condstore_ = false, qresync_ = false;
   bool rev2_ = false;
+  std::unique_ptr<MailboxCache> cache_;  // made on first use
+  bool cache_prune_ = false;             // messages went away: prune imapd-cache at close
 };
 
 }  // namespace imapd

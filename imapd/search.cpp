@@ -468,9 +468,9 @@ class Evaluator {
       case Kind::sent_before:
       case Kind::sent_on:
       case Kind::sent_since: {
-        MessageText* msg = m_.message();
-        if (!msg) return false;
-        const auto value = msg->header().value("Date");
+        const lib::rfc5322::Header* header = m_.header();
+        if (!header) return false;
+        const auto value = header->value("Date");
         if (!value) return false;
         const auto date = lib::rfc5322::parse_date(*value);
         if (!date) return false;
@@ -516,9 +516,9 @@ class Evaluator {
   }
 
   bool header_matches(std::string_view field, std::string_view needle) {
-    MessageText* msg = m_.message();
-    if (!msg) return false;
-    for (const auto& f : msg->header().fields) {
+    const lib::rfc5322::Header* header = m_.header();
+    if (!header) return false;
+    for (const auto& f : header->fields) {
       if (!f.is(field)) continue;
       if (needle.empty()) return true;  // RFC 3501: an empty string matches any such field
       if (contains_folded(search_fold(lib::mime::decode_encoded_words(f.value())), needle)) return true;
@@ -551,10 +551,10 @@ class Evaluator {
   // The whole header, each field decoded, for TEXT.
   bool text_header_matches(std::string_view needle) {
     if (!header_folded_) {
-      MessageText* msg = m_.message();
-      if (!msg) return false;
+      const lib::rfc5322::Header* header = m_.header();
+      if (!header) return false;
       std::string all;
-      for (const auto& f : msg->header().fields) {
+      for (const auto& f : header->fields) {
         all.append(f.name.data(), f.name.size());
         all += ": ";
         all += lib::mime::decode_encoded_words(f.value());
@@ -607,6 +607,11 @@ class Evaluator {
 };
 
 }  // namespace
+
+const lib::rfc5322::Header* SearchMessage::header() {
+  MessageText* m = message();
+  return m ? &m->header() : nullptr;
+}
 
 std::string search_fold(std::string_view s) {
   std::string out;

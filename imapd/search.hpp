@@ -19,6 +19,7 @@
 
 #include "imapd/lexer.hpp"
 #include "imapd/sequence_set.hpp"
+#include "lib/rfc5322.hpp"
 
 namespace imapd {
 
@@ -133,6 +134,10 @@ class SearchMessage {
   // The message, loaded on first call; nullptr when it cannot be read
   // (vanished): then text keys do not match.
   virtual MessageText* message() = 0;
+  // The top-level header, for the header keys (and SORT, THREAD); the
+  // session may answer from its per-mailbox cache without reading the
+  // file. nullptr: unreadable. By default message()'s header.
+  virtual const lib::rfc5322::Header* header();
   // The mod-sequence (RFC 7162), 0 when the session does not keep them.
   virtual std::uint64_t modseq() const { return 0; }
   // EMAILID (RFC 8474, imapd/objectid.hpp); empty: none.

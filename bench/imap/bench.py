@@ -4,7 +4,7 @@ Debian's courier-imap (5.0.13) and Dovecot (2.3) on this machine, in one run.
 
 Workloads (DESIGN.md, "Tests and measurements"; issue 5 item 5):
   sessions  full sessions per second with C clients: connect, SELECT a
-            1000-message INBOX, FETCH 1:* (FLAGS UID ENVELOPE), LOGOUT
+            1000-message INBOX, FETCH 1:* (FLAGS UID RFC822.SIZE ENVELOPE), LOGOUT
   bulk      FETCH 1:* BODY.PEEK[] throughput (MB/s) in one session
   idle      memory per idle session after SELECT: RSS and PSS (proportional
             share, which counts shared libraries fairly) of the server process
@@ -13,6 +13,13 @@ Workloads (DESIGN.md, "Tests and measurements"; issue 5 item 5):
             Courier and Dovecot, in interleaved rounds (--rounds), medians;
             --big-mb N adds one N MB message (the mailbox then is not all
             small messages) to check that large bodies stream
+  cache     (--workload cache) the per-mailbox cache's workloads (issue 15
+            item 2), servers interleaved per round, medians: sessions/s as
+            above; SORT (SUBJECT) and THREAD REFERENCES on a 10,000-message
+            INBOX, each in a fresh session, timed from the command to its
+            OK; and imaptest's stress mode (--imaptest, 10 clients,
+            --stress-seconds, the default command mix) in operations per
+            second and errors; with --before, an older build of ours too
   login     (--workload login) IMAP LOGIN+LOGOUT per second with C clients
             through our imaplogin + authdaemond (userdb): connect, greeting,
             LOGIN, LOGOUT; the login path alone (issue 14: the fork and the
@@ -142,7 +149,7 @@ def session(port: int, login: tuple[str, str] | None) -> None:
     s.sendall(b"a SELECT INBOX\r\n")
     read_until(s, b"a OK", buf)
     buf.clear()
-    s.sendall(b"b FETCH 1:* (FLAGS UID ENVELOPE)\r\n")
+    s.sendall(b"b FETCH 1:* (FLAGS UID RFC822.SIZE ENVELOPE)\r\n")
     read_until(s, b"\r\nb OK", buf)
     buf.clear()
     s.sendall(b"c LOGOUT\r\n")
@@ -265,58 +272,33 @@ def main() -> int:
     ap.add_argument("--messages", type=int, default=1000)
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=10)
-    ap.add_argument("--workload", choices=("sessions", "login", "bulk"), default="sessions")
+    ap.add_argument("--workload", choices=("sessions", "login", "bulk", "cache"), default="sessions")
     ap.add_argument("--before", type=Path, help="bulk: an older build of ours to compare")
     ap.add_argument("--rounds", type=int, default=7, help="bulk: interleaved rounds")
     ap.add_argument("--big-mb", type=int, default=0, help="bulk: add one message this large")
+    ap.add_argument("--sort-messages", type=int, default=10000, help="cache: SORT/THREAD mailbox size")
+    ap.add_argument("--imaptest", type=Path, default=Path("/work/imaptest-build/src/imaptest"),
+                    help="cache: imaptest binary (its libdovecot from --imaptest-lib)")
+    ap.add_argument("--imaptest-lib", type=Path, default=Path("/work/imaptest-build/dc/usr/lib/dovecot"))
+    ap.add_argument("--stress-seconds", type=int, default=30, help="cache: imaptest stress run length")
+    ap.add_argument("--stress-rounds", type=int, default=3, help="cache: imaptest rounds (0: none)")
     a = ap.parse_args()
     os.environ.setdefault("MAILUSER", "nobody")
     if a.workload == "login":
         return login_only(a)
     if a.workload == "bulk":
         return bulk_only(a)
+    if a.workload == "cache":
+        return cache_only(a)
     uid, gid = mail_ids()
     work = Path(tempfile.mkdtemp(prefix="imapbench-", dir="/var/tmp"))
     os.chmod(work, 0o755)
     template = work / "template"
     make_maildir(template, a.messages)
-    for d in ("dovecot-run", "dovecot-state"):
-        (work / d).mkdir()
-        if os.geteuid() == 0:
-            os.chown(work / d, uid, gid)
-    servers = {}
-    for name in ("ours", "courier", "dovecot"):
-        home = work / name
-        shutil.copytree(template, home / "Maildir")
-        if os.geteuid() == 0:
-            for p in [home, *home.rglob("*")]:
-                os.chown(p, uid, gid)
-        servers[name] = home
-    base_env = {"PATH": "/usr/bin:/bin", "TCPREMOTEIP": "127.0.0.1"}
-    spawners = {}
+    spawners, servers = start_servers(a, work, template, {"ours": a.build.resolve()})
+    notes = [f"{n}: missing (run bench/imap/anchors.sh)" for n in ("courier", "dovecot") if n not in spawners]
     ours = a.build / "imapd" / "imapd"
-    spawners["ours"] = Spawner([str(ours), "Maildir"], dict(base_env, AUTHENTICATED="bench",
-                                                            HOME=str(servers["ours"])), servers["ours"], uid, gid)
-    cimapd = a.anchors / "courier" / "usr" / "bin" / "imapd"
-    notes = []
-    if cimapd.exists():
-        lib = a.anchors / "courier" / "usr" / "lib"
-        spawners["courier"] = Spawner([str(cimapd), "Maildir"], dict(
-            base_env, AUTHENTICATED="bench", HOME=str(servers["courier"]), MAILDIR=str(servers["courier"] / "Maildir"),
-            LD_LIBRARY_PATH=f"{lib}:{lib}/x86_64-linux-gnu", IMAP_KEYWORDS="1"), servers["courier"], uid, gid)
-    else:
-        notes.append(f"courier-imap: {cimapd} missing (run bench/imap/anchors.sh)")
-    dimap = a.anchors / "dovecot" / "usr" / "lib" / "dovecot" / "imap"
-    if dimap.exists():
-        conf = work / "dovecot.conf"
-        conf.write_text(f"protocols = imap\nmail_location = maildir:~/Maildir\nssl = no\n"
-                        f"log_path = {work}/dovecot.log\nbase_dir = {work}/dovecot-run\n"
-                        f"state_dir = {work}/dovecot-state\nfirst_valid_uid = 1\n")
-        spawners["dovecot"] = Spawner([str(dimap), "-c", str(conf)], dict(
-            base_env, USER="bench", HOME=str(servers["dovecot"]),
-            LD_LIBRARY_PATH=str(a.anchors / "dovecot" / "usr" / "lib" / "dovecot")), servers["dovecot"], uid, gid)
-    else:
-        notes.append(f"dovecot: {dimap} missing (run bench/imap/anchors.sh)")
+    base_env = {"PATH": "/usr/bin:/bin", "TCPREMOTEIP": "127.0.0.1"}
 
     # Ours with the full login path: imaplogin + authdaemond (userdb).
     authd = start_authdaemond(a.build, work, servers["ours"], uid, gid)
@@ -354,58 +336,46 @@ def main() -> int:
     return 0
 
 
-def bulk_once(port) -> float:
-    """One FETCH 1:* BODY.PEEK[] of the whole INBOX in a fresh session: MB/s."""
-    s = socket.create_connection(("127.0.0.1", port))
-    buf = bytearray()
-    read_until(s, b"\r\n", buf)
-    s.sendall(b"a SELECT INBOX\r\n")
-    read_until(s, b"a OK", buf)
-    buf.clear()
-    t0 = time.monotonic()
-    s.sendall(b"b FETCH 1:* BODY.PEEK[]\r\n")
-    n = read_until(s, b"\r\nb OK", buf)
-    dt = time.monotonic() - t0
-    s.sendall(b"c LOGOUT\r\n")
-    s.close()
-    return n / dt / 1e6
-
-
-def bulk_only(a) -> int:
-    """--workload bulk: FETCH 1:* BODY.PEEK[] MB/s, servers interleaved per round, medians."""
+def start_servers(a, work: Path, template: Path, builds: dict[str, Path], suffix: str = "",
+                  anchors=("courier", "dovecot"), courier_quiet: bool = False):
+    """One Spawner per server: each build of ours (name -> build folder),
+    then Courier's and Dovecot's imap from a.anchors when unpacked there,
+    each on its own copy of `template` as HOME/Maildir (home folder
+    work/NAME+suffix); `anchors` names which of Courier and Dovecot;
+    courier_quiet drops Courier's FAM alert line before its greeting. Returns (spawners, homes) by name; a missing anchor
+    is left out (with a note on stderr)."""
     uid, gid = mail_ids()
-    work = Path(tempfile.mkdtemp(prefix="imapbench-", dir="/var/tmp"))
-    os.chmod(work, 0o755)
-    template = work / "template"
-    make_maildir(template, a.messages)
-    if a.big_mb:
-        line = "0123456789abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ=-+/.\n"
-        text = ("From: big@example.org\nTo: bench@example.test\nSubject: big\n\n" +
-                line * (a.big_mb * 1000000 // len(line)))
-        (template / "cur" / f"1700000000.Mbig.bench,S={len(text)}:2,S").write_text(text)
     for d in ("dovecot-run", "dovecot-state"):
-        (work / d).mkdir()
+        (work / d).mkdir(exist_ok=True)
         if os.geteuid() == 0:
             os.chown(work / d, uid, gid)
     base_env = {"PATH": "/usr/bin:/bin", "TCPREMOTEIP": "127.0.0.1"}
-    builds = {"ours": a.build.resolve()}
-    if a.before:
-        builds["ours-before"] = a.before.resolve()
-    spawners = {}
-    for name in [*builds, "courier", "dovecot"]:
-        home = work / name
+    spawners, homes = {}, {}
+    for name in [*builds, *anchors]:
+        home = work / (name + suffix)
         shutil.copytree(template, home / "Maildir")
         if os.geteuid() == 0:
             for p in [home, *home.rglob("*")]:
                 os.chown(p, uid, gid)
+        homes[name] = home
         if name in builds:
             spawners[name] = Spawner([str(builds[name] / "imapd" / "imapd"), "Maildir"],
                                      dict(base_env, AUTHENTICATED="bench", HOME=str(home)), home, uid, gid)
         elif name == "courier" and (a.anchors / "courier" / "usr" / "bin" / "imapd").exists():
             lib = a.anchors / "courier" / "usr" / "lib"
-            spawners[name] = Spawner([str(a.anchors / "courier" / "usr" / "bin" / "imapd"), "Maildir"], dict(
+            argv = [str(a.anchors / "courier" / "usr" / "bin" / "imapd"), "Maildir"]
+            if courier_quiet:
+                # Courier greets with "* OK [ALERT] Filesystem notification initialization
+                # error" (FAM is not there) before "* PREAUTH", and imaptest takes the first
+                # line for the greeting, then tries LOGIN: the line is filtered out.
+                argv = ["/bin/sh", "-c", 'exec "$0" "$@" | exec sed -u "/^\\* OK \\[ALERT\\] Filesystem/d"', *argv]
+            spawners[name] = Spawner(argv, dict(
                 base_env, AUTHENTICATED="bench", HOME=str(home), MAILDIR=str(home / "Maildir"),
-                LD_LIBRARY_PATH=f"{lib}:{lib}/x86_64-linux-gnu", IMAP_KEYWORDS="1"), home, uid, gid)
+                LD_LIBRARY_PATH=f"{lib}:{lib}/x86_64-linux-gnu", IMAP_KEYWORDS="1",
+                # Debian's /etc/courier/imapd defaults (its start script sets them): SORT and
+                # THREAD announced, no FAM (without it, an ALERT precedes the PREAUTH greeting).
+                IMAP_CAPABILITY="IMAP4rev1 UIDPLUS CHILDREN NAMESPACE THREAD=ORDEREDSUBJECT THREAD=REFERENCES "
+                                "SORT QUOTA IDLE", IMAP_ENHANCEDIDLE="0"), home, uid, gid)
         elif name == "dovecot" and (a.anchors / "dovecot" / "usr" / "lib" / "dovecot" / "imap").exists():
             conf = work / "dovecot.conf"
             conf.write_text(f"protocols = imap\nmail_location = maildir:~/Maildir\nssl = no\n"
@@ -421,6 +391,31 @@ def bulk_only(a) -> int:
                                           a.anchors / "dovecot" / "usr" / "lib" / "dovecot")), home, uid, gid)
         else:
             print(f"note: {name} missing (run bench/imap/anchors.sh)", file=sys.stderr)
+    return spawners, homes
+
+
+def bulk_once(port) -> float:
+    """One FETCH 1:* BODY.PEEK[] of the whole INBOX in a fresh session: MB/s."""
+    dt, n = timed_command(port, b"FETCH 1:* BODY.PEEK[]")
+    return n / dt / 1e6
+
+
+def bulk_only(a) -> int:
+    """--workload bulk: FETCH 1:* BODY.PEEK[] MB/s, servers interleaved per round, medians."""
+    uid, gid = mail_ids()
+    work = Path(tempfile.mkdtemp(prefix="imapbench-", dir="/var/tmp"))
+    os.chmod(work, 0o755)
+    template = work / "template"
+    make_maildir(template, a.messages)
+    if a.big_mb:
+        line = "0123456789abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ=-+/.\n"
+        text = ("From: big@example.org\nTo: bench@example.test\nSubject: big\n\n" +
+                line * (a.big_mb * 1000000 // len(line)))
+        (template / "cur" / f"1700000000.Mbig.bench,S={len(text)}:2,S").write_text(text)
+    builds = {"ours": a.build.resolve()}
+    if a.before:
+        builds["ours-before"] = a.before.resolve()
+    spawners, _ = start_servers(a, work, template, builds)
     rates: dict[str, list[float]] = {n: [] for n in spawners}
     loads = []
     try:
@@ -447,6 +442,151 @@ def bulk_only(a) -> int:
         med = statistics.median(v)
         ratio = f"{med / dov:9.2f}" if dov else f"{'-':>9}"
         print(f"{name:12} {med:12.1f} {min(v):8.1f} {max(v):8.1f} {ratio}")
+    return 0
+
+
+def make_mbox(path: Path, count: int) -> None:
+    """An mbox (CRLF, as imaptest's dovecot-crlf) for imaptest's APPENDs:
+    plain and multipart messages in reply chains, for its SORT/THREAD/FETCH."""
+    out = []
+    for i in range(count):
+        refs = f"In-Reply-To: <{i - 1}.stress@example.org>\nReferences: <{i - 1}.stress@example.org>\n" if i % 4 else ""
+        head = (f"From: Sender {i % 13} <s{i % 13}@example.org>\nTo: list@example.test\n"
+                f"Subject: {'Re: ' if i % 4 else ''}topic {i // 4}\nMessage-ID: <{i}.stress@example.org>\n{refs}"
+                f"Date: Tue, {1 + i % 28} Mar 2022 {i % 24:02d}:{i % 60:02d}:00 +0000\n")
+        if i % 3 == 0:
+            body = ("MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"x\"\n\n--x\n"
+                    "Content-Type: text/plain\n\nhello\n--x\nContent-Type: application/pdf\n"
+                    "Content-Transfer-Encoding: base64\n\nJVBERi0xLjQK\n--x--\n")
+        else:
+            body = "\n" + "line of text for the stress test\n" * (5 + i % 40)
+        out.append(f"From s{i % 13}@example.org Tue Mar  1 00:00:00 2022\n" + head + body + "\n")
+    path.write_bytes("".join(out).replace("\n", "\r\n").encode())
+
+
+def timed_command(port: int, command: bytes) -> tuple[float, int]:
+    """Seconds from sending `command` in a fresh session (after SELECT) to its
+    OK, and the bytes received meanwhile."""
+    s = socket.create_connection(("127.0.0.1", port))
+    buf = bytearray()
+    read_until(s, b"\r\n", buf)
+    s.sendall(b"a SELECT INBOX\r\n")
+    read_until(s, b"a OK", buf)
+    buf.clear()
+    t0 = time.monotonic()
+    s.sendall(b"b " + command + b"\r\n")
+    n = read_until(s, b"\r\nb OK", buf)
+    dt = time.monotonic() - t0
+    s.sendall(b"c LOGOUT\r\n")
+    s.close()
+    return dt, n
+
+
+def imaptest_stress(a, port: int, mbox: Path, log: Path) -> tuple[float, int]:
+    """imaptest's stress mode (default command mix), 10 clients: operations per
+    second (its Totals over the run) and the number of its Error: lines."""
+    env = dict(os.environ, LD_LIBRARY_PATH=str(a.imaptest_lib))
+    p = subprocess.run([str(a.imaptest), "host=127.0.0.1", f"port={port}", "user=bench", "pass=bench",
+                        f"mbox={mbox}", "clients=10", f"secs={a.stress_seconds}", "box=INBOX"],
+                       env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       timeout=a.stress_seconds + 120)
+    log.write_text(p.stdout)
+    lines = p.stdout.splitlines()
+    errors = sum(1 for l in lines if l.startswith("Error:"))
+    total = 0
+    if "Totals:" in lines:
+        # After "Totals:": the state names, their probabilities, then the counts.
+        for l in lines[lines.index("Totals:") + 1:]:
+            if l.split() and all(x.isdigit() for x in l.split()):
+                total = sum(int(x) for x in l.split())
+                break
+    return total / a.stress_seconds, errors
+
+
+def cache_only(a) -> int:
+    """--workload cache: sessions/s, SORT and THREAD on 10,000 messages and
+    imaptest stress; servers interleaved per round; medians and ratios."""
+    work = Path(tempfile.mkdtemp(prefix="imapbench-", dir="/var/tmp"))
+    os.chmod(work, 0o755)
+    template, big, empty = work / "template", work / "template-10k", work / "template-empty"
+    make_maildir(template, a.messages)
+    make_maildir(big, a.sort_messages)
+    make_maildir(empty, 0)
+    mbox = work / "stress.mbox"
+    make_mbox(mbox, 400)
+    os.chmod(mbox, 0o644)
+    builds = {"ours": a.build.resolve()}
+    if a.before:
+        builds["ours-before"] = a.before.resolve()
+    sessions_sp, _ = start_servers(a, work, template, builds)
+    sort_sp, _ = start_servers(a, work, big, builds, "-10k")
+    have_imaptest = a.stress_rounds > 0 and a.imaptest.exists()
+    names = list(sessions_sp)
+    sort_cmd, thread_cmd = b"SORT (SUBJECT) UTF-8 ALL", b"THREAD REFERENCES UTF-8 ALL"
+    res: dict[str, dict[str, list[float]]] = {n: {"sessions": [], "sort": [], "thread": [], "stress": [],
+                                                   "errors": []} for n in names}
+    loads = []
+    try:
+        for n in names:  # warm-up: UIDs, caches and indexes built, files in the page cache
+            print(f"[{n}] warm-up", file=sys.stderr)
+            session(sessions_sp[n].port, None)
+            session(sessions_sp[n].port, None)
+            timed_command(sort_sp[n].port, sort_cmd)
+            timed_command(sort_sp[n].port, thread_cmd)
+        for r in range(a.rounds):
+            loads.append(os.getloadavg()[0])
+            order = names[r % len(names):] + names[:r % len(names)]
+            print(f"round {r + 1}/{a.rounds}: {' '.join(order)}", file=sys.stderr)
+            for n in order:
+                with multiprocessing.Pool(a.clients) as pool:
+                    t0 = time.monotonic()
+                    counts = pool.map(_worker, [(sessions_sp[n].port, None, a.seconds, session)] * a.clients)
+                    res[n]["sessions"].append(sum(counts) / (time.monotonic() - t0))
+                res[n]["sort"].append(timed_command(sort_sp[n].port, sort_cmd)[0] * 1000)
+                res[n]["thread"].append(timed_command(sort_sp[n].port, thread_cmd)[0] * 1000)
+        if have_imaptest:
+            for r in range(a.stress_rounds):
+                order = names[r % len(names):] + names[:r % len(names)]
+                for n in order:
+                    # A fresh, empty INBOX each run: imaptest fills it by APPEND.
+                    sp, _ = start_servers(a, work, empty, {n: builds[n]} if n in builds else {}, f"-stress{r}",
+                                          () if n in builds else (n,), courier_quiet=True)
+                    try:
+                        ops, errors = imaptest_stress(a, sp[n].port, mbox, work / f"imaptest-{n}-{r}.log")
+                    finally:
+                        for x in sp.values():
+                            x.close()
+                    res[n]["stress"].append(ops)
+                    res[n]["errors"].append(errors)
+                    print(f"  stress {n}: {ops:.0f} ops/s, {errors} errors", file=sys.stderr)
+        elif a.stress_rounds > 0:
+            print(f"note: {a.imaptest} missing: no stress runs", file=sys.stderr)
+    finally:
+        for sp in [*sessions_sp.values(), *sort_sp.values()]:
+            sp.close()
+        if not os.environ.get("BENCH_KEEP"):
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"kept {work}", file=sys.stderr)
+    med = {n: {k: (statistics.median(v) if v else float("nan")) for k, v in d.items()} for n, d in res.items()}
+    print(f"cache workloads: {a.rounds} interleaved rounds ({a.stress_rounds} for imaptest), {os.cpu_count()} CPUs, "
+          f"load {statistics.median(loads):.1f} (median at round start)")
+    print(f"  sessions/s: {a.clients} clients x {a.seconds:.0f} s: SELECT {a.messages}-message INBOX, "
+          f"FETCH 1:* (FLAGS UID RFC822.SIZE ENVELOPE), LOGOUT")
+    print(f"  SORT/THREAD: {a.sort_messages}-message INBOX, ms for the command in a fresh session")
+    print(f"  stress: imaptest clients=10 secs={a.stress_seconds}, default mix, operations/s and Error: lines")
+    print(f"{'server':12} {'sessions/s':>10} {'SORT ms':>8} {'THREAD ms':>9} {'stress ops/s':>12} {'errors':>7}")
+    for n in names:
+        m = med[n]
+        errs = "-" if not res[n]["errors"] else str(int(sum(res[n]["errors"])))
+        print(f"{n:12} {m['sessions']:10.1f} {m['sort']:8.1f} {m['thread']:9.1f} {m['stress']:12.1f} {errs:>7}")
+    for n in [x for x in names if x.startswith("ours")]:
+        for other in ("dovecot", "courier"):
+            if other in med:
+                o, d = med[n], med[other]
+                print(f"{n}/{other}: sessions {o['sessions'] / d['sessions']:.2f}x, SORT {d['sort'] / o['sort']:.2f}x, "
+                      f"THREAD {d['thread'] / o['thread']:.2f}x, stress {o['stress'] / d['stress']:.2f}x "
+                      f"(speed ratios: higher is better)")
     return 0
 
 

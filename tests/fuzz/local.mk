@@ -183,3 +183,10 @@ EXTRA_DIST += tests/fuzz/fuzz_shared_maildirs.cpp
 # encoder is lib/mime's.
 FUZZ_SASL_SRC += authlib/sasl_crypto.cpp lib/openssl_error.cpp lib/mime.cpp lib/mime_charset.cpp lib/mime_params.cpp lib/mime_transfer.cpp \
   lib/mime_words.cpp lib/rfc5322.cpp lib/utf8.cpp
+
+# imapd: the imapd-cache file parser (the per-mailbox cache, issue 15 item 2).
+FUZZ_TARGETS += tests/fuzz/fuzz_imap_cache
+FUZZ_IMAP_CACHE_SRC = tests/fuzz/fuzz_imap_cache.cpp imapd/mailbox_cache_file.cpp imapd/zlib_library.cpp lib/lazy_library.cpp
+tests/fuzz/fuzz_imap_cache: $(addprefix $(top_srcdir)/,$(FUZZ_IMAP_CACHE_SRC))
+	$(call fuzz_build,$(FUZZ_IMAP_CACHE_SRC))
+EXTRA_DIST += tests/fuzz/fuzz_imap_cache.cpp

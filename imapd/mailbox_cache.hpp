@@ -1,0 +1,139 @@
+// imapd/mailbox_cache.hpp: the per-mailbox cache, "imapd-cache" in each
+// folder's directory beside Courier's courierimapuiddb (issue 15 item 2).
+//
+// For each message it keeps what FETCH ENVELOPE, BODY, BODYSTRUCTURE,
+// RFC822.SIZE and BODY.PEEK[HEADER...], and SEARCH/SORT/THREAD on header
+// fields, would otherwise read and parse from the file every session: the
+// rendered ENVELOPE, BODY and BODYSTRUCTURE, the CRLF size and the top-level
+// header block.
+//
+// Never trusted blindly:
+// - an entry is keyed by the message's base name (the unique part before
+//   ":2,"), its file size and its mtime in nanoseconds; a file whose size or
+//   mtime differ (replaced under the same name) is read again;
+// - the file starts with a version line; every record carries its length
+//   and a CRC-32 of its bytes, and the header the record count: a file of
+//   another version, truncated, garbled or with trailing bytes is dropped
+//   whole (with a log line naming it) and rebuilt.
+// It is written through lib::write_file_atomically (a temporary in the
+// folder's tmp/, then rename): a reader sees one writer's whole file. Two
+// sessions on one folder each write what they know; the last writer wins,
+// and both stay correct since every entry is checked against the file before
+// use. Courier-IMAP does not know the name and leaves it alone. Entries of
+// messages no longer in the folder are dropped when the file is written.
+// Deleting the file is always safe: the next session rebuilds it.
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <ctime>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "lib/result.hpp"
+
+namespace imapd {
+
+inline constexpr std::string_view cache_file_name = "imapd-cache";
+// The first line of the file; another version is rebuilt.
+inline constexpr std::uint32_t cache_version = 1;
+// Larger top-level headers are not kept (their header searches read the file).
+inline constexpr std::size_t cache_max_header_bytes = 64 * 1024;
+// A cache file above this size is refused (and rebuilt).
+inline constexpr std::size_t cache_max_file_bytes = 512u * 1024 * 1024;
+
+// What SORT and THREAD take from the header (imapd/sort.hpp SortFacts,
+// imapd/thread.hpp ThreadMessage), worked out once: no header is parsed
+// when they run from the cache.
+struct HeaderFacts {
+  bool has_date = false;    // a valid Date: (else INTERNALDATE is used)
+  std::int64_t date = 0;    // Date: in UTC
+  std::string subject;      // base subject, upper-cased ASCII
+  bool reply = false;       // the subject had a reply or forward marker
+  std::string from, to, cc, display_from, display_to;
+  std::string message_id;
+  std::vector<std::string> references;
+  friend bool operator==(const HeaderFacts&, const HeaderFacts&) = default;
+};
+
+struct CacheEntry {
+  std::string base;             // Maildir base name (before ':')
+  std::uint64_t file_size = 0;  // key: st_size
+  std::int64_t mtime_ns = 0;    // key: st_mtim in nanoseconds
+  std::uint64_t crlf_size = 0;  // RFC822.SIZE
+  std::string envelope;         // "(" ... ")" as FETCH ENVELOPE renders it
+  std::string body;             // FETCH BODY
+  std::string bodystructure;    // FETCH BODYSTRUCTURE
+  bool has_header = false;      // header is the top-level header (else too large)
+  std::string header;           // header block, CRLF form, with its blank line
+  HeaderFacts facts;            // for SORT and THREAD
+
+  bool matches(std::uint64_t size, std::int64_t mtime) const { return file_size == size && mtime_ns == mtime; }
+  friend bool operator==(const CacheEntry&, const CacheEntry&) = default;
+};
+
+// HeaderFacts as bytes (a record's sixth field) and back; false: malformed.
+std::string encode_facts(const HeaderFacts& facts);
+bool decode_facts(std::string_view data, HeaderFacts& facts);
+
+// The file's bytes for `entries` (in the given order).
+std::string format_cache(const std::vector<const CacheEntry*>& entries);
+// Parses a cache file; errors say what is wrong and where (byte offset),
+// prefixed by `path`: another version, truncated, a record's checksum,
+// length or fields, trailing bytes, a base name seen twice.
+lib::Result<std::vector<CacheEntry>> parse_cache(std::string_view data, const std::string& path);
+
+std::int64_t mtime_ns_of(const struct stat& st);
+
+// One folder's cache, loaded on first use and written back by flush().
+class MailboxCache {
+ public:
+  explicit MailboxCache(std::string folder_dir);
+
+  const std::string& path() const { return path_; }
+
+  // The entry for `base` if it holds for a file of this size and mtime;
+  // else null. Loads the file on first call.
+  const CacheEntry* find(const std::string& base, std::uint64_t size, std::int64_t mtime_ns);
+  // Adds or replaces an entry (made from the message's file).
+  const CacheEntry* put(CacheEntry entry);
+
+  // Reads the file now if not yet read (so that flush() prunes it).
+  void load_if_needed() {
+    if (!loaded_) load();
+  }
+  // Entries added since the last write.
+  std::size_t pending() const { return pending_; }
+  // Writes the file when entries were added or dropped: only those of
+  // `present` bases (the messages in the folder). When another session
+  // rewrote the file since it was loaded, its entries for present messages
+  // are kept too. Errors name the file and errno text (callers log them:
+  // a cache that cannot be written costs speed, nothing else).
+  lib::Result<void> flush(const std::vector<std::string_view>& present);
+
+ private:
+  void load();
+  struct Identity {
+    dev_t dev = 0;
+    ino_t ino = 0;
+    off_t size = -1;
+    std::int64_t mtime_ns = 0;
+    bool operator==(const Identity&) const = default;
+  };
+  Identity identity() const;
+
+  std::string folder_dir_;
+  std::string path_;
+  bool loaded_ = false;
+  bool dropped_ = false;  // the file on disk was unusable: rewrite it
+  Identity loaded_identity_;
+  std::unordered_map<std::string, CacheEntry> entries_;
+  std::size_t pending_ = 0;
+};
+
+}  // namespace imapd

@@ -1,0 +1,288 @@
+// tests/imapd/mailbox_cache_test.cpp: the per-mailbox cache, imapd-cache
+// (imapd/mailbox_cache.hpp): its file format against corruption, truncation
+// and other versions, staleness, pruning, concurrent writers, and Mailbox
+// answering from it.
+#include "imapd/mailbox_cache.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "imapd/fetch.hpp"
+#include "imapd/mailbox.hpp"
+#include "lib/maildir.hpp"
+#include "tests/lib/test_util.hpp"
+
+namespace imapd {
+namespace {
+
+CacheEntry entry(const std::string& base, std::uint64_t size = 100, std::int64_t mtime = 1700000000000000001) {
+  CacheEntry e;
+  e.base = base;
+  e.file_size = size;
+  e.mtime_ns = mtime;
+  e.crlf_size = size + 3;
+  e.envelope = "(NIL \"s " + base + "\" NIL NIL NIL NIL NIL NIL NIL NIL)";
+  e.body = "(\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" 5 1)";
+  e.bodystructure = "(\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" 5 1 NIL NIL NIL NIL)";
+  e.has_header = true;
+  e.header = "Subject: s " + base + "\r\n\r\n";
+  e.facts.has_date = true;
+  e.facts.date = -86400;
+  e.facts.subject = "S " + base;
+  e.facts.reply = true;
+  e.facts.from = "A@B";
+  e.facts.display_to = "Bob";
+  e.facts.message_id = "1@x";
+  e.facts.references = {"0@x", "", "9@y"};
+  return e;
+}
+
+std::string two_entry_file() {
+  CacheEntry a = entry("1.a.host"), b = entry("2.b.host", 7, 5);
+  b.has_header = false;
+  b.header.clear();
+  return format_cache({&a, &b});
+}
+
+TEST(CacheFile, RoundTrips) {
+  CacheEntry a = entry("1.a.host"), b = entry("2.b.host", 7, -5);
+  b.has_header = false;
+  b.header.clear();
+  const std::string data = format_cache({&a, &b});
+  EXPECT_EQ(data.rfind("imapd-cache 1\n", 0), 0u);
+  auto parsed = parse_cache(data, "c");
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  ASSERT_EQ(parsed->size(), 2u);
+  EXPECT_EQ((*parsed)[0], a);
+  EXPECT_EQ((*parsed)[1], b);
+  auto empty = parse_cache(format_cache({}), "c");
+  ASSERT_TRUE(empty.ok());
+  EXPECT_TRUE(empty->empty());
+}
+
+TEST(CacheFile, EveryTruncationIsDetected) {
+  const std::string data = two_entry_file();
+  for (std::size_t n = 0; n < data.size(); ++n) {
+    auto parsed = parse_cache(std::string_view(data).substr(0, n), "/m/imapd-cache");
+    EXPECT_FALSE(parsed.ok()) << "prefix of " << n << " bytes accepted";
+    if (!parsed.ok()) {
+      EXPECT_EQ(parsed.error().message.rfind("/m/imapd-cache: ", 0), 0u);
+    }
+  }
+}
+
+TEST(CacheFile, EveryFlippedByteIsDetected) {
+  const std::string data = two_entry_file();
+  for (std::size_t i = 0; i < data.size(); ++i) {
+    for (unsigned char bit : {0x01, 0x80}) {
+      std::string garbled = data;
+      garbled[i] = static_cast<char>(garbled[i] ^ bit);
+      EXPECT_FALSE(parse_cache(garbled, "c").ok()) << "byte " << i << " bit " << int(bit);
+    }
+  }
+}
+
+TEST(CacheFile, RejectsOtherVersionsTrailingBytesAndDuplicates) {
+  std::string data = two_entry_file();
+  std::string v2 = data;
+  v2.replace(0, 14, "imapd-cache 2\n");
+  auto r = parse_cache(v2, "c");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("version 2"), std::string::npos) << r.error().message;
+  auto t = parse_cache(data + "x", "c");
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.error().message.find("after the last record"), std::string::npos);
+  CacheEntry a = entry("1.a.host");
+  auto d = parse_cache(format_cache({&a, &a}), "c");
+  ASSERT_FALSE(d.ok());
+  EXPECT_NE(d.error().message.find("twice"), std::string::npos);
+  EXPECT_FALSE(parse_cache("", "c").ok());
+  EXPECT_FALSE(parse_cache("imapd-cache 1\n\xff\xff\xff\xff", "c").ok());  // huge count
+  CacheEntry slash = entry("../evil");
+  EXPECT_FALSE(parse_cache(format_cache({&slash}), "c").ok());
+}
+
+class CacheFolder : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    folder_ = dir_.path() + "/m";
+    ASSERT_TRUE(lib::maildir::create_maildir(folder_).ok());
+  }
+  std::string file() const { return folder_ + "/imapd-cache"; }
+  std::vector<CacheEntry> on_disk() const {
+    auto parsed = parse_cache(testutil::read_file(file()), file());
+    EXPECT_TRUE(parsed.ok()) << (parsed.ok() ? "" : parsed.error().message);
+    return parsed.ok() ? *parsed : std::vector<CacheEntry>{};
+  }
+  std::string deliver(const std::string& base, const std::string& content) {
+    const std::string path = folder_ + "/cur/" + base + ":2,";
+    testutil::write_file(path, content);
+    return path;
+  }
+  testutil::TempDir dir_;
+  std::string folder_;
+};
+
+TEST_F(CacheFolder, StaleEntriesAreNotServed) {
+  {
+    MailboxCache c(folder_);
+    c.put(entry("1.a.host", 100, 42));
+    ASSERT_TRUE(c.flush({"1.a.host"}).ok());
+  }
+  MailboxCache c(folder_);
+  EXPECT_NE(c.find("1.a.host", 100, 42), nullptr);
+  EXPECT_EQ(c.find("1.a.host", 101, 42), nullptr);  // other size
+  EXPECT_EQ(c.find("1.a.host", 100, 43), nullptr);  // other mtime
+  EXPECT_EQ(c.find("2.b.host", 100, 42), nullptr);
+}
+
+TEST_F(CacheFolder, ExpungedEntriesArePruned) {
+  MailboxCache c(folder_);
+  c.put(entry("1.a.host"));
+  c.put(entry("2.b.host"));
+  ASSERT_TRUE(c.flush({"1.a.host", "2.b.host"}).ok());
+  EXPECT_EQ(on_disk().size(), 2u);
+  ASSERT_TRUE(c.flush({"2.b.host"}).ok());  // 1 expunged: written without it
+  auto now = on_disk();
+  ASSERT_EQ(now.size(), 1u);
+  EXPECT_EQ(now[0].base, "2.b.host");
+  EXPECT_EQ(c.find("1.a.host", 100, 1700000000000000001), nullptr);
+}
+
+TEST_F(CacheFolder, CorruptOrOtherVersionFileIsRebuilt) {
+  for (const std::string& bad : {std::string("garbage\x01\x02"), std::string("imapd-cache 99\n"),
+                                two_entry_file().substr(0, 40)}) {
+    testutil::write_file(file(), bad);
+    MailboxCache c(folder_);
+    EXPECT_EQ(c.find("1.a.host", 100, 1700000000000000001), nullptr);  // nothing trusted
+    c.put(entry("3.c.host"));
+    ASSERT_TRUE(c.flush({"3.c.host"}).ok());
+    auto now = on_disk();
+    ASSERT_EQ(now.size(), 1u);
+    EXPECT_EQ(now[0].base, "3.c.host");
+  }
+  // A bad file is rewritten even when nothing new was learnt.
+  testutil::write_file(file(), "imapd-cache 1\nxx");
+  MailboxCache c(folder_);
+  (void)c.find("x", 1, 1);
+  ASSERT_TRUE(c.flush({}).ok());
+  EXPECT_TRUE(on_disk().empty());
+}
+
+TEST_F(CacheFolder, TwoWritersKeepEachOthersEntries) {
+  MailboxCache one(folder_), two(folder_);
+  (void)one.find("x", 1, 1);
+  (void)two.find("x", 1, 1);  // both loaded before either writes
+  one.put(entry("1.a.host"));
+  two.put(entry("2.b.host"));
+  const std::vector<std::string_view> present{"1.a.host", "2.b.host"};
+  ASSERT_TRUE(one.flush(present).ok());
+  ASSERT_TRUE(two.flush(present).ok());  // last writer merges the first's
+  auto now = on_disk();
+  EXPECT_EQ(now.size(), 2u);
+}
+
+// Writers in several processes (as imapd sessions are) rewrite the file
+// over and over while this process reads it: every read is one whole,
+// valid file.
+TEST_F(CacheFolder, ConcurrentWritersNeverLeaveAPartialFile) {
+  std::vector<pid_t> kids;
+  for (int w = 0; w < 3; ++w) {
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      for (int round = 0; round < 40; ++round) {
+        MailboxCache c(folder_);
+        std::vector<std::string> bases;
+        for (int i = 0; i < 50; ++i) bases.push_back(std::to_string(i) + ".w" + std::to_string(w) + ".host");
+        std::vector<std::string_view> present(bases.begin(), bases.end());
+        for (const auto& b : bases) c.put(entry(b, static_cast<std::uint64_t>(round) + 1));
+        if (!c.flush(present).ok()) ::_exit(1);
+      }
+      ::_exit(0);
+    }
+    kids.push_back(pid);
+  }
+  int reads = 0;
+  bool running = true;
+  while (running) {
+    running = false;
+    for (pid_t p : kids)
+      if (::waitpid(p, nullptr, WNOHANG) == 0) running = true;
+    const std::string data = testutil::read_file(file());
+    if (data.empty()) continue;
+    auto parsed = parse_cache(data, file());
+    ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+    ++reads;
+  }
+  EXPECT_GT(reads, 0);
+  // Children already reaped above; the file left is one writer's, whole.
+  EXPECT_EQ(on_disk().size(), 50u);
+}
+
+const char* const kMessage =
+    "From: Alice <alice@example.test>\n"
+    "To: bob@example.test\n"
+    "Subject: hello there\n"
+    "Message-ID: <1@example.test>\n"
+    "Date: Mon, 7 Feb 1994 21:52:25 -0800\n"
+    "\n"
+    "body line\n";
+
+TEST_F(CacheFolder, MailboxAnswersFromTheCacheAndNoticesReplacedFiles) {
+  const std::string path = deliver("1.a.host", kMessage);
+  FolderName name;
+  name.folder = "INBOX";
+  {
+    auto mb = Mailbox::open(folder_, name, false);
+    ASSERT_TRUE(mb.ok());
+    const CacheEntry* e = (*mb)->cached(0);
+    ASSERT_NE(e, nullptr);
+    MessageText text(kMessage);
+    std::string envelope;
+    append_envelope(envelope, text.header());
+    EXPECT_EQ(e->envelope, envelope);
+    EXPECT_EQ(e->crlf_size, text.size());
+    EXPECT_EQ(e->header, std::string(text.header_text()));
+    std::string bs;
+    append_body_structure(bs, text.mime().root, text.text(), true);
+    EXPECT_EQ(e->bodystructure, bs);
+    EXPECT_TRUE(e->facts.has_date);
+    EXPECT_EQ(e->facts.date, 760686745);  // Mon, 7 Feb 1994 21:52:25 -0800
+    EXPECT_EQ(e->facts.subject, "HELLO THERE");
+    EXPECT_EQ(e->facts.message_id, "1@example.test");
+    EXPECT_EQ(e->facts.from, "ALICE");  // RFC 5256: the addr-mailbox
+  }  // closing writes the file
+  ASSERT_EQ(on_disk().size(), 1u);
+  // The file unreadable: the entry still answers (it is not opened).
+  ASSERT_EQ(::chmod(path.c_str(), 0), 0);
+  {
+    auto mb = Mailbox::open(folder_, name, false);
+    ASSERT_TRUE(mb.ok());
+    const CacheEntry* e = (*mb)->cached(0);
+    ASSERT_NE(e, nullptr);
+    EXPECT_NE(e->envelope.find("hello there"), std::string::npos);
+  }
+  ASSERT_EQ(::chmod(path.c_str(), 0600), 0);
+  // Replaced under the same name with other content (and mtime): not stale.
+  std::string other = kMessage;
+  other.replace(other.find("hello there"), 11, "changed now");
+  testutil::write_file(path, other);
+  struct timeval times[2] = {{1000000000, 0}, {1000000000, 0}};
+  ASSERT_EQ(::utimes(path.c_str(), times), 0);
+  auto mb = Mailbox::open(folder_, name, false);
+  ASSERT_TRUE(mb.ok());
+  const CacheEntry* e = (*mb)->cached(0);
+  ASSERT_NE(e, nullptr);
+  EXPECT_NE(e->envelope.find("changed now"), std::string::npos) << e->envelope;
+  EXPECT_EQ((*mb)->messages()[0].internal_date, 1000000000);
+}
+
+}  // namespace
+}  // namespace imapd

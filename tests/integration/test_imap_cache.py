@@ -1,0 +1,280 @@
+"""The per-mailbox cache, imapd-cache (issue 15 item 2), through imaplogin +
+imapd with real IMAP sessions: every answer the cache serves (FETCH
+ENVELOPE, BODY, BODYSTRUCTURE, RFC822.SIZE, INTERNALDATE, header sections;
+SORT, THREAD, SEARCH on headers) is byte for byte what imapd answers without
+it; a second session answers them with the message files unreadable (so it
+does not open them); a garbled, truncated or other-version file is rebuilt
+with a log line; a message replaced under the same name is read again;
+expunged messages leave the file; concurrent sessions leave a valid file.
+The file is also parsed here, independently of imapd's parser."""
+from __future__ import annotations
+
+import os
+import struct
+import threading
+import zlib
+from pathlib import Path
+
+import pytest
+
+from imap_ext_fixtures import alice, imap, logged_in_raw  # noqa: F401 (fixtures)
+
+CACHE = "imapd-cache"
+
+COMMANDS = [
+    "FETCH 1:* (FLAGS UID RFC822.SIZE ENVELOPE)",
+    "FETCH 1:* (INTERNALDATE BODYSTRUCTURE)",
+    "FETCH 1:* BODY",
+    "FETCH 1:* (BODY.PEEK[HEADER.FIELDS (SUBJECT FROM)] RFC822.SIZE)",
+    "FETCH 1:* (BODY.PEEK[HEADER] BODY.PEEK[HEADER.FIELDS.NOT (DATE)]<5.40>)",
+    "UID FETCH 1:* RFC822.HEADER",
+    "SORT (SUBJECT) UTF-8 ALL",
+    "SORT (REVERSE DATE FROM) UTF-8 ALL",
+    "SORT (DISPLAYFROM CC TO SIZE) UTF-8 ALL",
+    "THREAD REFERENCES UTF-8 ALL",
+    "THREAD ORDEREDSUBJECT UTF-8 ALL",
+    "SEARCH SUBJECT lunch",
+    "SEARCH FROM carl HEADER Message-ID 3@ex",
+    "SEARCH SENTSINCE 1-Jan-2022 NOT TO dave",
+    "SEARCH LARGER 300 TEXT budget",
+]
+
+
+def messages() -> list[str]:
+    """Messages with the structures FETCH renders from a parsed file."""
+    out = []
+    subjects = ["Lunch", "Re: Lunch", "[list] Budget (fwd)", "Fwd: [fwd: budget]", "=?utf-8?q?Caf=C3=A9?= plan",
+                "Re: Re: lunch", "status", "Budget"]
+    for i in range(24):
+        subject = subjects[i % len(subjects)]
+        refs = f"References: <{i - 1}@ex.org>\n" if i % 4 else ""
+        head = (f"From: =?utf-8?q?Carl_{i}?= <carl{i % 5}@example.org>\nTo: dave{i % 3}@x, \"Erin\" <erin@x>\n"
+                f"Cc: group: a@x, b@x;\nSubject: {subject}\nMessage-ID: <{i}@ex.org>\n{refs}"
+                f"Date: Mon, {1 + i % 9} Jan 2022 {10 + i % 7}:00:00 +0{i % 3}00\n")
+        if i % 3 == 0:
+            out.append(head + "MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b1\"\n\n"
+                       "preamble\n--b1\nContent-Type: text/plain; charset=utf-8\n\nhello lunch\n"
+                       "--b1\nContent-Type: message/rfc822\n\nSubject: inner budget\nFrom: x@y\n\ninner body\n"
+                       "--b1\nContent-Type: application/octet-stream; name=\"a.bin\"\n"
+                       "Content-Transfer-Encoding: base64\nContent-Disposition: attachment; filename=a.bin\n\n"
+                       "AAECAwQF\n--b1--\n")
+        elif i % 3 == 1:
+            out.append(head.replace("Date: Mon", "Date: garbage Mon") + "\n" + "budget line\n" * (i * 5))
+        else:
+            out.append(head + "Content-Type: text/html\n\n<p>budget</p>\r\n" * 3)
+    # A header larger than the cache keeps (64 KiB): served from the file.
+    out.append("From: big@example.org\nSubject: big header lunch\nX-Long: " + "y" * 70000 + "\n\nbody\n")
+    # No body at all, no blank line.
+    out.append("Subject: headers only\nFrom: h@example.org\n")
+    return out
+
+
+def fill(account) -> list[Path]:
+    paths = []
+    cur = account.maildir / "cur"
+    for i, text in enumerate(messages()):
+        p = cur / f"{1640000000 + i}.M{i}P7.cachetest,S={len(text.encode())}:2,{'S' if i % 2 else ''}"
+        p.write_bytes(text.encode())
+        os.utime(p, (1641000000 + i * 3600, 1641000000 + i * 3600))
+        if os.geteuid() == 0:
+            os.chown(p, account.uid, account.gid)
+        paths.append(p)
+    return paths
+
+
+def settle(imap) -> None:
+    """Waits for the sessions' processes to end: imapd writes imapd-cache as
+    it closes the folder, after LOGOUT's reply."""
+    with imap.lock:
+        procs = list(imap.procs)
+    for p in procs:
+        p.wait(timeout=30)
+
+
+def transcript(imap, account, commands=COMMANDS) -> list[list[bytes]]:
+    c = logged_in_raw(imap, account)
+    try:
+        assert c.command("s", "EXAMINE INBOX")[-1].startswith(b"s OK")
+        return [c.command(f"t{i}", cmd) for i, cmd in enumerate(commands)]
+    finally:
+        c.command("z", "LOGOUT")
+        c.close()
+        settle(imap)
+
+
+def parse_cache(data: bytes) -> list[dict]:
+    """The file format, as README.md documents it."""
+    assert data.startswith(b"imapd-cache 1\n")
+    pos = len(b"imapd-cache 1\n")
+    (count,) = struct.unpack_from("<I", data, pos)
+    pos += 4
+    out = []
+    for _ in range(count):
+        length, crc = struct.unpack_from("<II", data, pos)
+        pos += 8
+        payload = data[pos:pos + length]
+        pos += length
+        assert zlib.crc32(payload) == crc
+        size, mtime, crlf, flags = struct.unpack_from("<QqQI", payload, 0)
+        p = 28
+        fields = []
+        for _ in range(6):
+            (n,) = struct.unpack_from("<I", payload, p)
+            fields.append(payload[p + 4:p + 4 + n])
+            p += 4 + n
+        assert p == len(payload)
+        out.append(dict(base=fields[0].decode(), size=size, mtime_ns=mtime, crlf=crlf, has_header=bool(flags & 1),
+                        envelope=fields[1], header=fields[4]))
+    assert pos == len(data)
+    return out
+
+
+def test_results_identical_with_and_without_the_cache(imap, alice):
+    fill(alice)
+    cache = alice.maildir / CACHE
+    first = transcript(imap, alice)  # no cache file: every message parsed from its file
+    assert cache.exists(), imap.log_text()
+    entries = parse_cache(cache.read_bytes())
+    assert len(entries) == len(messages())
+    assert sum(1 for e in entries if not e["has_header"]) == 1  # the 70 KB header is not kept
+    second = transcript(imap, alice)  # answered from the cache
+    assert second == first
+    cache.unlink()  # deleting it is safe: rebuilt, same answers
+    assert transcript(imap, alice) == first
+    assert cache.exists()
+    # Sanity: the transcript has real content.
+    assert any(b"ENVELOPE" in l for l in first[0])
+    assert first[6][0].startswith(b"* SORT ") and first[9][0].startswith(b"* THREAD ")
+
+
+def test_second_session_does_not_open_the_message_files(imap, alice):
+    if os.geteuid() == 0 and alice.uid == 0:
+        pytest.skip("imapd runs as root here: file modes do not stop it")
+    paths = fill(alice)
+    cached_commands = COMMANDS[:14]  # not TEXT: it searches the bodies
+    before = transcript(imap, alice, cached_commands)
+    big = paths[-2]  # the large header is not cached: leave that file readable
+    for p in paths:
+        if p != big:
+            os.chmod(p, 0)
+    try:
+        after = transcript(imap, alice, cached_commands + ["FETCH 1 BODY.PEEK[TEXT]"])
+    finally:
+        for p in paths:
+            os.chmod(p, 0o600)
+    assert after[:-1] == before
+    # The control: the body is not cached, and the file cannot be read.
+    assert after[-1][-1].startswith(b"t14 NO"), after[-1]
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "version", "junk", "count"])
+def test_damaged_cache_file_is_rebuilt_with_a_log_line(imap, alice, damage):
+    fill(alice)
+    good = transcript(imap, alice)
+    cache = alice.maildir / CACHE
+    data = bytearray(cache.read_bytes())
+    if damage == "flip":
+        data[len(data) // 2] ^= 0x20
+    elif damage == "truncate":
+        data = data[:len(data) * 2 // 3]
+    elif damage == "version":
+        data[len(b"imapd-cache ")] = ord("7")
+    elif damage == "count":
+        data[14] += 1
+    else:
+        data = bytearray(b"\x00garbage\xff" * 100)
+    cache.write_bytes(bytes(data))
+    assert transcript(imap, alice) == good
+    log = imap.log_text()
+    assert f"cache file {cache}:" in log and "rebuilding it" in log, log
+    rebuilt = cache.read_bytes()
+    assert rebuilt != bytes(data)
+    assert len(parse_cache(rebuilt)) == len(messages())
+
+
+def test_replaced_message_is_not_served_stale(imap, alice):
+    paths = fill(alice)
+    transcript(imap, alice)
+    target = paths[0]
+    text = target.read_text().replace("Subject: Lunch", "Subject: Replaced entirely")
+    tmp = alice.maildir / "tmp" / "replacement"
+    tmp.write_text(text)
+    os.utime(tmp, (1650000000, 1650000000))
+    if os.geteuid() == 0:
+        os.chown(tmp, alice.uid, alice.gid)
+    os.rename(tmp, target)  # same name, other content and mtime
+    c = logged_in_raw(imap, alice)
+    assert c.command("s", "EXAMINE INBOX")[-1].startswith(b"s OK")
+    env = b"\n".join(c.command("f", "FETCH 1 (ENVELOPE INTERNALDATE BODY.PEEK[HEADER.FIELDS (SUBJECT)])"))
+    assert b"Replaced entirely" in env and b"Lunch" not in env
+    assert b'-Apr-2022 ' in env  # INTERNALDATE from the new mtime (2022-04-15), not January's
+    search = c.command("g", "SEARCH SUBJECT replaced")
+    assert search[0] == b"* SEARCH 1"
+    c.command("z", "LOGOUT")
+    settle(imap)
+    base = target.name.split(":")[0]
+    entry = [e for e in parse_cache((alice.maildir / CACHE).read_bytes()) if e["base"] == base][0]
+    assert b"Replaced entirely" in entry["envelope"]
+    assert entry["mtime_ns"] == 1650000000 * 10**9
+
+
+def test_expunged_messages_leave_the_cache(imap, alice):
+    paths = fill(alice)
+    transcript(imap, alice)
+    gone = {p.name.split(":")[0] for p in paths[:3]}
+    c = logged_in_raw(imap, alice)
+    assert c.command("s", "SELECT INBOX")[-1].startswith(b"s OK")
+    assert c.command("d", "STORE 1:3 +FLAGS.SILENT (\\Deleted)")[-1].startswith(b"d OK")
+    assert c.command("e", "EXPUNGE")[-1].startswith(b"e OK")
+    c.command("z", "LOGOUT")
+    settle(imap)
+    bases = {e["base"] for e in parse_cache((alice.maildir / CACHE).read_bytes())}
+    assert len(bases) == len(messages()) - 3
+    assert not bases & gone
+
+
+def test_concurrent_sessions_leave_a_valid_file(imap, alice):
+    fill(alice)
+    reference = transcript(imap, alice)
+    (alice.maildir / CACHE).unlink()
+    errors: list[str] = []
+
+    def run():
+        try:
+            for _ in range(3):
+                if transcript(imap, alice) != reference:
+                    errors.append("transcript differs")
+        except Exception as e:  # noqa: BLE001 (reported below)
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(parse_cache((alice.maildir / CACHE).read_bytes())) == len(messages())
+    assert "rebuilding" not in imap.log_text()
+    assert not list((alice.maildir / "tmp").iterdir())  # no temporary file left behind
+
+
+def test_courier_imapd_on_the_same_maildir(imap, alice):
+    """Courier-IMAP (bench/imap/anchors.sh; skipped without it) flags and
+    expunges in the folder: it leaves imapd-cache alone and shows no folder
+    for it; imapd's answers afterwards equal those of a fresh cache."""
+    from test_imap_courier_migration import COURIER_IMAPD, courier
+    if not COURIER_IMAPD.exists():
+        pytest.skip(f"{COURIER_IMAPD} missing: run bench/imap/anchors.sh")
+    fill(alice)
+    transcript(imap, alice)
+    cache = alice.maildir / CACHE
+    before = cache.read_bytes()
+    out = courier(alice, "a SELECT INBOX\nb STORE 1 +FLAGS (\\Flagged)\nc STORE 2 +FLAGS (\\Deleted)\n"
+                         "d EXPUNGE\ne LIST \"\" \"*\"\nf FETCH 1:3 (ENVELOPE)\ng LOGOUT\n")
+    assert "d OK" in out and "f OK" in out, out
+    assert "imapd-cache" not in out
+    assert cache.read_bytes() == before  # Courier does not touch it
+    with_cache = transcript(imap, alice)
+    cache.unlink()
+    assert transcript(imap, alice) == with_cache
+    assert len(parse_cache(cache.read_bytes())) == len(messages()) - 1
