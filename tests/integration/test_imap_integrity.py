@@ -396,5 +396,8 @@ def test_partial_fetch_reads_only_what_it_serves(imap, alice):
         assert data == crlf[origin:origin + count], (origin, count)
         if origin < 100000:
             grown = vm_hwm_kb(pid) - base
-            assert grown < 2 * 1024, f"imapd grew by {grown} KiB for BODY[]<{origin}.{count}>"
+            # Reading the message would add ~20 MiB; the ~2 MiB seen is the
+            # stream buffers and code first run by SELECT and FETCH (imapd
+            # links libstdc++ statically, so its pages count here too).
+            assert grown < 4 * 1024, f"imapd grew by {grown} KiB for BODY[]<{origin}.{count}>"
     c.close()
