@@ -18,7 +18,7 @@
 #include "imapd/fetch.hpp"
 #include "imapd/lexer.hpp"
 #include "imapd/search.hpp"
-#include "tests/fuzz/fuzz_check.hpp"
+#include "tests/fuzz/invariant_check.hpp"
 
 namespace {
 

@@ -18,7 +18,7 @@
 #include "imapd/lexer.hpp"
 #include "imapd/search.hpp"
 #include "imapd/sequence_set.hpp"
-#include "tests/fuzz/fuzz_check.hpp"
+#include "tests/fuzz/invariant_check.hpp"
 
 namespace {
 

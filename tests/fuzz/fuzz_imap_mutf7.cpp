@@ -15,7 +15,7 @@
 #include "imapd/imap_string.hpp"
 #include "imapd/lexer.hpp"
 #include "imapd/mutf7.hpp"
-#include "tests/fuzz/fuzz_check.hpp"
+#include "tests/fuzz/invariant_check.hpp"
 
 namespace {
 

@@ -12,7 +12,7 @@
 
 #include "imapd/lexer.hpp"
 #include "imapd/notify.hpp"
-#include "tests/fuzz/fuzz_check.hpp"
+#include "tests/fuzz/invariant_check.hpp"
 
 namespace {
 

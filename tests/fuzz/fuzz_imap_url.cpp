@@ -14,7 +14,7 @@
 #include "imapd/catenate.hpp"
 #include "imapd/imap_url.hpp"
 #include "imapd/lexer.hpp"
-#include "tests/fuzz/fuzz_check.hpp"
+#include "tests/fuzz/invariant_check.hpp"
 
 namespace {
 

@@ -16,7 +16,7 @@
 
 #include "lib/mime.hpp"
 #include "lib/rfc5322.hpp"
-#include "tests/fuzz/fuzz_check.hpp"
+#include "tests/fuzz/invariant_check.hpp"
 
 namespace {
 

@@ -32,7 +32,7 @@ tests/fuzz/fuzz_userdb: $(addprefix $(top_srcdir)/,$(FUZZ_USERDB_SRC))
 fuzz: $(FUZZ_TARGETS)
 .PHONY: fuzz
 CLEANFILES += $(FUZZ_TARGETS)
-EXTRA_DIST += tests/fuzz/fuzz_check.hpp
+EXTRA_DIST += tests/fuzz/invariant_check.hpp
 EXTRA_DIST += $(filter-out lib/% authlib/%,$(FUZZ_MIME_SRC) $(FUZZ_MAILDIR_SRC) $(FUZZ_SASL_SRC) $(FUZZ_CONFIG_SRC) \
   $(FUZZ_USERDB_SRC)) \
   tests/fuzz/corpus
