@@ -157,6 +157,14 @@ class Mailbox {
   // message's internal_date and crlf_size. nullptr: gone or unreadable
   // (logged); the caller reads the file itself.
   const CacheEntry* cached(std::size_t index);
+  // The same facts for a message whose file another session removed (marked
+  // vanished, EXPUNGE not yet sent): the entry checked this session, else
+  // the one stored under its base name if it agrees with what the session
+  // knows (the size from ",S=", the mtime as INTERNALDATE). A Maildir message
+  // is never rewritten under its base name (delivery renames from tmp/,
+  // flags rename), so that entry describes the message that was expunged.
+  // nullptr: none. Reads no message file.
+  const CacheEntry* cached_gone(std::size_t index);
   // Writes imapd-cache when it gained many entries, or with closing when it
   // changed at all (the destructor closes). Failures are logged.
   void flush_cache(bool closing = false);

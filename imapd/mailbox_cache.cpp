@@ -62,6 +62,12 @@ const CacheEntry* MailboxCache::find(const std::string& base, std::uint64_t size
   return &it->second;
 }
 
+const CacheEntry* MailboxCache::find_unchecked(const std::string& base) {
+  if (!loaded_) load();
+  auto it = entries_.find(base);
+  return it == entries_.end() ? nullptr : &it->second;
+}
+
 const CacheEntry* MailboxCache::put(CacheEntry entry) {
   if (!loaded_) load();
   ++pending_;
@@ -159,6 +165,20 @@ void Mailbox::flush_cache(bool closing) {
   auto r = cache_->flush(present);
   if (!r) lib::log::warning("cannot write the message cache: %s (imapd works without it, more slowly)",
                             r.error().message.c_str());
+}
+
+const CacheEntry* Mailbox::cached_gone(std::size_t index) {
+  const MessageState& m = messages_.at(index);
+  if (m.cache) return m.cache;
+  if (!cache_) {
+    if (!cache_usable()) return nullptr;
+    cache_ = std::make_unique<MailboxCache>(dir_);
+  }
+  const CacheEntry* e = cache_->find_unchecked(m.base);
+  if (!e) return nullptr;
+  if (m.size_known && e->file_size != m.size_bytes) return nullptr;
+  if (m.internal_date != 0 && e->mtime_ns / 1000000000 != static_cast<std::int64_t>(m.internal_date)) return nullptr;
+  return e;
 }
 
 const CacheEntry* Mailbox::cached(std::size_t index) {

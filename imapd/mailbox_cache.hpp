@@ -100,6 +100,9 @@ class MailboxCache {
   // The entry for `base` if it holds for a file of this size and mtime;
   // else null. Loads the file on first call.
   const CacheEntry* find(const std::string& base, std::uint64_t size, std::int64_t mtime_ns);
+  // The entry for `base` whatever its key (null if none): for a message
+  // whose file is gone, which can no longer be checked (Mailbox::cached_gone).
+  const CacheEntry* find_unchecked(const std::string& base);
   // Adds or replaces an entry (made from the message's file).
   const CacheEntry* put(CacheEntry entry);
 

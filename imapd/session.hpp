@@ -229,8 +229,9 @@ class Session {
   bool compress_pending_ = false;  // COMPRESS answered: start the relay after the flush
   bool compress_active_ = false;
   bool start_compress();           // cmd_compress.cpp; false: the session must end
-  // FETCH of one message whose body streams from its file (cmd_fetch.cpp).
-  bool stream_one(std::size_t idx, const FetchRequest& req, const FetchItem& body, bool set_seen, bool& vanished,
+  // FETCH of one message whose body streams from its file (cmd_fetch.cpp);
+  // gone: the file was expunged by another session (nothing was sent).
+  bool stream_one(std::size_t idx, const FetchRequest& req, const FetchItem& body, bool set_seen, bool& gone,
                   std::optional<Completion>& failed);
   std::shared_ptr<BodyStreamBuffers> body_buffers_;  // imapd/body_stream.hpp, during a FETCH
   // cmd_acl.cpp: "#shared.<account>[.<folder>]" to another account's folder.

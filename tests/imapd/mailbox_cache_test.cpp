@@ -284,5 +284,35 @@ TEST_F(CacheFolder, MailboxAnswersFromTheCacheAndNoticesReplacedFiles) {
   EXPECT_EQ((*mb)->messages()[0].internal_date, 1000000000);
 }
 
+TEST_F(CacheFolder, ExpungedMessageIsAnsweredFromItsEntryWhenItAgrees) {
+  FolderName name;
+  name.folder = "INBOX";
+  const std::string right = "1.a.host,S=" + std::to_string(std::string(kMessage).size());
+  const std::string wrong = "2.b.host,S=7";  // a ",S=" the file does not have
+  const std::string p1 = deliver(right, kMessage);
+  const std::string p2 = deliver(wrong, kMessage);
+  {
+    auto mb = Mailbox::open(folder_, name, false);
+    ASSERT_TRUE(mb.ok());
+    ASSERT_NE((*mb)->cached(0), nullptr);
+    ASSERT_NE((*mb)->cached(1), nullptr);
+  }  // closing writes both entries
+  ASSERT_EQ(on_disk().size(), 2u);
+  auto mb = Mailbox::open(folder_, name, false);
+  ASSERT_TRUE(mb.ok());
+  // Another session expunges both; this one never checked their entries.
+  ASSERT_EQ(::unlink(p1.c_str()), 0);
+  ASSERT_EQ(::unlink(p2.c_str()), 0);
+  EXPECT_EQ((*mb)->cached(0), nullptr);  // the file is gone: marked vanished
+  EXPECT_TRUE((*mb)->messages()[0].vanished);
+  const CacheEntry* e = (*mb)->cached_gone(0);
+  ASSERT_NE(e, nullptr);
+  EXPECT_NE(e->envelope.find("hello there"), std::string::npos);
+  EXPECT_EQ(e->crlf_size, MessageText(kMessage).size());
+  // The entry disagrees with what the session knows (",S="): not used.
+  EXPECT_EQ((*mb)->cached(1), nullptr);
+  EXPECT_EQ((*mb)->cached_gone(1), nullptr);
+}
+
 }  // namespace
 }  // namespace imapd

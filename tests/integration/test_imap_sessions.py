@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -99,12 +100,15 @@ def test_delivery_during_fetch_and_vanished_file(imap, alice):
     m.noop()
     typ, data = m.fetch("4", "(UID BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
     assert b"UID 4" in data[0][0] and b"msg 20" in data[0][1]
-    # A file removed underneath: FETCH returns the others, then NO [EXPUNGEISSUED];
-    # the next NOOP reports the EXPUNGE.
+    # A file removed underneath: FETCH returns the others and ends OK
+    # [EXPUNGEISSUED] (the body is gone: that message is left out); the next
+    # NOOP reports the EXPUNGE.
     victim = next(p for p in (alice.maildir / "cur").iterdir() if "1700001001" in p.name)
     victim.unlink()
     typ, data = m.fetch("1:3", "(BODY.PEEK[])")
-    assert typ == "NO" and b"EXPUNGEISSUED" in data[-1]
+    assert typ == "OK" and m.response("EXPUNGEISSUED")[1] != [None]
+    assert [d[0].split()[0] for d in data if isinstance(d, tuple)] == [b"1", b"3"]
+    assert "EXPUNGE" not in m.untagged_responses
     typ, data = m.noop()
     assert m.untagged_responses.get("EXPUNGE") == [b"2"]
     typ, data = m.uid("SEARCH", "ALL")
@@ -231,3 +235,143 @@ def test_curl_imap_commands(imap, alice):
     run(base + "/INBOX", "-X", "STORE 1 +FLAGS \\Deleted")
     run(base + "/INBOX", "-X", "CREATE INBOX.fromcurl")
     assert (alice.maildir / ".fromcurl").is_dir()
+
+
+# RFC 2180 4.1/4.2: FETCH and STORE of messages another session expunged,
+# before this session is told (cmd_fetch.cpp render_gone, cmd_store.cpp).
+
+def put_exact(alice, n: int) -> None:
+    """Messages whose ",S=" is their true size (as a delivery agent writes it)."""
+    for i in range(n):
+        text = message(f"msg {i}")
+        deliver(alice.maildir, f"1700002{i:03d}.M1P1.test,S={len(text.encode())}", text, alice.uid, alice.gid)
+
+
+def expunge_elsewhere(imap, alice, uid: int) -> None:
+    a = imap.login(alice)
+    a.select("INBOX")
+    assert a.uid("STORE", str(uid), "+FLAGS", "(\\Deleted)")[0] == "OK"
+    assert a.expunge()[0] == "OK"
+    a.logout()
+
+
+def fetched(data) -> dict[bytes, bytes]:
+    """seq -> the FETCH line (with its literal, if any)."""
+    out = {}
+    for d in data:
+        line = d[0] + d[1] if isinstance(d, tuple) else d
+        if line and line != b")":
+            out[line.split()[0]] = line
+    return out
+
+
+def test_fetch_and_store_of_message_expunged_by_another_session(imap, alice):
+    put_exact(alice, 3)
+    b = imap.login(alice)
+    b.select("INBOX")
+    typ, before = b.fetch("1:3", "(UID ENVELOPE RFC822.SIZE INTERNALDATE)")
+    before = fetched(before)
+    expunge_elsewhere(imap, alice, 2)
+    # What the session knows and the per-mailbox cache holds still answers,
+    # for all three; OK, and no EXPUNGE during FETCH (RFC 3501 7.4.1).
+    for _ in range(2):  # the second time b has noticed the file is gone
+        typ, data = b.fetch("1:3", "(UID ENVELOPE RFC822.SIZE INTERNALDATE)")
+        assert typ == "OK"
+        assert fetched(data) == before
+        assert "EXPUNGE" not in b.untagged_responses
+    typ, data = b.fetch("2", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    assert typ == "OK" and b"Subject: msg 1" in data[0][1]
+    # The body is gone: message 2 is left out, the command still ends OK
+    # with [EXPUNGEISSUED] telling why.
+    typ, data = b.fetch("1:3", "(UID BODY.PEEK[])")
+    assert typ == "OK" and b.response("EXPUNGEISSUED")[1] != [None]
+    got = fetched(data)
+    assert sorted(got) == [b"1", b"3"] and b"msg 0" in got[b"1"] and b"msg 2" in got[b"3"]
+    typ, data = b.fetch("2", "BODY[TEXT]")
+    assert typ == "OK" and data == [None]
+    # STORE: the others get the flag, the vanished one is skipped, OK.
+    typ, data = b.store("1:3", "+FLAGS", "(\\Flagged)")
+    assert typ == "OK" and b.response("EXPUNGEISSUED")[1] != [None]
+    assert sorted(fetched(data)) == [b"1", b"3"]
+    assert all(b"\\Flagged" in l for l in fetched(data).values())
+    assert "EXPUNGE" not in b.untagged_responses
+    # The next NOOP reports the EXPUNGE; nothing else was lost.
+    b.noop()
+    assert b.untagged_responses.get("EXPUNGE") == [b"2"]
+    typ, data = b.fetch("1:*", "(UID FLAGS)")
+    assert [re.search(rb"UID (\d+)", l).group(1) for l in data] == [b"1", b"3"]
+    assert all(b"\\Flagged" in l for l in data)
+    assert typ == "OK"
+    b.logout()
+
+
+def test_uid_fetch_and_uid_store_of_message_expunged_by_another_session(imap, alice):
+    put_exact(alice, 4)
+    b = imap.login(alice)
+    b.select("INBOX")
+    expunge_elsewhere(imap, alice, 2)
+    typ, data = b.uid("FETCH", "1:4", "(UID BODY.PEEK[])")
+    assert typ == "OK" and b.response("EXPUNGEISSUED")[1] != [None]
+    assert [re.search(rb"UID (\d+)", d[0]).group(1) for d in data if isinstance(d, tuple)] == [b"1", b"3", b"4"]
+    # After a UID command the EXPUNGE may be told (RFC 3501 7.4.1), and is.
+    assert b.untagged_responses.pop("EXPUNGE", None) == [b"2"]
+    expunge_elsewhere(imap, alice, 3)
+    typ, data = b.uid("STORE", "1:4", "+FLAGS", "(\\Seen)")
+    assert typ == "OK" and b.response("EXPUNGEISSUED")[1] != [None]
+    assert sorted(re.search(rb"UID (\d+)", l).group(1) for l in data) == [b"1", b"4"]
+    assert b.untagged_responses.pop("EXPUNGE", None) == [b"2"]
+    typ, data = b.uid("FETCH", "1:*", "(FLAGS)")
+    assert len(data) == 2 and all(b"\\Seen" in l for l in data)
+    b.logout()
+
+
+def test_fetch_of_expunged_message_from_the_cache_file(imap, alice):
+    # Another session fetched the ENVELOPEs and wrote imapd-cache; this one
+    # loaded the cache (for message 1) but never checked message 2's entry,
+    # and message 2's file is gone when it asks. (The expunging session
+    # prunes the entry from the file as it closes; this one holds it.)
+    put_exact(alice, 3)
+    c = imap.login(alice)
+    c.select("INBOX")
+    typ, before = c.fetch("1:3", "(ENVELOPE BODYSTRUCTURE RFC822.SIZE)")
+    c.logout()
+    for _ in range(100):  # imapd writes it as it closes the folder, after BYE
+        if (alice.maildir / "imapd-cache").exists():
+            break
+        time.sleep(0.05)
+    assert (alice.maildir / "imapd-cache").exists()
+    b = imap.login(alice)
+    b.select("INBOX")
+    assert b.fetch("1", "(ENVELOPE)")[1] == [before[0].split(b" BODYSTRUCTURE")[0] + b")"]
+    expunge_elsewhere(imap, alice, 2)
+    typ, data = b.fetch("2", "(ENVELOPE BODYSTRUCTURE RFC822.SIZE)")
+    assert typ == "OK" and data == [before[1]]
+    typ, data = b.fetch("2", "(RFC822.TEXT)")
+    assert typ == "OK" and data == [None]
+    b.noop()
+    assert b.untagged_responses.get("EXPUNGE") == [b"2"]
+    b.logout()
+
+
+def test_condstore_unchangedsince_and_vanished_with_expunged_message(imap, alice):
+    put_exact(alice, 3)
+    b = imap.login(alice)
+    assert b.enable("QRESYNC")[0] == "OK"
+    b.select("INBOX")
+    a = imap.login(alice)
+    a.select("INBOX")
+    a.uid("STORE", "2", "+FLAGS", "(\\Deleted)")
+    typ, data = b.uid("FETCH", "1:3", "(MODSEQ)")
+    modseq = max(int(m) for m in re.findall(rb"MODSEQ \((\d+)\)", b"".join(data)))
+    assert a.expunge()[0] == "OK"
+    a.logout()
+    # UNCHANGEDSINCE: applied to messages 1 and 3, the expunged 2 skipped, OK;
+    # after the UID command the expunge is told as VANISHED (RFC 7162 3.2.10).
+    typ, data = b.uid("STORE", "1:3", f"(UNCHANGEDSINCE {modseq})", "+FLAGS", "(\\Answered)")
+    assert typ == "OK" and b.response("EXPUNGEISSUED")[1] != [None]
+    assert sorted(re.search(rb"UID (\d+)", l).group(1) for l in data) == [b"1", b"3"]
+    assert b.untagged_responses.get("VANISHED") == [b"2"]
+    # A message changed since is still refused with MODIFIED.
+    typ, data = b.uid("STORE", "1", f"(UNCHANGEDSINCE {modseq})", "+FLAGS", "(\\Flagged)")
+    assert typ == "OK" and b.response("MODIFIED")[1] == [b"1"]
+    b.logout()
