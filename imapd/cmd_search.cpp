@@ -273,7 +273,10 @@ std::vector<std::size_t> Session::sort_matches_in_selected(const SortProgram& pr
     // The cache's facts, worked out when the entry was made: no header parsed.
     const CacheEntry* cached = program.needs_header ? mb.cached(i) : nullptr;
     LazyMessage msg(mb, i);
-    f.arrival = msg.internal_date();
+    // INTERNALDATE (a stat) only for ARRIVAL, or DATE without a Date: line.
+    bool need_arrival = !cached || !cached->facts.has_date;
+    for (const auto& c : program.criteria) need_arrival = need_arrival || c.key == SortKey::arrival;
+    if (need_arrival) f.arrival = msg.internal_date();
     if (program.needs_size) f.size = msg.size();
     if (cached) {
       const HeaderFacts& h = cached->facts;
@@ -310,7 +313,7 @@ Completion Session::cmd_thread(const ParsedCommand& c) {
     m.number = c.uid ? mb.messages()[i].uid : m.seq;
     const CacheEntry* cached = mb.cached(i);
     LazyMessage msg(mb, i);
-    m.date = msg.internal_date();
+    if (!cached || !cached->facts.has_date) m.date = msg.internal_date();  // else the Date: line's
     if (cached) {
       const HeaderFacts& h = cached->facts;
       if (h.has_date) m.date = static_cast<std::time_t>(h.date);

@@ -334,6 +334,7 @@ lib::Result<void> Mailbox::scan(bool initial) {
     m.maildir_flags = info.flags;
     m.size_bytes = info.size_bytes;
     m.size_known = info.size_from_name;
+    m.size_in_name = info.size_from_name;
     m.crlf_size = info.virtual_size_bytes;
     m.recent = recent_above ? uid > *recent_above
                             : moved.count(info.base) > 0 || (read_only_ && info.location == md::Location::new_dir);

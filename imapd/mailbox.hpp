@@ -50,6 +50,7 @@ struct MessageState {
   bool vanished = false;           // gone on disk, EXPUNGE not yet sent
   std::uint64_t size_bytes = 0;    // RFC822.SIZE basis (file size)
   bool size_known = false;
+  bool size_in_name = false;      // size_bytes is the name's ",S=" (maildir: fixed for the name)
   std::time_t internal_date = 0;   // file mtime; 0 until stat'ed
   std::optional<std::uint64_t> crlf_size;  // RFC822.SIZE: ",W=" or counted on read
   std::uint64_t modseq = 0;        // CONDSTORE (RFC 7162), from imapd/modseq.hpp
@@ -153,8 +154,10 @@ class Mailbox {
   // --- The per-mailbox cache (imapd/mailbox_cache.hpp; mailbox_cache.cpp) --
   // The cached facts of a message (ENVELOPE, BODY, BODYSTRUCTURE, CRLF size,
   // header block), checked once per session against the file's size and
-  // mtime (stat, no open), made from the file on a miss. Also sets the
-  // message's internal_date and crlf_size. nullptr: gone or unreadable
+  // mtime (stat, no open), made from the file on a miss; an entry for a
+  // name with ",S=" equal to the entry's size is trusted without a stat
+  // (a maildir file's content never changes under its name). Sets the
+  // message's crlf_size, and internal_date when it stat'ed. nullptr: gone or unreadable
   // (logged); the caller reads the file itself.
   const CacheEntry* cached(std::size_t index);
   // The same facts for a message whose file another session removed (marked

@@ -68,6 +68,11 @@ const CacheEntry* MailboxCache::find_unchecked(const std::string& base) {
   return it == entries_.end() ? nullptr : &it->second;
 }
 
+const CacheEntry* MailboxCache::find_named(const std::string& base, std::uint64_t size) {
+  const CacheEntry* e = find_unchecked(base);
+  return e && e->file_size == size ? e : nullptr;
+}
+
 const CacheEntry* MailboxCache::put(CacheEntry entry) {
   if (!loaded_) load();
   ++pending_;
@@ -189,6 +194,14 @@ const CacheEntry* Mailbox::cached(std::size_t index) {
     if (!cache_usable()) return nullptr;
     cache_ = std::make_unique<MailboxCache>(dir_);
   }
+  // The name's ",S=" is the file's size for as long as the name exists
+  // (maildir): an entry made from a file of that size needs no stat.
+  if (m.size_in_name)
+    if (const CacheEntry* e = cache_->find_named(m.base, m.size_bytes)) {
+      m.cache = e;
+      if (!m.crlf_size) m.crlf_size = e->crlf_size;
+      return e;
+    }
   struct stat st {};
   auto found = stat_file(index, st);
   if (!found || !*found) {

@@ -10,7 +10,12 @@
 // Never trusted blindly:
 // - an entry is keyed by the message's base name (the unique part before
 //   ":2,"), its file size and its mtime in nanoseconds; a file whose size or
-//   mtime differ (replaced under the same name) is read again;
+//   mtime differ (replaced under the same name) is read again; except that
+//   when the base name carries ",S=NNN" and NNN is the entry's file size,
+//   the entry is used without a stat: the maildir rule that a message's
+//   content never changes under its name is trusted (a file rewritten in
+//   place, or replaced under the same name with ",S=" left as it was, is
+//   then served from the old entry until the cache file is deleted);
 // - the file starts with a version line; every record carries its length
 //   and a CRC-32 of its bytes, and the header the record count: a file of
 //   another version, truncated, garbled or with trailing bytes is dropped
@@ -103,6 +108,9 @@ class MailboxCache {
   // The entry for `base` whatever its key (null if none): for a message
   // whose file is gone, which can no longer be checked (Mailbox::cached_gone).
   const CacheEntry* find_unchecked(const std::string& base);
+  // The entry for `base` if it was made from a file of `size` bytes (the
+  // name's ",S="; no mtime compared); else null.
+  const CacheEntry* find_named(const std::string& base, std::uint64_t size);
   // Adds or replaces an entry (made from the message's file).
   const CacheEntry* put(CacheEntry entry);
 

@@ -4,7 +4,9 @@ ENVELOPE, BODY, BODYSTRUCTURE, RFC822.SIZE, INTERNALDATE, header sections;
 SORT, THREAD, SEARCH on headers) is byte for byte what imapd answers without
 it; a second session answers them with the message files unreadable (so it
 does not open them); a garbled, truncated or other-version file is rebuilt
-with a log line; a message replaced under the same name is read again;
+with a log line; a message replaced under the same name is read again
+(names without ",S="; with ",S=" the maildir rule that a name's content
+never changes is trusted, and that trust is tested too);
 expunged messages leave the file; concurrent sessions leave a valid file.
 The file is also parsed here, independently of imapd's parser."""
 from __future__ import annotations
@@ -193,9 +195,13 @@ def test_damaged_cache_file_is_rebuilt_with_a_log_line(imap, alice, damage):
 
 
 def test_replaced_message_is_not_served_stale(imap, alice):
+    """A name without ",S=": its entry is checked against the file's size and
+    mtime (a stat) in every session."""
     paths = fill(alice)
+    target = paths[0].with_name(paths[0].name.replace(f",S={paths[0].stat().st_size}", ""))
+    assert target != paths[0]
+    os.rename(paths[0], target)
     transcript(imap, alice)
-    target = paths[0]
     text = target.read_text().replace("Subject: Lunch", "Subject: Replaced entirely")
     tmp = alice.maildir / "tmp" / "replacement"
     tmp.write_text(text)
@@ -216,6 +222,45 @@ def test_replaced_message_is_not_served_stale(imap, alice):
     entry = [e for e in parse_cache((alice.maildir / CACHE).read_bytes()) if e["base"] == base][0]
     assert b"Replaced entirely" in entry["envelope"]
     assert entry["mtime_ns"] == 1650000000 * 10**9
+
+
+def test_sized_name_is_trusted_without_a_stat(imap, alice):
+    """A name with ",S=NNN" whose entry was made from a file of NNN bytes is
+    served from the cache without looking at the file: its content is taken
+    to be fixed for the name (maildir). The trust, shown by breaking the rule:
+    content of the same size, rewritten under the same name, is not seen
+    until imapd-cache is deleted; a replacement delivered the maildir way
+    (a new name, its own ",S=") is read."""
+    paths = fill(alice)
+    transcript(imap, alice)
+    target = paths[0]
+    old = target.read_bytes()
+    new = old.replace(b"Subject: Lunch", b"Subject: LUNCH")
+    assert len(new) == len(old) and new != old
+    tmp = alice.maildir / "tmp" / "replacement"
+    tmp.write_bytes(new)
+    if os.geteuid() == 0:
+        os.chown(tmp, alice.uid, alice.gid)
+    os.rename(tmp, target)  # against the maildir rule: same name, other content
+    # A renamed message gets a new UID: look at all of them.
+    fetch = "FETCH 1:* (ENVELOPE RFC822.SIZE)"
+    stale = b"".join(transcript(imap, alice, [fetch])[0])
+    assert b'"Lunch"' in stale and b"LUNCH" not in stale, stale
+    # The same file under a name without ",S=" (a new base name): read.
+    bare = target.with_name(target.name.replace(f",S={len(new)}", ""))
+    os.rename(target, bare)
+    fresh = b"".join(transcript(imap, alice, [fetch])[0])
+    assert b'"LUNCH"' in fresh, fresh
+    # A new name with ",S=" (the maildir way to replace): read, not trusted blindly.
+    renamed = bare.with_name(bare.name.replace(".cachetest", f".cachetest2,S={len(new)}"))
+    os.rename(bare, renamed)
+    again = b"".join(transcript(imap, alice, [fetch])[0])
+    assert b'"LUNCH"' in again, again
+    # Deleting the file is always safe: a rebuilt cache reads every message.
+    os.rename(renamed, target)
+    (alice.maildir / CACHE).unlink()
+    rebuilt = b"".join(transcript(imap, alice, [fetch])[0])
+    assert b'"LUNCH"' in rebuilt, rebuilt
 
 
 def test_expunged_messages_leave_the_cache(imap, alice):
