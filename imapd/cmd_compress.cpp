@@ -4,6 +4,7 @@
 #include "imapd/compress.hpp"
 #include "imapd/replies.hpp"
 #include "imapd/session.hpp"
+#include "imapd/zlib_library.hpp"
 #include "lib/log.hpp"
 
 namespace imapd {
@@ -16,9 +17,9 @@ Completion Session::cmd_compress(const ParsedCommand& c) {
   // Bytes after the command were sent before our OK: RFC 4978 3 forbids it,
   // and they could not be told apart from compressed ones.
   if (in_.buffered() != 0) return {"BAD", "Send nothing after COMPRESS until its reply."};
-  // zlib is loaded on first use (issue 16): a missing library is a NO now,
+  // zlib is loaded on first use (imapd/zlib_library.hpp): a missing library is a NO now,
   // not a relay that dies after the OK.
-  if (auto z = load_zlib(); !z) {
+  if (auto z = zlib(); !z) {
     lib::log::error("user=%s: %s", login_.c_str(), z.error().message.c_str());
     return {"NO", "[UNAVAILABLE] COMPRESS is not available on this server now."};
   }

@@ -267,6 +267,8 @@ Completion Session::cmd_sort(const ParsedCommand& c) {
 std::vector<std::size_t> Session::sort_matches_in_selected(const SortProgram& program) {
   Mailbox& mb = *mailbox_;
   std::vector<SortFacts> facts;
+  const bool sorts_by_arrival = std::any_of(program.criteria.begin(), program.criteria.end(),
+                                            [](const auto& c) { return c.key == SortKey::arrival; });
   for (std::size_t i : search_matches_in_selected(program.search)) {
     SortFacts f;
     f.seq = static_cast<std::uint32_t>(i + 1);
@@ -274,9 +276,7 @@ std::vector<std::size_t> Session::sort_matches_in_selected(const SortProgram& pr
     const CacheEntry* cached = program.needs_header ? mb.cached(i) : nullptr;
     LazyMessage msg(mb, i);
     // INTERNALDATE (a stat) only for ARRIVAL, or DATE without a Date: line.
-    bool need_arrival = !cached || !cached->facts.has_date;
-    for (const auto& c : program.criteria) need_arrival = need_arrival || c.key == SortKey::arrival;
-    if (need_arrival) f.arrival = msg.internal_date();
+    if (sorts_by_arrival || !cached || !cached->facts.has_date) f.arrival = msg.internal_date();
     if (program.needs_size) f.size = msg.size();
     if (cached) {
       const HeaderFacts& h = cached->facts;

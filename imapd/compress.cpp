@@ -14,12 +14,6 @@
 
 namespace imapd {
 
-lib::Result<void> load_zlib() {
-  auto z = zlib();
-  if (!z) return z.error();
-  return {};
-}
-
 ZStream::ZStream(std::unique_ptr<z_stream_s> s, Mode mode) : s_(std::move(s)), mode_(mode) {}
 ZStream::ZStream(ZStream&& o) noexcept : s_(std::move(o.s_)), mode_(o.mode_) {}
 ZStream& ZStream::operator=(ZStream&& o) noexcept {

@@ -40,11 +40,6 @@ class ZStream {
   Mode mode_ = Mode::deflate;
 };
 
-// Loads zlib (dlopen, on first use: imapd does not load it at exec) so that
-// COMPRESS can be refused before its OK when the library is missing. Errors
-// name the library and the fix.
-lib::Result<void> load_zlib();
-
 // Puts the relay between the client (client_in, client_out: fd 0 and 1) and
 // this process: afterwards those descriptor numbers are the plain side.
 // Call with nothing buffered in either direction.
