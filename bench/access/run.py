@@ -488,7 +488,7 @@ def dovecot_pss(args, work: Path, uid: int, gid: int) -> float | None:
     conf.write_text(f"protocols = imap\nmail_location = maildir:~/Maildir\nssl = no\n"
                     f"log_path = {work}/dovecot.log\nbase_dir = {work}/dovecot-run\n"
                     f"state_dir = {work}/dovecot-state\nfirst_valid_uid = 1\n")
-    sp = imap_bench.Spawner([str(dimap), "-c", str(conf)], {
+    sp = imap_bench.Spawner(imap_bench.dovecot_imap_argv(args.anchors, conf), {
         "PATH": "/usr/bin:/bin", "USER": "bench", "HOME": str(home),
         "LD_LIBRARY_PATH": str(args.anchors / "dovecot/usr/lib/dovecot")}, home, uid, gid)
     try:

@@ -80,6 +80,16 @@ def make_maildir(path: Path, count: int) -> None:
         (path / "cur" / name).write_text(text)
 
 
+def dovecot_imap_argv(anchors: Path, conf: Path) -> list[str]:
+    """The command that runs the unpacked Dovecot's imap with `conf`. imap execs
+    /usr/bin/doveconf to read its configuration; without dovecot-core installed,
+    the unpacked doveconf starts imap itself (else imap exits at once)."""
+    dv = anchors / "dovecot" / "usr"
+    if Path("/usr/bin/doveconf").exists():
+        return [str(dv / "lib" / "dovecot" / "imap"), "-c", str(conf)]
+    return [str(dv / "bin" / "doveconf"), "-c", str(conf), "-m", "imap", "-e", str(dv / "lib" / "dovecot" / "imap")]
+
+
 class Spawner:
     """Accepts on a loopback port and runs argv per connection on fd 0/1."""
 
@@ -381,12 +391,7 @@ def start_servers(a, work: Path, template: Path, builds: dict[str, Path], suffix
             conf.write_text(f"protocols = imap\nmail_location = maildir:~/Maildir\nssl = no\n"
                             f"log_path = {work}/dovecot.log\nbase_dir = {work}/dovecot-run\n"
                             f"state_dir = {work}/dovecot-state\nfirst_valid_uid = 1\n")
-            dv = a.anchors / "dovecot" / "usr"
-            # imap execs /usr/bin/doveconf to read its configuration; without
-            # dovecot-core installed, the unpacked doveconf starts imap itself.
-            argv = ([str(dv / "lib" / "dovecot" / "imap"), "-c", str(conf)] if Path("/usr/bin/doveconf").exists()
-                    else [str(dv / "bin" / "doveconf"), "-c", str(conf), "-m", "imap", "-e",
-                          str(dv / "lib" / "dovecot" / "imap")])
+            argv = dovecot_imap_argv(a.anchors, conf)
             spawners[name] = Spawner(argv, dict(base_env, USER="bench", HOME=str(home), LD_LIBRARY_PATH=str(
                                           a.anchors / "dovecot" / "usr" / "lib" / "dovecot")), home, uid, gid)
         else:
