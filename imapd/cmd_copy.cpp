@@ -87,7 +87,7 @@ Completion Session::copy_or_move(const ParsedCommand& c, bool move) {
       // rename keeps the base name: unique across the maildir's folders.
       bool done = false;
       for (int attempt = 0; attempt < 3 && !done; ++attempt) {
-        std::string to = target + "/cur/" + lib::maildir::make_cur_name(m.base, m.maildir_flags);
+        std::string to = target + "/cur/" + lib::maildir::make_cur_name(m.base(), m.maildir_flags());
         if (move_file(mb.path_of(m), to) == 0) {
           done = true;
           break;
@@ -101,29 +101,29 @@ Completion Session::copy_or_move(const ParsedCommand& c, bool move) {
           failed = true;
           break;
         }
-        auto found = lib::maildir::find_message(mb.dir(), m.base);
+        auto found = lib::maildir::find_message(mb.dir(), m.base());
         if (!found || !*found) break;
-        m.file_name = (*found)->file_name;
+        m.set_file_name((*found)->file_name);
         m.location = (*found)->location;
-        auto p = lib::maildir::parse_message_name(m.file_name);
-        if (p) m.maildir_flags = p->flags;
+        auto p = lib::maildir::parse_message_name(m.file_name());
+        if (p) m.set_maildir_flags(p->flags);
       }
       if (!done) {
         if (!failed) vanished = true;
         continue;
       }
       moved[idx] = true;
-      if (!lib::maildir::has_flag(m.maildir_flags, 'T')) {
+      if (!m.has_flag('T')) {
         (void)mb.stat_message(idx);
         moved_bytes += static_cast<std::int64_t>(m.size_bytes);
         ++moved_messages;
       }
-      if (!m.keywords.empty()) {
-        target_kw.push_back({m.base, KeywordChange::Op::set, m.keywords});
-        source_kw.push_back({m.base, KeywordChange::Op::set, {}});
+      if (!m.keywords().empty()) {
+        target_kw.push_back({std::string(m.base()), KeywordChange::Op::set, m.keywords()});
+        source_kw.push_back({std::string(m.base()), KeywordChange::Op::set, {}});
       }
       src_uids.push_back(m.uid);
-      bases.push_back(m.base);
+      bases.push_back(std::string(m.base()));
     }
     // Into or out of Trash changes what counts toward the quota.
     bool from_counts = lib::maildir::folder_counts_toward_quota(mb.dir());
@@ -150,7 +150,7 @@ Completion Session::copy_or_move(const ParsedCommand& c, bool move) {
       }
       lib::maildir::DeliveryOptions opts;
       opts.location = lib::maildir::Location::cur_dir;
-      opts.flags = m.maildir_flags;
+      opts.flags = m.maildir_flags();
       (void)mb.stat_message(idx);
       if (m.internal_date) opts.mtime = m.internal_date;
       auto p = lib::maildir::write_tmp_message_from_fd(target, (*fd)->get(), opts);
@@ -159,12 +159,12 @@ Completion Session::copy_or_move(const ParsedCommand& c, bool move) {
                         p.error().message.c_str());
         return {"NO", "Cannot copy now, see the log."};
       }
-      if (!lib::maildir::has_flag(m.maildir_flags, 'T')) {
+      if (!m.has_flag('T')) {
         add_bytes += static_cast<std::int64_t>(p->size_bytes());
         ++add_messages;
       }
       pending.push_back(std::move(*p));
-      if (!m.keywords.empty()) target_kw.push_back({"", KeywordChange::Op::set, m.keywords});
+      if (!m.keywords().empty()) target_kw.push_back({"", KeywordChange::Op::set, m.keywords()});
       else target_kw.push_back({"", KeywordChange::Op::set, {}});
       src_uids.push_back(m.uid);
       if (move) moved[idx] = true;

@@ -24,7 +24,7 @@ Completion Session::cmd_expunge(const ParsedCommand& c) {
     which.assign(mb.count(), true);
   }
   for (std::size_t i = 0; i < which.size(); ++i)
-    which[i] = which[i] && lib::maildir::has_flag(mb.messages()[i].maildir_flags, 'T');
+    which[i] = which[i] && mb.messages()[i].has_flag('T');
   std::string trash;
   if (!mb.name().dir.empty()) shared_fs::expunge_targets(mb, which, login_);  // shared.*: the sharable folder's
   else if (settings_.move_expunge_to_trash && mb.name().root.empty() && mb.name().folder != settings_.trash_name) {

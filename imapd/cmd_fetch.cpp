@@ -184,9 +184,9 @@ std::optional<std::string> render_gone(Mailbox& mb, std::size_t idx, const Fetch
     info.bodystructure = e->bodystructure;
     if (header_from_cache && e->has_header) text.emplace(e->header);
   }
-  const std::string emailid = req.has(FetchAttr::emailid) ? email_id(m.base) : std::string();
+  const std::string emailid = req.has(FetchAttr::emailid) ? email_id(m.base()) : std::string();
   info.email_id = emailid;
-  info.save_date = save_date(m.base);
+  info.save_date = save_date(m.base());
   std::string line = "* " + std::to_string(idx + 1) + " FETCH ";
   if (render_fetch(req, info, text ? &*text : nullptr, line) != FetchStatus::ok) return std::nullopt;
   line += "\r\n";
@@ -290,7 +290,7 @@ Completion Session::cmd_fetch(const ParsedCommand& c) {
     }
     FetchMessageInfo info;
     info.uid = m.uid;
-    if (set_seen && !lib::maildir::has_flag(m.maildir_flags, 'S')) {
+    if (set_seen && !m.has_flag('S')) {
       auto r = mb.change_flags(idx, {Mailbox::FlagChange::Mode::add, "S", {}});
       if (!r) lib::log::error("user=%s: FETCH \\Seen: %s", login_.c_str(), r.error().message.c_str());
       info.add_flags = r.ok() && *r;
@@ -306,9 +306,9 @@ Completion Session::cmd_fetch(const ParsedCommand& c) {
       info.body = cached->body;
       info.bodystructure = cached->bodystructure;
     }
-    const std::string emailid = req->has(FetchAttr::emailid) ? email_id(m.base) : std::string();
+    const std::string emailid = req->has(FetchAttr::emailid) ? email_id(m.base()) : std::string();
     info.email_id = emailid;  // OBJECTID (RFC 8474)
-    info.save_date = save_date(m.base);  // SAVEDATE (RFC 8514)
+    info.save_date = save_date(m.base());  // SAVEDATE (RFC 8514)
     line.clear();
     line += "* " + std::to_string(idx + 1) + " FETCH ";
     FetchStatus st = render_fetch(*req, info, text ? &*text : nullptr, line);
@@ -377,7 +377,7 @@ bool Session::stream_one(std::size_t idx, const FetchRequest& req, const FetchIt
   FetchMessageInfo info;
   info.uid = m.uid;
   bool add_flags = false;
-  if (set_seen && !lib::maildir::has_flag(m.maildir_flags, 'S')) {
+  if (set_seen && !m.has_flag('S')) {
     auto r = mb.change_flags(idx, {Mailbox::FlagChange::Mode::add, "S", {}});
     if (!r) lib::log::error("user=%s: FETCH \\Seen: %s", login_.c_str(), r.error().message.c_str());
     add_flags = r.ok() && *r && !req.has(FetchAttr::flags);
@@ -387,9 +387,9 @@ bool Session::stream_one(std::size_t idx, const FetchRequest& req, const FetchIt
   info.internal_date = m.internal_date;
   info.modseq = m.modseq;
   info.size = crlf;
-  const std::string emailid = req.has(FetchAttr::emailid) ? email_id(m.base) : std::string();
+  const std::string emailid = req.has(FetchAttr::emailid) ? email_id(m.base()) : std::string();
   info.email_id = emailid;
-  info.save_date = save_date(m.base);
+  info.save_date = save_date(m.base());
   // The items before the body, rendered as render_fetch() would: "(UID 5 FLAGS (..))".
   FetchRequest head = req;
   head.items.pop_back();

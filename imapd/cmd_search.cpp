@@ -31,7 +31,7 @@ class LazyMessage final : public SearchMessage {
   std::uint32_t seq() const override { return static_cast<std::uint32_t>(index_ + 1); }
   std::uint32_t uid() const override { return m().uid; }
   bool has_flag(SystemFlag f) const override {
-    const std::string& fl = m().maildir_flags;
+    const std::string fl = m().maildir_flags();
     switch (f) {
       case SystemFlag::answered: return lib::maildir::has_flag(fl, 'R');
       case SystemFlag::deleted: return lib::maildir::has_flag(fl, 'T');
@@ -43,7 +43,7 @@ class LazyMessage final : public SearchMessage {
     return false;
   }
   bool has_keyword(std::string_view k) const override {
-    for (const auto& x : m().keywords)
+    for (const auto& x : m().keywords())
       if (x.size() == k.size() &&
           std::equal(x.begin(), x.end(), k.begin(), [](char a, char b) {
             return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
@@ -52,8 +52,8 @@ class LazyMessage final : public SearchMessage {
     return false;
   }
   std::uint64_t modseq() const override { return m().modseq; }
-  std::string email_id() const override { return imapd::email_id(m().base); }
-  std::optional<std::time_t> save_date() const override { return imapd::save_date(m().base); }
+  std::string email_id() const override { return imapd::email_id(m().base()); }
+  std::optional<std::time_t> save_date() const override { return imapd::save_date(m().base()); }
   std::time_t internal_date() const override {
     (void)mb_.stat_message(index_);
     return m().internal_date;

@@ -84,7 +84,7 @@ Completion Session::cmd_close(const ParsedCommand& c) {
   // RFC 3501 6.4.2: expunge silently, unless read-only.
   if (!mailbox_->read_only() && selected_may('e')) {  // RFC 4314 4: expunging needs "e"
     std::vector<bool> which;
-    for (const auto& m : mailbox_->messages()) which.push_back(lib::maildir::has_flag(m.maildir_flags, 'T'));
+    for (const auto& m : mailbox_->messages()) which.push_back(m.has_flag('T'));
     std::string trash;
     if (!mailbox_->name().dir.empty()) shared_fs::expunge_targets(*mailbox_, which, login_);
     else if (settings_.move_expunge_to_trash && mailbox_->name().root.empty() &&

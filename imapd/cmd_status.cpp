@@ -41,8 +41,8 @@ std::optional<std::string> Session::status_response(const FolderName& name, cons
     st.messages = static_cast<std::uint32_t>(mailbox_->count());
     st.recent = mailbox_->recent_count();
     for (const auto& m : mailbox_->messages()) {
-      if (!lib::maildir::has_flag(m.maildir_flags, 'S')) ++st.unseen;
-      if (!m.vanished && lib::maildir::has_flag(m.maildir_flags, 'T')) ++st.deleted;
+      if (!m.has_flag('S')) ++st.unseen;
+      if (!m.vanished && m.has_flag('T')) ++st.deleted;
     }
     st.uidnext = mailbox_->uidnext();
     st.uidvalidity = mailbox_->uidvalidity();
@@ -51,10 +51,10 @@ std::optional<std::string> Session::status_response(const FolderName& name, cons
         if (m.vanished) continue;
         if (!m.crlf_size)
           if (auto n = file_crlf_size(mailbox_->dir() + "/" + std::string(lib::maildir::location_dir(m.location)) +
-                                      "/" + m.file_name))
+                                      "/" + std::string(m.file_name())))
             m.crlf_size = *n;
         st.size += m.crlf_size.value_or(0);
-        if (lib::maildir::has_flag(m.maildir_flags, 'T')) st.deleted_size += m.crlf_size.value_or(0);
+        if (m.has_flag('T')) st.deleted_size += m.crlf_size.value_or(0);
       }
   } else {
     auto r = folder_status(folder_dir(name), with_size);

@@ -158,3 +158,7 @@ tests_fsshared_test_LDADD = $(IMAPD_LIBS) $(ZLIB_LIBS) -lgtest_main $(GTEST_LIBS
 imapd_libimapd_a_SOURCES += \
   imapd/mailbox_cache.cpp imapd/mailbox_cache.hpp imapd/mailbox_cache_file.cpp
 tests_imapd_test_SOURCES += tests/imapd/mailbox_cache_test.cpp
+
+# MessageState's compact storage (branch compact, issue 16 idle memory).
+imapd_libimapd_a_SOURCES += imapd/message_state.cpp
+tests_imapd_test_SOURCES += tests/imapd/message_state_test.cpp

@@ -270,7 +270,7 @@ lib::Result<void> Mailbox::scan(bool initial) {
   // Existing messages: vanished or renamed (flags changed by someone else).
   for (auto& m : messages_) {
     if (m.vanished) continue;
-    auto it = by_base.find(m.base);
+    auto it = by_base.find(m.base());
     if (it == by_base.end()) {
       m.vanished = true;
       continue;
@@ -278,19 +278,19 @@ lib::Result<void> Mailbox::scan(bool initial) {
     known[it->second] = true;
     const auto& info = (*scanned)[it->second];
     bool changed = false;
-    if (info.file_name != m.file_name) {
-      m.file_name = info.file_name;
+    if (info.file_name != m.file_name()) {
+      m.set_file_name(info.file_name);
       m.location = info.location;
-      if (info.flags != m.maildir_flags) {
-        m.maildir_flags = info.flags;
+      if (info.flags != m.maildir_flags()) {
+        m.set_maildir_flags(info.flags);
         changed = true;
       }
     }
     if (reread_kw) {
-      auto k = kwmap.find(m.base);
-      std::set<std::string> kws = k == kwmap.end() ? std::set<std::string>{} : k->second;
-      if (kws != m.keywords) {
-        m.keywords = std::move(kws);
+      auto k = kwmap.find(m.base());
+      KeywordSet kws = k == kwmap.end() ? KeywordSet() : KeywordSet(k->second);
+      if (kws != m.keyword_set()) {
+        m.set_keywords(std::move(kws));
         changed = true;
       }
     }
@@ -324,23 +324,24 @@ lib::Result<void> Mailbox::scan(bool initial) {
       recent_above = *rc;
     }
   }
+  // Exactly what is needed: the table is most of an idle session's memory.
+  if (!fresh.empty()) messages_.reserve(messages_.size() + fresh.size());
   for (const auto& [uid, i] : fresh) {
     const auto& info = (*scanned)[i];
     MessageState m;
     m.uid = uid;
-    m.base = info.base;
-    m.file_name = info.file_name;
+    m.set_file_name(info.file_name);  // base: info.base, the name before ':'
     m.location = info.location;
-    m.maildir_flags = info.flags;
+    m.set_maildir_flags(info.flags);
     m.size_bytes = info.size_bytes;
     m.size_known = info.size_from_name;
     m.size_in_name = info.size_from_name;
     m.crlf_size = info.virtual_size_bytes;
     m.recent = recent_above ? uid > *recent_above
                             : moved.count(info.base) > 0 || (read_only_ && info.location == md::Location::new_dir);
-    auto k = kwmap.find(m.base);
-    if (k != kwmap.end()) m.keywords = k->second;  // unchanged keyword folder: none
-    for (const auto& kw : m.keywords) known_keywords_.insert(kw);
+    auto k = kwmap.find(m.base());
+    if (k != kwmap.end()) m.set_keywords(k->second);  // unchanged keyword folder: none
+    for (const auto& kw : m.keywords()) known_keywords_.insert(kw);
     messages_.push_back(std::move(m));
   }
   for (const auto& [base, kws] : kwmap)
@@ -381,7 +382,7 @@ std::uint32_t Mailbox::recent_count() const {
 
 std::uint32_t Mailbox::first_unseen() const {
   for (std::size_t i = 0; i < messages_.size(); ++i)
-    if (!md::has_flag(messages_[i].maildir_flags, 'S')) return static_cast<std::uint32_t>(i + 1);
+    if (!messages_[i].has_flag('S')) return static_cast<std::uint32_t>(i + 1);
   return 0;
 }
 
@@ -412,31 +413,30 @@ std::string Mailbox::flag_list(const MessageState& m) const {
     if (out.size() > 1) out += ' ';
     out += f;
   };
-  const std::string& f = m.maildir_flags;
-  if (md::has_flag(f, 'R')) add("\\Answered");
-  if (md::has_flag(f, 'F')) add("\\Flagged");
-  if (md::has_flag(f, 'T')) add("\\Deleted");
-  if (md::has_flag(f, 'S')) add("\\Seen");
-  if (md::has_flag(f, 'D')) add("\\Draft");
+  if (m.has_flag('R')) add("\\Answered");
+  if (m.has_flag('F')) add("\\Flagged");
+  if (m.has_flag('T')) add("\\Deleted");
+  if (m.has_flag('S')) add("\\Seen");
+  if (m.has_flag('D')) add("\\Draft");
   if (m.recent && !rev2_) add("\\Recent");
-  for (const auto& k : m.keywords) add(k);
+  for (const auto& k : m.keywords()) add(k);
   out += ')';
   return out;
 }
 
 std::string Mailbox::path_of(const MessageState& m) const {
-  return dir_ + "/" + std::string(md::location_dir(m.location)) + "/" + m.file_name;
+  return dir_ + "/" + std::string(md::location_dir(m.location)) + "/" + std::string(m.file_name());
 }
 
 lib::Result<bool> Mailbox::follow_moved(MessageState& m) {
-  auto found = md::find_message(dir_, m.base);
+  auto found = md::find_message(dir_, m.base());
   if (!found) return found.error();
   if (!*found) return false;
-  m.file_name = (*found)->file_name;
+  m.set_file_name((*found)->file_name);
   m.location = (*found)->location;
-  auto p = md::parse_message_name(m.file_name);
-  if (p && p->flags != m.maildir_flags) {
-    m.maildir_flags = p->flags;
+  auto p = md::parse_message_name(m.file_name());
+  if (p && p->flags != m.maildir_flags()) {
+    m.set_maildir_flags(p->flags);
     flag_changed_uids_.push_back(m.uid);
   }
   return true;
@@ -552,30 +552,32 @@ lib::Result<bool> Mailbox::change_flags(std::size_t index, const FlagChange& cha
   }
   if (!add.empty() || !remove.empty() || m.location != md::Location::cur_dir) {
     // Applied to the name on disk now, not to m.maildir_flags (maybe stale).
-    auto r = md::change_flags(dir_, m.file_name, add, remove);
+    auto r = md::change_flags(dir_, m.file_name(), add, remove);
     if (!r) return r.error();
     if (!*r) {
       m.vanished = true;
       return false;
     }
-    m.file_name = **r;
+    m.set_file_name(**r);
     m.location = md::Location::cur_dir;
-    auto p = md::parse_message_name(m.file_name);
-    if (p) m.maildir_flags = p->flags;
+    auto p = md::parse_message_name(m.file_name());
+    if (p) m.set_maildir_flags(p->flags);
   }
   if (change.mode == FlagChange::Mode::replace || !change.keywords.empty()) {
     KeywordChange kc;
-    kc.base = m.base;
+    kc.base = m.base();
     kc.keywords = change.keywords;
     kc.op = change.mode == FlagChange::Mode::replace ? KeywordChange::Op::set
             : change.mode == FlagChange::Mode::add   ? KeywordChange::Op::add
                                                      : KeywordChange::Op::remove;
     // The cache follows at once (the reply shows it); save_keywords then
     // replaces it with what is on disk after the update.
-    if (kc.op == KeywordChange::Op::set) m.keywords = kc.keywords;
-    else if (kc.op == KeywordChange::Op::add) m.keywords.insert(kc.keywords.begin(), kc.keywords.end());
-    else for (const auto& k : kc.keywords) m.keywords.erase(k);
-    for (const auto& k : m.keywords) known_keywords_.insert(k);
+    std::set<std::string> now = m.keywords();
+    if (kc.op == KeywordChange::Op::set) now = kc.keywords;
+    else if (kc.op == KeywordChange::Op::add) now.insert(kc.keywords.begin(), kc.keywords.end());
+    else for (const auto& k : kc.keywords) now.erase(k);
+    m.set_keywords(now);
+    for (const auto& k : m.keywords()) known_keywords_.insert(k);
     pending_keywords_.push_back(std::move(kc));
     if (batch_depth_ == 0) {
       auto s = save_keywords();
@@ -612,13 +614,13 @@ lib::Result<void> Mailbox::save_keywords() {
   for (const auto& c : changes) ours.insert(c.base);
   for (auto& m : messages_) {
     if (m.vanished) continue;
-    auto it = map->find(m.base);
-    std::set<std::string> kws = it == map->end() ? std::set<std::string>{} : it->second;
-    if (kws != m.keywords) {
-      m.keywords = std::move(kws);
-      if (!ours.count(m.base)) flag_changed_uids_.push_back(m.uid);
+    auto it = map->find(m.base());
+    KeywordSet kws = it == map->end() ? KeywordSet() : KeywordSet(it->second);
+    if (kws != m.keyword_set()) {
+      m.set_keywords(std::move(kws));
+      if (!ours.count(m.base())) flag_changed_uids_.push_back(m.uid);
     }
-    for (const auto& k : m.keywords) known_keywords_.insert(k);
+    for (const auto& k : m.keywords()) known_keywords_.insert(k);
   }
   kw_mtime_ = dir_mtime(dir_ + "/" + std::string(keywords_dir_name));
   return {};
@@ -646,28 +648,28 @@ lib::Result<std::string> Mailbox::expunge(const std::vector<bool>& which, const 
         std::string path = path_of(m);
         int rc = trash_dir.empty()
                      ? ::unlink(path.c_str())
-                     : ::rename(path.c_str(), (trash_dir + "/cur/" + m.file_name).c_str());
+                     : ::rename(path.c_str(), (trash_dir + "/cur/" + std::string(m.file_name())).c_str());
         if (rc == 0) break;
         if (errno != ENOENT) {
           return lib::temporary_error(std::string(trash_dir.empty() ? "cannot remove " : "cannot move to Trash ") +
                                       path + ": " + lib::errno_text(errno));
         }
-        auto found = md::find_message(dir_, m.base);
+        auto found = md::find_message(dir_, m.base());
         if (!found) return found.error();
         if (!*found) {
           counted = false;  // someone else removed (and counted) it
           break;
         }
-        m.file_name = (*found)->file_name;
+        m.set_file_name((*found)->file_name);
         m.location = (*found)->location;
       }
       if (counted) {
         removed_bytes += static_cast<std::int64_t>(m.size_bytes);
         ++removed_messages;
       }
-      if (!m.keywords.empty()) {
+      if (!m.keywords().empty()) {
         kw_touched = true;
-        pending_keywords_.push_back({m.base, KeywordChange::Op::set, {}});
+        pending_keywords_.push_back({std::string(m.base()), KeywordChange::Op::set, {}});
       }
       if (expunged_uids) expunged_uids->push_back(m.uid);
     }

@@ -39,24 +39,114 @@
 
 namespace imapd {
 
-struct MessageState {
-  std::uint32_t uid = 0;
-  std::string base;       // stable Maildir base name (before ':')
-  std::string file_name;  // current name in cur/ or new/
-  lib::maildir::Location location = lib::maildir::Location::cur_dir;
-  std::string maildir_flags;       // normalized Maildir letters: D F R S T
-  std::set<std::string> keywords;  // custom flags (courierimapkeywords)
-  bool recent = false;             // \Recent for this session
-  bool vanished = false;           // gone on disk, EXPUNGE not yet sent
-  std::uint64_t size_bytes = 0;    // RFC822.SIZE basis (file size)
-  bool size_known = false;
-  bool size_in_name = false;      // size_bytes is the name's ",S=" (maildir: fixed for the name)
-  std::time_t internal_date = 0;   // file mtime; 0 until stat'ed
-  std::optional<std::uint64_t> crlf_size;  // RFC822.SIZE: ",W=" or counted on read
-  std::uint64_t modseq = 0;        // CONDSTORE (RFC 7162), from imapd/modseq.hpp
+// A set of keywords (custom flags), interned: equal sets share one copy,
+// counted by reference, so a message holds one pointer and the many
+// messages without keywords hold none. Process-wide table; imapd is
+// single-threaded.
+class KeywordSet {
+ public:
+  KeywordSet() = default;
+  KeywordSet(const std::set<std::string>& words);  // NOLINT: converts as the set did
+  KeywordSet(const KeywordSet& other) noexcept;
+  KeywordSet(KeywordSet&& other) noexcept : node_(other.node_) { other.node_ = nullptr; }
+  KeywordSet& operator=(const KeywordSet& other) noexcept;
+  KeywordSet& operator=(KeywordSet&& other) noexcept;
+  ~KeywordSet();
+
+  const std::set<std::string>& get() const;
+  bool empty() const { return node_ == nullptr; }
+  // Equal sets are one node, so equality is identity.
+  friend bool operator==(const KeywordSet& a, const KeywordSet& b) { return a.node_ == b.node_; }
+  // Distinct non-empty sets alive in the process (for tests).
+  static std::size_t interned_count();
+
+ private:
+  using Node = std::pair<const std::set<std::string>, std::size_t>;  // words, references
+  void release() noexcept;
+  Node* node_ = nullptr;
+};
+
+// std::optional<std::uint64_t> in 8 bytes: the one value a size cannot
+// take (UINT64_MAX) means "not known". Same interface as the optional
+// where MessageState's users need it.
+class OptionalSize {
+ public:
+  OptionalSize() = default;
+  OptionalSize(std::uint64_t v) : v_(v) {}  // NOLINT: assigns as the optional did
+  OptionalSize(std::nullopt_t) {}           // NOLINT
+  OptionalSize(const std::optional<std::uint64_t>& v) : v_(v ? *v : none) {}  // NOLINT
+  explicit operator bool() const { return v_ != none; }
+  bool has_value() const { return v_ != none; }
+  std::uint64_t operator*() const { return v_; }
+  std::uint64_t value_or(std::uint64_t other) const { return v_ != none ? v_ : other; }
+
+ private:
+  static constexpr std::uint64_t none = ~std::uint64_t{0};
+  std::uint64_t v_ = none;
+};
+
+// One message of the selected folder. Kept small (a 1,000-message folder's
+// table is most of an idle session's memory): the file name is one pooled
+// block (its lengths in front), the base name is its prefix before ':', the
+// Maildir flag letters are bits, keywords an interned KeywordSet, the
+// booleans bit-fields.
+class MessageState {
+ public:
+  // Stable Maildir base name (the file name before ':').
+  std::string_view base() const { return name_.base(); }
+  // Current name in cur/ or new/.
+  std::string_view file_name() const { return name_.name(); }
+  void set_file_name(std::string_view name) { name_.set(name); }
+  // Normalized Maildir letters (lib::maildir::normalize_flags: ASCII letters
+  // in ASCII order), as a string, and one letter's presence.
+  std::string maildir_flags() const;
+  bool has_flag(char letter) const;
+  void set_maildir_flags(std::string_view letters);
+  // Custom flags (courierimapkeywords).
+  const std::set<std::string>& keywords() const { return keywords_.get(); }
+  const KeywordSet& keyword_set() const { return keywords_; }
+  void set_keywords(KeywordSet words) { keywords_ = std::move(words); }
+  // Bytes mapped for all messages' names in the process (for tests).
+  static std::size_t name_pool_bytes() { return Name::pool_bytes(); }
+
   // The imapd-cache entry (imapd/mailbox_cache.hpp), once checked against
   // the file this session; owned by the Mailbox's MailboxCache.
   const CacheEntry* cache = nullptr;
+  std::uint64_t size_bytes = 0;    // RFC822.SIZE basis (file size)
+  OptionalSize crlf_size;          // RFC822.SIZE: ",W=" or counted on read
+  std::uint64_t modseq = 0;        // CONDSTORE (RFC 7162), from imapd/modseq.hpp
+  std::time_t internal_date = 0;   // file mtime; 0 until stat'ed
+  std::uint32_t uid = 0;
+  lib::maildir::Location location : 2 = lib::maildir::Location::cur_dir;
+  bool recent : 1 = false;        // \Recent for this session
+  bool vanished : 1 = false;      // gone on disk, EXPUNGE not yet sent
+  bool size_known : 1 = false;
+  bool size_in_name : 1 = false;  // size_bytes is the name's ",S=" (maildir: fixed for the name)
+
+ private:
+  // A file name in one block: [u16 name length][u16 base length][bytes],
+  // from a pool of mappings (message_state.cpp) that keeps names together.
+  class Name {
+   public:
+    Name() = default;
+    Name(const Name& other) { set(other.name()); }
+    Name(Name&& other) noexcept : p_(other.p_) { other.p_ = nullptr; }
+    Name& operator=(const Name& other);
+    Name& operator=(Name&& other) noexcept;
+    ~Name();
+    std::string_view name() const;
+    std::string_view base() const;
+    void set(std::string_view name);
+    // Bytes the process has mapped for names (message_state.cpp's pool).
+    static std::size_t pool_bytes();
+
+   private:
+    static void free(char* p) noexcept;
+    char* p_ = nullptr;  // nullptr: no name
+  };
+  Name name_;
+  KeywordSet keywords_;
+  std::uint64_t flag_bits_ = 0;  // bit (c - 'A') for A-Z, 26 + (c - 'a') for a-z
 };
 
 // IMAP system flag <-> Maildir letter (\Seen S, \Answered R, \Flagged F,

@@ -166,7 +166,7 @@ void Mailbox::flush_cache(bool closing) {
   std::vector<std::string_view> present;
   present.reserve(messages_.size());
   for (const auto& m : messages_)
-    if (!m.vanished) present.push_back(m.base);
+    if (!m.vanished) present.push_back(m.base());
   auto r = cache_->flush(present);
   if (!r) lib::log::warning("cannot write the message cache: %s (imapd works without it, more slowly)",
                             r.error().message.c_str());
@@ -179,7 +179,7 @@ const CacheEntry* Mailbox::cached_gone(std::size_t index) {
     if (!cache_usable()) return nullptr;
     cache_ = std::make_unique<MailboxCache>(dir_);
   }
-  const CacheEntry* e = cache_->find_unchecked(m.base);
+  const CacheEntry* e = cache_->find_unchecked(std::string(m.base()));
   if (!e) return nullptr;
   if (m.size_known && e->file_size != m.size_bytes) return nullptr;
   if (m.internal_date != 0 && e->mtime_ns / 1000000000 != static_cast<std::int64_t>(m.internal_date)) return nullptr;
@@ -197,7 +197,7 @@ const CacheEntry* Mailbox::cached(std::size_t index) {
   // The name's ",S=" is the file's size for as long as the name exists
   // (maildir): an entry made from a file of that size needs no stat.
   if (m.size_in_name)
-    if (const CacheEntry* e = cache_->find_named(m.base, m.size_bytes)) {
+    if (const CacheEntry* e = cache_->find_named(std::string(m.base()), m.size_bytes)) {
       m.cache = e;
       if (!m.crlf_size) m.crlf_size = e->crlf_size;
       return e;
@@ -208,7 +208,7 @@ const CacheEntry* Mailbox::cached(std::size_t index) {
     if (!found) lib::log::error("%s", found.error().message.c_str());
     return nullptr;
   }
-  if (const CacheEntry* e = cache_->find(m.base, static_cast<std::uint64_t>(st.st_size), mtime_ns_of(st))) {
+  if (const CacheEntry* e = cache_->find(std::string(m.base()), static_cast<std::uint64_t>(st.st_size), mtime_ns_of(st))) {
     m.cache = e;
     if (!m.crlf_size) m.crlf_size = e->crlf_size;
     return e;
@@ -231,7 +231,7 @@ const CacheEntry* Mailbox::cached(std::size_t index) {
   }
   MessageText text(*data);
   CacheEntry e;
-  e.base = m.base;
+  e.base = m.base();
   e.file_size = static_cast<std::uint64_t>(st.st_size);
   e.mtime_ns = mtime_ns_of(st);
   e.crlf_size = text.size();

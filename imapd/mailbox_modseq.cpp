@@ -25,7 +25,7 @@ void Mailbox::sync_modseqs(const std::vector<std::size_t>& indexes, bool full,
   seen.reserve(indexes.size());
   for (std::size_t i : indexes) {
     const MessageState& m = messages_.at(i);
-    seen.push_back({m.uid, flag_signature(m.maildir_flags, m.keywords)});
+    seen.push_back({m.uid, flag_signature(m.maildir_flags(), m.keywords())});
   }
   std::optional<ModseqLock> own;
   if (!modseq_lock_) {

@@ -63,7 +63,9 @@ Reader::Reader(int fd, ReaderOptions opts) : fd_(fd), opts_(opts) {
   // must be polled first, or read() could wait past the deadline.
   poll_first_ = !is_socket_ && flags >= 0 && !(flags & O_NONBLOCK);
   cap_ = std::max(opts_.max_line_bytes + 2, min_reader_buffer);
-  buf_ = std::make_unique<char[]>(cap_);
+  // Not zero-filled: only the bytes read are used, and a buffer never
+  // written stays out of the process's memory (64 KiB per idle session).
+  buf_ = std::make_unique_for_overwrite<char[]>(cap_);
 }
 
 Reader::Deadlines Reader::start_call() const {
@@ -87,7 +89,7 @@ void Reader::set_max_line_bytes(size_t max_line_bytes) {
   opts_.max_line_bytes = max_line_bytes;
   size_t want = std::max(max_line_bytes + 2, min_reader_buffer);
   if (want <= cap_) return;
-  auto bigger = std::make_unique<char[]>(want);
+  auto bigger = std::make_unique_for_overwrite<char[]>(want);
   std::memcpy(bigger.get(), buf_.get() + pos_, end_ - pos_);
   end_ -= pos_;
   pos_ = 0;
@@ -99,7 +101,7 @@ void Reader::push_front(std::string_view bytes) {
   if (bytes.empty()) return;
   size_t held = end_ - pos_;
   size_t want = std::max(cap_, bytes.size() + held + 2);
-  auto joined = std::make_unique<char[]>(want);
+  auto joined = std::make_unique_for_overwrite<char[]>(want);
   std::memcpy(joined.get(), bytes.data(), bytes.size());
   if (held > 0) std::memcpy(joined.get() + bytes.size(), buf_.get() + pos_, held);
   buf_ = std::move(joined);

@@ -185,7 +185,7 @@ TEST_F(ModseqFolder, MailboxSeesOtherSessionsAndRenames) {
   EXPECT_EQ(a.highest_modseq(), b.highest_modseq());
   // Another program renames message 2 (drops \Seen): a new modseq on rescan.
   std::uint64_t m2 = a.messages()[1].modseq;
-  ASSERT_EQ(::rename((folder_ + "/cur/" + a.messages()[1].file_name).c_str(), (folder_ + "/cur/2.b.host:2,").c_str()), 0);
+  ASSERT_EQ(::rename((folder_ + "/cur/" + std::string(a.messages()[1].file_name())).c_str(), (folder_ + "/cur/2.b.host:2,").c_str()), 0);
   ASSERT_TRUE(a.refresh(true).ok());
   EXPECT_GT(a.messages()[1].modseq, m2);
   // Expunge: remembered for QRESYNC.

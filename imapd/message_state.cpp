@@ -1,0 +1,235 @@
+// imapd/message_state.cpp: MessageState's compact storage (imapd/mailbox.hpp):
+// the file name in one block, flag letters as bits, interned keyword sets.
+#include <sys/mman.h>
+
+#include <array>
+#include <cstring>
+#include <new>
+#include <vector>
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "imapd/mailbox.hpp"
+
+namespace imapd {
+namespace {
+
+// The interned sets and their reference counts. Never destroyed: a
+// KeywordSet in a static object may outlive any table we could destroy.
+std::map<std::set<std::string>, std::size_t>& keyword_table() {
+  static auto* table = new std::map<std::set<std::string>, std::size_t>;
+  return *table;
+}
+
+// Bit of an ASCII letter in MessageState's flag bits; 0 for anything else
+// (lib::maildir::normalize_flags keeps only ASCII letters).
+std::uint64_t letter_bit(char c) {
+  if (c >= 'A' && c <= 'Z') return std::uint64_t{1} << (c - 'A');
+  if (c >= 'a' && c <= 'z') return std::uint64_t{1} << (26 + (c - 'a'));
+  return 0;
+}
+
+constexpr std::size_t name_header = 4;  // u16 name length, u16 base length
+
+// The blocks of MessageState names come from a pool of 64 KiB mappings, not
+// from malloc: a folder's names are made while SELECT's scan fills the heap
+// with temporary tables, and 80-byte blocks left among them would keep most
+// of those heap pages resident after the tables are freed (malloc_trim only
+// returns whole free pages). In the pool the names sit together, 8-byte
+// aligned, without malloc's header. Freed blocks go to a free list per size
+// and are reused; when the last name is freed (the folder closed) the
+// mappings go back to the system. Names over max_pooled bytes use new[].
+// Not thread-safe (imapd is single-threaded).
+class NamePool {
+ public:
+  static constexpr std::size_t granule = 8;
+  static constexpr std::size_t max_pooled = 264;  // a 255-byte name and its header, rounded
+  static constexpr std::size_t block_bytes = 64 * 1024;
+
+  static std::size_t rounded(std::size_t bytes) { return (bytes + granule - 1) / granule * granule; }
+
+  char* allocate(std::size_t bytes) {
+    const std::size_t size = rounded(bytes);
+    if (size > max_pooled) return new char[bytes];
+    ++live_;
+    FreeChunk*& head = free_[size / granule];
+    if (head) {
+      char* p = reinterpret_cast<char*>(head);
+      head = head->next;
+      return p;
+    }
+    if (static_cast<std::size_t>(end_ - next_) < size) {
+      void* m = ::mmap(nullptr, block_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (m == MAP_FAILED) {
+        --live_;
+        throw std::bad_alloc();
+      }
+      blocks_.push_back(m);
+      next_ = static_cast<char*>(m);
+      end_ = next_ + block_bytes;
+    }
+    char* p = next_;
+    next_ += size;
+    return p;
+  }
+
+  void release(char* p, std::size_t bytes) noexcept {
+    const std::size_t size = rounded(bytes);
+    if (size > max_pooled) {
+      delete[] p;
+      return;
+    }
+    auto* chunk = reinterpret_cast<FreeChunk*>(p);
+    chunk->next = free_[size / granule];
+    free_[size / granule] = chunk;
+    if (--live_ == 0) reset();
+  }
+
+  std::size_t mapped_bytes() const { return blocks_.size() * block_bytes; }
+
+ private:
+  struct FreeChunk {
+    FreeChunk* next;
+  };
+  void reset() noexcept {
+    for (void* b : blocks_) ::munmap(b, block_bytes);
+    blocks_.clear();
+    blocks_.shrink_to_fit();
+    free_.fill(nullptr);
+    next_ = end_ = nullptr;
+  }
+  std::vector<void*> blocks_;
+  std::array<FreeChunk*, max_pooled / granule + 1> free_{};
+  char* next_ = nullptr;
+  char* end_ = nullptr;
+  std::size_t live_ = 0;  // pooled names not yet released
+};
+
+NamePool& name_pool() {
+  static auto* pool = new NamePool;  // never destroyed: names in static objects may outlive it
+  return *pool;
+}
+
+std::uint16_t get_u16(const char* p) {
+  std::uint16_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+}  // namespace
+
+// --- KeywordSet ----------------------------------------------------------
+
+KeywordSet::KeywordSet(const std::set<std::string>& words) {
+  if (words.empty()) return;
+  auto [it, fresh] = keyword_table().try_emplace(words, 0);
+  ++it->second;
+  node_ = &*it;
+}
+
+KeywordSet::KeywordSet(const KeywordSet& other) noexcept : node_(other.node_) {
+  if (node_) ++node_->second;
+}
+
+KeywordSet& KeywordSet::operator=(const KeywordSet& other) noexcept {
+  Node* node = other.node_;  // other may be *this: count it before releasing ours
+  if (node) ++node->second;
+  release();
+  node_ = node;
+  return *this;
+}
+
+KeywordSet& KeywordSet::operator=(KeywordSet&& other) noexcept {
+  if (this != &other) {
+    release();
+    node_ = std::exchange(other.node_, nullptr);
+  }
+  return *this;
+}
+
+KeywordSet::~KeywordSet() { release(); }
+
+void KeywordSet::release() noexcept {
+  if (node_ && --node_->second == 0) keyword_table().erase(node_->first);
+  node_ = nullptr;
+}
+
+const std::set<std::string>& KeywordSet::get() const {
+  static const std::set<std::string> none;
+  return node_ ? node_->first : none;
+}
+
+std::size_t KeywordSet::interned_count() { return keyword_table().size(); }
+
+// --- MessageState --------------------------------------------------------
+
+std::string MessageState::maildir_flags() const {
+  std::string out;
+  for (int i = 0; i < 52; ++i)
+    if (flag_bits_ & (std::uint64_t{1} << i)) out += static_cast<char>(i < 26 ? 'A' + i : 'a' + (i - 26));
+  return out;
+}
+
+bool MessageState::has_flag(char letter) const {
+  std::uint64_t bit = letter_bit(letter);
+  return bit != 0 && (flag_bits_ & bit) != 0;
+}
+
+void MessageState::set_maildir_flags(std::string_view letters) {
+  flag_bits_ = 0;
+  for (char c : letters) flag_bits_ |= letter_bit(c);
+}
+
+MessageState::Name& MessageState::Name::operator=(const Name& other) {
+  if (this != &other) set(other.name());
+  return *this;
+}
+
+MessageState::Name& MessageState::Name::operator=(Name&& other) noexcept {
+  if (this != &other) {
+    free(p_);
+    p_ = std::exchange(other.p_, nullptr);
+  }
+  return *this;
+}
+
+MessageState::Name::~Name() { free(p_); }
+
+void MessageState::Name::free(char* p) noexcept {
+  if (p) name_pool().release(p, name_header + get_u16(p));
+}
+
+std::size_t MessageState::Name::pool_bytes() { return name_pool().mapped_bytes(); }
+
+std::string_view MessageState::Name::name() const {
+  if (!p_) return {};
+  return {p_ + name_header, get_u16(p_)};
+}
+
+std::string_view MessageState::Name::base() const {
+  if (!p_) return {};
+  return {p_ + name_header, get_u16(p_ + 2)};
+}
+
+void MessageState::Name::set(std::string_view name) {
+  // Maildir names are at most 255 bytes (lib::maildir::max_file_name_bytes);
+  // a u16 holds any name a directory can.
+  if (name.size() > 0xffff) name = name.substr(0, 0xffff);
+  char* p = nullptr;
+  if (!name.empty()) {
+    const std::size_t colon = name.find(':');
+    const auto len = static_cast<std::uint16_t>(name.size());
+    const auto base_len = static_cast<std::uint16_t>(colon == std::string_view::npos ? name.size() : colon);
+    p = name_pool().allocate(name_header + name.size());
+    std::memcpy(p, &len, 2);
+    std::memcpy(p + 2, &base_len, 2);
+    std::memcpy(p + name_header, name.data(), name.size());
+  }
+  free(p_);  // after the copy: name may point into the old block
+  p_ = p;
+}
+
+}  // namespace imapd
