@@ -40,30 +40,29 @@
 namespace imapd {
 
 // A set of keywords (custom flags), interned: equal sets share one copy,
-// counted by reference, so a message holds one pointer and the many
-// messages without keywords hold none. Process-wide table; imapd is
+// counted by reference, so a message holds a 4-byte number and the many
+// messages without keywords hold 0. Process-wide table; imapd is
 // single-threaded.
 class KeywordSet {
  public:
   KeywordSet() = default;
   KeywordSet(const std::set<std::string>& words);  // NOLINT: converts as the set did
   KeywordSet(const KeywordSet& other) noexcept;
-  KeywordSet(KeywordSet&& other) noexcept : node_(other.node_) { other.node_ = nullptr; }
+  KeywordSet(KeywordSet&& other) noexcept : id_(other.id_) { other.id_ = 0; }
   KeywordSet& operator=(const KeywordSet& other) noexcept;
   KeywordSet& operator=(KeywordSet&& other) noexcept;
   ~KeywordSet();
 
   const std::set<std::string>& get() const;
-  bool empty() const { return node_ == nullptr; }
-  // Equal sets are one node, so equality is identity.
-  friend bool operator==(const KeywordSet& a, const KeywordSet& b) { return a.node_ == b.node_; }
+  bool empty() const { return id_ == 0; }
+  // Equal sets are one entry, so equality is identity.
+  friend bool operator==(const KeywordSet& a, const KeywordSet& b) { return a.id_ == b.id_; }
   // Distinct non-empty sets alive in the process (for tests).
   static std::size_t interned_count();
 
  private:
-  using Node = std::pair<const std::set<std::string>, std::size_t>;  // words, references
   void release() noexcept;
-  Node* node_ = nullptr;
+  std::uint32_t id_ = 0;  // 0: no keywords; else 1 + a slot of message_state.cpp's table
 };
 
 // std::optional<std::uint64_t> in 8 bytes: the one value a size cannot
@@ -106,22 +105,9 @@ class MessageState {
   const std::set<std::string>& keywords() const { return keywords_.get(); }
   const KeywordSet& keyword_set() const { return keywords_; }
   void set_keywords(KeywordSet words) { keywords_ = std::move(words); }
-  // Bytes mapped for all messages' names in the process (for tests).
-  static std::size_t name_pool_bytes() { return Name::pool_bytes(); }
 
-  // The imapd-cache entry (imapd/mailbox_cache.hpp), once checked against
-  // the file this session; owned by the Mailbox's MailboxCache.
-  const CacheEntry* cache = nullptr;
-  std::uint64_t size_bytes = 0;    // RFC822.SIZE basis (file size)
-  OptionalSize crlf_size;          // RFC822.SIZE: ",W=" or counted on read
-  std::uint64_t modseq = 0;        // CONDSTORE (RFC 7162), from imapd/modseq.hpp
-  std::time_t internal_date = 0;   // file mtime; 0 until stat'ed
-  std::uint32_t uid = 0;
-  lib::maildir::Location location : 2 = lib::maildir::Location::cur_dir;
-  bool recent : 1 = false;        // \Recent for this session
-  bool vanished : 1 = false;      // gone on disk, EXPUNGE not yet sent
-  bool size_known : 1 = false;
-  bool size_in_name : 1 = false;  // size_bytes is the name's ",S=" (maildir: fixed for the name)
+  // Bytes mapped for all messages' names in the process (for tests).
+  static std::size_t name_pool_bytes();
 
  private:
   // A file name in one block: [u16 name length][u16 base length][bytes],
@@ -144,9 +130,33 @@ class MessageState {
     static void free(char* p) noexcept;
     char* p_ = nullptr;  // nullptr: no name
   };
+ public:
+  // The imapd-cache entry (imapd/mailbox_cache.hpp), once checked against
+  // the file this session; owned by the Mailbox's MailboxCache.
+  const CacheEntry* cache = nullptr;
+  std::uint64_t size_bytes = 0;    // RFC822.SIZE basis (file size)
+  OptionalSize crlf_size;          // RFC822.SIZE: ",W=" or counted on read
+  std::uint64_t modseq = 0;        // CONDSTORE (RFC 7162), from imapd/modseq.hpp
+  std::time_t internal_date = 0;   // file mtime; 0 until stat'ed
+
+ private:
   Name name_;
+
+ public:
+  std::uint32_t uid = 0;
+
+ private:
   KeywordSet keywords_;
-  std::uint64_t flag_bits_ = 0;  // bit (c - 'A') for A-Z, 26 + (c - 'a') for a-z
+  // Bit (c - 'A') for A-Z, 26 + (c - 'a') for a-z; shares 8 bytes with
+  // the bit-fields below.
+  std::uint64_t flag_bits_ : 52 = 0;
+
+ public:
+  lib::maildir::Location location : 2 = lib::maildir::Location::cur_dir;
+  bool recent : 1 = false;        // \Recent for this session
+  bool vanished : 1 = false;      // gone on disk, EXPUNGE not yet sent
+  bool size_known : 1 = false;
+  bool size_in_name : 1 = false;  // size_bytes is the name's ",S=" (maildir: fixed for the name)
 };
 
 // IMAP system flag <-> Maildir letter (\Seen S, \Answered R, \Flagged F,

@@ -17,10 +17,22 @@
 namespace imapd {
 namespace {
 
-// The interned sets and their reference counts. Never destroyed: a
-// KeywordSet in a static object may outlive any table we could destroy.
-std::map<std::set<std::string>, std::size_t>& keyword_table() {
-  static auto* table = new std::map<std::set<std::string>, std::size_t>;
+// The interned sets: each distinct set once, in `by_words`, and a slot
+// (its words and reference count) numbered by KeywordSet's id - 1. Never
+// destroyed: a KeywordSet in a static object may outlive any table we could
+// destroy.
+struct KeywordTable {
+  struct Slot {
+    const std::set<std::string>* words = nullptr;
+    std::size_t refs = 0;
+  };
+  std::map<std::set<std::string>, std::uint32_t> by_words;  // words -> id
+  std::vector<Slot> slots;
+  std::vector<std::uint32_t> free_ids;
+};
+
+KeywordTable& keyword_table() {
+  static auto* table = new KeywordTable;
   return *table;
 }
 
@@ -125,27 +137,40 @@ std::uint16_t get_u16(const char* p) {
 
 KeywordSet::KeywordSet(const std::set<std::string>& words) {
   if (words.empty()) return;
-  auto [it, fresh] = keyword_table().try_emplace(words, 0);
-  ++it->second;
-  node_ = &*it;
+  KeywordTable& t = keyword_table();
+  auto it = t.by_words.find(words);
+  if (it == t.by_words.end()) {
+    std::uint32_t id;
+    if (!t.free_ids.empty()) {
+      id = t.free_ids.back();
+      t.free_ids.pop_back();
+    } else {
+      t.slots.emplace_back();
+      id = static_cast<std::uint32_t>(t.slots.size());
+    }
+    it = t.by_words.emplace(words, id).first;
+    t.slots[id - 1].words = &it->first;
+  }
+  id_ = it->second;
+  ++t.slots[id_ - 1].refs;
 }
 
-KeywordSet::KeywordSet(const KeywordSet& other) noexcept : node_(other.node_) {
-  if (node_) ++node_->second;
+KeywordSet::KeywordSet(const KeywordSet& other) noexcept : id_(other.id_) {
+  if (id_) ++keyword_table().slots[id_ - 1].refs;
 }
 
 KeywordSet& KeywordSet::operator=(const KeywordSet& other) noexcept {
-  Node* node = other.node_;  // other may be *this: count it before releasing ours
-  if (node) ++node->second;
+  const std::uint32_t id = other.id_;  // other may be *this: count it before releasing ours
+  if (id) ++keyword_table().slots[id - 1].refs;
   release();
-  node_ = node;
+  id_ = id;
   return *this;
 }
 
 KeywordSet& KeywordSet::operator=(KeywordSet&& other) noexcept {
   if (this != &other) {
     release();
-    node_ = std::exchange(other.node_, nullptr);
+    id_ = std::exchange(other.id_, 0);
   }
   return *this;
 }
@@ -153,16 +178,24 @@ KeywordSet& KeywordSet::operator=(KeywordSet&& other) noexcept {
 KeywordSet::~KeywordSet() { release(); }
 
 void KeywordSet::release() noexcept {
-  if (node_ && --node_->second == 0) keyword_table().erase(node_->first);
-  node_ = nullptr;
+  if (id_) {
+    KeywordTable& t = keyword_table();
+    KeywordTable::Slot& slot = t.slots[id_ - 1];
+    if (--slot.refs == 0) {
+      t.by_words.erase(*slot.words);
+      slot.words = nullptr;
+      t.free_ids.push_back(id_);
+    }
+  }
+  id_ = 0;
 }
 
 const std::set<std::string>& KeywordSet::get() const {
   static const std::set<std::string> none;
-  return node_ ? node_->first : none;
+  return id_ ? *keyword_table().slots[id_ - 1].words : none;
 }
 
-std::size_t KeywordSet::interned_count() { return keyword_table().size(); }
+std::size_t KeywordSet::interned_count() { return keyword_table().by_words.size(); }
 
 // --- MessageState --------------------------------------------------------
 
@@ -179,8 +212,9 @@ bool MessageState::has_flag(char letter) const {
 }
 
 void MessageState::set_maildir_flags(std::string_view letters) {
-  flag_bits_ = 0;
-  for (char c : letters) flag_bits_ |= letter_bit(c);
+  std::uint64_t bits = 0;
+  for (char c : letters) bits |= letter_bit(c);
+  flag_bits_ = bits;
 }
 
 MessageState::Name& MessageState::Name::operator=(const Name& other) {
@@ -203,6 +237,8 @@ void MessageState::Name::free(char* p) noexcept {
 }
 
 std::size_t MessageState::Name::pool_bytes() { return name_pool().mapped_bytes(); }
+
+std::size_t MessageState::name_pool_bytes() { return Name::pool_bytes(); }
 
 std::string_view MessageState::Name::name() const {
   if (!p_) return {};

@@ -46,6 +46,7 @@ def main() -> int:
     ap.add_argument("--sessions", type=int, default=40)
     ap.add_argument("--messages", type=int, default=1000)
     ap.add_argument("--command", default="SELECT INBOX", help="the command each session sends ('' for none)")
+    ap.add_argument("--env", action="append", default=[], help="NAME=VALUE for imapd (e.g. GLIBC_TUNABLES=...)")
     a = ap.parse_args()
     pw = pwd.getpwnam("nobody")
     work = Path(tempfile.mkdtemp(prefix="smaps-", dir="/var/tmp"))
@@ -57,7 +58,8 @@ def main() -> int:
             os.chown(p, pw.pw_uid, pw.pw_gid)
         sp = imap_bench.Spawner([str(a.build.resolve() / "imapd/imapd"), "Maildir"], {
             "PATH": "/usr/bin:/bin", "AUTHENTICATED": "bench", "USER": "bench", "HOME": str(home),
-            "MAILDIR": str(home / "Maildir"), "TCPREMOTEIP": "127.0.0.1"}, home, pw.pw_uid, pw.pw_gid)
+            "MAILDIR": str(home / "Maildir"), "TCPREMOTEIP": "127.0.0.1",
+            **dict(e.split("=", 1) for e in a.env)}, home, pw.pw_uid, pw.pw_gid)
         socks = []
         try:
             import socket
