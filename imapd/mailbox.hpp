@@ -86,7 +86,7 @@ class OptionalSize {
 
 // One message of the selected folder. Kept small (a 1,000-message folder's
 // table is most of an idle session's memory): the file name is one pooled
-// block (its lengths in front), the base name is its prefix before ':', the
+// block (its length in front), the base name is its prefix before ':', the
 // Maildir flag letters are bits, keywords an interned KeywordSet, the
 // booleans bit-fields.
 class MessageState {
@@ -110,7 +110,7 @@ class MessageState {
   static std::size_t name_pool_bytes();
 
  private:
-  // A file name in one block: [u16 name length][u16 base length][bytes],
+  // A file name in one block: [u16 name length][bytes] (the base is the part before ':'),
   // from a pool of mappings (message_state.cpp) that keeps names together.
   class Name {
    public:

@@ -2,6 +2,7 @@
 // the file name in one block, flag letters as bits, interned keyword sets.
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <new>
@@ -44,33 +45,33 @@ std::uint64_t letter_bit(char c) {
   return 0;
 }
 
-constexpr std::size_t name_header = 4;  // u16 name length, u16 base length
+constexpr std::size_t name_header = 2;  // u16 name length
 
 // The blocks of MessageState names come from a pool of 64 KiB mappings, not
 // from malloc: a folder's names are made while SELECT's scan fills the heap
 // with temporary tables, and 80-byte blocks left among them would keep most
 // of those heap pages resident after the tables are freed (malloc_trim only
-// returns whole free pages). In the pool the names sit together, 8-byte
-// aligned, without malloc's header. Freed blocks go to a free list per size
-// and are reused; when the last name is freed (the folder closed) the
+// returns whole free pages). In the pool the names sit together, unaligned,
+// each in exactly its own size (at least a pointer's), without malloc's
+// header. Freed blocks go to a free list per size and are reused; when the last name is freed (the folder closed) the
 // mappings go back to the system. Names over max_pooled bytes use new[].
 // Not thread-safe (imapd is single-threaded).
 class NamePool {
  public:
-  static constexpr std::size_t granule = 8;
-  static constexpr std::size_t max_pooled = 264;  // a 255-byte name and its header, rounded
+  static constexpr std::size_t max_pooled = 257;  // a 255-byte name and its header
   static constexpr std::size_t block_bytes = 64 * 1024;
 
-  static std::size_t rounded(std::size_t bytes) { return (bytes + granule - 1) / granule * granule; }
+  // A free block holds the next free block's address (memcpy: unaligned).
+  static std::size_t rounded(std::size_t bytes) { return std::max(bytes, sizeof(char*)); }
 
   char* allocate(std::size_t bytes) {
     const std::size_t size = rounded(bytes);
     if (size > max_pooled) return new char[bytes];
     ++live_;
-    FreeChunk*& head = free_[size / granule];
+    char*& head = free_[size];
     if (head) {
-      char* p = reinterpret_cast<char*>(head);
-      head = head->next;
+      char* p = head;
+      std::memcpy(&head, p, sizeof head);
       return p;
     }
     if (static_cast<std::size_t>(end_ - next_) < size) {
@@ -94,18 +95,14 @@ class NamePool {
       delete[] p;
       return;
     }
-    auto* chunk = reinterpret_cast<FreeChunk*>(p);
-    chunk->next = free_[size / granule];
-    free_[size / granule] = chunk;
+    std::memcpy(p, &free_[size], sizeof(char*));
+    free_[size] = p;
     if (--live_ == 0) reset();
   }
 
   std::size_t mapped_bytes() const { return blocks_.size() * block_bytes; }
 
  private:
-  struct FreeChunk {
-    FreeChunk* next;
-  };
   void reset() noexcept {
     for (void* b : blocks_) ::munmap(b, block_bytes);
     blocks_.clear();
@@ -114,7 +111,7 @@ class NamePool {
     next_ = end_ = nullptr;
   }
   std::vector<void*> blocks_;
-  std::array<FreeChunk*, max_pooled / granule + 1> free_{};
+  std::array<char*, max_pooled + 1> free_{};  // by block size
   char* next_ = nullptr;
   char* end_ = nullptr;
   std::size_t live_ = 0;  // pooled names not yet released
@@ -247,7 +244,8 @@ std::string_view MessageState::Name::name() const {
 
 std::string_view MessageState::Name::base() const {
   if (!p_) return {};
-  return {p_ + name_header, get_u16(p_ + 2)};
+  std::string_view name(p_ + name_header, get_u16(p_));
+  return name.substr(0, name.find(':'));  // as lib::maildir::parse_message_name
 }
 
 void MessageState::Name::set(std::string_view name) {
@@ -256,12 +254,9 @@ void MessageState::Name::set(std::string_view name) {
   if (name.size() > 0xffff) name = name.substr(0, 0xffff);
   char* p = nullptr;
   if (!name.empty()) {
-    const std::size_t colon = name.find(':');
     const auto len = static_cast<std::uint16_t>(name.size());
-    const auto base_len = static_cast<std::uint16_t>(colon == std::string_view::npos ? name.size() : colon);
     p = name_pool().allocate(name_header + name.size());
     std::memcpy(p, &len, 2);
-    std::memcpy(p + 2, &base_len, 2);
     std::memcpy(p + name_header, name.data(), name.size());
   }
   free(p_);  // after the copy: name may point into the old block

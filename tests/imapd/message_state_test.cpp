@@ -51,7 +51,7 @@ TEST(MessageState, NamesShareMappingsGivenBackWhenTheLastGoes) {
     std::vector<MessageState> table(2000);
     for (std::size_t i = 0; i < table.size(); ++i)
       table[i].set_file_name(std::to_string(1733480000 + i) + ".M1P2V3I4_0.host.example,S=1234:2,S");
-    // About 56 bytes per 50-byte name: two 64 KiB mappings, not 2,000 mallocs.
+    // 55 bytes per 53-byte name (its length in front): two 64 KiB mappings, not 2,000 mallocs.
     EXPECT_GT(MessageState::name_pool_bytes(), 0u);
     EXPECT_LE(MessageState::name_pool_bytes(), 2u * 64 * 1024);
     for (std::size_t i = 0; i < table.size(); ++i)
@@ -68,6 +68,17 @@ TEST(MessageState, NamesShareMappingsGivenBackWhenTheLastGoes) {
     EXPECT_EQ(big.base(), std::string(300, 'b'));
     MessageState copy = big;
     EXPECT_EQ(copy.file_name(), std::string(300, 'b') + ":2,S");
+    // Names shorter than a free block's link, and every size around the pool's limit.
+    std::vector<MessageState> sizes(300);
+    for (std::size_t n = 1; n < sizes.size(); ++n) sizes[n].set_file_name(std::string(n - 1, 'x') + ":");
+    for (std::size_t n = 1; n < sizes.size(); ++n) {
+      ASSERT_EQ(sizes[n].file_name().size(), n);
+      ASSERT_EQ(sizes[n].base(), std::string(n - 1, 'x'));
+    }
+    for (std::size_t n = 1; n < sizes.size(); n += 2) sizes[n].set_file_name("");  // freed, reused below
+    for (std::size_t n = 1; n < sizes.size(); n += 2) sizes[n].set_file_name(std::string(n, 'y'));
+    for (std::size_t n = 1; n < sizes.size(); ++n)
+      ASSERT_EQ(sizes[n].file_name(), n % 2 ? std::string(n, 'y') : std::string(n - 1, 'x') + ":");
   }
   EXPECT_EQ(MessageState::name_pool_bytes(), 0u);  // every name freed: the mappings went back
 }
