@@ -84,6 +84,21 @@ class OptionalSize {
   std::uint64_t v_ = none;
 };
 
+// A file's mtime (IMAP INTERNALDATE) in 4 bytes: seconds since 1970 as an
+// unsigned 32-bit number, so 1970 to 2106; a time before is kept as
+// 1970-01-01 00:00:01 and one after as the last second of 2106. 0: not
+// known yet (as before). Reads and assigns as the std::time_t it replaces.
+class MtimeSeconds {
+ public:
+  MtimeSeconds() = default;
+  MtimeSeconds(std::time_t t)  // NOLINT: assigns as the time_t did
+      : v_(t == 0 ? 0 : t < 0 ? 1 : t > std::time_t{0xffffffff} ? 0xffffffffu : static_cast<std::uint32_t>(t)) {}
+  operator std::time_t() const { return v_; }  // NOLINT: reads as the time_t did
+
+ private:
+  std::uint32_t v_ = 0;
+};
+
 // One message of the selected folder. Kept small (a 1,000-message folder's
 // table is most of an idle session's memory): the file name is one pooled
 // block (its length in front), the base name is its prefix before ':', the
@@ -116,7 +131,7 @@ class MessageState {
    public:
     Name() = default;
     Name(const Name& other) { set(other.name()); }
-    Name(Name&& other) noexcept : p_(other.p_) { other.p_ = nullptr; }
+    Name(Name&& other) noexcept : h_(other.h_) { other.h_ = 0; }
     Name& operator=(const Name& other);
     Name& operator=(Name&& other) noexcept;
     ~Name();
@@ -127,8 +142,8 @@ class MessageState {
     static std::size_t pool_bytes();
 
    private:
-    static void free(char* p) noexcept;
-    char* p_ = nullptr;  // nullptr: no name
+    static void free(std::uint32_t h) noexcept;
+    std::uint32_t h_ = 0;  // a handle of message_state.cpp's pool; 0: no name
   };
  public:
   // The imapd-cache entry (imapd/mailbox_cache.hpp), once checked against
@@ -137,7 +152,6 @@ class MessageState {
   std::uint64_t size_bytes = 0;    // RFC822.SIZE basis (file size)
   OptionalSize crlf_size;          // RFC822.SIZE: ",W=" or counted on read
   std::uint64_t modseq = 0;        // CONDSTORE (RFC 7162), from imapd/modseq.hpp
-  std::time_t internal_date = 0;   // file mtime; 0 until stat'ed
 
  private:
   Name name_;
@@ -147,6 +161,11 @@ class MessageState {
 
  private:
   KeywordSet keywords_;
+
+ public:
+  MtimeSeconds internal_date;  // file mtime; 0 until stat'ed
+
+ private:
   // Bit (c - 'A') for A-Z, 26 + (c - 'a') for a-z; shares 8 bytes with
   // the bit-fields below.
   std::uint64_t flag_bits_ : 52 = 0;

@@ -52,51 +52,52 @@ constexpr std::size_t name_header = 2;  // u16 name length
 // with temporary tables, and 80-byte blocks left among them would keep most
 // of those heap pages resident after the tables are freed (malloc_trim only
 // returns whole free pages). In the pool the names sit together, unaligned,
-// each in exactly its own size (at least a pointer's), without malloc's
-// header. Freed blocks go to a free list per size and are reused; when the last name is freed (the folder closed) the
-// mappings go back to the system. Names over max_pooled bytes use new[].
+// each in exactly its own size (at least 4 bytes), without malloc's header,
+// and a message holds a 4-byte handle: mapping number (from 1) << 16 |
+// offset. Freed blocks go to a free list per size and are reused; when the
+// last name is freed (the folder closed) the mappings go back to the system.
+// Blocks over max_pooled bytes (names longer than a directory entry can be,
+// so never made from a scan) are not reused until then.
 // Not thread-safe (imapd is single-threaded).
 class NamePool {
  public:
   static constexpr std::size_t max_pooled = 257;  // a 255-byte name and its header
   static constexpr std::size_t block_bytes = 64 * 1024;
+  static constexpr std::size_t max_bytes = block_bytes;
 
-  // A free block holds the next free block's address (memcpy: unaligned).
-  static std::size_t rounded(std::size_t bytes) { return std::max(bytes, sizeof(char*)); }
+  // A free block holds the next free block's handle (memcpy: unaligned).
+  static std::size_t rounded(std::size_t bytes) { return std::max(bytes, sizeof(std::uint32_t)); }
 
-  char* allocate(std::size_t bytes) {
+  char* at(std::uint32_t h) const { return static_cast<char*>(blocks_[(h >> 16) - 1]) + (h & 0xffff); }
+
+  // `bytes` at most max_bytes.
+  std::uint32_t allocate(std::size_t bytes) {
     const std::size_t size = rounded(bytes);
-    if (size > max_pooled) return new char[bytes];
-    ++live_;
-    char*& head = free_[size];
-    if (head) {
-      char* p = head;
-      std::memcpy(&head, p, sizeof head);
-      return p;
+    if (size <= max_pooled && free_[size]) {
+      const std::uint32_t h = free_[size];
+      std::memcpy(&free_[size], at(h), sizeof(std::uint32_t));
+      ++live_;
+      return h;
     }
-    if (static_cast<std::size_t>(end_ - next_) < size) {
+    if (blocks_.empty() || block_bytes - next_ < size) {
+      if (blocks_.size() >= 0xffff) throw std::bad_alloc();
       void* m = ::mmap(nullptr, block_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-      if (m == MAP_FAILED) {
-        --live_;
-        throw std::bad_alloc();
-      }
+      if (m == MAP_FAILED) throw std::bad_alloc();
       blocks_.push_back(m);
-      next_ = static_cast<char*>(m);
-      end_ = next_ + block_bytes;
+      next_ = 0;
     }
-    char* p = next_;
+    const auto h = static_cast<std::uint32_t>(blocks_.size() << 16 | next_);
     next_ += size;
-    return p;
+    ++live_;
+    return h;
   }
 
-  void release(char* p, std::size_t bytes) noexcept {
+  void release(std::uint32_t h, std::size_t bytes) noexcept {
     const std::size_t size = rounded(bytes);
-    if (size > max_pooled) {
-      delete[] p;
-      return;
+    if (size <= max_pooled) {
+      std::memcpy(at(h), &free_[size], sizeof(std::uint32_t));
+      free_[size] = h;
     }
-    std::memcpy(p, &free_[size], sizeof(char*));
-    free_[size] = p;
     if (--live_ == 0) reset();
   }
 
@@ -107,14 +108,13 @@ class NamePool {
     for (void* b : blocks_) ::munmap(b, block_bytes);
     blocks_.clear();
     blocks_.shrink_to_fit();
-    free_.fill(nullptr);
-    next_ = end_ = nullptr;
+    free_.fill(0);
+    next_ = 0;
   }
   std::vector<void*> blocks_;
-  std::array<char*, max_pooled + 1> free_{};  // by block size
-  char* next_ = nullptr;
-  char* end_ = nullptr;
-  std::size_t live_ = 0;  // pooled names not yet released
+  std::array<std::uint32_t, max_pooled + 1> free_{};  // by block size; 0: none
+  std::size_t next_ = 0;                              // in the last mapping
+  std::size_t live_ = 0;                              // names not yet released
 };
 
 NamePool& name_pool() {
@@ -221,16 +221,16 @@ MessageState::Name& MessageState::Name::operator=(const Name& other) {
 
 MessageState::Name& MessageState::Name::operator=(Name&& other) noexcept {
   if (this != &other) {
-    free(p_);
-    p_ = std::exchange(other.p_, nullptr);
+    free(h_);
+    h_ = std::exchange(other.h_, 0);
   }
   return *this;
 }
 
-MessageState::Name::~Name() { free(p_); }
+MessageState::Name::~Name() { free(h_); }
 
-void MessageState::Name::free(char* p) noexcept {
-  if (p) name_pool().release(p, name_header + get_u16(p));
+void MessageState::Name::free(std::uint32_t h) noexcept {
+  if (h) name_pool().release(h, name_header + get_u16(name_pool().at(h)));
 }
 
 std::size_t MessageState::Name::pool_bytes() { return name_pool().mapped_bytes(); }
@@ -238,29 +238,30 @@ std::size_t MessageState::Name::pool_bytes() { return name_pool().mapped_bytes()
 std::size_t MessageState::name_pool_bytes() { return Name::pool_bytes(); }
 
 std::string_view MessageState::Name::name() const {
-  if (!p_) return {};
-  return {p_ + name_header, get_u16(p_)};
+  if (!h_) return {};
+  const char* p = name_pool().at(h_);
+  return {p + name_header, get_u16(p)};
 }
 
 std::string_view MessageState::Name::base() const {
-  if (!p_) return {};
-  std::string_view name(p_ + name_header, get_u16(p_));
-  return name.substr(0, name.find(':'));  // as lib::maildir::parse_message_name
+  std::string_view n = name();
+  return n.substr(0, n.find(':'));  // as lib::maildir::parse_message_name
 }
 
 void MessageState::Name::set(std::string_view name) {
   // Maildir names are at most 255 bytes (lib::maildir::max_file_name_bytes);
-  // a u16 holds any name a directory can.
-  if (name.size() > 0xffff) name = name.substr(0, 0xffff);
-  char* p = nullptr;
+  // a u16 holds any name a directory can, and one pool mapping its block.
+  if (name.size() > NamePool::max_bytes - name_header) name = name.substr(0, NamePool::max_bytes - name_header);
+  std::uint32_t h = 0;
   if (!name.empty()) {
     const auto len = static_cast<std::uint16_t>(name.size());
-    p = name_pool().allocate(name_header + name.size());
+    h = name_pool().allocate(name_header + name.size());
+    char* p = name_pool().at(h);
     std::memcpy(p, &len, 2);
     std::memcpy(p + name_header, name.data(), name.size());
   }
-  free(p_);  // after the copy: name may point into the old block
-  p_ = p;
+  free(h_);  // after the copy: name may point into the old block
+  h_ = h;
 }
 
 }  // namespace imapd

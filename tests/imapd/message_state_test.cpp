@@ -4,6 +4,8 @@
 // rename.
 #include <gtest/gtest.h>
 
+#include <ctime>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -18,7 +20,7 @@ namespace {
 
 TEST(MessageState, IsSmall) {
   // What an idle session pays per message, besides its name's heap block.
-  EXPECT_LE(sizeof(MessageState), 64u);
+  EXPECT_LE(sizeof(MessageState), 56u);
 }
 
 TEST(MessageState, NameAndBase) {
@@ -158,6 +160,24 @@ TEST(MessageState, CrlfSizeIsAnOptional) {
   EXPECT_FALSE(m.crlf_size);
   m.crlf_size = std::optional<std::uint64_t>(5000000000ULL);  // beyond 32 bits
   EXPECT_EQ(m.crlf_size.value_or(0), 5000000000ULL);
+}
+
+TEST(MessageState, InternalDateIsATimeT) {
+  MessageState m;
+  EXPECT_EQ(m.internal_date, 0);  // not known yet
+  EXPECT_FALSE(m.internal_date);
+  m.internal_date = std::time_t{1733480000};
+  EXPECT_TRUE(m.internal_date);
+  EXPECT_EQ(static_cast<std::time_t>(m.internal_date), 1733480000);
+  std::optional<std::time_t> mtime;
+  mtime = m.internal_date;
+  EXPECT_EQ(mtime, std::optional<std::time_t>(1733480000));
+  m.internal_date = std::time_t{4102444800};  // 2100-01-01: past 2038
+  EXPECT_EQ(static_cast<std::time_t>(m.internal_date), 4102444800);
+  m.internal_date = std::time_t{-86400};  // before 1970: the nearest time kept, still "known"
+  EXPECT_EQ(static_cast<std::time_t>(m.internal_date), 1);
+  m.internal_date = std::time_t{1} << 40;  // after 2106
+  EXPECT_EQ(static_cast<std::time_t>(m.internal_date), 0xffffffff);
 }
 
 TEST(KeywordSet, EqualSetsShareOneCopyUntilTheLastGoes) {
