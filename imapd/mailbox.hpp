@@ -103,7 +103,8 @@ class MtimeSeconds {
 // table is most of an idle session's memory): the file name is one pooled
 // block (its length in front), the base name is its prefix before ':', the
 // Maildir flag letters are bits, keywords an interned KeywordSet, the
-// booleans bit-fields.
+// booleans bit-fields: 56 bytes and the name's. The views base() and
+// file_name() give stay valid until the name changes (set_file_name).
 class MessageState {
  public:
   // Stable Maildir base name (the file name before ':').
