@@ -179,7 +179,7 @@ void KeywordSet::release() noexcept {
     KeywordTable& t = keyword_table();
     KeywordTable::Slot& slot = t.slots[id_ - 1];
     if (--slot.refs == 0) {
-      t.by_words.erase(*slot.words);
+      t.by_words.erase(t.by_words.find(*slot.words));
       slot.words = nullptr;
       t.free_ids.push_back(id_);
     }
