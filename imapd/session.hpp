@@ -135,6 +135,11 @@ class Session {
   // The NOTIFY watch's descriptor for IDLE's poll(), -1 when none.
   int notify_fd() const;
   bool notify_active() const { return notify_ != nullptr; }
+  // Between commands, with NOTIFY in effect: waits for the client's next
+  // command and meanwhile sends what the followed mailboxes report (RFC
+  // 5465 notifications are not limited to IDLE). false: the session timed
+  // out waiting.
+  bool notify_wait();
 
   // CONDSTORE and QRESYNC (RFC 7162; cmd_condstore.cpp).
   // ENABLE of one capability: true when it is (now) enabled.
