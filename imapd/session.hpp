@@ -119,6 +119,8 @@ class Session {
   // URLAUTH (RFC 4467, cmd_urlauth.cpp).
   Completion cmd_genurlauth(const ParsedCommand& c);
   Completion cmd_resetkey(const ParsedCommand& c);
+  // DELETE/RENAME: forgets the URLAUTH keys of a mailbox (and those below it).
+  void forget_urlauth(const std::string& imap_name, bool children);
   Completion cmd_urlfetch(const ParsedCommand& c);
   // The bytes (CRLF form) an IMAP URL names in this account, for CATENATE
   // and (urlfetch: URLAUTH required) URLFETCH; nullopt with the reason in `why`.
