@@ -48,16 +48,6 @@ bool password_has_separator(std::string_view s) noexcept {
   return s.find_first_of(std::string_view("\0\r\n", 3)) != std::string_view::npos;
 }
 
-// The value of a base64 character, or -1 (RFC 4648 table 1).
-int base64_value(unsigned char c) noexcept {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
-
 int hex_value(unsigned char c) noexcept {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -68,47 +58,12 @@ int hex_value(unsigned char c) noexcept {
 // Decodes into out (which the caller wipes if the data is secret).
 Parsed<void> decode_base64_into(std::string_view text, size_t max_decoded_bytes,
                                 std::string& out) {
-  out.clear();
-  if (text.empty()) return {};
-  // Size first, before looking at any byte.
-  constexpr size_t max_text = 1u << 28;
-  if (text.size() > max_text || text.size() / 4 > max_decoded_bytes / 3 + 1) {
-    return Problem::too_long;
+  switch (lib::mime::decode_base64_strict(text, max_decoded_bytes, out)) {
+    case lib::mime::StrictBase64::ok: return {};
+    case lib::mime::StrictBase64::too_long: return Problem::too_long;
+    case lib::mime::StrictBase64::invalid: break;
   }
-  if (text.size() % 4 != 0) return Problem::bad_base64;
-  size_t pad = 0;
-  while (pad < text.size() && text[text.size() - 1 - pad] == '=') ++pad;
-  if (pad > 2) return Problem::bad_base64;
-  const size_t data_chars = text.size() - pad;
-  int last = 0;
-  for (size_t i = 0; i < data_chars; ++i) {
-    last = base64_value(static_cast<unsigned char>(text[i]));
-    if (last < 0) return Problem::bad_base64;
-  }
-  // RFC 4648 section 3.5: the bits that the padding leaves over must be
-  // zero, so every byte string has exactly one accepted encoding.
-  if ((pad == 1 && (last & 0x3) != 0) || (pad == 2 && (last & 0xf) != 0)) {
-    return Problem::bad_base64;
-  }
-  const size_t decoded = text.size() / 4 * 3 - pad;
-  if (decoded > max_decoded_bytes) return Problem::too_long;
-
-  // The checks above leave only whole groups of four alphabet characters,
-  // '=' only at the end.
-  out.resize(text.size() / 4 * 3);
-  size_t o = 0;
-  for (size_t i = 0; i < text.size(); i += 4) {
-    std::uint32_t v = 0;
-    for (size_t k = 0; k < 4; ++k) {
-      int d = i + k < data_chars ? base64_value(static_cast<unsigned char>(text[i + k])) : 0;
-      v = (v << 6) | static_cast<std::uint32_t>(d);
-    }
-    out[o++] = static_cast<char>(v >> 16);
-    out[o++] = static_cast<char>((v >> 8) & 0xff);
-    out[o++] = static_cast<char>(v & 0xff);
-  }
-  out.resize(decoded);
-  return {};
+  return Problem::bad_base64;
 }
 
 void encode_base64_into(std::string_view bytes, std::string& out) {

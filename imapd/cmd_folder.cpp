@@ -11,6 +11,7 @@
 #include "imapd/replies.hpp"
 #include "imapd/session.hpp"
 #include "imapd/shared_fs.hpp"
+#include "imapd/urlauth.hpp"
 #include "lib/c_handle.hpp"
 #include "lib/log.hpp"
 #include "lib/maildir.hpp"
@@ -64,6 +65,13 @@ Completion Session::cmd_create(const ParsedCommand& c) {
   return {"OK", reply::completed("CREATE")};
 }
 
+// URLs made for a mailbox that went must not open one made later under its
+// name (RFC 4467 7): its URLAUTH key goes with it.
+void Session::forget_urlauth(const std::string& imap_name, bool children) {
+  auto r = forget_urlauth_keys(root_, imap_name, children);
+  if (!r) lib::log::error("user=%s: URLAUTH keys of %s: %s", login_.c_str(), imap_name.c_str(), r.error().message.c_str());
+}
+
 Completion Session::cmd_delete(const ParsedCommand& c) {
   if (c.args.size() != 1) return {"BAD", "Syntax: DELETE mailbox."};
   std::string why;
@@ -83,6 +91,7 @@ Completion Session::cmd_delete(const ParsedCommand& c) {
   }
   // Its messages no longer count toward the quota.
   acl::remove_files(base, name->folder);
+  forget_urlauth(name->imap_name, false);
   auto q = lib::maildir::recalculate_quota(base);
   if (!q) lib::log::warning("user=%s: DELETE: %s", login_.c_str(), q.error().message.c_str());
   // The subscription stays (RFC 3501 6.3.6: the server MUST NOT remove a
@@ -155,6 +164,8 @@ Completion Session::cmd_rename(const ParsedCommand& c) {
     lib::log::error("user=%s: RENAME: %s", login_.c_str(), r.error().message.c_str());
     return {"NO", "Cannot rename the mailbox now, see the log."};
   }
+  forget_urlauth(from->imap_name, true);
+  forget_urlauth(to->imap_name, true);
   auto subs = read_subscriptions(root_);
   if (subs) {
     std::set<std::string> renamed;

@@ -7,8 +7,19 @@
 // deleted (MailboxName) and subscriptions changed (SubscriptionChange). The
 // selected mailbox gets EXISTS, EXPUNGE and FETCH as always (send_updates),
 // plus a FETCH of MessageNew's attributes for each new message.
-// Without inotify, every command (and IDLE every IMAP_IDLE_TIMEOUT) rescans.
+// Between commands the session waits on the same watches (notify_wait), so a
+// client that does not IDLE is told too; EXPUNGE of the selected mailbox
+// still waits for its next command (RFC 3501 7.4.1: none while no command
+// is in progress).
+// Without inotify, every command (and IDLE or the wait between commands
+// every IMAP_IDLE_TIMEOUT) rescans.
+#include <poll.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -54,6 +65,14 @@ std::string status_items(unsigned events) {
 
 bool is_selected_kind(const NotifyGroup& g) {
   return g.kind == NotifyGroup::Kind::selected || g.kind == NotifyGroup::Kind::selected_delayed;
+}
+
+// Whether the client asked to hear of the selected mailbox unprompted: a
+// selected filter with events, or none and another filter covering it.
+bool follows_selected(const NotifyRequest& request, std::string_view selected_name) {
+  for (const auto& g : request.groups)
+    if (is_selected_kind(g)) return g.events != 0;
+  return notify_events_for(request, selected_name, false) != 0;
 }
 
 }  // namespace
@@ -215,6 +234,39 @@ void Session::notify_fetch_new(std::uint32_t uid_before) {
                      notify_->selected_fetch;
   ParsedCommand pc = parse_command(text);
   if (pc.ok()) (void)cmd_fetch(pc);
+}
+
+bool Session::notify_wait() {
+  std::optional<FolderWatch> selected;  // the selected folder, while it is followed
+  std::string selected_dir;
+  const auto deadline = std::chrono::steady_clock::now() + settings_.session_timeout;
+  const int poll_ms =
+      static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(settings_.idle_timeout).count());
+  while (notify_ && !fatal_ && in_.buffered() == 0) {
+    const bool follow = mailbox_ && follows_selected(notify_->request, mailbox_->name().imap_name);
+    if (!follow) {
+      selected.reset();
+      selected_dir.clear();
+    } else if (selected_dir != mailbox_->dir()) {
+      selected.reset();
+      selected_dir = mailbox_->dir();
+      if (auto w = FolderWatch::open(selected_dir)) selected.emplace(std::move(*w));
+    }
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+    if (left <= 0) return false;
+    const bool polled = (follow && !selected) || notify_fd() < 0;  // something without inotify
+    const int wait_ms = static_cast<int>(std::min<long long>(left, polled ? poll_ms : left));
+    pollfd fds[3] = {{in_.fd(), POLLIN, 0}, {selected ? selected->fd() : -1, POLLIN, 0}, {notify_fd(), POLLIN, 0}};
+    const int n = ::poll(fds, 3, wait_ms);
+    if (n < 0 && errno != EINTR) return true;  // read_command reports the descriptor's error
+    if (n > 0 && (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) return true;
+    if (selected && (fds[1].revents & POLLIN)) selected->drain();
+    if (follow && (n == 0 || (fds[1].revents & POLLIN))) send_updates(false);
+    notify_poll(n == 0);
+    if (!out_.flush()) return true;
+  }
+  return true;
 }
 
 }  // namespace imapd

@@ -12,21 +12,18 @@ namespace {
 std::string_view name_of(std::string_view kv) { return kv.substr(0, kv.find('=')); }
 
 // IMAPLOGINPIPELINED decoded, canonical base64 only (what to_environment
-// writes). lib::mime's base64, not authlib::sasl's: sasl.o also holds the SASL
-// HMAC code, and linking it would make every imapd load libcrypto at exec
-// (issue 16).
+// writes).
 lib::Result<std::string> decode_pipelined(std::string_view text) {
-  if (text.size() / 4 * 3 > Handoff::max_pipelined_bytes + 2)
-    return lib::permanent_error("IMAPLOGINPIPELINED (the commands pipelined behind the login, from imaplogin): "
-                                "more than " + std::to_string(Handoff::max_pipelined_bytes) + " bytes");
-  auto decoded = lib::mime::decode_base64(text);
-  if (decoded.errors != 0 || text.size() % 4 != 0 || lib::mime::encode_base64(decoded.data, 0) != text)
-    return lib::permanent_error("IMAPLOGINPIPELINED (the commands pipelined behind the login, from imaplogin): "
-                                "not canonical base64");
-  if (decoded.data.size() > Handoff::max_pipelined_bytes)
-    return lib::permanent_error("IMAPLOGINPIPELINED (the commands pipelined behind the login, from imaplogin): "
-                                "more than " + std::to_string(Handoff::max_pipelined_bytes) + " bytes");
-  return std::move(decoded.data);
+  std::string decoded;
+  switch (lib::mime::decode_base64_strict(text, Handoff::max_pipelined_bytes, decoded)) {
+    case lib::mime::StrictBase64::ok: return decoded;
+    case lib::mime::StrictBase64::too_long:
+      return lib::permanent_error("IMAPLOGINPIPELINED (the commands pipelined behind the login, from imaplogin): "
+                                  "more than " + std::to_string(Handoff::max_pipelined_bytes) + " bytes");
+    case lib::mime::StrictBase64::invalid: break;
+  }
+  return lib::permanent_error("IMAPLOGINPIPELINED (the commands pipelined behind the login, from imaplogin): "
+                              "not canonical base64");
 }
 
 }  // namespace

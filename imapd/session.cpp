@@ -175,6 +175,11 @@ int Session::run(const std::string& login_tag) {
   spool_.dir = root_ + "/tmp";
   int errors = 0;
   for (;;) {
+    if (notify_active() && !notify_wait()) {
+      emit("* BYE " + std::string(reply::autologout) + "\r\n");
+      lib::log::info("user=%s: autologout", login_.c_str());
+      break;
+    }
     auto st = read_command(in_, out_, limits, command, why, &spool_);
     if (st == CommandStatus::rejected) {
       lib::log::info("user=%s: command rejected: %s", login_.c_str(), why.c_str());

@@ -119,6 +119,8 @@ class Session {
   // URLAUTH (RFC 4467, cmd_urlauth.cpp).
   Completion cmd_genurlauth(const ParsedCommand& c);
   Completion cmd_resetkey(const ParsedCommand& c);
+  // DELETE/RENAME: forgets the URLAUTH keys of a mailbox (and those below it).
+  void forget_urlauth(const std::string& imap_name, bool children);
   Completion cmd_urlfetch(const ParsedCommand& c);
   // The bytes (CRLF form) an IMAP URL names in this account, for CATENATE
   // and (urlfetch: URLAUTH required) URLFETCH; nullopt with the reason in `why`.
@@ -135,6 +137,11 @@ class Session {
   // The NOTIFY watch's descriptor for IDLE's poll(), -1 when none.
   int notify_fd() const;
   bool notify_active() const { return notify_ != nullptr; }
+  // Between commands, with NOTIFY in effect: waits for the client's next
+  // command and meanwhile sends what the followed mailboxes report (RFC
+  // 5465 notifications are not limited to IDLE). false: the session timed
+  // out waiting.
+  bool notify_wait();
 
   // CONDSTORE and QRESYNC (RFC 7162; cmd_condstore.cpp).
   // ENABLE of one capability: true when it is (now) enabled.

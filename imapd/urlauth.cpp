@@ -180,6 +180,22 @@ lib::Result<void> reset_urlauth_keys(const std::string& root, const std::optiona
   return write_keys(root, kept);
 }
 
+lib::Result<void> forget_urlauth_keys(const std::string& root, const std::string& mailbox, bool children) {
+  FolderLock lock(root);
+  if (!lock.ok()) return lock_failed(root);
+  auto keys = read_keys(root);
+  if (!keys) return keys.error();
+  const std::size_t before = keys->size();
+  std::erase_if(*keys, [&](const auto& entry) {
+    const std::string& name = entry.first;
+    return name == mailbox ||
+           (children && name.size() > mailbox.size() && name.compare(0, mailbox.size(), mailbox) == 0 &&
+            name[mailbox.size()] == '.');
+  });
+  if (keys->size() == before) return {};
+  return write_keys(root, *keys);
+}
+
 std::string urlauth_token(std::string_view key, std::string_view rump) {
   auto mac = hmac_sha256(key, rump);
   if (!mac) {

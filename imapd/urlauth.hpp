@@ -10,6 +10,7 @@
 // HMAC-SHA256(key, rump URL) (mechanism INTERNAL). RESETKEY removes a
 // mailbox's key (or all of them): URLs made with it stop working, and the
 // next GENURLAUTH makes a new one. Removing the file does the same for all.
+// DELETE and RENAME forget the keys of the mailboxes that went.
 #pragma once
 
 #include <map>
@@ -36,6 +37,12 @@ lib::Result<std::optional<std::string>> urlauth_key(const std::string& maildir_r
                                                     bool create);
 // Forgets the key of `mailbox`, or all keys when nullopt.
 lib::Result<void> reset_urlauth_keys(const std::string& maildir_root, const std::optional<std::string>& mailbox);
+
+// Forgets the keys of `mailbox` and, with children, of the mailboxes below
+// it: DELETE and RENAME call it, so a mailbox created later under the name
+// is not opened by URLs made for the one that went. Writes nothing when
+// none of them had a key.
+lib::Result<void> forget_urlauth_keys(const std::string& maildir_root, const std::string& mailbox, bool children);
 
 // Hex HMAC-SHA256(key, rump); empty if OpenSSL refuses.
 std::string urlauth_token(std::string_view key, std::string_view rump);

@@ -235,6 +235,15 @@ struct Decoded {
 // decoded as a new run.
 Decoded decode_base64(std::string_view text);
 
+// Base64, strict: the one canonical encoding of RFC 4648 (no white space,
+// whole groups of four, '=' only as padding, the bits padding leaves over
+// zero), as protocols exchange it (SASL, imaplogin's hand-over to imapd).
+// Decodes into `out`, cleared first; a caller decoding a secret wipes it.
+// The size is checked before any byte is looked at.
+enum class StrictBase64 { ok, too_long, invalid };
+StrictBase64 decode_base64_strict(std::string_view text, std::size_t max_decoded_bytes,
+                                  std::string& out);
+
 // Quoted-printable, tolerant: trailing white space on a line is removed (RFC
 // 2045 6.7 rule 3), "=" at the end of a line joins lines, "=XX" in either case
 // is a byte; a "=" not starting a valid sequence is kept literally and

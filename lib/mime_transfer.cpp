@@ -161,6 +161,35 @@ Decoded decode_base64(std::string_view text) {
   return d;
 }
 
+StrictBase64 decode_base64_strict(std::string_view text, std::size_t max_decoded_bytes,
+                                  std::string& out) {
+  out.clear();
+  if (text.empty()) return StrictBase64::ok;
+  constexpr std::size_t max_text = std::size_t{1} << 28;
+  if (text.size() > max_text || text.size() / 4 > max_decoded_bytes / 3 + 1) return StrictBase64::too_long;
+  if (text.size() % 4 != 0) return StrictBase64::invalid;
+  std::size_t pad = 0;
+  while (pad < text.size() && text[text.size() - 1 - pad] == '=') ++pad;
+  if (pad > 2) return StrictBase64::invalid;
+  const std::size_t data_chars = text.size() - pad;
+  signed char last = 0;
+  for (std::size_t i = 0; i < data_chars; ++i) {
+    last = base64_table[static_cast<unsigned char>(text[i])];
+    if (last < 0) return StrictBase64::invalid;
+  }
+  // RFC 4648 3.5: the bits the padding leaves over are zero, so every byte
+  // string has exactly one accepted encoding.
+  if ((pad == 1 && (last & 0x3) != 0) || (pad == 2 && (last & 0xf) != 0)) return StrictBase64::invalid;
+  const std::size_t decoded = text.size() / 4 * 3 - pad;
+  if (decoded > max_decoded_bytes) return StrictBase64::too_long;
+  // Only whole groups of alphabet characters are left, '=' only at the end;
+  // the exact size is reserved so no reallocation leaves a copy behind.
+  out.reserve(decoded);
+  StringSink sink{out};
+  base64_decode_into(text, sink);
+  return StrictBase64::ok;
+}
+
 Decoded decode_quoted_printable(std::string_view text) {
   Decoded d;
   d.data.reserve(text.size());

@@ -27,7 +27,7 @@ class Secret {
   bool empty() const noexcept { return text_.empty(); }
   size_t size() const noexcept { return text_.size(); }
 
-  // Constant-time comparison (CRYPTO_memcmp); lengths are not secret.
+  // Constant-time comparison (constant_time_equal); lengths are not secret.
   bool equals(std::string_view other) const noexcept;
 
   void wipe() noexcept;
@@ -36,7 +36,11 @@ class Secret {
   std::string text_;
 };
 
-// Constant-time comparison of two byte strings of possibly different length.
+// Constant-time comparison of two byte strings of possibly different length
+// (the length itself is not hidden). Plain code rather than OpenSSL's
+// CRYPTO_memcmp: every program comparing a Secret would otherwise load
+// libcrypto at exec (issue 16); code that already holds OpenSSL uses
+// CRYPTO_memcmp directly.
 bool constant_time_equal(std::string_view a, std::string_view b) noexcept;
 
 }  // namespace lib

@@ -102,6 +102,63 @@ def test_notifications_while_idle(imap, alice):
     other.logout()
 
 
+def test_notifications_between_commands_without_idle(imap, alice):
+    """RFC 5465: a client that never IDLEs is told as well, while it sends
+    nothing; the selected mailbox's EXPUNGE waits for its next command
+    (RFC 3501 7.4.1)."""
+    c = logged_in_raw(imap, alice)
+    c.command("c", "CREATE INBOX.quiet")
+    other = imap.login(alice)
+    assert other.append("INBOX", None, None, message("first", "x\n").encode())[0] == "OK"
+    assert c.command("s", "SELECT INBOX")[-1].startswith(b"s OK")
+    assert c.command("d", "NOTIFY SET (selected (MessageNew (UID) MessageExpunge FlagChange)) "
+                          "(personal (MessageNew MessageExpunge))")[-1].startswith(b"d OK")
+    c.sock.settimeout(10)
+    # Another mailbox: an unsolicited STATUS, no command sent.
+    assert other.append("INBOX.quiet", None, None, message("q", "x\n").encode())[0] == "OK"
+    l = c.line()
+    assert l.startswith(b"* STATUS INBOX.quiet ") and status_of(l)["MESSAGES"] == 1, l
+    # The selected mailbox: EXISTS and MessageNew's FETCH.
+    assert other.append("INBOX", None, None, message("second", "x\n").encode())[0] == "OK"
+    lines = [c.line()]
+    while not any(b"FETCH" in g for g in lines):
+        lines.append(c.line())
+    assert b"* 2 EXISTS" in lines, lines
+    assert any(re.match(rb"\* 2 FETCH \(UID 2\)", g) for g in lines), lines
+    # A flag change by another session: FETCH FLAGS.
+    assert other.select("INBOX")[0] == "OK"
+    assert other.store("1", "+FLAGS", "\\Flagged")[0] == "OK"
+    lines = [c.line()]
+    while b"FETCH" not in lines[-1]:
+        lines.append(c.line())
+    assert re.match(rb"\* 1 FETCH \(FLAGS \(.*\\Flagged", lines[-1]), lines
+    # An expunge is not sent while no command is in progress...
+    assert other.store("1", "+FLAGS", "\\Deleted")[0] == "OK"
+    assert other.expunge()[0] == "OK"
+    c.sock.settimeout(1.5)
+    seen = []
+    try:
+        while True:
+            seen.append(c.line())
+    except (socket.timeout, TimeoutError):
+        pass
+    assert not [g for g in seen if b"EXPUNGE" in g], seen
+    # ...but at the next one.
+    c.sock.settimeout(10)
+    r = c.command("n", "NOOP")
+    assert b"* 1 EXPUNGE" in r and r[-1].startswith(b"n OK"), r
+    # NOTIFY NONE: silence again between commands.
+    assert c.command("z", "NOTIFY NONE")[-1].startswith(b"z OK")
+    assert other.append("INBOX.quiet", None, None, message("q2", "x\n").encode())[0] == "OK"
+    c.sock.settimeout(1.5)
+    try:
+        extra = c.line()
+    except (socket.timeout, TimeoutError):
+        extra = None
+    assert extra is None, extra
+    other.logout()
+
+
 def test_subscription_change(imap, alice):
     c = logged_in_raw(imap, alice)
     c.command("c", "CREATE INBOX.sub")

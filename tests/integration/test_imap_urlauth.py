@@ -94,6 +94,43 @@ def test_genurlauth_urlfetch_resetkey(imap, alice):
     assert c.command("r3", "RESETKEY INBOX.nope")[-1].startswith(b"r3 NO")
 
 
+def test_delete_and_rename_forget_the_keys(imap, alice):
+    """A URL made for a mailbox that was deleted or renamed away must not
+    open the mailbox created later under its name (RFC 4467 7)."""
+    c = prepare(imap, alice)
+    local = alice.address.split("@")[0]
+
+    def url(box):
+        return f"imap://{local}@example.test/{box}/;UID=1;URLAUTH=authuser"
+
+    def refill(box, tag):
+        assert c.command(tag + "c", f"CREATE {box}")[-1].startswith(tag.encode() + b"c OK")
+        c.send(tag.encode() + b"a APPEND " + box.encode() + b" " + lit(MSG2) + b"\r\n")
+        assert c.until_tag(tag + "a")[-1].startswith(tag.encode() + b"a OK")
+
+    # DELETE: the old URL does not open the new mailbox's UID 1.
+    old = gen(c, "g1", url("INBOX.box"))
+    assert fetch(c, "f1", old) == MSG1
+    assert c.command("d1", "DELETE INBOX.box")[-1].startswith(b"d1 OK")
+    keys = alice.maildir / "imapd-urlauth-keys"
+    assert b"INBOX.box" not in keys.read_bytes()
+    refill("INBOX.box", "x")
+    assert fetch(c, "f2", old) is None
+    # RENAME: the keys of the mailbox and those below it go; others stay.
+    refill("INBOX.keep", "k")
+    refill("INBOX.box.sub", "s")
+    kept = gen(c, "g2", url("INBOX.keep"))
+    top = gen(c, "g3", url("INBOX.box"))
+    sub = gen(c, "g4", url("INBOX.box.sub"))
+    assert fetch(c, "f3", sub) == MSG2
+    assert c.command("r1", "RENAME INBOX.box INBOX.moved")[-1].startswith(b"r1 OK")
+    refill("INBOX.box", "y")
+    refill("INBOX.box.sub", "z")
+    assert fetch(c, "f4", top) is None and fetch(c, "f5", sub) is None
+    assert fetch(c, "f6", kept) == MSG2
+    assert re.fullmatch(rb"[0-9a-f]{64} INBOX\.keep\n", keys.read_bytes())
+
+
 def test_refused_urls(imap, alice):
     c = prepare(imap, alice)
     u = gen(c, "g1", base(alice, ";UID=1"))

@@ -858,6 +858,52 @@ TEST(MimeTransfer, Base64EncodeRoundTrip) {
   EXPECT_EQ(d.errors, 0u);
 }
 
+TEST(MimeTransfer, Base64StrictTable) {
+  using lib::mime::StrictBase64;
+  struct Case {
+    const char* label;
+    std::string input;
+    std::size_t max;
+    StrictBase64 result;
+    std::string expected;
+  };
+  const std::vector<Case> cases = {
+      {"empty", "", 10, StrictBase64::ok, ""},
+      {"one", "YQ==", 10, StrictBase64::ok, "a"},
+      {"two", "YWI=", 10, StrictBase64::ok, "ab"},
+      {"three", "YWJj", 10, StrictBase64::ok, "abc"},
+      {"binary", "AP8=", 10, StrictBase64::ok, std::string("\0\xff", 2)},
+      {"exactly the limit", "YWJj", 3, StrictBase64::ok, "abc"},
+      {"over the limit", "YWJjZA==", 3, StrictBase64::too_long, ""},
+      {"huge text refused before reading", std::string(4000, '!'), 3, StrictBase64::too_long, ""},
+      {"white space", "YW Jj", 10, StrictBase64::invalid, ""},
+      {"line break", "YWJj\r\n", 10, StrictBase64::invalid, ""},
+      {"no padding", "YWJjZA", 10, StrictBase64::invalid, ""},
+      {"three pads", "Y===", 10, StrictBase64::invalid, ""},
+      {"pad inside", "YQ==YQ==", 10, StrictBase64::invalid, ""},
+      {"bad character", "YW*j", 10, StrictBase64::invalid, ""},
+      {"non-zero pad bits", "YR==", 10, StrictBase64::invalid, ""},
+      {"non-zero pad bits, one pad", "YWJ=", 10, StrictBase64::invalid, ""},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.label);
+    std::string out = "left over";
+    EXPECT_EQ(lib::mime::decode_base64_strict(c.input, c.max, out), c.result);
+    if (c.result == StrictBase64::ok) {
+      EXPECT_EQ(out, c.expected);
+    }
+  }
+  // Everything the encoder writes is accepted and gives the bytes back.
+  std::string all;
+  for (int i = 0; i < 256; ++i) all += static_cast<char>(i);
+  for (std::size_t n = 0; n <= all.size(); n += 37) {
+    std::string out;
+    ASSERT_EQ(lib::mime::decode_base64_strict(lib::mime::encode_base64(all.substr(0, n), 0), n, out),
+              StrictBase64::ok);
+    EXPECT_EQ(out, all.substr(0, n));
+  }
+}
+
 TEST(MimeTransfer, TextUtf8) {
   const std::string msg =
       "Content-Type: multipart/mixed; boundary=b\n\n"
