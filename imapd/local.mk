@@ -158,3 +158,6 @@ tests_fsshared_test_LDADD = $(IMAPD_LIBS) $(ZLIB_LIBS) -lgtest_main $(GTEST_LIBS
 imapd_libimapd_a_SOURCES += \
   imapd/mailbox_cache.cpp imapd/mailbox_cache.hpp imapd/mailbox_cache_file.cpp
 tests_imapd_test_SOURCES += tests/imapd/mailbox_cache_test.cpp
+
+# Lock-free reads of the state files (bench/imap/README.md, "imaptest stress").
+tests_imapd_test_SOURCES += tests/imapd/state_lock_test.cpp

@@ -214,7 +214,12 @@ class Mailbox {
   std::uint64_t highest_modseq() const { return highest_modseq_; }
   // Untagged FETCH for others' flag changes carry MODSEQ (condstore);
   // expunges are told as VANISHED (qresync).
-  void set_condstore(bool on) { condstore_ = on; }
+  // Turning it on records first what a rescan left unrecorded (see
+  // sync_modseqs), so the values this session tells are in the store.
+  void set_condstore(bool on);
+  // For a session that uses the mod-sequences without telling them (RFC
+  // 5267 CONTEXT UPDATE compares highest_modseq()): every rescan records.
+  void keep_modseqs_current();
   void set_qresync(bool on) { qresync_ = on; }
   // IMAP4rev2 (RFC 9051, after ENABLE IMAP4rev2): no \Recent in flag lists
   // and no RECENT responses.
@@ -246,9 +251,12 @@ class Mailbox {
   lib::Result<void> scan(bool initial);
   // Records the flags of messages_[indexes] (all present ones with full)
   // in the modseq store; also_present: UIDs on disk not in messages_.
+  // With observer (a rescan by a session that tells no mod-sequences), a
+  // change to record while another process holds the ModseqLock is left to
+  // it or to the next session that needs the values (modseqs_stale_).
   void sync_modseqs(const std::vector<std::size_t>& indexes, bool full,
                     const std::set<std::uint32_t>& also_present = {},
-                    const std::vector<std::uint32_t>& expunged_now = {});
+                    const std::vector<std::uint32_t>& expunged_now = {}, bool observer = false);
   std::string vanished_line(std::vector<std::uint32_t> uids) const;
 
   std::string dir_;
@@ -275,6 +283,8 @@ class Mailbox {
   std::vector<std::size_t> pending_modseq_;                  // changed in this batch
   std::optional<ModseqLock> modseq_lock_;
   bool condstore_ = false, qresync_ = false;
+  bool modseqs_stale_ = false;  // a rescan did not record what it saw
+  bool keep_modseqs_ = false;   // keep_modseqs_current() was called
   bool rev2_ = false;
   std::unique_ptr<MailboxCache> cache_;  // made on first use
   bool cache_prune_ = false;             // messages went away: prune imapd-cache at close
