@@ -409,6 +409,8 @@ lib::Result<void> Mailbox::scan(bool initial) {
   all.reserve(messages_.size());
   for (std::size_t i = 0; i < messages_.size(); ++i)
     if (!messages_[i].vanished) all.push_back(i);
+  // SELECT records in full (a QRESYNC client is told expunges from the
+  // store); a rescan may leave a change another process is recording.
   sync_modseqs(all, true, also_present, {}, !initial);
   new_mtime_ = new_m;
   cur_mtime_ = cur_m;
@@ -655,6 +657,9 @@ lib::Result<void> Mailbox::end_batch() {
   if (batch_depth_ != 0) return {};
   lib::Result<void> saved;
   if (!pending_keywords_.empty()) saved = save_keywords();
+  // A plain STORE's renames are done: let other STOREs' recording (and a
+  // conditional STORE) in, and record under the exclusive lock below.
+  if (batch_shared_) modseq_lock_.reset();
   std::vector<std::size_t> changed;
   changed.swap(pending_modseq_);
   if (!changed.empty()) sync_modseqs(changed, false);

@@ -205,9 +205,12 @@ class Mailbox {
   // Saves pending keyword changes (batched by change_flags callers via
   // begin_batch/end_batch so a STORE 1:1000 writes :list once).
   // A batch also holds the folder's ModseqLock (imapd/modseq.hpp) from
-  // begin_batch to end_batch, so the changes and their new mod-sequences
-  // are one step for other sessions (STORE UNCHANGEDSINCE).
-  void begin_batch();
+  // begin_batch to end_batch. Conditional (STORE UNCHANGEDSINCE): held
+  // exclusive, so the test (after reload_modseqs) and the changes with their
+  // new mod-sequences are one step for other sessions. Otherwise shared:
+  // plain STOREs rename side by side, none inside a conditional one, and
+  // each records its mod-sequences after letting go (exclusively, briefly).
+  void begin_batch(bool conditional = false);
   lib::Result<void> end_batch();
 
   // --- CONDSTORE / QRESYNC (RFC 7162; imapd/mailbox_modseq.cpp) ----------
@@ -225,8 +228,10 @@ class Mailbox {
   // and no RECENT responses.
   void set_rev2(bool on) { rev2_ = on; }
   bool qresync() const { return qresync_; }
-  // Inside a batch: rereads the store so each message's modseq is what
-  // every imapd session has recorded (for UNCHANGEDSINCE).
+  // Inside a conditional batch: rescans the folder (recording the changes
+  // of plain STOREs done renaming but not yet recorded, and of other
+  // programs) and rereads the store, so each message's modseq is what every
+  // session has made of it (for UNCHANGEDSINCE).
   void reload_modseqs();
   // UIDs from `candidates` (ascending) expunged after `modseq`: those the
   // store remembers, and when `modseq` is below what it remembers, every
@@ -282,6 +287,7 @@ class Mailbox {
   std::map<std::uint32_t, std::uint64_t> expunged_modseqs_;  // as the store remembers them
   std::vector<std::size_t> pending_modseq_;                  // changed in this batch
   std::optional<ModseqLock> modseq_lock_;
+  bool batch_shared_ = false;  // modseq_lock_ is a plain STORE's shared one
   bool condstore_ = false, qresync_ = false;
   bool modseqs_stale_ = false;  // a rescan did not record what it saw
   bool keep_modseqs_ = false;   // keep_modseqs_current() was called

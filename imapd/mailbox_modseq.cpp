@@ -9,9 +9,10 @@
 
 namespace imapd {
 
-void Mailbox::begin_batch() {
+void Mailbox::begin_batch(bool conditional) {
   if (batch_depth_++ == 0 && !read_only_) {
-    modseq_lock_.emplace(dir_);
+    batch_shared_ = !conditional;
+    modseq_lock_.emplace(dir_, true, batch_shared_);
     if (!modseq_lock_->ok())
       lib::log::error("cannot lock %s/tmp: %s; mod-sequences are recorded without it", dir_.c_str(),
                       lib::errno_text(errno).c_str());
@@ -83,6 +84,10 @@ void Mailbox::sync_modseqs(const std::vector<std::size_t>& indexes, bool full,
 }
 
 void Mailbox::reload_modseqs() {
+  if (modseq_lock_ && !batch_shared_) {
+    auto r = scan(false);  // records what it finds (the lock is ours, exclusive)
+    if (!r) lib::log::warning("%s", r.error().message.c_str());
+  }
   ModseqDb db = load_modseq_db(dir_, uidvalidity_);
   for (auto& m : messages_) {
     auto it = db.live.find(m.uid);

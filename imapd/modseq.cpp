@@ -40,10 +40,10 @@ std::uint64_t now_microseconds() {
 
 }  // namespace
 
-ModseqLock::ModseqLock(const std::string& folder_dir, bool wait)
+ModseqLock::ModseqLock(const std::string& folder_dir, bool wait, bool shared)
     : fd_(::open((folder_dir + "/tmp").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) {
   if (!fd_) return;
-  while (::flock(fd_.get(), LOCK_EX | (wait ? 0 : LOCK_NB)) != 0) {
+  while (::flock(fd_.get(), (shared ? LOCK_SH : LOCK_EX) | (wait ? 0 : LOCK_NB)) != 0) {
     if (errno == EINTR) continue;
     if (!wait) {  // held by another: not ours (errno says why)
       int err = errno;

@@ -23,11 +23,14 @@
 // and each change adds 1, so a modseq a client holds is never handed out
 // again for other state (RFC 7162 3.1.1), even after the file is lost.
 //
-// Locking: readers and writers hold an flock(2) on the folder's tmp/
-// directory (ModseqLock), distinct from FolderLock (uiddb, keywords) so that a
-// STORE can hold it across its flag changes and their recording (STORE
-// UNCHANGEDSINCE is then atomic against other imapd sessions). Lock order:
-// ModseqLock before FolderLock, never the reverse.
+// Locking: writers hold an flock(2) on the folder's tmp/ directory
+// (ModseqLock, exclusive), distinct from FolderLock (uiddb, keywords) so that
+// a STORE UNCHANGEDSINCE can hold it across its test, its flag changes and
+// their recording (atomic against other imapd sessions; plain STOREs hold it
+// shared while they rename, and record afterwards). A reader that finds its
+// observations recorded already needs no lock (recorded_modseqs): the file
+// is only ever replaced whole. Lock order: ModseqLock before FolderLock,
+// never the reverse.
 #pragma once
 
 #include <cstddef>
@@ -95,9 +98,12 @@ std::vector<std::uint64_t> apply_modseq_observations(ModseqDb& db, const std::ve
 
 // The ModseqLock of a folder (see above). With wait false it is only taken
 // when free: ok() is then false if another process holds it (EWOULDBLOCK).
+// Shared: held by plain STOREs while they rename (Mailbox::begin_batch), so
+// that none lands inside a conditional STORE's exclusive test-and-change;
+// the store file itself is only written under the exclusive lock.
 class ModseqLock {
  public:
-  explicit ModseqLock(const std::string& folder_dir, bool wait = true);
+  explicit ModseqLock(const std::string& folder_dir, bool wait = true, bool shared = false);
   bool ok() const { return fd_.valid(); }
 
  private:

@@ -251,5 +251,48 @@ TEST_F(StateLock, CondstoreSessionWaitsForAStoreOthersDoNot) {
             std::string::npos);
 }
 
+TEST_F(StateLock, PlainStoresShareTheLockConditionalOnesExcludeThem) {
+  deliver("1.a.host");
+  deliver("2.b.host");
+  FolderName name;
+  name.folder = "INBOX";
+  auto one = Mailbox::open(folder_, name, false);
+  auto two = Mailbox::open(folder_, name, false);
+  ASSERT_TRUE(one.ok() && two.ok());
+  auto& a = **one;
+  auto& b = **two;
+  // Two plain STOREs rename side by side.
+  b.begin_batch();
+  ASSERT_TRUE(b.change_flags(0, {Mailbox::FlagChange::Mode::add, "F", {}}).ok());
+  bool quick = false;
+  while_held([&] { a.begin_batch(); return 0; }, [] {}, quick);
+  EXPECT_TRUE(quick) << "a plain STORE waited for another plain STORE";
+  ASSERT_TRUE(a.change_flags(1, {Mailbox::FlagChange::Mode::add, "S", {}}).ok());
+  // Each records after letting go; the later one waits only for the other's
+  // batch, and the values differ and are both in the store.
+  auto r = while_held([&] { return a.end_batch(); }, [&] { EXPECT_TRUE(b.end_batch().ok()); }, quick);
+  ASSERT_TRUE(r.ok());
+  EXPECT_NE(a.messages()[1].modseq, b.messages()[0].modseq);
+  // A conditional STORE waits for a plain one still renaming.
+  b.begin_batch();
+  quick = true;
+  while_held([&] { a.begin_batch(true); return 0; }, [&] { EXPECT_TRUE(b.end_batch().ok()); }, quick);
+  EXPECT_FALSE(quick) << "UNCHANGEDSINCE's test ran while a plain STORE was renaming";
+  ASSERT_TRUE(a.end_batch().ok());
+  // A rename not recorded yet (another program, or a plain STORE between
+  // its renames and its record) raises the modseq the conditional test sees.
+  ASSERT_TRUE(a.refresh(true).ok());  // b's change of message 1 seen
+  std::uint64_t before = a.highest_modseq();
+  ASSERT_EQ(::rename((folder_ + "/cur/" + a.messages()[0].file_name).c_str(),
+                     (folder_ + "/cur/1.a.host:2,FS").c_str()), 0);
+  a.begin_batch(true);
+  a.reload_modseqs();
+  EXPECT_GT(a.messages()[0].modseq, before);
+  ASSERT_TRUE(a.end_batch().ok());
+  auto three = Mailbox::open(folder_, name, true);
+  ASSERT_TRUE(three.ok());
+  EXPECT_EQ((*three)->messages()[0].modseq, a.messages()[0].modseq);
+}
+
 }  // namespace
 }  // namespace imapd
