@@ -46,6 +46,7 @@ void Session::remember_search_update(const std::string& tag, bool uid, const Sor
   if (sort) u->sort = *sort;
   u->search = search;
   u->result = result_uids;
+  if (mailbox_) mailbox_->keep_modseqs_current();  // flag changes show as a higher modseq
   u->highest_modseq = mailbox_ ? mailbox_->highest_modseq() : 0;
   u->count = mailbox_ ? mailbox_->count() : 0;
   std::erase_if(search_updates_, [&](const auto& x) { return x->tag == tag; });

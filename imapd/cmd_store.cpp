@@ -91,7 +91,7 @@ Completion Session::cmd_store(const ParsedCommand& c) {
   std::vector<std::size_t> changed;
   std::vector<std::uint32_t> modified;  // failed UNCHANGEDSINCE (MODIFIED)
   if (unchangedsince) condstore_used();
-  mb.begin_batch();  // holds the modseq lock: the test and the change are one step
+  mb.begin_batch(unchangedsince.has_value());  // exclusive with UNCHANGEDSINCE: test and change are one step
   if (unchangedsince) mb.reload_modseqs();
   for (std::size_t idx : *set) {
     if (mb.messages()[idx].vanished) {

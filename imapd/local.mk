@@ -162,3 +162,6 @@ tests_imapd_test_SOURCES += tests/imapd/mailbox_cache_test.cpp
 # MessageState's compact storage (branch compact, issue 16 idle memory).
 imapd_libimapd_a_SOURCES += imapd/message_state.cpp
 tests_imapd_test_SOURCES += tests/imapd/message_state_test.cpp
+
+# Lock-free reads of the state files (bench/imap/README.md, "imaptest stress").
+tests_imapd_test_SOURCES += tests/imapd/state_lock_test.cpp

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include "imapd/folder_lock.hpp"
@@ -49,10 +50,68 @@ char maildir_letter(std::string_view f) {
   return 0;
 }
 
+namespace {
+
+// assign_uids' answer from a courierimapuiddb read without the lock, when
+// every base is numbered there already; *stale tells whether it also holds
+// entries to drop (not in `present`). nullopt: a base needs a UID (or there
+// is no file yet); the caller locks and reads again.
+std::optional<UidAssignment> numbered_already(const UidDb& db, const std::vector<std::string>& bases,
+                                              const std::vector<std::string>* present, bool* stale) {
+  if (db.uidvalidity == 0) return std::nullopt;
+  UidAssignment out;
+  out.uids.reserve(bases.size());
+  for (const auto& b : bases) {
+    auto it = db.uids.find(b);
+    if (it == db.uids.end()) return std::nullopt;
+    out.uids.push_back(it->second);
+  }
+  *stale = false;
+  if (present) {
+    std::unordered_set<std::string_view> keep(present->begin(), present->end());
+    for (const auto& entry : db.uids)
+      if (!keep.count(entry.first)) *stale = true;
+  }
+  out.uidvalidity = db.uidvalidity;
+  out.next_uid = db.next_uid;
+  return out;
+}
+
+// The folder lock if no other process holds it now (flock, as FolderLock).
+lib::UniqueFd try_lock_folder(const std::string& dir) {
+  lib::UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  while (fd && ::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EINTR) return {};
+  }
+  return fd;
+}
+
+}  // namespace
+
 lib::Result<UidAssignment> assign_uids(const std::string& dir, const std::vector<std::string>& bases,
                                        const std::vector<std::string>* present) {
-  FolderLock lock(dir);
-  if (!lock.ok()) return lib::temporary_error("cannot open folder " + dir + ": " + lib::errno_text(errno));
+  // The file is only ever replaced whole (write_uiddb renames), so a read
+  // without the lock sees one version; when that version already numbers
+  // every base, no UID is to be handed out and there is no need to queue
+  // behind writers (10 sessions rescan on every command). Entries of
+  // messages gone are dropped when the lock is free; when another process
+  // holds it they stay for the next rescan (a UID is never reused: the file
+  // keeps next_uid, and a kept entry only names a file no longer there).
+  std::optional<lib::UniqueFd> early;
+  if (auto seen = read_uiddb(dir); seen) {
+    bool stale = false;
+    if (auto out = numbered_already(*seen, bases, present, &stale)) {
+      if (!stale) return std::move(*out);
+      lib::UniqueFd fd = try_lock_folder(dir);
+      if (!fd) return std::move(*out);
+      early.emplace(std::move(fd));
+    }
+  }
+  std::optional<FolderLock> lock;
+  if (!early) {
+    lock.emplace(dir);
+    if (!lock->ok()) return lib::temporary_error("cannot open folder " + dir + ": " + lib::errno_text(errno));
+  }
   auto db = read_uiddb(dir);
   bool changed = false;
   if (!db) {
@@ -351,7 +410,9 @@ lib::Result<void> Mailbox::scan(bool initial) {
   all.reserve(messages_.size());
   for (std::size_t i = 0; i < messages_.size(); ++i)
     if (!messages_[i].vanished) all.push_back(i);
-  sync_modseqs(all, true, also_present);
+  // SELECT records in full (a QRESYNC client is told expunges from the
+  // store); a rescan may leave a change another process is recording.
+  sync_modseqs(all, true, also_present, {}, !initial);
   new_mtime_ = new_m;
   cur_mtime_ = cur_m;
   last_scan_s_ = start;
@@ -598,6 +659,9 @@ lib::Result<void> Mailbox::end_batch() {
   if (batch_depth_ != 0) return {};
   lib::Result<void> saved;
   if (!pending_keywords_.empty()) saved = save_keywords();
+  // A plain STORE's renames are done: let other STOREs' recording (and a
+  // conditional STORE) in, and record under the exclusive lock below.
+  if (batch_shared_) modseq_lock_.reset();
   std::vector<std::size_t> changed;
   changed.swap(pending_modseq_);
   if (!changed.empty()) sync_modseqs(changed, false);

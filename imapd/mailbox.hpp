@@ -325,23 +325,33 @@ class Mailbox {
   // Saves pending keyword changes (batched by change_flags callers via
   // begin_batch/end_batch so a STORE 1:1000 writes :list once).
   // A batch also holds the folder's ModseqLock (imapd/modseq.hpp) from
-  // begin_batch to end_batch, so the changes and their new mod-sequences
-  // are one step for other sessions (STORE UNCHANGEDSINCE).
-  void begin_batch();
+  // begin_batch to end_batch. Conditional (STORE UNCHANGEDSINCE): held
+  // exclusive, so the test (after reload_modseqs) and the changes with their
+  // new mod-sequences are one step for other sessions. Otherwise shared:
+  // plain STOREs rename side by side, none inside a conditional one, and
+  // each records its mod-sequences after letting go (exclusively, briefly).
+  void begin_batch(bool conditional = false);
   lib::Result<void> end_batch();
 
   // --- CONDSTORE / QRESYNC (RFC 7162; imapd/mailbox_modseq.cpp) ----------
   std::uint64_t highest_modseq() const { return highest_modseq_; }
   // Untagged FETCH for others' flag changes carry MODSEQ (condstore);
   // expunges are told as VANISHED (qresync).
-  void set_condstore(bool on) { condstore_ = on; }
+  // Turning it on records first what a rescan left unrecorded (see
+  // sync_modseqs), so the values this session tells are in the store.
+  void set_condstore(bool on);
+  // For a session that uses the mod-sequences without telling them (RFC
+  // 5267 CONTEXT UPDATE compares highest_modseq()): every rescan records.
+  void keep_modseqs_current();
   void set_qresync(bool on) { qresync_ = on; }
   // IMAP4rev2 (RFC 9051, after ENABLE IMAP4rev2): no \Recent in flag lists
   // and no RECENT responses.
   void set_rev2(bool on) { rev2_ = on; }
   bool qresync() const { return qresync_; }
-  // Inside a batch: rereads the store so each message's modseq is what
-  // every imapd session has recorded (for UNCHANGEDSINCE).
+  // Inside a conditional batch: rescans the folder (recording the changes
+  // of plain STOREs done renaming but not yet recorded, and of other
+  // programs) and rereads the store, so each message's modseq is what every
+  // session has made of it (for UNCHANGEDSINCE).
   void reload_modseqs();
   // UIDs from `candidates` (ascending) expunged after `modseq`: those the
   // store remembers, and when `modseq` is below what it remembers, every
@@ -366,9 +376,12 @@ class Mailbox {
   lib::Result<void> scan(bool initial);
   // Records the flags of messages_[indexes] (all present ones with full)
   // in the modseq store; also_present: UIDs on disk not in messages_.
+  // With observer (a rescan by a session that tells no mod-sequences), a
+  // change to record while another process holds the ModseqLock is left to
+  // it or to the next session that needs the values (modseqs_stale_).
   void sync_modseqs(const std::vector<std::size_t>& indexes, bool full,
                     const std::set<std::uint32_t>& also_present = {},
-                    const std::vector<std::uint32_t>& expunged_now = {});
+                    const std::vector<std::uint32_t>& expunged_now = {}, bool observer = false);
   std::string vanished_line(std::vector<std::uint32_t> uids) const;
 
   std::string dir_;
@@ -394,7 +407,10 @@ class Mailbox {
   std::map<std::uint32_t, std::uint64_t> expunged_modseqs_;  // as the store remembers them
   std::vector<std::size_t> pending_modseq_;                  // changed in this batch
   std::optional<ModseqLock> modseq_lock_;
+  bool batch_shared_ = false;  // modseq_lock_ is a plain STORE's shared one
   bool condstore_ = false, qresync_ = false;
+  bool modseqs_stale_ = false;  // a rescan did not record what it saw
+  bool keep_modseqs_ = false;   // keep_modseqs_current() was called
   bool rev2_ = false;
   std::unique_ptr<MailboxCache> cache_;  // made on first use
   bool cache_prune_ = false;             // messages went away: prune imapd-cache at close

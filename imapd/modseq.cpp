@@ -1,6 +1,8 @@
 // imapd/modseq.cpp: the mod-sequence store (see modseq.hpp).
 #include "imapd/modseq.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -37,6 +39,20 @@ std::uint64_t now_microseconds() {
 }
 
 }  // namespace
+
+ModseqLock::ModseqLock(const std::string& folder_dir, bool wait, bool shared)
+    : fd_(::open((folder_dir + "/tmp").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) {
+  if (!fd_) return;
+  while (::flock(fd_.get(), (shared ? LOCK_SH : LOCK_EX) | (wait ? 0 : LOCK_NB)) != 0) {
+    if (errno == EINTR) continue;
+    if (!wait) {  // held by another: not ours (errno says why)
+      int err = errno;
+      fd_.reset();
+      errno = err;
+    }
+    break;  // waiting: as FolderLock, a failed flock still lets the caller go on
+  }
+}
 
 std::uint64_t flag_signature(std::string_view maildir_flags, const std::set<std::string>& keywords) {
   std::uint64_t h = 14695981039346656037ull;
@@ -238,6 +254,24 @@ ModseqSyncResult sync_modseqs(const std::string& folder_dir, std::uint32_t uidva
     if (!w) lib::log::error("%s; mod-sequences of %s are not kept until it can be written", w.error().message.c_str(),
                             folder_dir.c_str());
   }
+  r.highest = db.highest;
+  r.expunge_floor = db.expunge_floor;
+  r.expunged = std::move(db.expunged);
+  return r;
+}
+
+std::optional<ModseqSyncResult> recorded_modseqs(const std::string& folder_dir, std::uint32_t uidvalidity,
+                                                 const std::vector<ModseqObservation>& seen, bool full,
+                                                 const std::set<std::uint32_t>& also_present,
+                                                 const std::vector<std::uint32_t>& expunged_now) {
+  bool fresh = false;
+  ModseqDb db = load_modseq_db(folder_dir, uidvalidity, &fresh);
+  if (fresh) return std::nullopt;
+  const std::uint64_t before = db.highest;
+  ModseqSyncResult r;
+  r.modseqs = apply_modseq_observations(db, seen, full, also_present, expunged_now, 0);
+  // Every change apply makes takes a new modseq (see sync_modseqs).
+  if (db.highest != before) return std::nullopt;
   r.highest = db.highest;
   r.expunge_floor = db.expunge_floor;
   r.expunged = std::move(db.expunged);

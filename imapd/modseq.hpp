@@ -23,16 +23,20 @@
 // and each change adds 1, so a modseq a client holds is never handed out
 // again for other state (RFC 7162 3.1.1), even after the file is lost.
 //
-// Locking: readers and writers hold an flock(2) on the folder's tmp/
-// directory (ModseqLock), distinct from FolderLock (uiddb, keywords) so that a
-// STORE can hold it across its flag changes and their recording (STORE
-// UNCHANGEDSINCE is then atomic against other imapd sessions). Lock order:
-// ModseqLock before FolderLock, never the reverse.
+// Locking: writers hold an flock(2) on the folder's tmp/ directory
+// (ModseqLock, exclusive), distinct from FolderLock (uiddb, keywords) so that
+// a STORE UNCHANGEDSINCE can hold it across its test, its flag changes and
+// their recording (atomic against other imapd sessions; plain STOREs hold it
+// shared while they rename, and record afterwards). A reader that finds its
+// observations recorded already needs no lock (recorded_modseqs): the file
+// is only ever replaced whole. Lock order: ModseqLock before FolderLock,
+// never the reverse.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -40,6 +44,7 @@
 
 #include "imapd/folder_lock.hpp"
 #include "lib/result.hpp"
+#include "lib/unique_fd.hpp"
 
 namespace imapd {
 
@@ -91,14 +96,18 @@ std::vector<std::uint64_t> apply_modseq_observations(ModseqDb& db, const std::ve
                                                      const std::vector<std::uint32_t>& expunged_now,
                                                      std::uint64_t restart);
 
-// The ModseqLock of a folder (see above).
+// The ModseqLock of a folder (see above). With wait false it is only taken
+// when free: ok() is then false if another process holds it (EWOULDBLOCK).
+// Shared: held by plain STOREs while they rename (Mailbox::begin_batch), so
+// that none lands inside a conditional STORE's exclusive test-and-change;
+// the store file itself is only written under the exclusive lock.
 class ModseqLock {
  public:
-  explicit ModseqLock(const std::string& folder_dir) : lock_(folder_dir + "/tmp") {}
-  bool ok() const { return lock_.ok(); }
+  explicit ModseqLock(const std::string& folder_dir, bool wait = true, bool shared = false);
+  bool ok() const { return fd_.valid(); }
 
  private:
-  FolderLock lock_;
+  lib::UniqueFd fd_;  // closing releases the lock
 };
 
 // Reads folder_dir/imapd-modseq. Missing, unreadable, corrupt or of another
@@ -124,6 +133,16 @@ ModseqSyncResult sync_modseqs(const std::string& folder_dir, std::uint32_t uidva
                               const std::vector<ModseqObservation>& seen, bool full,
                               const std::set<std::uint32_t>& also_present,
                               const std::vector<std::uint32_t>& expunged_now);
+
+// sync_modseqs without the lock, for the common case of a session that only
+// looks: the store is read as one version (it is only ever replaced whole,
+// by rename) and, when what the session saw is recorded there already
+// (nothing to write), that is the result. nullopt: the store must change (or
+// is new); the caller takes ModseqLock and calls sync_modseqs.
+std::optional<ModseqSyncResult> recorded_modseqs(const std::string& folder_dir, std::uint32_t uidvalidity,
+                                                 const std::vector<ModseqObservation>& seen, bool full,
+                                                 const std::set<std::uint32_t>& also_present,
+                                                 const std::vector<std::uint32_t>& expunged_now);
 
 // HIGHESTMODSEQ of a folder that need not be selected (STATUS): its
 // messages (UIDs from courierimapuiddb, keywords from courierimapkeywords)

@@ -130,11 +130,10 @@ lib::Result<void> write_uiddb(const std::string& folder_dir, const UidDb& db) {
   return lib::write_file_atomically(path, text, options);
 }
 
-lib::Result<std::optional<std::uint32_t>> claim_recent(const std::string& folder_dir, std::uint32_t next_uid,
-                                                       bool claim) {
-  FolderLock lock(folder_dir);
-  if (!lock.ok()) return lib::temporary_error("cannot lock folder " + folder_dir + ": " + lib::errno_text(errno));
-  std::string path = folder_dir + "/" + std::string(recent_file_name);
+namespace {
+
+// The highest UID claimed in imapd-recent; nullopt when there is no file.
+lib::Result<std::optional<std::uint32_t>> read_recent(const std::string& path) {
   int open_errno = 0;
   auto text = lib::read_small_file(path, 64, &open_errno);
   std::optional<std::uint32_t> old;
@@ -146,14 +145,32 @@ lib::Result<std::optional<std::uint32_t>> claim_recent(const std::string& folder
   } else if (open_errno != ENOENT) {
     return text.error();
   }
+  return old;
+}
+
+}  // namespace
+
+lib::Result<std::optional<std::uint32_t>> claim_recent(const std::string& folder_dir, std::uint32_t next_uid,
+                                                       bool claim) {
+  std::string path = folder_dir + "/" + std::string(recent_file_name);
   std::uint32_t want = next_uid > 0 ? next_uid - 1 : 0;
-  if (claim && (!old || *old < want)) {
+  // The file is only ever replaced whole (rename) and its value only rises:
+  // a look, or a claim someone already made, needs no lock. Only raising it
+  // takes the folder lock (and reads again under it).
+  auto seen = read_recent(path);
+  if (!seen) return seen.error();
+  if (!claim || (*seen && **seen >= want)) return *seen;
+  FolderLock lock(folder_dir);
+  if (!lock.ok()) return lib::temporary_error("cannot lock folder " + folder_dir + ": " + lib::errno_text(errno));
+  auto old = read_recent(path);
+  if (!old) return old.error();
+  if (!*old || **old < want) {
     lib::AtomicFileOptions options;
     options.temp_path = folder_dir + "/tmp/imapd-recent." + std::to_string(::getpid());
     auto w = lib::write_file_atomically(path, std::to_string(want) + "\n", options);
     if (!w) return w.error();
   }
-  return old;
+  return *old;
 }
 
 lib::Result<std::uint32_t> next_uidvalidity(const std::string& root, std::time_t now) {
