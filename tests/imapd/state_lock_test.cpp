@@ -190,14 +190,14 @@ TEST_F(StateLock, RescanWithNothingNewDoesNotWaitForAStore) {
   EXPECT_EQ(a.highest_modseq(), high);
   // A rename by another program while a STORE elsewhere holds the lock: a
   // session that tells no mod-sequences goes on without recording it...
-  ASSERT_EQ(::rename((folder_ + "/cur/" + a.messages()[0].file_name).c_str(),
+  ASSERT_EQ(::rename((folder_ + "/cur/" + std::string(a.messages()[0].file_name())).c_str(),
                      (folder_ + "/cur/1.a.host:2,F").c_str()), 0);
   lock.emplace(folder_);
   quick = false;
   r = while_locked(lock, [&] { return a.refresh(true); }, quick);
   EXPECT_TRUE(quick) << "a session without CONDSTORE waited to record another's change";
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ(a.messages()[0].maildir_flags, "F");  // the flags are seen all the same
+  EXPECT_EQ(a.messages()[0].maildir_flags(), "F");  // the flags are seen all the same
   // ...and records it, under the lock, once CONDSTORE is turned on: the
   // value it tells is above everything before, and in the store.
   lock.emplace(folder_);
@@ -234,7 +234,7 @@ TEST_F(StateLock, CondstoreSessionWaitsForAStoreOthersDoNot) {
   auto r = while_held([&] { return a.refresh(true); }, [&] { EXPECT_TRUE(b.end_batch().ok()); }, quick);
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(quick) << "a rescan without CONDSTORE queued behind another session's STORE";
-  EXPECT_EQ(a.messages()[0].maildir_flags, "F");
+  EXPECT_EQ(a.messages()[0].maildir_flags(), "F");
   a.set_condstore(true);  // the lock is free: records at once
   EXPECT_EQ(a.messages()[0].modseq, b.messages()[0].modseq);
   EXPECT_EQ(a.highest_modseq(), b.highest_modseq());
@@ -283,7 +283,7 @@ TEST_F(StateLock, PlainStoresShareTheLockConditionalOnesExcludeThem) {
   // its renames and its record) raises the modseq the conditional test sees.
   ASSERT_TRUE(a.refresh(true).ok());  // b's change of message 1 seen
   std::uint64_t before = a.highest_modseq();
-  ASSERT_EQ(::rename((folder_ + "/cur/" + a.messages()[0].file_name).c_str(),
+  ASSERT_EQ(::rename((folder_ + "/cur/" + std::string(a.messages()[0].file_name())).c_str(),
                      (folder_ + "/cur/1.a.host:2,FS").c_str()), 0);
   a.begin_batch(true);
   a.reload_modseqs();
