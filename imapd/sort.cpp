@@ -182,13 +182,21 @@ void fill_sort_facts(SortFacts& facts, const lib::rfc5322::Header& header) {
   facts.date = facts.arrival;
   if (auto d = header.value("Date"))
     if (auto parsed = lib::rfc5322::parse_date(*d)) facts.date = parsed->time;
-  facts.from = mailbox_key(header, "From");
-  facts.to = mailbox_key(header, "To");
-  facts.cc = mailbox_key(header, "Cc");
-  facts.display_from = display_key(header, "From");
-  facts.display_to = display_key(header, "To");
+  facts.owned = std::make_unique<std::array<std::string, 6>>();
+  auto& o = *facts.owned;
+  o[0] = mailbox_key(header, "From");
+  o[1] = mailbox_key(header, "To");
+  o[2] = mailbox_key(header, "Cc");
+  o[3] = display_key(header, "From");
+  o[4] = display_key(header, "To");
   auto subject = header.value("Subject");
-  facts.subject = lib::ascii::to_upper(subject ? base_subject(*subject) : std::string());
+  o[5] = lib::ascii::to_upper(subject ? base_subject(*subject) : std::string());
+  facts.from = o[0];
+  facts.to = o[1];
+  facts.cc = o[2];
+  facts.display_from = o[3];
+  facts.display_to = o[4];
+  facts.subject = o[5];
 }
 
 void sort_messages(std::vector<SortFacts>& messages, std::span<const SortCriterion> criteria) {
@@ -207,13 +215,23 @@ void sort_messages(std::vector<SortFacts>& messages, std::span<const SortCriteri
     }
     return 0;
   };
-  std::stable_sort(messages.begin(), messages.end(), [&](const SortFacts& a, const SortFacts& b) {
+  std::vector<std::uint32_t> order(messages.size());
+  for (std::uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  // Ties in sequence order: a stable sort of an index vector built in
+  // sequence order, with seq as the last word.
+  std::sort(order.begin(), order.end(), [&](std::uint32_t x, std::uint32_t y) {
+    const SortFacts& a = messages[x];
+    const SortFacts& b = messages[y];
     for (const auto& c : criteria) {
       int r = compare_key(a, b, c.key);
       if (r != 0) return c.reverse ? r > 0 : r < 0;
     }
-    return a.seq < b.seq;
+    return a.seq != b.seq ? a.seq < b.seq : x < y;
   });
+  std::vector<SortFacts> out;
+  out.reserve(messages.size());
+  for (std::uint32_t i : order) out.push_back(std::move(messages[i]));
+  messages = std::move(out);
 }
 
 }  // namespace imapd
