@@ -269,7 +269,9 @@ std::vector<std::size_t> Session::sort_matches_in_selected(const SortProgram& pr
   std::vector<SortFacts> facts;
   const bool sorts_by_arrival = std::any_of(program.criteria.begin(), program.criteria.end(),
                                             [](const auto& c) { return c.key == SortKey::arrival; });
-  for (std::size_t i : search_matches_in_selected(program.search)) {
+  const auto matches = search_matches_in_selected(program.search);
+  facts.reserve(matches.size());
+  for (std::size_t i : matches) {
     SortFacts f;
     f.seq = static_cast<std::uint32_t>(i + 1);
     // The cache's keys, worked out when the entry was made: no header parsed.
@@ -307,7 +309,9 @@ Completion Session::cmd_thread(const ParsedCommand& c) {
   }
   Mailbox& mb = *mailbox_;
   std::vector<ThreadMessage> messages;
-  for (std::size_t i : search_matches_in_selected(parsed.program->search)) {
+  const auto matches = search_matches_in_selected(parsed.program->search);
+  messages.reserve(matches.size());
+  for (std::size_t i : matches) {
     ThreadMessage m;
     m.seq = static_cast<std::uint32_t>(i + 1);
     m.number = c.uid ? mb.messages()[i].uid : m.seq;

@@ -3,6 +3,7 @@
 #include "imapd/mailbox_cache.hpp"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -51,6 +52,21 @@ bool pread_all(int fd, char* out, std::size_t n, std::uint64_t offset, int& err)
 
 }  // namespace
 
+void CacheBufferUnmap::operator()(char* p) const {
+  if (p) ::munmap(p, length);
+}
+
+MailboxCache::Buffer MailboxCache::allocate(std::size_t n) {
+  constexpr std::size_t huge = 2u << 20;
+  const std::size_t length = (std::max<std::size_t>(n, 1) + huge - 1) / huge * huge;
+  void* p = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+#ifdef MADV_HUGEPAGE
+  (void)::madvise(p, length, MADV_HUGEPAGE);  // a hint: without it, 4 KiB pages
+#endif
+  return Buffer(static_cast<char*>(p), CacheBufferUnmap{length});
+}
+
 // Reads the header and the key section only; the body section waits for
 // the first entry asked for (load_bodies).
 void MailboxCache::load() {
@@ -59,6 +75,7 @@ void MailboxCache::load() {
     lib::log::warning("cache file %s; rebuilding it (the file is only a cache: deleting it is safe)", why.c_str());
     dropped_ = true;
     slots_.clear();
+    index_.clear();
     fd_.reset();
   };
   lib::UniqueFd fd(::open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
@@ -89,7 +106,7 @@ void MailboxCache::load() {
     rebuild(header.error().message);
     return;
   }
-  keys_data_.reset(new char[header->keys_length ? header->keys_length : 1]);
+  keys_data_ = allocate(header->keys_length);
   if (!pread_all(fd.get(), keys_data_.get(), header->keys_length, head.size(), err)) {
     rebuild(path_ + ": cannot read: " + (err ? lib::errno_text(err) : std::string("short file")));
     return;
@@ -99,15 +116,9 @@ void MailboxCache::load() {
     rebuild(keys.error().message);
     return;
   }
-  slots_.reserve(keys->size());
-  for (const CacheKeys& k : *keys) {
-    auto [it, fresh] = slots_.try_emplace(k.base);
-    if (!fresh) {
-      rebuild(path_ + ": message " + std::string(k.base) + " appears twice");
-      return;
-    }
-    it->second.keys = k;
-  }
+  // Duplicates: parse_cache_keys does not look (parse_cache does); the
+  // index finds them when it is built.
+  for (const CacheKeys& k : *keys) slots_.emplace_back().keys = k;
   bodies_at_ = head.size() + header->keys_length;
   bodies_length_ = header->bodies_length;
   fd_ = std::move(fd);
@@ -117,7 +128,7 @@ bool MailboxCache::load_bodies() {
   if (bodies_tried_) return bodies_data_ != nullptr;
   bodies_tried_ = true;
   if (!fd_) return false;
-  std::unique_ptr<char[]> data(new char[bodies_length_ ? bodies_length_ : 1]);
+  Buffer data = allocate(bodies_length_);
   int err = 0;
   if (!pread_all(fd_.get(), data.get(), bodies_length_, bodies_at_, err)) {
     lib::log::warning("cache file %s: cannot read its body section: %s; rebuilding it", path_.c_str(),
@@ -130,10 +141,30 @@ bool MailboxCache::load_bodies() {
   return true;
 }
 
-MailboxCache::Slot* MailboxCache::slot(std::string_view base) {
+void MailboxCache::build_index() {
+  indexed_ = true;
+  index_.reserve(slots_.size());
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    if (slots_[i].bad) continue;
+    auto [it, fresh] = index_.try_emplace(slots_[i].keys.base, i);
+    if (!fresh) {  // a base name twice: the file is not one writer's
+      lib::log::warning("cache file %s: message %s appears twice; rebuilding it (the file is only a cache: "
+                        "deleting it is safe)", path_.c_str(), std::string(slots_[i].keys.base).c_str());
+      slots_[i].bad = slots_[it->second].bad = true;
+      dropped_ = true;
+    }
+  }
+}
+
+MailboxCache::Slot* MailboxCache::slot(std::string_view base, std::size_t hint) {
   if (!loaded_) load();
-  auto it = slots_.find(base);
-  return it == slots_.end() || it->second.bad ? nullptr : &it->second;
+  // The slot at the hint holds an entry for this very name, checked as any
+  // other (a base name twice in a file, which no imapd writes, is found
+  // when the index is built, and both slots are then refused).
+  if (hint < slots_.size() && !slots_[hint].bad && slots_[hint].keys.base == base) return &slots_[hint];
+  if (!indexed_) build_index();
+  auto it = index_.find(base);
+  return it == index_.end() || slots_[it->second].bad ? nullptr : &slots_[it->second];
 }
 
 // The slot's full entry: its body record decoded and checked on first use.
@@ -155,8 +186,8 @@ const CacheEntry* MailboxCache::entry_of(Slot& s) {
   return s.entry.get();
 }
 
-const CacheKeys* MailboxCache::keys(std::string_view base) {
-  Slot* s = slot(base);
+const CacheKeys* MailboxCache::keys(std::string_view base, std::size_t hint) {
+  Slot* s = slot(base, hint);
   return s ? &s->keys : nullptr;
 }
 
@@ -171,27 +202,32 @@ const CacheEntry* MailboxCache::find_unchecked(const std::string& base) {
   return s ? entry_of(*s) : nullptr;
 }
 
-const CacheEntry* MailboxCache::find_named(const std::string& base, std::uint64_t size) {
-  Slot* s = slot(base);
+const CacheEntry* MailboxCache::find_named(const std::string& base, std::uint64_t size, std::size_t hint) {
+  Slot* s = slot(base, hint);
   return s && s->keys.file_size == size ? entry_of(*s) : nullptr;
 }
 
 // Takes `entry` in as the slot of its base name; the map's key keeps
 // viewing storage that never moves (the key section, or names_).
 void MailboxCache::adopt(CacheEntry entry) {
-  auto it = slots_.find(std::string_view(entry.base));
-  if (it == slots_.end()) {
-    names_.push_back(entry.base);
-    it = slots_.try_emplace(std::string_view(names_.back())).first;
+  Slot* s = slot(entry.base);
+  if (!s) {
+    auto it = index_.find(std::string_view(entry.base));  // a bad slot: reused
+    if (it != index_.end()) {
+      s = &slots_[it->second];
+    } else {
+      names_.push_back(entry.base);
+      s = &slots_.emplace_back();
+      index_.emplace(std::string_view(names_.back()), slots_.size() - 1);
+    }
   }
-  Slot& s = it->second;
-  if (s.entry) {
-    *s.entry = std::move(entry);  // same address: MessageState::cache stays valid
+  if (s->entry) {
+    *s->entry = std::move(entry);  // same address: MessageState::cache stays valid
   } else {
-    s.entry = std::make_unique<CacheEntry>(std::move(entry));
+    s->entry = std::make_unique<CacheEntry>(std::move(entry));
   }
-  s.keys = keys_of(*s.entry, s.references);
-  s.bad = false;
+  s->keys = keys_of(*s->entry, s->references);
+  s->bad = false;
 }
 
 const CacheEntry* MailboxCache::put(CacheEntry entry) {
@@ -199,15 +235,15 @@ const CacheEntry* MailboxCache::put(CacheEntry entry) {
   ++pending_;
   const std::string base = entry.base;
   adopt(std::move(entry));
-  return slots_.find(std::string_view(base))->second.entry.get();
+  return slot(base)->entry.get();
 }
 
 lib::Result<void> MailboxCache::flush(const std::vector<std::string_view>& present) {
   if (!loaded_) return {};
   std::unordered_set<std::string_view> live(present.begin(), present.end());
   std::size_t stale = 0;
-  for (const auto& [base, s] : slots_)
-    if (!live.count(base)) ++stale;
+  for (const Slot& s : slots_)
+    if (!s.bad && !live.count(s.keys.base)) ++stale;
   if (pending_ == 0 && stale == 0 && !dropped_) return {};
   // A folder this session may not write (a read-only shared folder): the
   // cache lives in memory only, and nothing is logged.
@@ -225,10 +261,10 @@ lib::Result<void> MailboxCache::flush(const std::vector<std::string_view>& prese
   out.reserve(live.size());
   std::unordered_set<std::string_view> written;
   // In the folder's order: the next session finds its keys in sequence.
-  for (std::string_view base : present) {
-    auto it = slots_.find(base);
-    if (it == slots_.end() || it->second.bad || !written.insert(base).second) continue;
-    if (const CacheEntry* e = entry_of(it->second)) out.push_back(e);
+  for (std::size_t i = 0; i < present.size(); ++i) {
+    Slot* s = slot(present[i], i);
+    if (!s || !written.insert(present[i]).second) continue;
+    if (const CacheEntry* e = entry_of(*s)) out.push_back(e);
   }
   for (const auto& e : theirs)
     if (live.count(e.base) && written.insert(e.base).second) out.push_back(&e);
@@ -237,13 +273,10 @@ lib::Result<void> MailboxCache::flush(const std::vector<std::string_view>& prese
   auto w = lib::write_file_atomically(path_, format_cache(out), options);
   if (!w) return w.error();
   // Drop what is gone from memory too; adopt the other writer's entries.
-  for (auto it = slots_.begin(); it != slots_.end();) {
-    if (live.count(it->first)) {
-      ++it;
-    } else {
-      it = slots_.erase(it);
+  for (Slot& s : slots_)
+    if (!s.bad && !live.count(s.keys.base)) {
+      s.bad = true;  // its entry stays: MessageState::cache may point at it
     }
-  }
   for (auto& e : theirs)
     if (live.count(e.base) && !slot(e.base)) adopt(std::move(e));
   loaded_identity_ = identity();
@@ -319,7 +352,7 @@ const CacheEntry* Mailbox::cached(std::size_t index) {
   // The name's ",S=" is the file's size for as long as the name exists
   // (maildir): an entry made from a file of that size needs no stat.
   if (m.size_in_name)
-    if (const CacheEntry* e = cache_->find_named(m.base, m.size_bytes)) {
+    if (const CacheEntry* e = cache_->find_named(m.base, m.size_bytes, index)) {
       m.cache = e;
       if (!m.crlf_size) m.crlf_size = e->crlf_size;
       return e;
@@ -404,13 +437,13 @@ const CacheKeys* Mailbox::cached_keys(std::size_t index) {
       cache_ = std::make_unique<MailboxCache>(dir_);
     }
     if (m.size_in_name)
-      if (const CacheKeys* k = cache_->keys(m.base); k && k->file_size == m.size_bytes) {
+      if (const CacheKeys* k = cache_->keys(m.base, index); k && k->file_size == m.size_bytes) {
         if (!m.crlf_size) m.crlf_size = k->crlf_size;
         return k;
       }
     if (!cached(index)) return nullptr;  // a stat, or the file read on a miss
   }
-  return cache_->keys(m.base);
+  return cache_->keys(m.base, index);
 }
 
 }  // namespace imapd

@@ -176,6 +176,12 @@ lib::Result<std::vector<CacheEntry>> parse_cache(std::string_view data, const st
 
 std::int64_t mtime_ns_of(const struct stat& st);
 
+// Frees MailboxCache's section buffers (munmap).
+struct CacheBufferUnmap {
+  std::size_t length = 0;
+  void operator()(char* p) const;
+};
+
 // One folder's cache, loaded on first use and written back by flush().
 class MailboxCache {
  public:
@@ -192,10 +198,14 @@ class MailboxCache {
   const CacheEntry* find_unchecked(const std::string& base);
   // The entry for `base` if it was made from a file of `size` bytes (the
   // name's ",S="; no mtime compared); else null.
-  const CacheEntry* find_named(const std::string& base, std::uint64_t size);
+  const CacheEntry* find_named(const std::string& base, std::uint64_t size, std::size_t hint = no_hint);
   // The keys alone (SORT, THREAD): no body record read. Unchecked: the
   // caller compares file_size/mtime_ns as find() and find_named() do.
-  const CacheKeys* keys(std::string_view base);
+  // `hint`: where the entry likely is (the message's sequence index: the
+  // file is written in the folder's order), tried before the hash index,
+  // which is built only when a hint misses.
+  const CacheKeys* keys(std::string_view base, std::size_t hint = no_hint);
+  static constexpr std::size_t no_hint = static_cast<std::size_t>(-1);
   // Adds or replaces an entry (made from the message's file).
   const CacheEntry* put(CacheEntry entry);
 
@@ -221,7 +231,8 @@ class MailboxCache {
   };
   void load();
   bool load_bodies();
-  Slot* slot(std::string_view base);
+  Slot* slot(std::string_view base, std::size_t hint = no_hint);
+  void build_index();
   const CacheEntry* entry_of(Slot& s);
   void adopt(CacheEntry entry);
   struct Identity {
@@ -240,12 +251,20 @@ class MailboxCache {
   Identity loaded_identity_;
   // The file as loaded: its descriptor (for the body section), key section.
   lib::UniqueFd fd_;
-  std::unique_ptr<char[]> keys_data_;
+  // Anonymous memory for a section read (2 MiB-aligned, huge pages asked
+  // for: one page fault, not 512, per 2 MiB read).
+  using Buffer = std::unique_ptr<char, CacheBufferUnmap>;
+  static Buffer allocate(std::size_t n);
+  Buffer keys_data_;
   std::uint64_t bodies_at_ = 0, bodies_length_ = 0;
   bool bodies_tried_ = false;
-  std::unique_ptr<char[]> bodies_data_;
-  std::unordered_map<std::string_view, Slot> slots_;  // keyed by views that never move
-  std::deque<std::string> names_;                     // base names of put() entries
+  Buffer bodies_data_;
+  // The file's entries in its order, then those put() this session; a
+  // deque, so slots never move. Slots of messages gone are marked bad.
+  std::deque<Slot> slots_;
+  std::unordered_map<std::string_view, std::size_t> index_;  // base -> slot
+  bool indexed_ = false;
+  std::deque<std::string> names_;  // base names of put() entries
   std::size_t pending_ = 0;
 };
 

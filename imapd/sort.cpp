@@ -217,17 +217,48 @@ void sort_messages(std::vector<SortFacts>& messages, std::span<const SortCriteri
   };
   std::vector<std::uint32_t> order(messages.size());
   for (std::uint32_t i = 0; i < order.size(); ++i) order[i] = i;
-  // Ties in sequence order: a stable sort of an index vector built in
-  // sequence order, with seq as the last word.
-  std::sort(order.begin(), order.end(), [&](std::uint32_t x, std::uint32_t y) {
-    const SortFacts& a = messages[x];
-    const SortFacts& b = messages[y];
-    for (const auto& c : criteria) {
-      int r = compare_key(a, b, c.key);
-      if (r != 0) return c.reverse ? r > 0 : r < 0;
+  // One string key (SORT (SUBJECT) and the like): the keys side by side,
+  // compared without the per-criterion dispatch.
+  auto string_key = [](const SortFacts& f, SortKey key) -> const std::string_view* {
+    switch (key) {
+      case SortKey::cc: return &f.cc;
+      case SortKey::from: return &f.from;
+      case SortKey::to: return &f.to;
+      case SortKey::subject: return &f.subject;
+      case SortKey::display_from: return &f.display_from;
+      case SortKey::display_to: return &f.display_to;
+      default: return nullptr;
     }
-    return a.seq != b.seq ? a.seq < b.seq : x < y;
-  });
+  };
+  if (criteria.size() == 1 && !messages.empty() && string_key(messages.front(), criteria.front().key)) {
+    struct Item {
+      std::string_view key;
+      std::uint32_t seq, index;
+    };
+    std::vector<Item> items;
+    items.reserve(messages.size());
+    for (std::uint32_t i = 0; i < messages.size(); ++i)
+      items.push_back({*string_key(messages[i], criteria.front().key), messages[i].seq, i});
+    const bool reverse = criteria.front().reverse;
+    std::sort(items.begin(), items.end(), [reverse](const Item& a, const Item& b) {
+      const int r = a.key.compare(b.key);
+      if (r != 0) return reverse ? r > 0 : r < 0;
+      return a.seq != b.seq ? a.seq < b.seq : a.index < b.index;
+    });
+    for (std::size_t i = 0; i < items.size(); ++i) order[i] = items[i].index;
+  } else {
+    // Ties in sequence order: a stable sort of an index vector built in
+    // sequence order, with seq as the last word.
+    std::sort(order.begin(), order.end(), [&](std::uint32_t x, std::uint32_t y) {
+      const SortFacts& a = messages[x];
+      const SortFacts& b = messages[y];
+      for (const auto& c : criteria) {
+        int r = compare_key(a, b, c.key);
+        if (r != 0) return c.reverse ? r > 0 : r < 0;
+      }
+      return a.seq != b.seq ? a.seq < b.seq : x < y;
+    });
+  }
   std::vector<SortFacts> out;
   out.reserve(messages.size());
   for (std::uint32_t i : order) out.push_back(std::move(messages[i]));
