@@ -294,10 +294,9 @@ std::vector<std::size_t> Session::sort_matches_in_selected(const SortProgram& pr
     }
     facts.push_back(std::move(f));
   }
-  sort_messages(facts, program.criteria);
   std::vector<std::size_t> out;
   out.reserve(facts.size());
-  for (const auto& f : facts) out.push_back(f.seq - 1);
+  for (std::uint32_t i : sort_order(facts, program.criteria)) out.push_back(facts[i].seq - 1);
   return out;
 }
 

@@ -111,14 +111,16 @@ void MailboxCache::load() {
     rebuild(path_ + ": cannot read: " + (err ? lib::errno_text(err) : std::string("short file")));
     return;
   }
-  auto keys = parse_cache_keys(std::string_view(keys_data_.get(), header->keys_length), *header, path_);
+  slots_.reserve_file(header->count);
+  auto keys = parse_cache_keys(
+      std::string_view(keys_data_.get(), header->keys_length), *header, path_,
+      [](void* self, const CacheKeys& k) { static_cast<MailboxCache*>(self)->slots_.add_file().keys = k; }, this);
   if (!keys) {
     rebuild(keys.error().message);
     return;
   }
   // Duplicates: parse_cache_keys does not look (parse_cache does); the
   // index finds them when it is built.
-  for (const CacheKeys& k : *keys) slots_.emplace_back().keys = k;
   bodies_at_ = head.size() + header->keys_length;
   bodies_length_ = header->bodies_length;
   fd_ = std::move(fd);
@@ -217,7 +219,7 @@ void MailboxCache::adopt(CacheEntry entry) {
       s = &slots_[it->second];
     } else {
       names_.push_back(entry.base);
-      s = &slots_.emplace_back();
+      s = &slots_.add();
       index_.emplace(std::string_view(names_.back()), slots_.size() - 1);
     }
   }
@@ -242,8 +244,8 @@ lib::Result<void> MailboxCache::flush(const std::vector<std::string_view>& prese
   if (!loaded_) return {};
   std::unordered_set<std::string_view> live(present.begin(), present.end());
   std::size_t stale = 0;
-  for (const Slot& s : slots_)
-    if (!s.bad && !live.count(s.keys.base)) ++stale;
+  for (std::size_t i = 0; i < slots_.size(); ++i)
+    if (!slots_[i].bad && !live.count(slots_[i].keys.base)) ++stale;
   if (pending_ == 0 && stale == 0 && !dropped_) return {};
   // A folder this session may not write (a read-only shared folder): the
   // cache lives in memory only, and nothing is logged.
@@ -273,10 +275,9 @@ lib::Result<void> MailboxCache::flush(const std::vector<std::string_view>& prese
   auto w = lib::write_file_atomically(path_, format_cache(out), options);
   if (!w) return w.error();
   // Drop what is gone from memory too; adopt the other writer's entries.
-  for (Slot& s : slots_)
-    if (!s.bad && !live.count(s.keys.base)) {
-      s.bad = true;  // its entry stays: MessageState::cache may point at it
-    }
+  for (std::size_t i = 0; i < slots_.size(); ++i)
+    if (!slots_[i].bad && !live.count(slots_[i].keys.base))
+      slots_[i].bad = true;  // its entry stays: MessageState::cache may point at it
   for (auto& e : theirs)
     if (live.count(e.base) && !slot(e.base)) adopt(std::move(e));
   loaded_identity_ = identity();

@@ -155,6 +155,9 @@ lib::Result<CacheHeader> parse_cache_header(std::string_view data, std::uint64_t
 // start of the body section. Errors name `path` and the byte offset.
 lib::Result<std::vector<CacheKeys>> parse_cache_keys(std::string_view keys, const CacheHeader& header,
                                                      const std::string& path);
+// The same, handing each record to `sink` as it is checked (no vector).
+lib::Result<void> parse_cache_keys(std::string_view keys, const CacheHeader& header, const std::string& path,
+                                   void (*sink)(void* context, const CacheKeys& keys), void* context);
 // Decodes and checks one body record (`record`, the keys' body bytes) into
 // `entry`'s envelope, body, bodystructure and header; false: its CRC-32 or
 // fields are wrong.
@@ -259,9 +262,26 @@ class MailboxCache {
   std::uint64_t bodies_at_ = 0, bodies_length_ = 0;
   bool bodies_tried_ = false;
   Buffer bodies_data_;
-  // The file's entries in its order, then those put() this session; a
-  // deque, so slots never move. Slots of messages gone are marked bad.
-  std::deque<Slot> slots_;
+  // The file's entries in its order (one vector, sized once), then those
+  // put() this session (a deque): slots never move. Slots of messages gone
+  // are marked bad.
+  class Slots {
+   public:
+    void reserve_file(std::size_t n) { file_.reserve(n); }
+    Slot& add_file() { return file_.emplace_back(); }  // while loading only
+    Slot& add() { return more_.emplace_back(); }
+    std::size_t size() const { return file_.size() + more_.size(); }
+    Slot& operator[](std::size_t i) { return i < file_.size() ? file_[i] : more_[i - file_.size()]; }
+    void clear() {
+      file_.clear();
+      more_.clear();
+    }
+
+   private:
+    std::vector<Slot> file_;
+    std::deque<Slot> more_;
+  };
+  Slots slots_;
   std::unordered_map<std::string_view, std::size_t> index_;  // base -> slot
   bool indexed_ = false;
   std::deque<std::string> names_;  // base names of put() entries

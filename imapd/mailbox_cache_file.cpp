@@ -206,12 +206,21 @@ lib::Result<CacheHeader> parse_cache_header(std::string_view data, std::uint64_t
 
 lib::Result<std::vector<CacheKeys>> parse_cache_keys(std::string_view keys, const CacheHeader& header,
                                                      const std::string& path) {
+  std::vector<CacheKeys> out;
+  out.reserve(header.count);
+  auto r = parse_cache_keys(
+      keys, header, path, [](void* v, const CacheKeys& k) { static_cast<std::vector<CacheKeys>*>(v)->push_back(k); },
+      &out);
+  if (!r) return r.error();
+  return out;
+}
+
+lib::Result<void> parse_cache_keys(std::string_view keys, const CacheHeader& header, const std::string& path,
+                                   void (*sink)(void* context, const CacheKeys& keys), void* context) {
   const auto bad = [&](std::string what) { return lib::permanent_error(path + ": " + what); };
   const std::size_t base_offset = cache_header_bytes();
   if (keys.size() != header.keys_length) return bad("key section truncated");
   if (crc_of(keys) != header.keys_crc) return bad("checksum mismatch in the key section");
-  std::vector<CacheKeys> out;
-  out.reserve(header.count);
   Cursor c(keys);
   std::uint64_t body_offset = 0;
   for (std::uint32_t i = 0; i < header.count; ++i) {
@@ -247,13 +256,13 @@ lib::Result<std::vector<CacheKeys>> parse_cache_keys(std::string_view keys, cons
       return bad(where() + " has invalid values");
     k.body_offset = body_offset;
     body_offset += k.body_length;
-    out.push_back(k);
+    sink(context, k);
   }
   if (!c.at_end()) return bad(std::to_string(keys.size() - c.pos()) + " bytes after the last key record");
   if (body_offset != header.bodies_length)
     return bad("the key records describe " + std::to_string(body_offset) + " body bytes, the header " +
                std::to_string(header.bodies_length));
-  return out;
+  return {};
 }
 
 bool decode_cache_body(std::string_view record, const CacheKeys& k, CacheEntry& e) {

@@ -199,7 +199,7 @@ void fill_sort_facts(SortFacts& facts, const lib::rfc5322::Header& header) {
   facts.subject = o[5];
 }
 
-void sort_messages(std::vector<SortFacts>& messages, std::span<const SortCriterion> criteria) {
+std::vector<std::uint32_t> sort_order(const std::vector<SortFacts>& messages, std::span<const SortCriterion> criteria) {
   auto compare_key = [](const SortFacts& a, const SortFacts& b, SortKey key) -> int {
     auto cmp = [](const auto& x, const auto& y) { return x < y ? -1 : (y < x ? 1 : 0); };
     switch (key) {
@@ -218,7 +218,9 @@ void sort_messages(std::vector<SortFacts>& messages, std::span<const SortCriteri
   std::vector<std::uint32_t> order(messages.size());
   for (std::uint32_t i = 0; i < order.size(); ++i) order[i] = i;
   // One string key (SORT (SUBJECT) and the like): the keys side by side,
-  // compared without the per-criterion dispatch.
+  // compared without the per-criterion dispatch, first by 8 bytes taken
+  // after the prefix all keys share (as a big-endian integer), and in full
+  // only when those are equal.
   auto string_key = [](const SortFacts& f, SortKey key) -> const std::string_view* {
     switch (key) {
       case SortKey::cc: return &f.cc;
@@ -231,34 +233,55 @@ void sort_messages(std::vector<SortFacts>& messages, std::span<const SortCriteri
     }
   };
   if (criteria.size() == 1 && !messages.empty() && string_key(messages.front(), criteria.front().key)) {
+    const SortKey key = criteria.front().key;
+    std::string_view common = *string_key(messages.front(), key);
+    for (const SortFacts& f : messages) {
+      const std::string_view k = *string_key(f, key);
+      std::size_t n = 0;
+      while (n < common.size() && n < k.size() && common[n] == k[n]) ++n;
+      common = common.substr(0, n);
+    }
     struct Item {
+      std::uint64_t prefix;
       std::string_view key;
       std::uint32_t seq, index;
     };
     std::vector<Item> items;
     items.reserve(messages.size());
-    for (std::uint32_t i = 0; i < messages.size(); ++i)
-      items.push_back({*string_key(messages[i], criteria.front().key), messages[i].seq, i});
+    for (std::uint32_t i = 0; i < messages.size(); ++i) {
+      const std::string_view k = *string_key(messages[i], key);
+      std::uint64_t prefix = 0;
+      for (std::size_t j = 0; j < 8; ++j)
+        prefix = (prefix << 8) | (common.size() + j < k.size() ? static_cast<unsigned char>(k[common.size() + j]) : 0u);
+      items.push_back({prefix, k, messages[i].seq, i});
+    }
+    // Equal prefixes with one key shorter (its zero fill) fall to the full
+    // comparison, which orders a key before its extensions.
     const bool reverse = criteria.front().reverse;
     std::sort(items.begin(), items.end(), [reverse](const Item& a, const Item& b) {
-      const int r = a.key.compare(b.key);
+      int r = a.prefix < b.prefix ? -1 : (a.prefix > b.prefix ? 1 : 0);
+      if (r == 0) r = a.key.compare(b.key);
       if (r != 0) return reverse ? r > 0 : r < 0;
       return a.seq != b.seq ? a.seq < b.seq : a.index < b.index;
     });
     for (std::size_t i = 0; i < items.size(); ++i) order[i] = items[i].index;
-  } else {
-    // Ties in sequence order: a stable sort of an index vector built in
-    // sequence order, with seq as the last word.
-    std::sort(order.begin(), order.end(), [&](std::uint32_t x, std::uint32_t y) {
-      const SortFacts& a = messages[x];
-      const SortFacts& b = messages[y];
-      for (const auto& c : criteria) {
-        int r = compare_key(a, b, c.key);
-        if (r != 0) return c.reverse ? r > 0 : r < 0;
-      }
-      return a.seq != b.seq ? a.seq < b.seq : x < y;
-    });
+    return order;
   }
+  // Ties in sequence order: seq, then the position, as the last words.
+  std::sort(order.begin(), order.end(), [&](std::uint32_t x, std::uint32_t y) {
+    const SortFacts& a = messages[x];
+    const SortFacts& b = messages[y];
+    for (const auto& c : criteria) {
+      int r = compare_key(a, b, c.key);
+      if (r != 0) return c.reverse ? r > 0 : r < 0;
+    }
+    return a.seq != b.seq ? a.seq < b.seq : x < y;
+  });
+  return order;
+}
+
+void sort_messages(std::vector<SortFacts>& messages, std::span<const SortCriterion> criteria) {
+  const std::vector<std::uint32_t> order = sort_order(messages, criteria);
   std::vector<SortFacts> out;
   out.reserve(messages.size());
   for (std::uint32_t i : order) out.push_back(std::move(messages[i]));

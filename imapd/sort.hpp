@@ -79,5 +79,7 @@ void fill_sort_facts(SortFacts& facts, const lib::rfc5322::Header& header);
 // "the order in which they appear in the mailbox"). Sorts indexes, and
 // moves each message once.
 void sort_messages(std::vector<SortFacts>& messages, std::span<const SortCriterion> criteria);
+// The same order as positions into `messages`, which stay where they are.
+std::vector<std::uint32_t> sort_order(const std::vector<SortFacts>& messages, std::span<const SortCriterion> criteria);
 
 }  // namespace imapd
