@@ -52,19 +52,29 @@ bool pread_all(int fd, char* out, std::size_t n, std::uint64_t offset, int& err)
 
 }  // namespace
 
-void CacheBufferUnmap::operator()(char* p) const {
-  if (p) ::munmap(p, length);
-}
+namespace {
+constexpr std::size_t huge_page = 2u << 20;
+std::size_t mapped_length(std::size_t bytes) { return (std::max<std::size_t>(bytes, 1) + huge_page - 1) / huge_page * huge_page; }
+}  // namespace
 
-MailboxCache::Buffer MailboxCache::allocate(std::size_t n) {
-  constexpr std::size_t huge = 2u << 20;
-  const std::size_t length = (std::max<std::size_t>(n, 1) + huge - 1) / huge * huge;
+void* cache_map(std::size_t bytes) {
+  const std::size_t length = mapped_length(bytes);
   void* p = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) throw std::bad_alloc();
 #ifdef MADV_HUGEPAGE
   (void)::madvise(p, length, MADV_HUGEPAGE);  // a hint: without it, 4 KiB pages
 #endif
-  return Buffer(static_cast<char*>(p), CacheBufferUnmap{length});
+  return p;
+}
+
+void cache_unmap(void* p, std::size_t bytes) {
+  if (p) ::munmap(p, mapped_length(bytes));
+}
+
+void CacheBufferUnmap::operator()(char* p) const { cache_unmap(p, length); }
+
+MailboxCache::Buffer MailboxCache::allocate(std::size_t n) {
+  return Buffer(static_cast<char*>(cache_map(n)), CacheBufferUnmap{n});
 }
 
 // Reads the header and the key section only; the body section waits for

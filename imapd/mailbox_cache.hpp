@@ -184,6 +184,21 @@ struct CacheBufferUnmap {
   std::size_t length = 0;
   void operator()(char* p) const;
 };
+// Anonymous memory in 2 MiB units with huge pages asked for (one page fault
+// per 2 MiB, not 512): `bytes` rounded up; cache_unmap takes the same count.
+void* cache_map(std::size_t bytes);
+void cache_unmap(void* p, std::size_t bytes);
+// For the vector of a loaded file's slots (megabytes for a big folder).
+template <typename T>
+struct CacheAllocator {
+  using value_type = T;
+  CacheAllocator() = default;
+  template <typename U>
+  CacheAllocator(const CacheAllocator<U>&) {}
+  T* allocate(std::size_t n) { return static_cast<T*>(cache_map(n * sizeof(T))); }
+  void deallocate(T* p, std::size_t n) { cache_unmap(p, n * sizeof(T)); }
+  friend bool operator==(const CacheAllocator&, const CacheAllocator&) { return true; }
+};
 
 // One folder's cache, loaded on first use and written back by flush().
 class MailboxCache {
@@ -278,7 +293,7 @@ class MailboxCache {
     }
 
    private:
-    std::vector<Slot> file_;
+    std::vector<Slot, CacheAllocator<Slot>> file_;
     std::deque<Slot> more_;
   };
   Slots slots_;
