@@ -255,15 +255,33 @@ std::vector<std::uint32_t> sort_order(const std::vector<SortFacts>& messages, st
         prefix = (prefix << 8) | (common.size() + j < k.size() ? static_cast<unsigned char>(k[common.size() + j]) : 0u);
       items.push_back({prefix, k, messages[i].seq, i});
     }
-    // Equal prefixes with one key shorter (its zero fill) fall to the full
-    // comparison, which orders a key before its extensions.
+    // An LSD radix sort by the prefix (reversed: by its complement), 8 bits
+    // a pass, stable; then each run of equal prefixes (one key shorter, its
+    // zero fill, or longer keys alike in those 8 bytes) sorted in full.
     const bool reverse = criteria.front().reverse;
-    std::sort(items.begin(), items.end(), [reverse](const Item& a, const Item& b) {
-      int r = a.prefix < b.prefix ? -1 : (a.prefix > b.prefix ? 1 : 0);
-      if (r == 0) r = a.key.compare(b.key);
-      if (r != 0) return reverse ? r > 0 : r < 0;
-      return a.seq != b.seq ? a.seq < b.seq : a.index < b.index;
-    });
+    if (reverse)
+      for (Item& it : items) it.prefix = ~it.prefix;
+    std::vector<Item> spare(items.size());
+    for (int shift = 0; shift < 64; shift += 8) {
+      std::size_t count[257] = {};
+      for (const Item& it : items) ++count[((it.prefix >> shift) & 0xff) + 1];
+      if (count[((items.front().prefix >> shift) & 0xff) + 1] == items.size()) continue;  // one bucket
+      for (int b = 0; b < 256; ++b) count[b + 1] += count[b];
+      for (const Item& it : items) spare[count[(it.prefix >> shift) & 0xff]++] = it;
+      items.swap(spare);
+    }
+    for (std::size_t i = 0; i < items.size();) {
+      std::size_t j = i + 1;
+      while (j < items.size() && items[j].prefix == items[i].prefix) ++j;
+      if (j - i > 1)
+        std::sort(items.begin() + static_cast<std::ptrdiff_t>(i), items.begin() + static_cast<std::ptrdiff_t>(j),
+                  [reverse](const Item& a, const Item& b) {
+                    const int r = a.key.compare(b.key);
+                    if (r != 0) return reverse ? r > 0 : r < 0;
+                    return a.seq != b.seq ? a.seq < b.seq : a.index < b.index;
+                  });
+      i = j;
+    }
     for (std::size_t i = 0; i < items.size(); ++i) order[i] = items[i].index;
     return order;
   }
