@@ -269,17 +269,19 @@ std::vector<std::size_t> Session::sort_matches_in_selected(const SortProgram& pr
   std::vector<SortFacts> facts;
   const bool sorts_by_arrival = std::any_of(program.criteria.begin(), program.criteria.end(),
                                             [](const auto& c) { return c.key == SortKey::arrival; });
-  for (std::size_t i : search_matches_in_selected(program.search)) {
+  const auto matches = search_matches_in_selected(program.search);
+  facts.reserve(matches.size());
+  for (std::size_t i : matches) {
     SortFacts f;
     f.seq = static_cast<std::uint32_t>(i + 1);
-    // The cache's facts, worked out when the entry was made: no header parsed.
-    const CacheEntry* cached = program.needs_header ? mb.cached(i) : nullptr;
+    // The cache's keys, worked out when the entry was made: no header parsed.
+    const CacheKeys* cached = program.needs_header ? mb.cached_keys(i) : nullptr;
     LazyMessage msg(mb, i);
     // INTERNALDATE (a stat) only for ARRIVAL, or DATE without a Date: line.
-    if (sorts_by_arrival || !cached || !cached->facts.has_date) f.arrival = msg.internal_date();
+    if (sorts_by_arrival || !cached || !cached->has_date) f.arrival = msg.internal_date();
     if (program.needs_size) f.size = msg.size();
     if (cached) {
-      const HeaderFacts& h = cached->facts;
+      const CacheKeys& h = *cached;
       f.date = h.has_date ? static_cast<std::time_t>(h.date) : f.arrival;
       f.from = h.from;
       f.to = h.to;
@@ -292,10 +294,9 @@ std::vector<std::size_t> Session::sort_matches_in_selected(const SortProgram& pr
     }
     facts.push_back(std::move(f));
   }
-  sort_messages(facts, program.criteria);
   std::vector<std::size_t> out;
   out.reserve(facts.size());
-  for (const auto& f : facts) out.push_back(f.seq - 1);
+  for (std::uint32_t i : sort_order(facts, program.criteria)) out.push_back(facts[i].seq - 1);
   return out;
 }
 
@@ -307,18 +308,20 @@ Completion Session::cmd_thread(const ParsedCommand& c) {
   }
   Mailbox& mb = *mailbox_;
   std::vector<ThreadMessage> messages;
-  for (std::size_t i : search_matches_in_selected(parsed.program->search)) {
+  const auto matches = search_matches_in_selected(parsed.program->search);
+  messages.reserve(matches.size());
+  for (std::size_t i : matches) {
     ThreadMessage m;
     m.seq = static_cast<std::uint32_t>(i + 1);
     m.number = c.uid ? mb.messages()[i].uid : m.seq;
-    const CacheEntry* cached = mb.cached(i);
+    const CacheKeys* cached = mb.cached_keys(i);
     LazyMessage msg(mb, i);
-    if (!cached || !cached->facts.has_date) m.date = msg.internal_date();  // else the Date: line's
+    if (!cached || !cached->has_date) m.date = msg.internal_date();  // else the Date: line's
     if (cached) {
-      const HeaderFacts& h = cached->facts;
+      const CacheKeys& h = *cached;
       if (h.has_date) m.date = static_cast<std::time_t>(h.date);
       m.message_id = h.message_id;
-      m.references = h.references;
+      h.for_each_reference([&](std::string_view r) { m.references.push_back(r); });
       m.subject = h.subject;
       m.reply = h.reply;
     } else if (const lib::rfc5322::Header* h = msg.header()) {

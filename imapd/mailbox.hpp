@@ -288,6 +288,9 @@ class Mailbox {
   // flags rename), so that entry describes the message that was expunged.
   // nullptr: none. Reads no message file.
   const CacheEntry* cached_gone(std::size_t index);
+  // The sort and thread keys of cached(), without the ENVELOPE/BODYSTRUCTURE
+  // part (imapd/mailbox_cache.cpp). nullptr as for cached().
+  const CacheKeys* cached_keys(std::size_t index);
   // Writes imapd-cache when it gained many entries, or with closing when it
   // changed at all (the destructor closes). Failures are logged.
   void flush_cache(bool closing = false);

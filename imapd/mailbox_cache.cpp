@@ -2,9 +2,12 @@
 // (imapd/mailbox_cache.hpp), and the Mailbox members that answer from it.
 #include "imapd/mailbox_cache.hpp"
 
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <limits>
 #include <unordered_set>
@@ -29,64 +32,230 @@ MailboxCache::Identity MailboxCache::identity() const {
   return {st.st_dev, st.st_ino, st.st_size, mtime_ns_of(st)};
 }
 
+namespace {
+
+// Reads exactly `n` bytes at `offset`; false on a short file or an error.
+bool pread_all(int fd, char* out, std::size_t n, std::uint64_t offset, int& err) {
+  while (n > 0) {
+    const ssize_t r = ::pread(fd, out, n, static_cast<off_t>(offset));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      err = r < 0 ? errno : 0;
+      return false;
+    }
+    out += r;
+    n -= static_cast<std::size_t>(r);
+    offset += static_cast<std::uint64_t>(r);
+  }
+  return true;
+}
+
+}  // namespace
+
+namespace {
+constexpr std::size_t huge_page = 2u << 20;
+std::size_t mapped_length(std::size_t bytes) { return (std::max<std::size_t>(bytes, 1) + huge_page - 1) / huge_page * huge_page; }
+}  // namespace
+
+void* cache_map(std::size_t bytes) {
+  const std::size_t length = mapped_length(bytes);
+  void* p = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+#ifdef MADV_HUGEPAGE
+  (void)::madvise(p, length, MADV_HUGEPAGE);  // a hint: without it, 4 KiB pages
+#endif
+  return p;
+}
+
+void cache_unmap(void* p, std::size_t bytes) {
+  if (p) ::munmap(p, mapped_length(bytes));
+}
+
+void CacheBufferUnmap::operator()(char* p) const { cache_unmap(p, length); }
+
+MailboxCache::Buffer MailboxCache::allocate(std::size_t n) {
+  return Buffer(static_cast<char*>(cache_map(n)), CacheBufferUnmap{n});
+}
+
+// Reads the header and the key section only; the body section waits for
+// the first entry asked for (load_bodies).
 void MailboxCache::load() {
   loaded_ = true;
-  loaded_identity_ = identity();
-  if (loaded_identity_.size < 0) return;  // none yet
-  int open_errno = 0;
-  auto data = lib::read_small_file(path_, cache_max_file_bytes, &open_errno);
-  if (!data) {
-    if (open_errno == ENOENT) return;
-    lib::log::warning("%s; rebuilding the cache (deleting %s is safe)", data.error().message.c_str(), path_.c_str());
+  const auto rebuild = [&](const std::string& why) {
+    lib::log::warning("cache file %s; rebuilding it (the file is only a cache: deleting it is safe)", why.c_str());
     dropped_ = true;
+    slots_.clear();
+    index_.clear();
+    fd_.reset();
+  };
+  lib::UniqueFd fd(::open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd) {
+    if (errno == ENOENT) return;  // none yet
+    rebuild(path_ + ": cannot open: " + lib::errno_text(errno));
     return;
   }
-  auto parsed = parse_cache(*data, path_);
-  if (!parsed) {
-    lib::log::warning("cache file %s; rebuilding it (the file is only a cache: deleting it is safe)",
-                      parsed.error().message.c_str());
-    dropped_ = true;
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) {
+    rebuild(path_ + ": cannot stat: " + lib::errno_text(errno));
     return;
   }
-  entries_.reserve(parsed->size());
-  for (auto& e : *parsed) {
-    std::string base = e.base;
-    entries_.emplace(std::move(base), std::move(e));
+  loaded_identity_ = {st.st_dev, st.st_ino, st.st_size, mtime_ns_of(st)};
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  if (!S_ISREG(st.st_mode) || size > cache_max_file_bytes) {
+    rebuild(path_ + ": not a regular file of at most " + std::to_string(cache_max_file_bytes) + " bytes");
+    return;
+  }
+  int err = 0;
+  std::string head(std::min<std::uint64_t>(size, cache_header_bytes()), '\0');
+  if (!pread_all(fd.get(), head.data(), head.size(), 0, err)) {
+    rebuild(path_ + ": cannot read: " + (err ? lib::errno_text(err) : std::string("short file")));
+    return;
+  }
+  auto header = parse_cache_header(head, size, path_);
+  if (!header) {
+    rebuild(header.error().message);
+    return;
+  }
+  keys_data_ = allocate(header->keys_length);
+  if (!pread_all(fd.get(), keys_data_.get(), header->keys_length, head.size(), err)) {
+    rebuild(path_ + ": cannot read: " + (err ? lib::errno_text(err) : std::string("short file")));
+    return;
+  }
+  slots_.reserve_file(header->count);
+  auto keys = parse_cache_keys(
+      std::string_view(keys_data_.get(), header->keys_length), *header, path_,
+      [](void* self, const CacheKeys& k) { static_cast<MailboxCache*>(self)->slots_.add_file().keys = k; }, this);
+  if (!keys) {
+    rebuild(keys.error().message);
+    return;
+  }
+  // Duplicates: parse_cache_keys does not look (parse_cache does); the
+  // index finds them when it is built.
+  bodies_at_ = head.size() + header->keys_length;
+  bodies_length_ = header->bodies_length;
+  fd_ = std::move(fd);
+}
+
+bool MailboxCache::load_bodies() {
+  if (bodies_tried_) return bodies_data_ != nullptr;
+  bodies_tried_ = true;
+  if (!fd_) return false;
+  Buffer data = allocate(bodies_length_);
+  int err = 0;
+  if (!pread_all(fd_.get(), data.get(), bodies_length_, bodies_at_, err)) {
+    lib::log::warning("cache file %s: cannot read its body section: %s; rebuilding it", path_.c_str(),
+                      err ? lib::errno_text(err).c_str() : "short file");
+    dropped_ = true;
+    return false;
+  }
+  bodies_data_ = std::move(data);
+  fd_.reset();  // everything is in memory now
+  return true;
+}
+
+void MailboxCache::build_index() {
+  indexed_ = true;
+  index_.reserve(slots_.size());
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    if (slots_[i].bad) continue;
+    auto [it, fresh] = index_.try_emplace(slots_[i].keys.base, i);
+    if (!fresh) {  // a base name twice: the file is not one writer's
+      lib::log::warning("cache file %s: message %s appears twice; rebuilding it (the file is only a cache: "
+                        "deleting it is safe)", path_.c_str(), std::string(slots_[i].keys.base).c_str());
+      slots_[i].bad = slots_[it->second].bad = true;
+      dropped_ = true;
+    }
   }
 }
 
-const CacheEntry* MailboxCache::find(const std::string& base, std::uint64_t size, std::int64_t mtime_ns) {
+MailboxCache::Slot* MailboxCache::slot(std::string_view base, std::size_t hint) {
   if (!loaded_) load();
-  auto it = entries_.find(base);
-  if (it == entries_.end() || !it->second.matches(size, mtime_ns)) return nullptr;
-  return &it->second;
+  // The slot at the hint holds an entry for this very name, checked as any
+  // other (a base name twice in a file, which no imapd writes, is found
+  // when the index is built, and both slots are then refused).
+  if (hint < slots_.size() && !slots_[hint].bad && slots_[hint].keys.base == base) return &slots_[hint];
+  if (!indexed_) build_index();
+  auto it = index_.find(base);
+  return it == index_.end() || slots_[it->second].bad ? nullptr : &slots_[it->second];
 }
 
-const CacheEntry* MailboxCache::find_unchecked(const std::string& base) {
-  if (!loaded_) load();
-  auto it = entries_.find(base);
-  return it == entries_.end() ? nullptr : &it->second;
+// The slot's full entry: its body record decoded and checked on first use.
+const CacheEntry* MailboxCache::entry_of(Slot& s) {
+  if (s.entry) return s.entry.get();
+  auto e = std::make_unique<CacheEntry>();
+  if (!load_bodies() ||
+      !decode_cache_body(std::string_view(bodies_data_.get() + s.keys.body_offset, s.keys.body_length), s.keys, *e)) {
+    if (bodies_data_)
+      lib::log::warning("cache file %s: the body record of message %s (byte %llu) fails its checksum or has "
+                        "malformed fields; rebuilding it (the file is only a cache: deleting it is safe)",
+                        path_.c_str(), std::string(s.keys.base).c_str(),
+                        static_cast<unsigned long long>(bodies_at_ + s.keys.body_offset));
+    s.bad = true;
+    dropped_ = true;
+    return nullptr;
+  }
+  s.entry = std::move(e);
+  return s.entry.get();
 }
 
-const CacheEntry* MailboxCache::find_named(const std::string& base, std::uint64_t size) {
-  const CacheEntry* e = find_unchecked(base);
-  return e && e->file_size == size ? e : nullptr;
+const CacheKeys* MailboxCache::keys(std::string_view base, std::size_t hint) {
+  Slot* s = slot(base, hint);
+  return s ? &s->keys : nullptr;
+}
+
+const CacheEntry* MailboxCache::find(std::string_view base, std::uint64_t size, std::int64_t mtime_ns) {
+  Slot* s = slot(base);
+  if (!s || !s->keys.matches(size, mtime_ns)) return nullptr;
+  return entry_of(*s);
+}
+
+const CacheEntry* MailboxCache::find_unchecked(std::string_view base) {
+  Slot* s = slot(base);
+  return s ? entry_of(*s) : nullptr;
+}
+
+const CacheEntry* MailboxCache::find_named(std::string_view base, std::uint64_t size, std::size_t hint) {
+  Slot* s = slot(base, hint);
+  return s && s->keys.file_size == size ? entry_of(*s) : nullptr;
+}
+
+// Takes `entry` in as the slot of its base name; the map's key keeps
+// viewing storage that never moves (the key section, or names_).
+void MailboxCache::adopt(CacheEntry entry) {
+  Slot* s = slot(entry.base);
+  if (!s) {
+    auto it = index_.find(std::string_view(entry.base));  // a bad slot: reused
+    if (it != index_.end()) {
+      s = &slots_[it->second];
+    } else {
+      names_.push_back(entry.base);
+      s = &slots_.add();
+      index_.emplace(std::string_view(names_.back()), slots_.size() - 1);
+    }
+  }
+  if (s->entry) {
+    *s->entry = std::move(entry);  // same address: MessageState::cache stays valid
+  } else {
+    s->entry = std::make_unique<CacheEntry>(std::move(entry));
+  }
+  s->keys = keys_of(*s->entry, s->references);
+  s->bad = false;
 }
 
 const CacheEntry* MailboxCache::put(CacheEntry entry) {
   if (!loaded_) load();
   ++pending_;
-  auto [it, fresh] = entries_.try_emplace(entry.base);
-  it->second = std::move(entry);
-  return &it->second;
+  const std::string base = entry.base;
+  adopt(std::move(entry));
+  return slot(base)->entry.get();
 }
 
 lib::Result<void> MailboxCache::flush(const std::vector<std::string_view>& present) {
   if (!loaded_) return {};
   std::unordered_set<std::string_view> live(present.begin(), present.end());
   std::size_t stale = 0;
-  for (const auto& [base, e] : entries_)
-    if (!live.count(base)) ++stale;
+  for (std::size_t i = 0; i < slots_.size(); ++i)
+    if (!slots_[i].bad && !live.count(slots_[i].keys.base)) ++stale;
   if (pending_ == 0 && stale == 0 && !dropped_) return {};
   // A folder this session may not write (a read-only shared folder): the
   // cache lives in memory only, and nothing is logged.
@@ -103,8 +272,12 @@ lib::Result<void> MailboxCache::flush(const std::vector<std::string_view>& prese
   std::vector<const CacheEntry*> out;
   out.reserve(live.size());
   std::unordered_set<std::string_view> written;
-  for (const auto& [base, e] : entries_)
-    if (live.count(base) && written.insert(base).second) out.push_back(&e);
+  // In the folder's order: the next session finds its keys in sequence.
+  for (std::size_t i = 0; i < present.size(); ++i) {
+    Slot* s = slot(present[i], i);
+    if (!s || !written.insert(present[i]).second) continue;
+    if (const CacheEntry* e = entry_of(*s)) out.push_back(e);
+  }
   for (const auto& e : theirs)
     if (live.count(e.base) && written.insert(e.base).second) out.push_back(&e);
   lib::AtomicFileOptions options;
@@ -112,18 +285,11 @@ lib::Result<void> MailboxCache::flush(const std::vector<std::string_view>& prese
   auto w = lib::write_file_atomically(path_, format_cache(out), options);
   if (!w) return w.error();
   // Drop what is gone from memory too; adopt the other writer's entries.
-  for (auto it = entries_.begin(); it != entries_.end();) {
-    if (live.count(it->first)) {
-      ++it;
-    } else {
-      it = entries_.erase(it);
-    }
-  }
+  for (std::size_t i = 0; i < slots_.size(); ++i)
+    if (!slots_[i].bad && !live.count(slots_[i].keys.base))
+      slots_[i].bad = true;  // its entry stays: MessageState::cache may point at it
   for (auto& e : theirs)
-    if (live.count(e.base) && !entries_.count(e.base)) {
-      std::string base = e.base;
-      entries_.emplace(std::move(base), std::move(e));
-    }
+    if (live.count(e.base) && !slot(e.base)) adopt(std::move(e));
   loaded_identity_ = identity();
   pending_ = 0;
   dropped_ = false;
@@ -179,7 +345,7 @@ const CacheEntry* Mailbox::cached_gone(std::size_t index) {
     if (!cache_usable()) return nullptr;
     cache_ = std::make_unique<MailboxCache>(dir_);
   }
-  const CacheEntry* e = cache_->find_unchecked(std::string(m.base()));
+  const CacheEntry* e = cache_->find_unchecked(m.base());
   if (!e) return nullptr;
   if (m.size_known && e->file_size != m.size_bytes) return nullptr;
   if (m.internal_date != 0 && e->mtime_ns / 1000000000 != static_cast<std::int64_t>(m.internal_date)) return nullptr;
@@ -197,7 +363,7 @@ const CacheEntry* Mailbox::cached(std::size_t index) {
   // The name's ",S=" is the file's size for as long as the name exists
   // (maildir): an entry made from a file of that size needs no stat.
   if (m.size_in_name)
-    if (const CacheEntry* e = cache_->find_named(std::string(m.base()), m.size_bytes)) {
+    if (const CacheEntry* e = cache_->find_named(m.base(), m.size_bytes, index)) {
       m.cache = e;
       if (!m.crlf_size) m.crlf_size = e->crlf_size;
       return e;
@@ -208,7 +374,7 @@ const CacheEntry* Mailbox::cached(std::size_t index) {
     if (!found) lib::log::error("%s", found.error().message.c_str());
     return nullptr;
   }
-  if (const CacheEntry* e = cache_->find(std::string(m.base()), static_cast<std::uint64_t>(st.st_size), mtime_ns_of(st))) {
+  if (const CacheEntry* e = cache_->find(m.base(), static_cast<std::uint64_t>(st.st_size), mtime_ns_of(st))) {
     m.cache = e;
     if (!m.crlf_size) m.crlf_size = e->crlf_size;
     return e;
@@ -255,20 +421,40 @@ const CacheEntry* Mailbox::cached(std::size_t index) {
     HeaderFacts& f = e.facts;
     f.has_date = sf.date != none;
     f.date = f.has_date ? static_cast<std::int64_t>(sf.date) : 0;
-    f.subject = std::move(sf.subject);
+    f.subject = std::string(sf.subject);
     f.reply = tm.reply;
-    f.from = std::move(sf.from);
-    f.to = std::move(sf.to);
-    f.cc = std::move(sf.cc);
-    f.display_from = std::move(sf.display_from);
-    f.display_to = std::move(sf.display_to);
-    f.message_id = std::move(tm.message_id);
-    f.references = std::move(tm.references);
+    f.from = std::string(sf.from);
+    f.to = std::string(sf.to);
+    f.cc = std::string(sf.cc);
+    f.display_from = std::string(sf.display_from);
+    f.display_to = std::string(sf.display_to);
+    f.message_id = std::string(tm.message_id);
+    f.references.assign(tm.references.begin(), tm.references.end());
   }
   m.internal_date = st.st_mtime;
   m.crlf_size = e.crlf_size;
   m.cache = cache_->put(std::move(e));
   return m.cache;
+}
+
+// SORT and THREAD: the keys alone, checked as cached() checks an entry,
+// without decoding (or reading) the body section.
+const CacheKeys* Mailbox::cached_keys(std::size_t index) {
+  MessageState& m = messages_.at(index);
+  if (m.vanished) return nullptr;
+  if (!m.cache) {
+    if (!cache_) {
+      if (!cache_usable()) return nullptr;
+      cache_ = std::make_unique<MailboxCache>(dir_);
+    }
+    if (m.size_in_name)
+      if (const CacheKeys* k = cache_->keys(m.base(), index); k && k->file_size == m.size_bytes) {
+        if (!m.crlf_size) m.crlf_size = k->crlf_size;
+        return k;
+      }
+    if (!cached(index)) return nullptr;  // a stat, or the file read on a miss
+  }
+  return cache_->keys(m.base(), index);
 }
 
 }  // namespace imapd

@@ -16,10 +16,22 @@
 //   content never changes under its name is trusted (a file rewritten in
 //   place, or replaced under the same name with ",S=" left as it was, is
 //   then served from the old entry until the cache file is deleted);
-// - the file starts with a version line; every record carries its length
-//   and a CRC-32 of its bytes, and the header the record count: a file of
-//   another version, truncated, garbled or with trailing bytes is dropped
-//   whole (with a log line naming it) and rebuilt.
+// - the file starts with a version line and a header with its own CRC-32
+//   that gives the record count and the lengths and CRC-32 of its two
+//   sections: the file is refused unless its size is exactly what the
+//   header says. The key section (each message's base name, file size and
+//   mtime, CRLF size, and the facts SORT and THREAD use) is read and checked
+//   alone when a folder's cache is first needed; the body section (ENVELOPE,
+//   BODY, BODYSTRUCTURE, header block; a CRC-32 per record, kept in the
+//   key section) is read in one more read(2) only when FETCH or SEARCH asks
+//   for one of those, each record checked on first use. A file of another
+//   version, truncated, garbled or with trailing bytes is dropped whole
+//   (with a log line naming it) and rebuilt; a body record that fails its
+//   check drops that entry (the message is read again) and the file is
+//   rewritten at close.
+//   The file is read with read(2), never mapped: another session renaming a
+//   new file over it cannot fault this one (it keeps reading the file it
+//   opened).
 // It is written through lib::write_file_atomically (a temporary in the
 // folder's tmp/, then rename): a reader sees one writer's whole file. Two
 // sessions on one folder each write what they know; the last writer wins,
@@ -35,18 +47,21 @@
 #include <cstddef>
 #include <cstdint>
 #include <ctime>
+#include <deque>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include "lib/result.hpp"
+#include "lib/unique_fd.hpp"
 
 namespace imapd {
 
 inline constexpr std::string_view cache_file_name = "imapd-cache";
 // The first line of the file; another version is rebuilt.
-inline constexpr std::uint32_t cache_version = 1;
+inline constexpr std::uint32_t cache_version = 2;
 // Larger top-level headers are not kept (their header searches read the file).
 inline constexpr std::size_t cache_max_header_bytes = 64 * 1024;
 // A cache file above this size is refused (and rebuilt).
@@ -82,7 +97,76 @@ struct CacheEntry {
   friend bool operator==(const CacheEntry&, const CacheEntry&) = default;
 };
 
-// HeaderFacts as bytes (a record's sixth field) and back; false: malformed.
+// One entry's key record: what SORT and THREAD need, as views into the
+// loaded key section (or into an entry made this session), so that a
+// folder's keys load with no per-field allocation.
+struct CacheKeys {
+  std::string_view base;
+  std::uint64_t file_size = 0;
+  std::int64_t mtime_ns = 0;
+  std::uint64_t crlf_size = 0;
+  bool has_header = false;
+  bool has_date = false;
+  bool reply = false;
+  std::int64_t date = 0;
+  std::string_view subject, from, to, cc, display_from, display_to, message_id;
+  // The references as stored: u32 count, then u32 length + bytes each
+  // (already checked); for_each_reference walks them.
+  std::string_view references;
+  // The body record in the body section.
+  std::uint64_t body_offset = 0;
+  std::uint32_t body_length = 0;
+  std::uint32_t body_crc = 0;
+
+  bool matches(std::uint64_t size, std::int64_t mtime) const { return file_size == size && mtime_ns == mtime; }
+  template <typename F>
+  void for_each_reference(F&& f) const {
+    auto u32 = [&](std::size_t at) {
+      std::uint32_t v = 0;
+      for (int i = 0; i < 4; ++i) v |= std::uint32_t{static_cast<unsigned char>(references[at + i])} << (8 * i);
+      return v;
+    };
+    if (references.size() < 4) return;
+    const std::uint32_t n = u32(0);
+    std::size_t at = 4;
+    for (std::uint32_t i = 0; i < n; ++i) {
+      const std::uint32_t len = u32(at);
+      f(references.substr(at + 4, len));
+      at += 4 + len;
+    }
+  }
+};
+
+// The file's fixed start: version line and header.
+struct CacheHeader {
+  std::uint32_t count = 0;
+  std::uint64_t keys_length = 0;
+  std::uint64_t bodies_length = 0;
+  std::uint32_t keys_crc = 0;
+};
+// Bytes of the version line plus the header.
+std::size_t cache_header_bytes();
+// Checks the version line and header (`data` holds at least
+// cache_header_bytes(), or the whole file when shorter) against the file's
+// size. Errors are prefixed by `path`.
+lib::Result<CacheHeader> parse_cache_header(std::string_view data, std::uint64_t file_size, const std::string& path);
+// Checks the key section (its CRC-32 and every record) and returns one
+// CacheKeys per record, viewing `keys`; body_offset is relative to the
+// start of the body section. Errors name `path` and the byte offset.
+lib::Result<std::vector<CacheKeys>> parse_cache_keys(std::string_view keys, const CacheHeader& header,
+                                                     const std::string& path);
+// The same, handing each record to `sink` as it is checked (no vector).
+lib::Result<void> parse_cache_keys(std::string_view keys, const CacheHeader& header, const std::string& path,
+                                   void (*sink)(void* context, const CacheKeys& keys), void* context);
+// Decodes and checks one body record (`record`, the keys' body bytes) into
+// `entry`'s envelope, body, bodystructure and header; false: its CRC-32 or
+// fields are wrong.
+bool decode_cache_body(std::string_view record, const CacheKeys& keys, CacheEntry& entry);
+// The keys of an entry, viewing it; `references` receives the encoded
+// references that keys.references views.
+CacheKeys keys_of(const CacheEntry& entry, std::string& references);
+
+// HeaderFacts as bytes and back; false: malformed.
 std::string encode_facts(const HeaderFacts& facts);
 bool decode_facts(std::string_view data, HeaderFacts& facts);
 
@@ -95,6 +179,27 @@ lib::Result<std::vector<CacheEntry>> parse_cache(std::string_view data, const st
 
 std::int64_t mtime_ns_of(const struct stat& st);
 
+// Frees MailboxCache's section buffers (munmap).
+struct CacheBufferUnmap {
+  std::size_t length = 0;
+  void operator()(char* p) const;
+};
+// Anonymous memory in 2 MiB units with huge pages asked for (one page fault
+// per 2 MiB, not 512): `bytes` rounded up; cache_unmap takes the same count.
+void* cache_map(std::size_t bytes);
+void cache_unmap(void* p, std::size_t bytes);
+// For the vector of a loaded file's slots (megabytes for a big folder).
+template <typename T>
+struct CacheAllocator {
+  using value_type = T;
+  CacheAllocator() = default;
+  template <typename U>
+  CacheAllocator(const CacheAllocator<U>&) {}
+  T* allocate(std::size_t n) { return static_cast<T*>(cache_map(n * sizeof(T))); }
+  void deallocate(T* p, std::size_t n) { cache_unmap(p, n * sizeof(T)); }
+  friend bool operator==(const CacheAllocator&, const CacheAllocator&) { return true; }
+};
+
 // One folder's cache, loaded on first use and written back by flush().
 class MailboxCache {
  public:
@@ -103,14 +208,22 @@ class MailboxCache {
   const std::string& path() const { return path_; }
 
   // The entry for `base` if it holds for a file of this size and mtime;
-  // else null. Loads the file on first call.
-  const CacheEntry* find(const std::string& base, std::uint64_t size, std::int64_t mtime_ns);
+  // else null. Loads the file on first call (the key section; the body
+  // section when an entry is first asked for).
+  const CacheEntry* find(std::string_view base, std::uint64_t size, std::int64_t mtime_ns);
   // The entry for `base` whatever its key (null if none): for a message
   // whose file is gone, which can no longer be checked (Mailbox::cached_gone).
-  const CacheEntry* find_unchecked(const std::string& base);
+  const CacheEntry* find_unchecked(std::string_view base);
   // The entry for `base` if it was made from a file of `size` bytes (the
   // name's ",S="; no mtime compared); else null.
-  const CacheEntry* find_named(const std::string& base, std::uint64_t size);
+  const CacheEntry* find_named(std::string_view base, std::uint64_t size, std::size_t hint = no_hint);
+  // The keys alone (SORT, THREAD): no body record read. Unchecked: the
+  // caller compares file_size/mtime_ns as find() and find_named() do.
+  // `hint`: where the entry likely is (the message's sequence index: the
+  // file is written in the folder's order), tried before the hash index,
+  // which is built only when a hint misses.
+  const CacheKeys* keys(std::string_view base, std::size_t hint = no_hint);
+  static constexpr std::size_t no_hint = static_cast<std::size_t>(-1);
   // Adds or replaces an entry (made from the message's file).
   const CacheEntry* put(CacheEntry entry);
 
@@ -128,7 +241,18 @@ class MailboxCache {
   lib::Result<void> flush(const std::vector<std::string_view>& present);
 
  private:
+  struct Slot {
+    CacheKeys keys;                      // views: key section, or *entry
+    std::unique_ptr<CacheEntry> entry;   // decoded on first use, or put()
+    std::string references;              // keys.references of a put() entry
+    bool bad = false;                    // its body record failed its check
+  };
   void load();
+  bool load_bodies();
+  Slot* slot(std::string_view base, std::size_t hint = no_hint);
+  void build_index();
+  const CacheEntry* entry_of(Slot& s);
+  void adopt(CacheEntry entry);
   struct Identity {
     dev_t dev = 0;
     ino_t ino = 0;
@@ -141,9 +265,41 @@ class MailboxCache {
   std::string folder_dir_;
   std::string path_;
   bool loaded_ = false;
-  bool dropped_ = false;  // the file on disk was unusable: rewrite it
+  bool dropped_ = false;  // the file on disk was (partly) unusable: rewrite it
   Identity loaded_identity_;
-  std::unordered_map<std::string, CacheEntry> entries_;
+  // The file as loaded: its descriptor (for the body section), key section.
+  lib::UniqueFd fd_;
+  // Anonymous memory for a section read (2 MiB-aligned, huge pages asked
+  // for: one page fault, not 512, per 2 MiB read).
+  using Buffer = std::unique_ptr<char, CacheBufferUnmap>;
+  static Buffer allocate(std::size_t n);
+  Buffer keys_data_;
+  std::uint64_t bodies_at_ = 0, bodies_length_ = 0;
+  bool bodies_tried_ = false;
+  Buffer bodies_data_;
+  // The file's entries in its order (one vector, sized once), then those
+  // put() this session (a deque): slots never move. Slots of messages gone
+  // are marked bad.
+  class Slots {
+   public:
+    void reserve_file(std::size_t n) { file_.reserve(n); }
+    Slot& add_file() { return file_.emplace_back(); }  // while loading only
+    Slot& add() { return more_.emplace_back(); }
+    std::size_t size() const { return file_.size() + more_.size(); }
+    Slot& operator[](std::size_t i) { return i < file_.size() ? file_[i] : more_[i - file_.size()]; }
+    void clear() {
+      file_.clear();
+      more_.clear();
+    }
+
+   private:
+    std::vector<Slot, CacheAllocator<Slot>> file_;
+    std::deque<Slot> more_;
+  };
+  Slots slots_;
+  std::unordered_map<std::string_view, std::size_t> index_;  // base -> slot
+  bool indexed_ = false;
+  std::deque<std::string> names_;  // base names of put() entries
   std::size_t pending_ = 0;
 };
 

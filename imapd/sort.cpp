@@ -182,16 +182,24 @@ void fill_sort_facts(SortFacts& facts, const lib::rfc5322::Header& header) {
   facts.date = facts.arrival;
   if (auto d = header.value("Date"))
     if (auto parsed = lib::rfc5322::parse_date(*d)) facts.date = parsed->time;
-  facts.from = mailbox_key(header, "From");
-  facts.to = mailbox_key(header, "To");
-  facts.cc = mailbox_key(header, "Cc");
-  facts.display_from = display_key(header, "From");
-  facts.display_to = display_key(header, "To");
+  facts.owned = std::make_unique<std::array<std::string, 6>>();
+  auto& o = *facts.owned;
+  o[0] = mailbox_key(header, "From");
+  o[1] = mailbox_key(header, "To");
+  o[2] = mailbox_key(header, "Cc");
+  o[3] = display_key(header, "From");
+  o[4] = display_key(header, "To");
   auto subject = header.value("Subject");
-  facts.subject = lib::ascii::to_upper(subject ? base_subject(*subject) : std::string());
+  o[5] = lib::ascii::to_upper(subject ? base_subject(*subject) : std::string());
+  facts.from = o[0];
+  facts.to = o[1];
+  facts.cc = o[2];
+  facts.display_from = o[3];
+  facts.display_to = o[4];
+  facts.subject = o[5];
 }
 
-void sort_messages(std::vector<SortFacts>& messages, std::span<const SortCriterion> criteria) {
+std::vector<std::uint32_t> sort_order(const std::vector<SortFacts>& messages, std::span<const SortCriterion> criteria) {
   auto compare_key = [](const SortFacts& a, const SortFacts& b, SortKey key) -> int {
     auto cmp = [](const auto& x, const auto& y) { return x < y ? -1 : (y < x ? 1 : 0); };
     switch (key) {
@@ -207,13 +215,95 @@ void sort_messages(std::vector<SortFacts>& messages, std::span<const SortCriteri
     }
     return 0;
   };
-  std::stable_sort(messages.begin(), messages.end(), [&](const SortFacts& a, const SortFacts& b) {
+  std::vector<std::uint32_t> order(messages.size());
+  for (std::uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  // One string key (SORT (SUBJECT) and the like): the keys side by side,
+  // compared without the per-criterion dispatch, first by 8 bytes taken
+  // after the prefix all keys share (as a big-endian integer), and in full
+  // only when those are equal.
+  auto string_key = [](const SortFacts& f, SortKey key) -> const std::string_view* {
+    switch (key) {
+      case SortKey::cc: return &f.cc;
+      case SortKey::from: return &f.from;
+      case SortKey::to: return &f.to;
+      case SortKey::subject: return &f.subject;
+      case SortKey::display_from: return &f.display_from;
+      case SortKey::display_to: return &f.display_to;
+      default: return nullptr;
+    }
+  };
+  if (criteria.size() == 1 && !messages.empty() && string_key(messages.front(), criteria.front().key)) {
+    const SortKey key = criteria.front().key;
+    std::string_view common = *string_key(messages.front(), key);
+    for (const SortFacts& f : messages) {
+      const std::string_view k = *string_key(f, key);
+      std::size_t n = 0;
+      while (n < common.size() && n < k.size() && common[n] == k[n]) ++n;
+      common = common.substr(0, n);
+    }
+    struct Item {
+      std::uint64_t prefix;
+      std::string_view key;
+      std::uint32_t seq, index;
+    };
+    std::vector<Item> items;
+    items.reserve(messages.size());
+    for (std::uint32_t i = 0; i < messages.size(); ++i) {
+      const std::string_view k = *string_key(messages[i], key);
+      std::uint64_t prefix = 0;
+      for (std::size_t j = 0; j < 8; ++j)
+        prefix = (prefix << 8) | (common.size() + j < k.size() ? static_cast<unsigned char>(k[common.size() + j]) : 0u);
+      items.push_back({prefix, k, messages[i].seq, i});
+    }
+    // An LSD radix sort by the prefix (reversed: by its complement), 8 bits
+    // a pass, stable; then each run of equal prefixes (one key shorter, its
+    // zero fill, or longer keys alike in those 8 bytes) sorted in full.
+    const bool reverse = criteria.front().reverse;
+    if (reverse)
+      for (Item& it : items) it.prefix = ~it.prefix;
+    std::vector<Item> spare(items.size());
+    for (int shift = 0; shift < 64; shift += 8) {
+      std::size_t count[257] = {};
+      for (const Item& it : items) ++count[((it.prefix >> shift) & 0xff) + 1];
+      if (count[((items.front().prefix >> shift) & 0xff) + 1] == items.size()) continue;  // one bucket
+      for (int b = 0; b < 256; ++b) count[b + 1] += count[b];
+      for (const Item& it : items) spare[count[(it.prefix >> shift) & 0xff]++] = it;
+      items.swap(spare);
+    }
+    for (std::size_t i = 0; i < items.size();) {
+      std::size_t j = i + 1;
+      while (j < items.size() && items[j].prefix == items[i].prefix) ++j;
+      if (j - i > 1)
+        std::sort(items.begin() + static_cast<std::ptrdiff_t>(i), items.begin() + static_cast<std::ptrdiff_t>(j),
+                  [reverse](const Item& a, const Item& b) {
+                    const int r = a.key.compare(b.key);
+                    if (r != 0) return reverse ? r > 0 : r < 0;
+                    return a.seq != b.seq ? a.seq < b.seq : a.index < b.index;
+                  });
+      i = j;
+    }
+    for (std::size_t i = 0; i < items.size(); ++i) order[i] = items[i].index;
+    return order;
+  }
+  // Ties in sequence order: seq, then the position, as the last words.
+  std::sort(order.begin(), order.end(), [&](std::uint32_t x, std::uint32_t y) {
+    const SortFacts& a = messages[x];
+    const SortFacts& b = messages[y];
     for (const auto& c : criteria) {
       int r = compare_key(a, b, c.key);
       if (r != 0) return c.reverse ? r > 0 : r < 0;
     }
-    return a.seq < b.seq;
+    return a.seq != b.seq ? a.seq < b.seq : x < y;
   });
+  return order;
+}
+
+void sort_messages(std::vector<SortFacts>& messages, std::span<const SortCriterion> criteria) {
+  const std::vector<std::uint32_t> order = sort_order(messages, criteria);
+  std::vector<SortFacts> out;
+  out.reserve(messages.size());
+  for (std::uint32_t i : order) out.push_back(std::move(messages[i]));
+  messages = std::move(out);
 }
 
 }  // namespace imapd

@@ -5,7 +5,9 @@
 // the headers and hands them in.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <memory>
 #include <ctime>
 #include <optional>
 #include <span>
@@ -54,16 +56,19 @@ SortParseResult parse_sort(std::span<const Value> args, bool allow_esort = false
 std::string base_subject(std::string_view subject, bool* is_reply_or_forward = nullptr);
 
 // What one message sorts by; strings already in the i;ascii-casemap form
-// (ASCII letters upper-cased).
+// (ASCII letters upper-cased). The strings are views: into the per-mailbox
+// cache's keys (imapd/mailbox_cache.hpp), or into `owned` when
+// fill_sort_facts made them.
 struct SortFacts {
   std::uint32_t seq = 0;
   std::time_t arrival = 0;   // INTERNALDATE
   std::time_t date = 0;      // Date: in UTC, INTERNALDATE when missing or invalid
   std::uint64_t size = 0;
-  std::string cc, from, to;  // addr-mailbox of the first address (a group: its name)
-  std::string subject;       // base subject
-  std::string display_from, display_to;  // RFC 5957 display name (else addr-spec;
-                                         // a group: its name)
+  std::string_view cc, from, to;  // addr-mailbox of the first address (a group: its name)
+  std::string_view subject;       // base subject
+  std::string_view display_from, display_to;  // RFC 5957 display name (else addr-spec;
+                                              // a group: its name)
+  std::unique_ptr<std::array<std::string, 6>> owned;
 };
 
 // Fills the header-derived fields of `facts` (date falls back to
@@ -71,7 +76,10 @@ struct SortFacts {
 void fill_sort_facts(SortFacts& facts, const lib::rfc5322::Header& header);
 
 // Orders `messages` by the criteria; ties in sequence order (RFC 5256 3:
-// "the order in which they appear in the mailbox").
+// "the order in which they appear in the mailbox"). Sorts indexes, and
+// moves each message once.
 void sort_messages(std::vector<SortFacts>& messages, std::span<const SortCriterion> criteria);
+// The same order as positions into `messages`, which stay where they are.
+std::vector<std::uint32_t> sort_order(const std::vector<SortFacts>& messages, std::span<const SortCriterion> criteria);
 
 }  // namespace imapd

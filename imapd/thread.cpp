@@ -6,7 +6,7 @@
 #include "imapd/thread.hpp"
 
 #include <algorithm>
-#include <map>
+#include <unordered_map>
 
 #include "imapd/sort.hpp"
 #include "lib/ascii.hpp"
@@ -55,16 +55,18 @@ void fill_thread_message(ThreadMessage& m, const lib::rfc5322::Header& header) {
     if (auto parsed = lib::rfc5322::parse_date(*d)) m.date = parsed->time;
   if (auto id = header.value("Message-ID")) {
     auto ids = parse_msg_ids(*id);
-    if (!ids.empty()) m.message_id = ids.front();
+    if (!ids.empty()) m.message_id = m.keep(std::move(ids.front()));
   }
-  if (auto refs = header.value("References")) m.references = parse_msg_ids(*refs);
+  m.references.clear();
+  if (auto refs = header.value("References"))
+    for (auto& r : parse_msg_ids(*refs)) m.references.push_back(m.keep(std::move(r)));
   if (m.references.empty())
     if (auto irt = header.value("In-Reply-To")) {
       auto ids = parse_msg_ids(*irt);
-      if (!ids.empty()) m.references.push_back(ids.front());
+      if (!ids.empty()) m.references.push_back(m.keep(std::move(ids.front())));
     }
   auto subject = header.value("Subject");
-  m.subject = lib::ascii::to_upper(subject ? base_subject(*subject, &m.reply) : std::string());
+  m.subject = m.keep(lib::ascii::to_upper(subject ? base_subject(*subject, &m.reply) : std::string()));
 }
 
 namespace {
@@ -206,8 +208,10 @@ std::string thread_references(std::vector<ThreadMessage> messages) {
   std::sort(messages.begin(), messages.end(),
             [](const ThreadMessage& a, const ThreadMessage& b) { return a.seq < b.seq; });
   Forest f(messages);
-  std::map<std::string, int, std::less<>> by_id;
-  auto container = [&](const std::string& id) {
+  f.nodes.reserve(messages.size() * 2);
+  std::unordered_map<std::string_view, int> by_id;
+  by_id.reserve(messages.size() * 2);
+  auto container = [&](std::string_view id) {
     auto it = by_id.find(id);
     if (it != by_id.end()) return it->second;
     int n = f.add(-1);
@@ -247,7 +251,7 @@ std::string thread_references(std::vector<ThreadMessage> messages) {
   roots = f.prune(roots, true);
   f.sort_siblings(roots);
   // (5) gather the root set by base subject
-  std::map<std::string, int, std::less<>> by_subject;
+  std::unordered_map<std::string_view, int> by_subject;
   auto is_dummy = [&](int n) { return f.node(n).message == -1; };
   auto subject_of = [&](int n) -> const ThreadMessage* { return f.representative(n); };
   for (int r : roots) {

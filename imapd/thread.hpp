@@ -5,6 +5,8 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
+#include <memory>
 #include <ctime>
 #include <optional>
 #include <span>
@@ -34,14 +36,22 @@ struct ThreadParseResult {
 // Parses THREAD's arguments: algorithm charset search-key+.
 ThreadParseResult parse_thread(std::span<const Value> args, const SearchLimits& limits = {});
 
+// The strings are views: into the per-mailbox cache's keys
+// (imapd/mailbox_cache.hpp), or into `owned` (keep()).
 struct ThreadMessage {
   std::uint32_t seq = 0;       // mailbox order, for ties
   std::uint32_t number = 0;    // what the response shows (sequence number or UID)
   std::time_t date = 0;        // Date: in UTC, else INTERNALDATE (set it before fill)
-  std::string message_id;      // without "<>"; empty: none
-  std::vector<std::string> references;  // References, else In-Reply-To's first id
-  std::string subject;         // base subject, upper-cased ASCII
+  std::string_view message_id;      // without "<>"; empty: none
+  std::vector<std::string_view> references;  // References, else In-Reply-To's first id
+  std::string_view subject;    // base subject, upper-cased ASCII
   bool reply = false;          // the subject had a reply or forward marker
+  std::shared_ptr<std::deque<std::string>> owned;
+  // Stores `s` with the message; the view stays valid as the message moves.
+  std::string_view keep(std::string s) {
+    if (!owned) owned = std::make_shared<std::deque<std::string>>();
+    return owned->emplace_back(std::move(s));
+  }
 };
 
 // Fills everything but seq and number from a header; `date` keeps its

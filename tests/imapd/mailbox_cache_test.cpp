@@ -55,7 +55,7 @@ TEST(CacheFile, RoundTrips) {
   b.has_header = false;
   b.header.clear();
   const std::string data = format_cache({&a, &b});
-  EXPECT_EQ(data.rfind("imapd-cache 1\n", 0), 0u);
+  EXPECT_EQ(data.rfind("imapd-cache 2\n", 0), 0u);
   auto parsed = parse_cache(data, "c");
   ASSERT_TRUE(parsed.ok()) << parsed.error().message;
   ASSERT_EQ(parsed->size(), 2u);
@@ -90,20 +90,20 @@ TEST(CacheFile, EveryFlippedByteIsDetected) {
 
 TEST(CacheFile, RejectsOtherVersionsTrailingBytesAndDuplicates) {
   std::string data = two_entry_file();
-  std::string v2 = data;
-  v2.replace(0, 14, "imapd-cache 2\n");
-  auto r = parse_cache(v2, "c");
+  std::string v1 = data;
+  v1.replace(0, 14, "imapd-cache 1\n");
+  auto r = parse_cache(v1, "c");
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.error().message.find("version 2"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("version 1"), std::string::npos) << r.error().message;
   auto t = parse_cache(data + "x", "c");
   ASSERT_FALSE(t.ok());
-  EXPECT_NE(t.error().message.find("after the last record"), std::string::npos);
+  EXPECT_NE(t.error().message.find("trailing bytes"), std::string::npos) << t.error().message;
   CacheEntry a = entry("1.a.host");
   auto d = parse_cache(format_cache({&a, &a}), "c");
   ASSERT_FALSE(d.ok());
   EXPECT_NE(d.error().message.find("twice"), std::string::npos);
   EXPECT_FALSE(parse_cache("", "c").ok());
-  EXPECT_FALSE(parse_cache("imapd-cache 1\n\xff\xff\xff\xff", "c").ok());  // huge count
+  EXPECT_FALSE(parse_cache("imapd-cache 2\n\xff\xff\xff\xff", "c").ok());  // huge count
   CacheEntry slash = entry("../evil");
   EXPECT_FALSE(parse_cache(format_cache({&slash}), "c").ok());
 }
@@ -226,6 +226,45 @@ TEST_F(CacheFolder, ConcurrentWritersNeverLeaveAPartialFile) {
   EXPECT_EQ(on_disk().size(), 50u);
 }
 
+// The key section is read and checked alone; a body record is checked when
+// its entry is first asked for.
+TEST(CacheFile, KeysParseWithoutTheBodies) {
+  CacheEntry a = entry("1.a.host"), b = entry("2.b.host", 7, 5);
+  b.facts.references.clear();
+  b.facts.has_date = false;
+  b.facts.date = 0;
+  const std::string data = format_cache({&a, &b});
+  auto header = parse_cache_header(data.substr(0, cache_header_bytes()), data.size(), "c");
+  ASSERT_TRUE(header.ok()) << header.error().message;
+  EXPECT_EQ(header->count, 2u);
+  const std::string_view keys_part = std::string_view(data).substr(cache_header_bytes(), header->keys_length);
+  auto keys = parse_cache_keys(keys_part, *header, "c");
+  ASSERT_TRUE(keys.ok()) << keys.error().message;
+  ASSERT_EQ(keys->size(), 2u);
+  const CacheKeys& k = (*keys)[0];
+  EXPECT_EQ(k.base, "1.a.host");
+  EXPECT_EQ(k.subject, "S 1.a.host");
+  EXPECT_EQ(k.display_to, "Bob");
+  EXPECT_TRUE(k.has_date && k.reply);
+  EXPECT_EQ(k.date, -86400);
+  std::vector<std::string> refs;
+  k.for_each_reference([&](std::string_view r) { refs.emplace_back(r); });
+  EXPECT_EQ(refs, a.facts.references);
+  EXPECT_FALSE((*keys)[1].has_date);
+  EXPECT_EQ((*keys)[1].body_offset, k.body_length);
+  // A body record decodes to the entry, and refuses a flipped byte.
+  const std::string_view bodies = std::string_view(data).substr(cache_header_bytes() + header->keys_length);
+  CacheEntry back;
+  ASSERT_TRUE(decode_cache_body(bodies.substr((*keys)[1].body_offset), (*keys)[1], back));
+  EXPECT_EQ(back, b);
+  std::string flipped(bodies.substr(0, k.body_length));
+  flipped[flipped.size() / 2] ^= 1;
+  EXPECT_FALSE(decode_cache_body(flipped, k, back));
+  // The header is checked against the file's size.
+  EXPECT_FALSE(parse_cache_header(data, data.size() + 1, "c").ok());
+  EXPECT_FALSE(parse_cache_header(data, data.size() - 1, "c").ok());
+}
+
 const char* const kMessage =
     "From: Alice <alice@example.test>\n"
     "To: bob@example.test\n"
@@ -315,6 +354,128 @@ TEST_F(CacheFolder, ExpungedMessageIsAnsweredFromItsEntryWhenItAgrees) {
   EXPECT_EQ((*mb)->cached(1), nullptr);
   EXPECT_TRUE((*mb)->messages()[1].vanished);
   EXPECT_EQ((*mb)->cached_gone(1), nullptr);
+}
+
+// A garbled key section: the whole file is dropped and rebuilt.
+TEST_F(CacheFolder, CorruptKeySectionIsRebuilt) {
+  {
+    MailboxCache c(folder_);
+    c.put(entry("1.a.host"));
+    c.put(entry("2.b.host"));
+    ASSERT_TRUE(c.flush({"1.a.host", "2.b.host"}).ok());
+  }
+  std::string data = testutil::read_file(file());
+  data[cache_header_bytes() + 60] ^= 0x04;  // inside the first key record
+  testutil::write_file(file(), data);
+  MailboxCache c(folder_);
+  EXPECT_EQ(c.keys("1.a.host"), nullptr);
+  EXPECT_EQ(c.keys("2.b.host"), nullptr);
+  c.put(entry("2.b.host"));
+  ASSERT_TRUE(c.flush({"1.a.host", "2.b.host"}).ok());
+  auto now = on_disk();
+  ASSERT_EQ(now.size(), 1u);
+  EXPECT_EQ(now[0].base, "2.b.host");
+}
+
+// A garbled body record: its keys (checked by the key section's CRC) serve
+// SORT and THREAD, but its entry is not used and the file is rewritten
+// without it at the next flush; the other entries stay.
+TEST_F(CacheFolder, CorruptBodyRecordDropsThatEntry) {
+  {
+    MailboxCache c(folder_);
+    c.put(entry("1.a.host"));
+    c.put(entry("2.b.host"));
+    ASSERT_TRUE(c.flush({"1.a.host", "2.b.host"}).ok());
+  }
+  std::string data = testutil::read_file(file());
+  data[data.size() - 3] ^= 0x10;  // the last body record: 2.b.host's header
+  testutil::write_file(file(), data);
+  MailboxCache c(folder_);
+  const CacheKeys* k = c.keys("2.b.host");
+  ASSERT_NE(k, nullptr);
+  EXPECT_EQ(k->subject, "S 2.b.host");
+  EXPECT_NE(c.find_unchecked("1.a.host"), nullptr);
+  EXPECT_EQ(c.find_unchecked("2.b.host"), nullptr);
+  EXPECT_EQ(c.keys("2.b.host"), nullptr);  // known bad now
+  ASSERT_TRUE(c.flush({"1.a.host", "2.b.host"}).ok());
+  auto now = on_disk();
+  ASSERT_EQ(now.size(), 1u);
+  EXPECT_EQ(now[0].base, "1.a.host");
+}
+
+// A session that loaded the keys keeps reading the file it opened when
+// another session renames a new one over it: its entries match its keys.
+TEST_F(CacheFolder, BodiesComeFromTheFileTheKeysCameFrom) {
+  {
+    MailboxCache c(folder_);
+    c.put(entry("1.a.host", 100));
+    ASSERT_TRUE(c.flush({"1.a.host"}).ok());
+  }
+  MailboxCache reader(folder_);
+  const CacheKeys* k = reader.keys("1.a.host");
+  ASSERT_NE(k, nullptr);
+  EXPECT_EQ(k->file_size, 100u);
+  {
+    MailboxCache other(folder_);
+    CacheEntry e = entry("1.a.host", 200);
+    e.envelope = "(NIL \"other\" NIL NIL NIL NIL NIL NIL NIL NIL)";
+    e.crlf_size = 999;
+    other.put(e);
+    ASSERT_TRUE(other.flush({"1.a.host"}).ok());
+  }
+  const CacheEntry* e = reader.find_named("1.a.host", 100);
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->envelope, entry("1.a.host", 100).envelope);
+  EXPECT_EQ(e->crlf_size, 103u);
+}
+
+TEST_F(CacheFolder, SortKeysAreCheckedLikeEntries) {
+  FolderName name;
+  name.folder = "INBOX";
+  const std::string sized = "1.a.host,S=" + std::to_string(std::string(kMessage).size());
+  deliver(sized, kMessage);                                // ",S=": trusted for its size
+  const std::string path = deliver("2.b.host", kMessage);  // no ",S=": checked by stat
+  std::size_t sized_at = 0;  // its sequence index
+  {
+    auto mb = Mailbox::open(folder_, name, false);
+    ASSERT_TRUE(mb.ok());
+    for (std::size_t i : {0, 1}) {
+      const CacheKeys* k = (*mb)->cached_keys(i);
+      ASSERT_NE(k, nullptr);
+      if (k->base == sized) sized_at = i;
+      EXPECT_EQ(k->subject, "HELLO THERE");
+      EXPECT_EQ(k->message_id, "1@example.test");
+      EXPECT_EQ(k->from, "ALICE");
+      EXPECT_TRUE(k->has_date);
+    }
+  }
+  ASSERT_EQ(on_disk().size(), 2u);
+  // The body section garbled: the keys of the ",S=" message still serve
+  // without the body section being read (a bad record found would have the
+  // file rewritten at close).
+  std::string data = testutil::read_file(file());
+  data[data.size() - 5] ^= 0x01;
+  testutil::write_file(file(), data);
+  {
+    auto mb = Mailbox::open(folder_, name, false);
+    ASSERT_TRUE(mb.ok());
+    const CacheKeys* k = (*mb)->cached_keys(sized_at);
+    ASSERT_NE(k, nullptr);
+    EXPECT_EQ(k->subject, "HELLO THERE");
+  }
+  EXPECT_EQ(testutil::read_file(file()), data);
+  // Replaced under the same name (other size and mtime): stale keys unused.
+  std::string other = kMessage;
+  other.replace(other.find("hello there"), 11, "Re: changed it");
+  testutil::write_file(path, other);
+  struct timeval times[2] = {{1000000000, 0}, {1000000000, 0}};
+  ASSERT_EQ(::utimes(path.c_str(), times), 0);
+  auto mb = Mailbox::open(folder_, name, false);
+  ASSERT_TRUE(mb.ok());
+  const CacheKeys* k = (*mb)->cached_keys(1 - sized_at);
+  ASSERT_NE(k, nullptr);
+  EXPECT_EQ(k->subject, "CHANGED IT");
+  EXPECT_TRUE(k->reply);
 }
 
 }  // namespace

@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <string>
 #include <vector>
 
@@ -168,6 +170,38 @@ TEST(SortMessages, OrdersWithTiesInMailboxOrder) {
   EXPECT_EQ(order({{SortKey::size, false}, {SortKey::arrival, false}}),
             (std::vector<std::uint32_t>{5, 2, 4, 3, 1}));
   EXPECT_EQ(order({{SortKey::arrival, true}}), (std::vector<std::uint32_t>{1, 2, 3, 4, 5}));
+}
+
+// The one-string-key path (a shared prefix skipped, 8 bytes compared as an
+// integer) orders exactly as a plain stable sort of the strings: keys with
+// a long common prefix, NUL and 0xff bytes, keys that extend others.
+TEST(SortMessages, OneStringKeyMatchesAPlainStableSort) {
+  std::vector<std::string> keys;
+  unsigned seed = 7;
+  const std::string alphabet("ab\0\xff", 4);
+  for (int i = 0; i < 600; ++i) {
+    seed = seed * 1103515245 + 12345;
+    std::string k = "COMMON PREFIX OF ALL ";
+    for (unsigned n = (seed >> 16) % 12; n > 0; --n) {
+      seed = seed * 1103515245 + 12345;
+      k.push_back(alphabet[(seed >> 16) % alphabet.size()]);
+    }
+    keys.push_back(k);
+  }
+  for (bool reverse : {false, true}) {
+    std::vector<SortFacts> m(keys.size());
+    for (std::uint32_t i = 0; i < keys.size(); ++i) {
+      m[i].seq = i + 1;
+      m[i].subject = keys[i];
+    }
+    std::vector<std::uint32_t> expected(keys.size());
+    for (std::uint32_t i = 0; i < keys.size(); ++i) expected[i] = i;
+    std::stable_sort(expected.begin(), expected.end(), [&](std::uint32_t a, std::uint32_t b) {
+      return reverse ? keys[b] < keys[a] : keys[a] < keys[b];
+    });
+    const SortCriterion c[] = {{SortKey::subject, reverse}};
+    EXPECT_EQ(sort_order(m, c), expected) << "reverse " << reverse;
+  }
 }
 
 }  // namespace

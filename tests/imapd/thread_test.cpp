@@ -17,9 +17,9 @@ ThreadMessage msg(std::uint32_t seq, std::time_t date, std::string id, std::vect
   ThreadMessage m;
   m.seq = m.number = seq;
   m.date = date;
-  m.message_id = std::move(id);
-  m.references = std::move(refs);
-  m.subject = std::move(subject);
+  m.message_id = m.keep(std::move(id));
+  for (auto& r : refs) m.references.push_back(m.keep(std::move(r)));
+  m.subject = m.keep(std::move(subject));
   m.reply = reply;
   return m;
 }
@@ -58,7 +58,7 @@ TEST(FillThreadMessage, FromHeader) {
   m.date = 999;
   fill_thread_message(m, h);
   EXPECT_EQ(m.message_id, "m@x");
-  EXPECT_EQ(m.references, (std::vector<std::string>{"p@x"}));
+  EXPECT_EQ(m.references, (std::vector<std::string_view>{"p@x"}));
   EXPECT_EQ(m.subject, "PLANS");
   EXPECT_TRUE(m.reply);
   EXPECT_EQ(m.date, 60);
@@ -67,7 +67,7 @@ TEST(FillThreadMessage, FromHeader) {
   ThreadMessage m2;
   m2.date = 999;
   fill_thread_message(m2, h2);
-  EXPECT_EQ(m2.references, (std::vector<std::string>{"a@x", "b@x"}));
+  EXPECT_EQ(m2.references, (std::vector<std::string_view>{"a@x", "b@x"}));
   EXPECT_EQ(m2.date, 999);
 }
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import struct
 import threading
+import time
 import zlib
 from pathlib import Path
 
@@ -105,29 +106,48 @@ def transcript(imap, account, commands=COMMANDS) -> list[list[bytes]]:
 
 
 def parse_cache(data: bytes) -> list[dict]:
-    """The file format, as README.md documents it."""
-    assert data.startswith(b"imapd-cache 1\n")
-    pos = len(b"imapd-cache 1\n")
-    (count,) = struct.unpack_from("<I", data, pos)
-    pos += 4
+    """The file format, as README.md documents it: a header, the key section
+    (sort/thread keys), the body section (ENVELOPE, BODY, BODYSTRUCTURE,
+    header block)."""
+    line = b"imapd-cache 2\n"
+    assert data.startswith(line)
+    pos = len(line)
+    count, keys_length, bodies_length, keys_crc, header_crc = struct.unpack_from("<IQQII", data, pos)
+    assert zlib.crc32(data[pos:pos + 24]) == header_crc
+    pos += 28
+    assert pos + keys_length + bodies_length == len(data)
+    keys = data[pos:pos + keys_length]
+    assert zlib.crc32(keys) == keys_crc
+    body_at = pos + keys_length
+
+    def strings(buf: bytes, p: int, n: int) -> tuple[list[bytes], int]:
+        out = []
+        for _ in range(n):
+            (length,) = struct.unpack_from("<I", buf, p)
+            out.append(buf[p + 4:p + 4 + length])
+            p += 4 + length
+        return out, p
+
     out = []
+    k = 0
     for _ in range(count):
-        length, crc = struct.unpack_from("<II", data, pos)
-        pos += 8
-        payload = data[pos:pos + length]
-        pos += length
-        assert zlib.crc32(payload) == crc
-        size, mtime, crlf, flags = struct.unpack_from("<QqQI", payload, 0)
-        p = 28
-        fields = []
-        for _ in range(6):
-            (n,) = struct.unpack_from("<I", payload, p)
-            fields.append(payload[p + 4:p + 4 + n])
-            p += 4 + n
-        assert p == len(payload)
+        (length,) = struct.unpack_from("<I", keys, k)
+        rec = keys[k + 4:k + 4 + length]
+        k += 4 + length
+        size, mtime, crlf, flags, date, body_length, body_crc = struct.unpack_from("<QqQIqII", rec, 0)
+        fields, p = strings(rec, 44, 8)
+        (nrefs,) = struct.unpack_from("<I", rec, p)
+        refs, p = strings(rec, p + 4, nrefs)
+        assert p == len(rec)
+        body = data[body_at:body_at + body_length]
+        body_at += body_length
+        assert zlib.crc32(body) == body_crc
+        parts, q = strings(body, 0, 4)
+        assert q == len(body)
         out.append(dict(base=fields[0].decode(), size=size, mtime_ns=mtime, crlf=crlf, has_header=bool(flags & 1),
-                        envelope=fields[1], header=fields[4]))
-    assert pos == len(data)
+                        subject=fields[1], message_id=fields[7], references=refs,
+                        envelope=parts[0], header=parts[3]))
+    assert k == len(keys) and body_at == len(data)
     return out
 
 
@@ -169,14 +189,16 @@ def test_second_session_does_not_open_the_message_files(imap, alice):
     assert after[-1][-1].startswith(b"t14 NO"), after[-1]
 
 
-@pytest.mark.parametrize("damage", ["flip", "truncate", "version", "junk", "count"])
+@pytest.mark.parametrize("damage", ["flip", "keys", "truncate", "version", "junk", "count"])
 def test_damaged_cache_file_is_rebuilt_with_a_log_line(imap, alice, damage):
     fill(alice)
     good = transcript(imap, alice)
     cache = alice.maildir / CACHE
     data = bytearray(cache.read_bytes())
-    if damage == "flip":
+    if damage == "flip":  # in the body section (ENVELOPE and the rest)
         data[len(data) // 2] ^= 0x20
+    elif damage == "keys":  # in the key section (SORT and THREAD's keys)
+        data[len(b"imapd-cache 2\n") + 28 + 100] ^= 0x20
     elif damage == "truncate":
         data = data[:len(data) * 2 // 3]
     elif damage == "version":
@@ -301,6 +323,39 @@ def test_concurrent_sessions_leave_a_valid_file(imap, alice):
     assert len(parse_cache((alice.maildir / CACHE).read_bytes())) == len(messages())
     assert "rebuilding" not in imap.log_text()
     assert not list((alice.maildir / "tmp").iterdir())  # no temporary file left behind
+
+
+def test_session_reads_the_file_it_loaded_while_another_rewrites_it(imap, alice):
+    """A session that loaded the key section (SORT) and reads the body
+    section later (FETCH ENVELOPE) reads both from the file it opened, even
+    when another session renamed a new file over it meanwhile."""
+    fill(alice)
+    reference = transcript(imap, alice)
+    cache = alice.maildir / CACHE
+    c = logged_in_raw(imap, alice)
+    try:
+        assert c.command("s", "EXAMINE INBOX")[-1].startswith(b"s OK")
+        assert c.command("t6", COMMANDS[6]) == reference[6]  # SORT: the keys loaded
+        before = cache.stat().st_ino
+        cache.unlink()
+        other = logged_in_raw(imap, alice)  # another session writes a new file at its close
+        assert other.command("s", "EXAMINE INBOX")[-1].startswith(b"s OK")
+        assert other.command("t0", COMMANDS[0]) == reference[0]
+        other.command("z", "LOGOUT")
+        other.close()
+        for _ in range(200):
+            if cache.exists():
+                break
+            time.sleep(0.05)
+        assert cache.stat().st_ino != before
+        for i in (0, 1, 9):
+            assert c.command(f"t{i}", COMMANDS[i]) == reference[i]
+    finally:
+        c.command("z", "LOGOUT")
+        c.close()
+        settle(imap)
+    assert len(parse_cache(cache.read_bytes())) == len(messages())
+    assert "rebuilding" not in imap.log_text()
 
 
 def test_courier_imapd_on_the_same_maildir(imap, alice):
