@@ -45,6 +45,11 @@ struct Handoff {
   static lib::Result<Handoff> from_environment(char** envp);
 };
 
+// What imaplogin puts in imapd's environment unless GLIBC_TUNABLES is set
+// already: no per-thread cache of freed chunks in glibc's malloc (idle
+// memory, issue 16; see imaplogin_main.cpp).
+inline constexpr const char* imapd_malloc_tunables = "GLIBC_TUNABLES=glibc.malloc.tcache_count=0";
+
 // The environment for execve(): `inherited` with every variable of `over`
 // replacing the one of the same name.
 std::vector<std::string> merge_environment(char** inherited, const std::vector<std::string>& over);

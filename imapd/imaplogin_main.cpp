@@ -189,7 +189,14 @@ int parent_main(imapd::Settings& settings, const std::string& remote_ip, int cha
   // variables, the tag, IMAP_TLS, the pipelined commands) on top.
   auto handoff = imapd::Handoff::after_login(redeemed.account, login, h.tag, tls);
   handoff.pipelined = std::move(h.pipelined);
-  std::vector<std::string> keep = imapd::merge_environment(environ, handoff.to_environment());
+  std::vector<std::string> over = handoff.to_environment();
+  // An imapd session is one thread that mostly waits: glibc's per-thread
+  // cache of freed small chunks (tcache) only speeds up threads contending
+  // for the heap, and what it holds after SELECT keeps ~40 KiB of heap
+  // pages resident in every idle session (bench/access/README.md). An admin
+  // who sets GLIBC_TUNABLES for imaplogin decides instead.
+  if (std::getenv("GLIBC_TUNABLES") == nullptr) over.emplace_back(imapd::imapd_malloc_tunables);
+  std::vector<std::string> keep = imapd::merge_environment(environ, over);
   std::vector<char*> envp;
   for (auto& s : keep) envp.push_back(s.data());
   envp.push_back(nullptr);

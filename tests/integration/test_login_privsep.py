@@ -101,6 +101,39 @@ def test_imap_pre_auth_runs_as_the_mail_user_and_the_session_as_the_account(mail
     assert "login ticket" in mail_system.log_text() and "redeemed by uid 0" in mail_system.log_text()
 
 
+def imapd_environment_and_secure(sock: socket.socket) -> tuple[dict[str, str], int]:
+    """The environment of the imapd holding the connection, and its AT_SECURE
+    (non-zero: glibc ignores GLIBC_TUNABLES)."""
+    pids = [pid for pid, p in holders(sock).items() if p["Name"][0] == "imapd"]
+    assert len(pids) == 1, holders(sock)
+    raw = Path(f"/proc/{pids[0]}/environ").read_bytes().split(b"\0")
+    env = dict(kv.decode().split("=", 1) for kv in raw if b"=" in kv)
+    words = Path(f"/proc/{pids[0]}/auxv").read_bytes()
+    aux = [int.from_bytes(words[i:i + 8], "little") for i in range(0, len(words), 8)]
+    at_secure = dict(zip(aux[0::2], aux[1::2])).get(23)  # AT_SECURE
+    return env, at_secure
+
+
+@needs_root
+@pytest.mark.parametrize("admin_value", [None, "glibc.malloc.check=0"])
+def test_imapd_runs_without_malloc_tcache_unless_the_admin_tunes(mail_system, carol, admin_value):
+    """imaplogin gives imapd GLIBC_TUNABLES=glibc.malloc.tcache_count=0 (idle
+    memory, issue 16), and glibc honours it: imapd is not started with
+    AT_SECURE. A GLIBC_TUNABLES the admin set is passed on unchanged."""
+    settings = {} if admin_value is None else {"GLIBC_TUNABLES": admin_value}
+    server = ImapServer(mail_system, "tunables", **settings)
+    try:
+        m = imaplib.IMAP4("127.0.0.1", server.port, timeout=60)
+        m.login(carol.address, carol.password)
+        assert m.select("INBOX")[0] == "OK"
+        env, at_secure = imapd_environment_and_secure(m.sock)
+        assert env.get("GLIBC_TUNABLES") == (admin_value or "glibc.malloc.tcache_count=0"), env
+        assert at_secure == 0
+        m.logout()
+    finally:
+        server.stop()
+
+
 @needs_root
 def test_pop3_pre_auth_runs_as_the_mail_user_and_the_session_as_the_account(mail_system, public_tmp, carol):
     pop3 = Pop3Launcher(mail_system, Path(public_tmp) / "pop3.log")
