@@ -38,6 +38,17 @@ class StateLock : public ::testing::Test {
   void deliver(const std::string& base, const std::string& flags = "") {
     testutil::write_file(folder_ + "/cur/" + base + ":2," + flags, "Subject: x\n\nbody\n");
   }
+  // Two sessions with INBOX selected, holding two messages without flags.
+  std::pair<std::unique_ptr<Mailbox>, std::unique_ptr<Mailbox>> two_sessions_on_two_messages() {
+    deliver("1.a.host");
+    deliver("2.b.host");
+    FolderName name;
+    name.folder = "INBOX";
+    auto one = Mailbox::open(folder_, name, false);
+    auto two = Mailbox::open(folder_, name, false);
+    if (!one.ok() || !two.ok()) return {};
+    return {std::move(*one), std::move(*two)};
+  }
   // Runs fn in another thread while `lock` is held here: true when it
   // finished within a second (the lock did not stop it). The lock is then
   // let go and fn's result waited for, so a blocked call never hangs the test.
@@ -217,15 +228,10 @@ TEST_F(StateLock, RescanWithNothingNewDoesNotWaitForAStore) {
 }
 
 TEST_F(StateLock, CondstoreSessionWaitsForAStoreOthersDoNot) {
-  deliver("1.a.host");
-  deliver("2.b.host");
-  FolderName name;
-  name.folder = "INBOX";
-  auto one = Mailbox::open(folder_, name, false);
-  auto two = Mailbox::open(folder_, name, false);
-  ASSERT_TRUE(one.ok() && two.ok());
-  auto& a = **one;
-  auto& b = **two;
+  auto [one, two] = two_sessions_on_two_messages();
+  ASSERT_TRUE(one && two);
+  auto& a = *one;
+  auto& b = *two;
   // b's STORE holds the modseq lock from its first rename to its record.
   b.begin_batch();
   auto c = b.change_flags(0, {Mailbox::FlagChange::Mode::add, "F", {}});
@@ -252,15 +258,10 @@ TEST_F(StateLock, CondstoreSessionWaitsForAStoreOthersDoNot) {
 }
 
 TEST_F(StateLock, PlainStoresShareTheLockConditionalOnesExcludeThem) {
-  deliver("1.a.host");
-  deliver("2.b.host");
-  FolderName name;
-  name.folder = "INBOX";
-  auto one = Mailbox::open(folder_, name, false);
-  auto two = Mailbox::open(folder_, name, false);
-  ASSERT_TRUE(one.ok() && two.ok());
-  auto& a = **one;
-  auto& b = **two;
+  auto [one, two] = two_sessions_on_two_messages();
+  ASSERT_TRUE(one && two);
+  auto& a = *one;
+  auto& b = *two;
   // Two plain STOREs rename side by side.
   b.begin_batch();
   ASSERT_TRUE(b.change_flags(0, {Mailbox::FlagChange::Mode::add, "F", {}}).ok());
@@ -289,7 +290,7 @@ TEST_F(StateLock, PlainStoresShareTheLockConditionalOnesExcludeThem) {
   a.reload_modseqs();
   EXPECT_GT(a.messages()[0].modseq, before);
   ASSERT_TRUE(a.end_batch().ok());
-  auto three = Mailbox::open(folder_, name, true);
+  auto three = Mailbox::open(folder_, a.name(), true);
   ASSERT_TRUE(three.ok());
   EXPECT_EQ((*three)->messages()[0].modseq, a.messages()[0].modseq);
 }
