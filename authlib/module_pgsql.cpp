@@ -444,25 +444,37 @@ class PgsqlModule final : public Module {
     reload_if_changed();
     if (auto why = login_problem(user); !why.empty()) return ModuleReply::reject(why);
     LoginParts parts = split_login(user, s_.default_domain);
-    Values v{parts.local_part, parts.domain, std::string(service), parts.login, nullptr, nullptr};
+    // local_part and domain are only parameters; login names the account in replies.
+    Values v{std::move(parts.local_part), std::move(parts.domain), std::string(service), parts.login, nullptr,
+             nullptr};
     const Query& q = service == "courier" ? s_.select_courier : s_.select;
-    lib::log::debug_if("DEBUG_LOGIN", 1, "authpgsql: looking up %s (service %s) with %s",
-                       parts.login.c_str(), v.service.c_str(), q.origin.c_str());
-    lib::log::debug_if("DEBUG_LOGIN", 2, "authpgsql: SQL: %s", q.statement.sql.c_str());
+    if (const int debug = lib::log::debug_switch("DEBUG_LOGIN"); debug >= 1) {
+      lib::log::debug_if("DEBUG_LOGIN", 1, "authpgsql: looking up %s (service %s) with %s",
+                         parts.login.c_str(), v.service.c_str(), q.origin.c_str());
+      if (debug >= 2) lib::log::debug_if("DEBUG_LOGIN", 2, "authpgsql: SQL: %s", q.statement.sql.c_str());
+    }
     const auto params = bind(q.statement, v);
-    std::vector<Row> rows;
-    size_t matched = 0;
-    std::vector<std::string> labels;
+    // What the rows handler fills, behind one pointer so the handler fits in
+    // std::function's inline storage (no allocation per request).
+    struct Found {
+      std::vector<Row> rows;
+      size_t matched = 0;
+      std::vector<std::string> custom_labels;  // a custom clause's column names
+    } found;
     auto failure = db_.with_retry([&] {
-      rows.clear();
-      matched = 0;
-      return db_.run(q.statement.sql, params, [&](const PGresult* r) {
+      found.rows.clear();
+      found.matched = 0;
+      return db_.run(q.statement.sql, params, [&found, &q](const PGresult* r) {
         for (int i = 0; i < PQntuples(r); ++i) {
-          if (++matched <= 2) rows.push_back(copy_row(r, i));
-          if (labels.empty()) labels = column_labels(q, r);
+          if (++found.matched <= 2) found.rows.push_back(copy_row(r, i));
+          if (q.custom && found.custom_labels.empty()) found.custom_labels = column_labels(q, r);
         }
       }, nullptr, {});
     });
+    const std::vector<Row>& rows = found.rows;
+    const size_t matched = found.matched;
+    // The generated SELECT's labels are fixed: used in place, not copied.
+    const std::span<const std::string> labels = q.custom ? found.custom_labels : q.columns;
     if (failure) {
       // The login name cannot be represented in the database's encoding:
       // that is the client's input, not an outage.
