@@ -184,8 +184,9 @@ struct CacheBufferUnmap {
   std::size_t length = 0;
   void operator()(char* p) const;
 };
-// Anonymous memory in 2 MiB units with huge pages asked for (one page fault
-// per 2 MiB, not 512): `bytes` rounded up; cache_unmap takes the same count.
+// Anonymous memory of its own mapping (given back whole when the cache
+// goes, never left pinning heap pages): `bytes` rounded up to pages;
+// cache_unmap takes the same count.
 void* cache_map(std::size_t bytes);
 void cache_unmap(void* p, std::size_t bytes);
 // For the vector of a loaded file's slots (megabytes for a big folder).
@@ -269,8 +270,8 @@ class MailboxCache {
   Identity loaded_identity_;
   // The file as loaded: its descriptor (for the body section), key section.
   lib::UniqueFd fd_;
-  // Anonymous memory for a section read (2 MiB-aligned, huge pages asked
-  // for: one page fault, not 512, per 2 MiB read).
+  // Anonymous memory for a section read (its own mapping, unmapped whole
+  // when the cache goes).
   using Buffer = std::unique_ptr<char, CacheBufferUnmap>;
   static Buffer allocate(std::size_t n);
   Buffer keys_data_;
