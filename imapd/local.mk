@@ -164,4 +164,4 @@ imapd_libimapd_a_SOURCES += imapd/message_state.cpp
 tests_imapd_test_SOURCES += tests/imapd/message_state_test.cpp
 
 # Lock-free reads of the state files (bench/imap/README.md, "imaptest stress").
-tests_imapd_test_SOURCES += tests/imapd/state_lock_test.cpp
+tests_imapd_test_SOURCES += tests/imapd/state_lock_test.cpp tests/imapd/maildir_folder_test.hpp

@@ -11,6 +11,7 @@
 #include "imapd/condstore.hpp"
 #include "imapd/mailbox.hpp"
 #include "lib/maildir.hpp"
+#include "tests/imapd/maildir_folder_test.hpp"
 #include "tests/lib/test_util.hpp"
 
 namespace imapd {
@@ -122,18 +123,7 @@ TEST(Modseq, RestartValueNeverGoesBack) {
   EXPECT_EQ(modseq_restart_value(999, 1000), 1000u);
 }
 
-class ModseqFolder : public ::testing::Test {
- protected:
-  void SetUp() override {
-    folder_ = dir_.path() + "/m";
-    ASSERT_TRUE(lib::maildir::create_maildir(folder_).ok());
-  }
-  void deliver(const std::string& base, const std::string& flags = "") {
-    testutil::write_file(folder_ + "/cur/" + base + ":2," + flags, "Subject: x\n\nbody\n");
-  }
-  testutil::TempDir dir_;
-  std::string folder_;
-};
+class ModseqFolder : public MaildirFolderTest {};
 
 TEST_F(ModseqFolder, CorruptFileIsRebuiltAboveEveryOldValue) {
   deliver("1.a.host");

@@ -18,6 +18,7 @@
 #include "imapd/modseq.hpp"
 #include "imapd/uiddb.hpp"
 #include "lib/maildir.hpp"
+#include "tests/imapd/maildir_folder_test.hpp"
 #include "tests/lib/test_util.hpp"
 
 // GCC 12 reports a false -Wfree-nonheap-object on the std::optional<Result>
@@ -29,15 +30,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class StateLock : public ::testing::Test {
+class StateLock : public MaildirFolderTest {
  protected:
-  void SetUp() override {
-    folder_ = dir_.path() + "/m";
-    ASSERT_TRUE(lib::maildir::create_maildir(folder_).ok());
-  }
-  void deliver(const std::string& base, const std::string& flags = "") {
-    testutil::write_file(folder_ + "/cur/" + base + ":2," + flags, "Subject: x\n\nbody\n");
-  }
   // Two sessions with INBOX selected, holding two messages without flags.
   std::pair<std::unique_ptr<Mailbox>, std::unique_ptr<Mailbox>> two_sessions_on_two_messages() {
     deliver("1.a.host");
@@ -72,8 +66,6 @@ class StateLock : public ::testing::Test {
     t.join();
     return std::move(*result);
   }
-  testutil::TempDir dir_;
-  std::string folder_;
 };
 
 TEST_F(StateLock, NumberedMessagesAreLookedUpWithoutTheLock) {
