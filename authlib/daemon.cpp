@@ -2,6 +2,7 @@
 #include "authlib/daemon.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -14,8 +15,10 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "authlib/chain.hpp"
@@ -54,13 +57,52 @@ std::string dirname_of(const std::string& path) {
 // Worker
 
 volatile sig_atomic_t worker_stopping = 0;
-// What the worker is doing, for the SIGALRM handler's last words.
+// What the worker is doing, for the watchdog's last words.
 char current_request[512] = "";
 int request_timeout_s = 30;
 
+// AUTH_TIMEOUT's watchdog, without a system call per request: the worker
+// notes when a request starts (the monotonic clock, read through the vDSO)
+// and the one-shot timer (ITIMER_REAL, SIGALRM) is armed only when it is not
+// already running. When it fires, a request older than AUTH_TIMEOUT ends the
+// worker; a younger one re-arms it for the time that request has left; an
+// idle worker lets it lapse, and the next request arms it again. Under load
+// that is one signal per AUTH_TIMEOUT, not alarm(n) and alarm(0) per request.
+// Lock-free atomics: the handler runs on the worker's own thread.
+std::atomic<long long> request_started_ms{0};  // 0: no request in progress
+std::atomic<bool> watchdog_armed{false};
+static_assert(std::atomic<long long>::is_always_lock_free && std::atomic<bool>::is_always_lock_free);
+
 extern "C" void worker_on_term(int) { worker_stopping = 1; }
 
+long long monotonic_ms() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);  // async-signal-safe
+  return static_cast<long long>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+void arm_watchdog(long long ms) {
+  itimerval t{};
+  t.it_value.tv_sec = static_cast<time_t>(ms / 1000);
+  t.it_value.tv_usec = static_cast<suseconds_t>((ms % 1000) * 1000);
+  if (ms <= 0) t.it_value.tv_usec = 1000;  // 0 would disarm it
+  ::setitimer(ITIMER_REAL, &t, nullptr);
+}
+
 extern "C" void worker_on_alarm(int) {
+  const int saved_errno = errno;
+  const long long started = request_started_ms.load();
+  if (started == 0) {
+    watchdog_armed = false;  // idle: the next request arms it
+    errno = saved_errno;
+    return;
+  }
+  const long long left = started + request_timeout_s * 1000LL - monotonic_ms();
+  if (left > 0) {
+    arm_watchdog(left);
+    errno = saved_errno;
+    return;
+  }
   // Async-signal-safe: only write(2) and _exit. stderr is the log file or
   // syslog's fallback (see run_daemon).
   char msg[768];
@@ -71,6 +113,18 @@ extern "C" void worker_on_alarm(int) {
   if (n > 0) (void)!::write(2, msg, static_cast<size_t>(std::min(n, static_cast<int>(sizeof msg) - 1)));
   ::_exit(ex_tempfail);
 }
+
+// A request starts: AUTH_TIMEOUT counts from now.
+void watchdog_start() {
+  request_started_ms = monotonic_ms();
+  // After the store: a timer that fires in between sees the request and re-arms.
+  if (!watchdog_armed) {
+    watchdog_armed = true;
+    arm_watchdog(request_timeout_s * 1000LL);
+  }
+}
+
+void watchdog_stop() { request_started_ms = 0; }
 
 void set_current_request(const std::string& what) {
   std::snprintf(current_request, sizeof current_request, "%s", what.c_str());
@@ -132,7 +186,10 @@ void delay_failure(const ChainReply& reply, const Peer& peer, const DaemonConfig
   if (delay.count() <= 0) return;
   lib::log::debug("AUTH for %s failed again: answering after %lld ms", reply.user.c_str(),
                   static_cast<long long>(delay.count()));
-  ::usleep(static_cast<useconds_t>(delay.count()) * 1000);
+  // The whole delay, though the watchdog's SIGALRM may interrupt the sleep.
+  timespec left{static_cast<time_t>(delay.count() / 1000), static_cast<long>(delay.count() % 1000) * 1000000};
+  while (::nanosleep(&left, &left) != 0 && errno == EINTR) {
+  }
 }
 
 // One line per request that failed; a successful AUTH or PRE (the bulk of
@@ -155,9 +212,11 @@ void serve_connection(int fd, Chain& chain, const DaemonConfig& config, const Pe
   ro.read_timeout_ms = static_cast<int>(config.request_timeout.count() * 1000);
   ro.idle_timeout_ms = ro.read_timeout_ms;
   ro.line_ending = lib::io::LineEnding::lf_lenient;
+  ro.fd_kind = lib::io::FdKind::socket;  // from accept4: nothing to look at
   lib::io::Reader in(fd, ro);
   lib::io::WriterOptions wo;
   wo.write_timeout_ms = ro.read_timeout_ms;
+  wo.fd_kind = lib::io::FdKind::socket;
   lib::io::Writer out(fd, wo);
 
   // The whole request within request_read_deadline_ms: each read gets what is left.
@@ -335,7 +394,11 @@ std::string why_workers_keep_root(const DaemonConfig& config, const lib::Identit
   ::sigaction(SIGTERM, &sa, nullptr);
   ::sigaction(SIGINT, &sa, nullptr);
   sa.sa_handler = worker_on_alarm;
+  // The watchdog's re-arming ticks (one per AUTH_TIMEOUT under load) must not
+  // fail a blocking call in a module's library: restart what can be restarted.
+  sa.sa_flags = SA_RESTART;
   ::sigaction(SIGALRM, &sa, nullptr);
+  sa.sa_flags = 0;
   sa.sa_handler = SIG_IGN;
   ::sigaction(SIGPIPE, &sa, nullptr);
   ::sigaction(SIGHUP, &sa, nullptr);
@@ -403,9 +466,9 @@ std::string why_workers_keep_root(const DaemonConfig& config, const lib::Identit
       }
     }
     ::unsetenv("TCPREMOTEIP");
-    ::alarm(static_cast<unsigned>(config.request_timeout.count()));
+    watchdog_start();
     serve_connection(fd, chain, config, peer, shared.failures, shared.tickets);
-    ::alarm(0);
+    watchdog_stop();
     slots.end(slot);
   }
   ::_exit(0);

@@ -389,6 +389,9 @@ std::string login_problem(std::string_view user) {
 // ---------------------------------------------------------------------------
 // Loading authpgsqlrc
 
+// How often a worker looks at authpgsqlrc (one stat(2)) for an edit.
+constexpr std::chrono::seconds rc_check_interval{1};
+
 // Identity and age of the file, to notice an edit (Courier rereads a changed
 // authpgsqlrc without a restart). nullopt when it cannot be stat()ed.
 struct FileStamp {
@@ -618,9 +621,16 @@ class PgsqlModule final : public Module {
   }
 
  private:
-  // An edited authpgsqlrc takes effect at the next request, as in Courier; a
-  // broken edit is logged and the previous settings stay.
+  // An edited authpgsqlrc takes effect without a restart, as in Courier; a
+  // broken edit is logged and the previous settings stay. The file is
+  // stat()ed at most once a second (Courier does it at every request), so
+  // every request that starts a second or more after an edit uses it: the
+  // worker's last look at the file, if it was less than a second ago, was
+  // after the edit.
   void reload_if_changed() {
+    const auto t = std::chrono::steady_clock::now();
+    if (t < next_check_) return;
+    next_check_ = t + rc_check_interval;
     auto now = file_stamp(path_);
     if (!now || now == stamp_) return;
     stamp_ = now;
@@ -679,6 +689,7 @@ class PgsqlModule final : public Module {
   Connection db_;
   std::string path_;
   std::optional<FileStamp> stamp_;
+  std::chrono::steady_clock::time_point next_check_{};  // the first request looks
 };
 
 }  // namespace

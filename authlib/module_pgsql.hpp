@@ -35,8 +35,10 @@ namespace authlib {
 // PGSQL_CONNECTION fail here with file:line, the setting and the fix. Does
 // not connect: the first request does, in the worker process, so a database
 // that is down at start-up gives temporary failures, not a dead daemon. As in
-// Courier, a changed authpgsqlrc is reread at the next request (a broken
-// edit is logged and the previous settings stay).
+// Courier, a changed authpgsqlrc is reread without a restart (a broken edit
+// is logged and the previous settings stay): each worker looks at the file at
+// most once a second, so the requests that start a second or more after an
+// edit use it.
 lib::Result<std::unique_ptr<authlib::Module>> make_pgsql_module(const authlib::ModuleContext& context);
 
 namespace pgsql {

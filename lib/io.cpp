@@ -56,12 +56,16 @@ struct Reader::Deadlines {
 };
 
 Reader::Reader(int fd, ReaderOptions opts) : fd_(fd), opts_(opts) {
-  struct stat st;
-  if (::fstat(fd_, &st) == 0) is_socket_ = S_ISSOCK(st.st_mode);
-  int flags = ::fcntl(fd_, F_GETFL);
-  // A socket is read with MSG_DONTWAIT whatever its flags; another blocking descriptor
-  // must be polled first, or read() could wait past the deadline.
-  poll_first_ = !is_socket_ && flags >= 0 && !(flags & O_NONBLOCK);
+  if (opts_.fd_kind == FdKind::socket) {
+    is_socket_ = true;
+  } else {
+    struct stat st;
+    if (::fstat(fd_, &st) == 0) is_socket_ = S_ISSOCK(st.st_mode);
+    int flags = ::fcntl(fd_, F_GETFL);
+    // A socket is read with MSG_DONTWAIT whatever its flags; another blocking descriptor
+    // must be polled first, or read() could wait past the deadline.
+    poll_first_ = !is_socket_ && flags >= 0 && !(flags & O_NONBLOCK);
+  }
   cap_ = std::max(opts_.max_line_bytes + 2, min_reader_buffer);
   // Not zero-filled: only the bytes read are used, and a buffer never
   // written stays out of the process's memory (64 KiB per idle session).
@@ -317,14 +321,20 @@ struct Writer::Deadline {
 };
 
 Writer::Writer(int fd, WriterOptions opts) : fd_(fd), opts_(opts) {
-  struct stat st;
-  if (::fstat(fd_, &st) == 0) {
-    is_socket_ = S_ISSOCK(st.st_mode);
-    is_fifo_ = S_ISFIFO(st.st_mode);
-    is_regular_ = S_ISREG(st.st_mode);
+  if (opts_.fd_kind == FdKind::socket) {
+    // Written with MSG_DONTWAIT whatever its flags; send_file looks at them
+    // itself (nonblocking_ false: it reads them before setting O_NONBLOCK).
+    is_socket_ = true;
+  } else {
+    struct stat st;
+    if (::fstat(fd_, &st) == 0) {
+      is_socket_ = S_ISSOCK(st.st_mode);
+      is_fifo_ = S_ISFIFO(st.st_mode);
+      is_regular_ = S_ISREG(st.st_mode);
+    }
+    int flags = ::fcntl(fd_, F_GETFL);
+    nonblocking_ = flags >= 0 && (flags & O_NONBLOCK);
   }
-  int flags = ::fcntl(fd_, F_GETFL);
-  nonblocking_ = flags >= 0 && (flags & O_NONBLOCK);
   if (opts_.buffer_bytes == 0) opts_.buffer_bytes = 1;
   buf_.reserve(opts_.buffer_bytes);
 }

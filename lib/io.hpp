@@ -32,6 +32,12 @@ enum class LineEnding {
   lf_lenient,   // LF or CRLF end a line; a bare CR is kept or rejected (reject_bare_cr)
 };
 
+// What the caller knows about a descriptor. unknown: the Reader or Writer looks
+// (fstat and fcntl, two system calls) in its constructor. socket: the caller
+// made it (accept, socketpair): a socket, blocking or not, and nothing is
+// looked at. authdaemond makes a Reader and a Writer for every request.
+enum class FdKind { unknown, socket };
+
 enum class ReadStatus {
   ok,
   eof,       // the peer closed the connection (for read_line: before a complete line)
@@ -59,10 +65,11 @@ struct ReaderOptions {
   LineEnding line_ending = LineEnding::crlf_strict;
   bool reject_bare_cr = true;  // lf_lenient only: crlf_strict always rejects it
   bool reject_nul = true;
+  FdKind fd_kind = FdKind::unknown;
 };
 
 // Buffered reader. Does not own fd. Whether fd is a socket and whether it is
-// non-blocking are looked at once, in the constructor.
+// non-blocking are looked at once, in the constructor (unless opts.fd_kind says).
 class Reader {
  public:
   explicit Reader(int fd, ReaderOptions opts = {});
@@ -140,6 +147,7 @@ struct WriterOptions {
   // A deadline for one flush / write_now / send_file call, so a client that stops
   // reading cannot hold the process forever. <= 0: none.
   int write_timeout_ms = 300000;
+  FdKind fd_kind = FdKind::unknown;
 };
 
 // Buffered writer. Does not own fd. The destructor does not flush: call flush(). After

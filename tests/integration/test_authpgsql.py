@@ -18,6 +18,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,8 @@ AUTHTEST = BUILD / "authlib" / "authtest"
 AUTHENUMERATE = BUILD / "authlib" / "authenumerate"
 
 EXIT_OK, EXIT_REJECTED, EXIT_TEMPFAIL = 0, 1, 75
+# authlib/module_pgsql.cpp's rc_check_interval: how often a worker stats authpgsqlrc.
+RC_CHECK_INTERVAL_S = 1.0
 
 pytestmark = pytest.mark.skipif(
     not all(p.exists() for p in (AUTHDAEMOND, AUTHTEST, AUTHENUMERATE)),
@@ -56,6 +59,9 @@ class AuthDaemon(ModuleDaemon):
 
     def write_authpgsqlrc(self, text: str) -> None:
         self.write_module_rc(text)
+        # Each worker looks at the file at most once a second: the requests
+        # that start a second or more after the edit use it.
+        time.sleep(RC_CHECK_INTERVAL_S + 0.1)
 
 
 @pytest.fixture
@@ -511,5 +517,112 @@ def test_workers_run_as_the_mail_user_when_authpgsqlrc_is_readable_to_it(postgre
     os.chown(tmp, 0, mail.pw_gid)
     os.chmod(tmp, 0o640)
     tmp.rename(daemon.pgsqlrc_path)
+    time.sleep(RC_CHECK_INTERVAL_S + 0.1)
     assert_logs_in(daemon, a.address, a)
     assert f"authpgsql: reread {daemon.pgsqlrc_path}" in daemon.log()
+
+
+# ---------------------------------------------------------------------------
+# Deadlines: the 2 s request read deadline and AUTH_TIMEOUT's watchdog (a
+# one-shot timer armed when a request starts and none is running, re-armed
+# from its handler while requests keep coming; authlib/daemon.cpp)
+
+
+def _worker_pids(daemon) -> set[int]:
+    out = subprocess.run(["pgrep", "-P", str(daemon.proc.pid)], capture_output=True, text=True).stdout
+    return {int(p) for p in out.split()}
+
+
+@pytest.fixture
+def start_one_worker(public_tmp: Path):
+    """start_one_worker(authpgsqlrc_text, auth_timeout) -> a running AuthDaemon
+    with daemons=1, so every request meets the same worker."""
+    timeouts = []
+
+    def make(folder: Path, rc_text: str) -> AuthDaemon:
+        d = AuthDaemon(folder, rc_text, daemons=1)
+        d.rc_path.write_text(d.rc_path.read_text().replace("AUTH_TIMEOUT=5", f"AUTH_TIMEOUT={timeouts[-1]}"))
+        return d
+    starter = daemon_starter(public_tmp, make)
+    start = next(starter)
+
+    def start_with(rc_text: str, auth_timeout: int) -> AuthDaemon:
+        timeouts.append(auth_timeout)
+        return start(rc_text)
+    yield start_with
+    with contextlib.suppress(StopIteration):
+        next(starter)
+
+
+def test_stalled_client_is_dropped_and_the_worker_serves_the_next(postgres, start_one_worker):
+    import socket
+    daemon = start_one_worker(postgres.authpgsqlrc(), 4)
+    alice = postgres.account("alice")
+    assert_logs_in(daemon, alice.address, alice)
+    workers = _worker_pids(daemon)
+    assert len(workers) == 1, workers
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(30)
+        s.connect(str(daemon.socket))
+        start = time.monotonic()
+        s.sendall(b"PRE . pop3 ")  # and never the rest
+        assert s.recv(100) == b""
+        waited = time.monotonic() - start
+    assert 1.5 < waited < 3.5, f"half a request held the worker {waited:.1f} s (deadline 2 s)"
+    assert "not complete within 2000 ms" in daemon.log(), backends.log_tail(daemon.log_path)
+    # The same worker (not killed, not replaced) answers the next request at once.
+    start = time.monotonic()
+    assert_logs_in(daemon, alice.address, alice)
+    assert time.monotonic() - start < 2
+    assert _worker_pids(daemon) == workers
+    assert "took longer than AUTH_TIMEOUT" not in daemon.log(), backends.log_tail(daemon.log_path)
+
+
+def test_quick_requests_for_longer_than_auth_timeout_keep_the_worker(postgres, start_one_worker):
+    """The watchdog's timer fires during a run of quick requests; each time it
+    finds a young request and re-arms. Nothing is abandoned, before or after
+    an idle pause that lets the timer lapse."""
+    daemon = start_one_worker(postgres.authpgsqlrc(), 1)
+    alice = postgres.account("alice")
+    assert_logs_in(daemon, alice.address, alice)
+    workers = _worker_pids(daemon)
+    for phase in range(2):
+        end = time.monotonic() + 2.5
+        n = 0
+        while time.monotonic() < end:
+            assert_logs_in(daemon, alice.address, alice)
+            n += 1
+        assert n >= 5, n
+        time.sleep(1.5)  # idle: the timer lapses; the next request arms it again
+    assert _worker_pids(daemon) == workers, daemon.log()
+    assert "took longer than AUTH_TIMEOUT" not in daemon.log(), backends.log_tail(daemon.log_path)
+
+
+def test_backend_hung_past_auth_timeout_abandons_the_request(postgres, start_one_worker):
+    """PGSQL_STATEMENT_TIMEOUT longer than AUTH_TIMEOUT (a mistake): the watchdog
+    still ends the request at AUTH_TIMEOUT, armed afresh after an idle spell,
+    the client gets a temporary failure, and a new worker serves the next one."""
+    daemon = start_one_worker(postgres.authpgsqlrc(PGSQL_STATEMENT_TIMEOUT="20"), 2)
+    alice = postgres.account("alice")
+    assert_logs_in(daemon, alice.address, alice)
+    workers = _worker_pids(daemon)
+    time.sleep(2.5)  # idle longer than AUTH_TIMEOUT: the watchdog's timer has lapsed
+    backend_pids = [int(pid) for (pid,) in postgres.query(
+        f"SELECT pid FROM pg_stat_activity WHERE usename = {backends.pg_quote(postgres.role)}")]
+    assert backend_pids, "authdaemond's worker holds no connection"
+    for pid in backend_pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        start = time.monotonic()
+        cp = daemon.authtest(alice.address, alice.password)
+        waited = time.monotonic() - start
+        assert cp.returncode == EXIT_TEMPFAIL, daemon.explain(cp)
+        assert 1.5 < waited < 5, f"the request was abandoned after {waited:.1f} s (AUTH_TIMEOUT=2)"
+        backends.poll_until(lambda: "took longer than AUTH_TIMEOUT=2s and was abandoned" in daemon.log(),
+                            what="the watchdog's log line", timeout_s=10)
+    finally:
+        for pid in backend_pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+    assert_logs_in(daemon, alice.address, alice)
+    assert _worker_pids(daemon) and _worker_pids(daemon) != workers

@@ -503,6 +503,65 @@ TEST(Writer, StalledPeerTimesOut) {
   }
 }
 
+// FdKind::socket: the caller says what fd is and the constructors look at
+// nothing (authdaemond, a Reader and a Writer per request). Blocking or not,
+// the socket is still read and written within the deadlines, and a blocking
+// one stays blocking.
+TEST(FdKindSocket, DeadlinesHoldWithoutLooking) {
+  for (bool nonblocking : {false, true}) {
+    SCOPED_TRACE(nonblocking ? "non-blocking" : "blocking");
+    auto [a, b] = socket_pair();
+    if (nonblocking) set_nonblocking(a.get());
+    ReaderOptions ro;
+    ro.read_timeout_ms = 50;
+    ro.idle_timeout_ms = 50;
+    ro.line_ending = LineEnding::lf_lenient;
+    ro.fd_kind = lib::io::FdKind::socket;
+    lib::io::Reader reader(a.get(), ro);
+    std::string line;
+    ASSERT_TRUE(write_all(b.get(), "PRE . pop3 "));
+    EXPECT_EQ(reader.read_line(line), ReadStatus::timeout);  // half a request: no hang
+    ASSERT_TRUE(write_all(b.get(), "alice\n"));
+    EXPECT_EQ(reader.read_line(line), ReadStatus::ok);
+    EXPECT_EQ(line, "PRE . pop3 alice");
+
+    WriterOptions wo;
+    wo.write_timeout_ms = 50;
+    wo.fd_kind = lib::io::FdKind::socket;
+    lib::io::Writer writer(a.get(), wo);
+    ASSERT_TRUE(writer.write_now("FAIL\n").ok());
+    char got[16] = {};
+    EXPECT_EQ(read(b.get(), got, sizeof got), 5);
+    EXPECT_STREQ(got, "FAIL\n");
+    auto r = writer.write_now(std::string(8 * 1024 * 1024, 'z'));  // nobody reads
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.error().message.find("timed out after 50 ms"), std::string::npos) << r.error().message;
+    EXPECT_EQ(fcntl(a.get(), F_GETFL) & O_NONBLOCK, nonblocking ? O_NONBLOCK : 0);
+  }
+}
+
+TEST(FdKindSocket, SendFileStillWorks) {
+  testutil::TempDir dir;
+  const std::string content = pattern(300000);
+  testutil::write_file(dir / "msg", content);
+  UniqueFd file(open((dir / "msg").c_str(), O_RDONLY | O_CLOEXEC));
+  ASSERT_TRUE(file);
+  auto [a, b] = socket_pair();
+  std::string got;
+  std::thread reader([&, fd = b.get()] { got = read_all(fd); });
+  {
+    WriterOptions wo;
+    wo.fd_kind = lib::io::FdKind::socket;
+    lib::io::Writer writer(a.get(), wo);
+    writer.append("+OK\r\n");
+    ASSERT_TRUE(writer.send_file(file.get(), 0, content.size()).ok());
+    EXPECT_EQ(fcntl(a.get(), F_GETFL) & O_NONBLOCK, 0);  // blocking again afterwards
+  }
+  a.reset();
+  reader.join();
+  EXPECT_EQ(got, "+OK\r\n" + content);
+}
+
 TEST(Writer, SendFileOverEveryDestination) {
   testutil::TempDir dir;
   const std::string content = pattern(300000);
