@@ -114,11 +114,12 @@ class Connection {
   // One of the module's statements, prepared on this connection the first
   // time it runs (and again after a reconnect, which starts a new session):
   // the server parses and plans it once, not on every request. on_row sees
-  // every result holding rows (one row each in single-row mode). affected
-  // gets the command's row count for INSERT/UPDATE/DELETE, -1 for a query.
+  // every result holding rows (one row each when row_by_row: single-row
+  // mode, so a large result is never held whole). affected gets the
+  // command's row count for INSERT/UPDATE/DELETE, -1 for a query.
   std::optional<DbFailure> run(const std::string& sql, const std::vector<const char*>& params,
                                const RowFn& on_row, long long* affected,
-                               std::span<const std::string_view> secrets) {
+                               std::span<const std::string_view> secrets, bool row_by_row = false) {
     if (affected) *affected = -1;
     if (!conn_) return DbFailure{false, {}, "no connection to PostgreSQL at " + s_.server};
     for (int attempt = 0;; ++attempt) {
@@ -131,7 +132,7 @@ class Connection {
         if (auto f = drain(c, nullptr, nullptr, secrets)) return f;
         it = prepared_.emplace(sql, std::move(name)).first;
       }
-      auto f = execute(sql, params, on_row, affected, secrets, it->second.c_str());
+      auto f = execute(sql, params, on_row, affected, secrets, it->second.c_str(), row_by_row);
       // 26000: the session lost the statement (DISCARD ALL by a pooler):
       // prepare it again, once.
       if (!f || f->sqlstate != "26000" || attempt > 0 || !conn_) return f;
@@ -141,7 +142,7 @@ class Connection {
 
   // A statement without parameters or rows (BEGIN, COMMIT, ROLLBACK).
   std::optional<DbFailure> command(const char* sql) {
-    return execute(sql, {}, nullptr, nullptr, {}, nullptr);
+    return execute(sql, {}, nullptr, nullptr, {}, nullptr, false);
   }
 
   const ConnectionSettings& settings() const { return s_; }
@@ -162,7 +163,8 @@ class Connection {
   // its results.
   std::optional<DbFailure> execute(const std::string& sql, const std::vector<const char*>& params,
                                    const RowFn& on_row, long long* affected,
-                                   std::span<const std::string_view> secrets, const char* prepared) {
+                                   std::span<const std::string_view> secrets, const char* prepared,
+                                   bool row_by_row) {
     if (affected) *affected = -1;
     if (!conn_) return DbFailure{false, {}, "no connection to PostgreSQL at " + s_.server};
     PGconn* c = conn_.get();
@@ -171,7 +173,8 @@ class Connection {
                               : PQsendQueryParams(c, sql.c_str(), static_cast<int>(params.size()), nullptr,
                                                   params.data(), nullptr, nullptr, 0);
     if (!sent) return conn_failure(c, "sending the statement failed");
-    PQsetSingleRowMode(c);  // if refused, results arrive whole; both are handled below
+    // If refused, results arrive whole; both are handled below.
+    if (row_by_row) PQsetSingleRowMode(c);
     return drain(c, on_row, affected, secrets);
   }
 
@@ -310,7 +313,7 @@ class Connection {
     // worker is never stuck behind a lock or a runaway clause.
     const std::string set = "SET statement_timeout = " +
                             std::to_string(s_.statement_timeout.count() * 1000);
-    if (auto f = execute(set, {}, nullptr, nullptr, {}, nullptr)) {
+    if (auto f = execute(set, {}, nullptr, nullptr, {}, nullptr, false)) {
       f->text = "setting statement_timeout on " + server() + " failed: " + f->text;
       f->connection_lost = conn_ && PQstatus(conn_.get()) != CONNECTION_OK;
       return f;
@@ -467,12 +470,16 @@ class PgsqlModule final : public Module {
     auto failure = db_.with_retry([&] {
       found.rows.clear();
       found.matched = 0;
+      // The generated query matches one row (a few if the login column is
+      // not unique): its result comes whole, one PGresult rather than one a
+      // row and an empty last one. An admin's clause may match a whole
+      // table: row by row, two kept.
       return db_.run(q.statement.sql, params, [&found, &q](const PGresult* r) {
         for (int i = 0; i < PQntuples(r); ++i) {
           if (++found.matched <= 2) found.rows.push_back(copy_row(r, i));
           if (q.custom && found.custom_labels.empty()) found.custom_labels = column_labels(q, r);
         }
-      }, nullptr, {});
+      }, nullptr, {}, q.custom);
     });
     const std::vector<Row>& rows = found.rows;
     const size_t matched = found.matched;
@@ -604,7 +611,7 @@ class PgsqlModule final : public Module {
           ++delivered;
           fn(*account);
         }
-      }, nullptr, {});
+      }, nullptr, {}, true);
       // Rows already handed out cannot be taken back: no retry after them.
       if (f && delivered > 0) f->connection_lost = false;
       return f;
