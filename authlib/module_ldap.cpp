@@ -168,6 +168,11 @@ class LdapConnection {
         {LDAP_OPT_TIMEOUT, &tv, "LDAP_OPT_TIMEOUT"},
         {LDAP_OPT_DEREF, &deref, "LDAP_OPT_DEREF"},
         {LDAP_OPT_REFERRALS, LDAP_OPT_OFF, "LDAP_OPT_REFERRALS"},
+        // authdaemond's AUTH_TIMEOUT watchdog (authlib/daemon.cpp) re-arms
+        // itself with a SIGALRM while requests keep coming: a wait it
+        // interrupts goes on (without this, libldap takes the EINTR of its
+        // poll() for a server that is down).
+        {LDAP_OPT_RESTART, LDAP_OPT_ON, "LDAP_OPT_RESTART"},
     };
     for (const Option& o : options) {
       rc = ::ldap_set_option(h.get(), o.option, o.value);
