@@ -18,6 +18,7 @@
 #include <tuple>
 
 #include "lib/log.hpp"
+#include "lib/privileges.hpp"
 #include "lib/unique_fd.hpp"
 #include "tls/context.hpp"
 #include "tls/couriertls_options.hpp"
@@ -97,7 +98,35 @@ struct InProcessTls::State {
   std::vector<FileStamp> stamps;
   std::chrono::steady_clock::time_point checked{};
   std::chrono::steady_clock::time_point built{};
+  // Whom each connection's process drops to (-user, else the mail user when
+  // couriertcpd runs as root), resolved with the context, and the MAILUSER
+  // it was resolved for: a connection whose access-file entry sets another
+  // resolves its own, as couriertls would.
+  std::optional<lib::Identity> run_as;
+  std::optional<std::string> run_as_mailuser;
 };
+
+namespace {
+
+std::optional<std::string> env_value(const EnvVars& env, std::string_view name) {
+  auto it = env.find(name);
+  if (it == env.end()) return std::nullopt;
+  return it->second;
+}
+
+// serve_connection's identity, resolved now; nothing when it cannot be (each
+// connection then resolves it and says what is wrong).
+void resolve_run_as(InProcessTls::State& st, const EnvVars& env) {
+  st.run_as.reset();
+  st.run_as_mailuser = env_value(env, "MAILUSER");
+  if (!st.options.user.empty()) {
+    if (auto who = lib::resolve_identity(st.options.user, ""); who) st.run_as = std::move(*who);
+  } else if (::geteuid() == 0) {
+    if (auto who = lib::mail_user(); who) st.run_as = std::move(*who);
+  }
+}
+
+}  // namespace
 
 InProcessTls::InProcessTls(std::unique_ptr<State> state) : state_(std::move(state)) {}
 InProcessTls::~InProcessTls() = default;
@@ -134,8 +163,13 @@ std::unique_ptr<InProcessTls> InProcessTls::prepare(const std::string& program_p
   tls::ContextOptions ctx_options;
   ctx_options.role = tls::Role::server;
   auto context = tls::Context::create(state->settings, ctx_options);
-  if (context) state->context.emplace(std::move(*context));
-  else if (problem) *problem = context.error().message;
+  resolve_run_as(*state, env);
+  if (context) {
+    context->warm_up();
+    state->context.emplace(std::move(*context));
+  } else if (problem) {
+    *problem = context.error().message;
+  }
   return std::unique_ptr<InProcessTls>(new InProcessTls(std::move(state)));
 }
 
@@ -161,7 +195,11 @@ void InProcessTls::check_files() {
     return;
   }
   if (changed) lib::log::info("TLS files changed: serving %s from now on", context->certificate_path().c_str());
+  context->warm_up();
   state_->context.emplace(std::move(*context));
+  EnvVars env;
+  if (const char* mail_user = std::getenv("MAILUSER")) env.emplace("MAILUSER", mail_user);
+  resolve_run_as(*state_, env);
 }
 
 pid_t InProcessTls::spawn(int fd, const EnvVars& vars, bool stderr_to_socket) {
@@ -210,7 +248,9 @@ pid_t InProcessTls::spawn(int fd, const EnvVars& vars, bool stderr_to_socket) {
   for (const auto& warning : context.warnings())
     if (warning != ticket_warning) lib::log::warning("%s", warning.c_str());  // said once, below
   if (ticket_warning) lib::log::warning("%s", ticket_warning->c_str());
-  int rc = tls::serve_connection(st.options, *settings, context, 0, lib::UniqueFd());
+  const lib::Identity* run_as = nullptr;
+  if (st.run_as && env_value(vars, "MAILUSER") == st.run_as_mailuser) run_as = &*st.run_as;
+  int rc = tls::serve_connection(st.options, *settings, context, 0, lib::UniqueFd(), run_as);
   std::fflush(nullptr);
   _exit(rc);
 }
