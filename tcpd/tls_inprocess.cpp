@@ -20,6 +20,7 @@
 #include "lib/log.hpp"
 #include "lib/privileges.hpp"
 #include "lib/unique_fd.hpp"
+#include "tcpd/server.hpp"  // inherited_environment
 #include "tls/context.hpp"
 #include "tls/couriertls_options.hpp"
 #include "tls/couriertls_serve.hpp"
@@ -59,16 +60,16 @@ bool readable(const std::string& path) { return !path.empty() && ::access(path.c
 // there) and each $TLS_CERTFILE.* file in it.
 using FileStamp = std::tuple<std::string, dev_t, ino_t, off_t, long, long>;
 
+FileStamp file_stamp(const std::string& path) {
+  struct stat sb {};
+  if (::stat(path.c_str(), &sb) != 0) return {path, 0, 0, -1, 0, 0};
+  return {path, sb.st_dev, sb.st_ino, sb.st_size, sb.st_mtim.tv_sec, sb.st_mtim.tv_nsec};
+}
+
 std::vector<FileStamp> file_stamps(const tls::Settings& s) {
   std::vector<FileStamp> out;
   auto add = [&out](const std::string& path) {
-    struct stat sb {};
-    if (path.empty()) return;
-    if (::stat(path.c_str(), &sb) != 0) {
-      out.emplace_back(path, 0, 0, -1, 0, 0);
-      return;
-    }
-    out.emplace_back(path, sb.st_dev, sb.st_ino, sb.st_size, sb.st_mtim.tv_sec, sb.st_mtim.tv_nsec);
+    if (!path.empty()) out.push_back(file_stamp(path));
   };
   for (const auto* path : {&s.certfile, &s.private_keyfile, &s.dhparams, &s.trustcerts}) add(*path);
   if (s.certfile.empty()) return out;
@@ -104,6 +105,7 @@ struct InProcessTls::State {
   // resolves its own, as couriertls would.
   std::optional<lib::Identity> run_as;
   std::optional<std::string> run_as_mailuser;
+  std::vector<FileStamp> account_stamps;  // /etc/passwd and /etc/group when run_as was resolved
 };
 
 namespace {
@@ -116,7 +118,11 @@ std::optional<std::string> env_value(const EnvVars& env, std::string_view name) 
 
 // serve_connection's identity, resolved now; nothing when it cannot be (each
 // connection then resolves it and says what is wrong).
+// The files the mail user's uid, gid and groups come from.
+std::vector<FileStamp> account_stamps() { return {file_stamp("/etc/passwd"), file_stamp("/etc/group")}; }
+
 void resolve_run_as(InProcessTls::State& st, const EnvVars& env) {
+  st.account_stamps = account_stamps();
   st.run_as.reset();
   st.run_as_mailuser = env_value(env, "MAILUSER");
   if (!st.options.user.empty()) {
@@ -177,6 +183,8 @@ void InProcessTls::check_files() {
   auto now = std::chrono::steady_clock::now();
   if (now - state_->checked < files_check_interval) return;
   state_->checked = now;
+  if (account_stamps() != state_->account_stamps)  // the mail user may have changed: resolved again
+    resolve_run_as(*state_, inherited_environment(environ));
   auto stamps = file_stamps(state_->settings);
   bool changed = stamps != state_->stamps;
   if (!changed && now - state_->built < context_max_age) return;
@@ -197,9 +205,6 @@ void InProcessTls::check_files() {
   if (changed) lib::log::info("TLS files changed: serving %s from now on", context->certificate_path().c_str());
   context->warm_up();
   state_->context.emplace(std::move(*context));
-  EnvVars env;
-  if (const char* mail_user = std::getenv("MAILUSER")) env.emplace("MAILUSER", mail_user);
-  resolve_run_as(*state_, env);
 }
 
 pid_t InProcessTls::spawn(int fd, const EnvVars& vars, bool stderr_to_socket) {
