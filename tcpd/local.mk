@@ -24,6 +24,10 @@ sbin_PROGRAMS += tcpd/couriertcpd tcpd/makesmtpaccess tcpd/makesmtpaccess-msa tc
 tcpd_couriertcpd_CPPFLAGS = $(AM_CPPFLAGS) $(OPENSSL_CFLAGS)
 tcpd_couriertcpd_SOURCES = tcpd/couriertcpd_main.cpp tcpd/tls_inprocess.cpp tcpd/tls_inprocess.hpp
 tcpd_couriertcpd_LDADD = tls/libtls.a $(TCPD_LIBS)
+# -z now: every symbol is bound once, at start; lazily bound, each
+# connection's forked process would look up (and write into its copy of the
+# GOT) every function only a connection uses.
+tcpd_couriertcpd_LDFLAGS = $(AM_LDFLAGS) -Wl,-z,now
 # One program under Courier's three names: the name picks the config files.
 tcpd_makesmtpaccess_SOURCES = tcpd/makeaccess_main.cpp
 tcpd_makesmtpaccess_LDADD = $(TCPD_LIBS)

@@ -18,7 +18,9 @@
 #include <tuple>
 
 #include "lib/log.hpp"
+#include "lib/privileges.hpp"
 #include "lib/unique_fd.hpp"
+#include "tcpd/server.hpp"  // inherited_environment
 #include "tls/context.hpp"
 #include "tls/couriertls_options.hpp"
 #include "tls/couriertls_serve.hpp"
@@ -58,16 +60,16 @@ bool readable(const std::string& path) { return !path.empty() && ::access(path.c
 // there) and each $TLS_CERTFILE.* file in it.
 using FileStamp = std::tuple<std::string, dev_t, ino_t, off_t, long, long>;
 
+FileStamp file_stamp(const std::string& path) {
+  struct stat sb {};
+  if (::stat(path.c_str(), &sb) != 0) return {path, 0, 0, -1, 0, 0};
+  return {path, sb.st_dev, sb.st_ino, sb.st_size, sb.st_mtim.tv_sec, sb.st_mtim.tv_nsec};
+}
+
 std::vector<FileStamp> file_stamps(const tls::Settings& s) {
   std::vector<FileStamp> out;
   auto add = [&out](const std::string& path) {
-    struct stat sb {};
-    if (path.empty()) return;
-    if (::stat(path.c_str(), &sb) != 0) {
-      out.emplace_back(path, 0, 0, -1, 0, 0);
-      return;
-    }
-    out.emplace_back(path, sb.st_dev, sb.st_ino, sb.st_size, sb.st_mtim.tv_sec, sb.st_mtim.tv_nsec);
+    if (!path.empty()) out.push_back(file_stamp(path));
   };
   for (const auto* path : {&s.certfile, &s.private_keyfile, &s.dhparams, &s.trustcerts}) add(*path);
   if (s.certfile.empty()) return out;
@@ -97,7 +99,40 @@ struct InProcessTls::State {
   std::vector<FileStamp> stamps;
   std::chrono::steady_clock::time_point checked{};
   std::chrono::steady_clock::time_point built{};
+  // Whom each connection's process drops to (-user, else the mail user when
+  // couriertcpd runs as root), resolved with the context, and the MAILUSER
+  // it was resolved for: a connection whose access-file entry sets another
+  // resolves its own, as couriertls would.
+  std::optional<lib::Identity> run_as;
+  std::optional<std::string> run_as_mailuser;
+  std::vector<FileStamp> account_stamps;  // /etc/passwd and /etc/group when run_as was resolved
 };
+
+namespace {
+
+std::optional<std::string> env_value(const EnvVars& env, std::string_view name) {
+  auto it = env.find(name);
+  if (it == env.end()) return std::nullopt;
+  return it->second;
+}
+
+// serve_connection's identity, resolved now; nothing when it cannot be (each
+// connection then resolves it and says what is wrong).
+// The files the mail user's uid, gid and groups come from.
+std::vector<FileStamp> account_stamps() { return {file_stamp("/etc/passwd"), file_stamp("/etc/group")}; }
+
+void resolve_run_as(InProcessTls::State& st, const EnvVars& env) {
+  st.account_stamps = account_stamps();
+  st.run_as.reset();
+  st.run_as_mailuser = env_value(env, "MAILUSER");
+  if (!st.options.user.empty()) {
+    if (auto who = lib::resolve_identity(st.options.user, ""); who) st.run_as = std::move(*who);
+  } else if (::geteuid() == 0) {
+    if (auto who = lib::mail_user(); who) st.run_as = std::move(*who);
+  }
+}
+
+}  // namespace
 
 InProcessTls::InProcessTls(std::unique_ptr<State> state) : state_(std::move(state)) {}
 InProcessTls::~InProcessTls() = default;
@@ -134,8 +169,13 @@ std::unique_ptr<InProcessTls> InProcessTls::prepare(const std::string& program_p
   tls::ContextOptions ctx_options;
   ctx_options.role = tls::Role::server;
   auto context = tls::Context::create(state->settings, ctx_options);
-  if (context) state->context.emplace(std::move(*context));
-  else if (problem) *problem = context.error().message;
+  resolve_run_as(*state, env);
+  if (context) {
+    context->warm_up();
+    state->context.emplace(std::move(*context));
+  } else if (problem) {
+    *problem = context.error().message;
+  }
   return std::unique_ptr<InProcessTls>(new InProcessTls(std::move(state)));
 }
 
@@ -143,6 +183,8 @@ void InProcessTls::check_files() {
   auto now = std::chrono::steady_clock::now();
   if (now - state_->checked < files_check_interval) return;
   state_->checked = now;
+  if (account_stamps() != state_->account_stamps)  // the mail user may have changed: resolved again
+    resolve_run_as(*state_, inherited_environment(environ));
   auto stamps = file_stamps(state_->settings);
   bool changed = stamps != state_->stamps;
   if (!changed && now - state_->built < context_max_age) return;
@@ -161,6 +203,7 @@ void InProcessTls::check_files() {
     return;
   }
   if (changed) lib::log::info("TLS files changed: serving %s from now on", context->certificate_path().c_str());
+  context->warm_up();
   state_->context.emplace(std::move(*context));
 }
 
@@ -210,7 +253,9 @@ pid_t InProcessTls::spawn(int fd, const EnvVars& vars, bool stderr_to_socket) {
   for (const auto& warning : context.warnings())
     if (warning != ticket_warning) lib::log::warning("%s", warning.c_str());  // said once, below
   if (ticket_warning) lib::log::warning("%s", ticket_warning->c_str());
-  int rc = tls::serve_connection(st.options, *settings, context, 0, lib::UniqueFd());
+  const lib::Identity* run_as = nullptr;
+  if (st.run_as && env_value(vars, "MAILUSER") == st.run_as_mailuser) run_as = &*st.run_as;
+  int rc = tls::serve_connection(st.options, *settings, context, 0, lib::UniqueFd(), run_as);
   std::fflush(nullptr);
   _exit(rc);
 }

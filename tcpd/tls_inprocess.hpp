@@ -27,7 +27,15 @@
 //     change again; the context is also built again every hour, so that a
 //     certificate past its end date is refused as couriertls refuses it;
 //   - TLS_CACHEFILE's ticket keys are read for each connection, so rotation and
-//     resumption across processes work as with couriertls.
+//     resumption across processes work as with couriertls;
+//   - each context, once built, runs a handshake with itself in memory
+//     (tls::Context::warm_up), so OpenSSL's first-use work is done once in
+//     couriertcpd and not again in every connection's process (a copy of the
+//     private key signs there, so each process still makes its own RSA
+//     blinding value);
+//   - whom the processes drop to (-user, or the mail user) is looked up once,
+//     and again when /etc/passwd or /etc/group changes; a connection whose
+//     access-file entry sets another MAILUSER looks its own up.
 // TCPD_TLS_INPROCESS=0 in the environment turns this off (every connection
 // execs couriertls).
 #pragma once

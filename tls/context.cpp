@@ -525,6 +525,73 @@ std::optional<std::string> Context::reload_ticket_keys() {
   return std::nullopt;
 }
 
+namespace {
+
+// Drives a client and a server SSL joined by a BIO pair until both finish the
+// handshake; false when either fails or it does not end in a few rounds.
+bool memory_handshake(SSL* client, SSL* server) {
+  for (int round = 0; round < 16; ++round) {
+    int c = SSL_do_handshake(client);
+    if (c != 1) {
+      int err = SSL_get_error(client, c);
+      if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) return false;
+    }
+    int s = SSL_do_handshake(server);
+    if (s != 1) {
+      int err = SSL_get_error(server, s);
+      if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) return false;
+    }
+    if (c == 1 && s == 1) {
+      // TLS 1.3: the client reads what the server sent after its Finished
+      // (tickets), as a real client's first read would.
+      char byte;
+      (void)SSL_read(client, &byte, 0);
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+int Context::warm_up() const {
+  if (state_->options.role != Role::server) return 0;
+  SSL_CTX* server_ctx = state_->ctx.get();
+  EVP_PKEY* key = SSL_CTX_get0_privatekey(server_ctx);
+  X509* cert = SSL_CTX_get0_certificate(server_ctx);
+  if (!key || !cert) return 0;
+  int done = 0;
+  for (int version : {TLS1_3_VERSION, TLS1_2_VERSION}) {
+    if (version < state_->settings.protocols.min_version ||
+        (state_->settings.protocols.max_version != 0 && version > state_->settings.protocols.max_version))
+      continue;
+    ERR_clear_error();
+    SslCtx client_ctx(SSL_CTX_new(TLS_client_method()));
+    if (!client_ctx) break;
+    SSL_CTX_set_verify(client_ctx.get(), SSL_VERIFY_NONE, nullptr);
+    SSL_CTX_set_min_proto_version(client_ctx.get(), version);
+    SSL_CTX_set_max_proto_version(client_ctx.get(), version);
+    Ssl client(SSL_new(client_ctx.get()));
+    Ssl server(SSL_new(server_ctx));
+    EvpPkey copy(EVP_PKEY_dup(key));
+    if (!client || !server || !copy) break;
+    // The copy replaces the key in this connection's own certificate slot
+    // only (SSL_new made it from the context's; the context keeps its key).
+    if (SSL_use_certificate(server.get(), cert) != 1 || SSL_use_PrivateKey(server.get(), copy.get()) != 1) break;
+    SSL_set_verify(server.get(), SSL_VERIFY_NONE, nullptr);
+    BIO* client_bio = nullptr;
+    BIO* server_bio = nullptr;
+    if (BIO_new_bio_pair(&client_bio, 0, &server_bio, 0) != 1) break;
+    SSL_set_bio(client.get(), client_bio, client_bio);  // each SSL owns its end
+    SSL_set_bio(server.get(), server_bio, server_bio);
+    SSL_set_connect_state(client.get());
+    SSL_set_accept_state(server.get());
+    if (memory_handshake(client.get(), server.get())) ++done;
+  }
+  ERR_clear_error();
+  return done;
+}
+
 lib::Result<Ssl> Context::new_connection(int fd) const {
   Ssl ssl(SSL_new(state_->ctx.get()));
   if (!ssl) return lib::temporary_error("SSL_new: " + openssl_error_text());

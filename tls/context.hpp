@@ -75,6 +75,20 @@ class Context {
   // used (tickets then stay off), nothing otherwise or without TLS_CACHEFILE.
   std::optional<std::string> reload_ticket_keys();
 
+  // For a context that serves many forked processes (tcpd/tls_inprocess.hpp):
+  // runs a full handshake at each protocol version the settings allow (TLS 1.3
+  // and 1.2 at most) between this context and a client in the same process,
+  // in memory, so that OpenSSL's lazily filled state (the algorithm
+  // implementations fetched from the providers, the key exchange, signature,
+  // HKDF, cipher and MAC code paths and their tables) is made once here and
+  // inherited, instead of again in every connection's process. The
+  // certificate's private key is not used: a copy of it signs, so no RSA
+  // blinding value is made here that all forked processes would share (each
+  // makes its own at its first signature, from its own random state). Nothing
+  // else of the context changes; client certificates are not asked for.
+  // Returns how many handshakes completed; a failure costs only the speed-up.
+  int warm_up() const;
+
   struct State;
 
  private:

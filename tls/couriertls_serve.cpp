@@ -112,7 +112,7 @@ int report_failure(const CouriertlsOptions& o, const std::string& prefix, const 
 }
 
 int serve_connection(const CouriertlsOptions& o, const Settings& settings, const Context& context,
-                     int remote_fd, lib::UniqueFd owned_remote) {
+                     int remote_fd, lib::UniqueFd owned_remote, const lib::Identity* run_as) {
   const std::string prefix = log_prefix(settings);
   // The program (if any) is forked now, before privileges are dropped.
   lib::UniqueFd plain, env_write;
@@ -140,7 +140,10 @@ int serve_connection(const CouriertlsOptions& o, const Settings& settings, const
 
   // TLS never runs as root (DESIGN.md, Privileges): without -user, root
   // becomes the mail user (MAILUSER, else configure's default).
-  if (!o.user.empty()) {
+  if (run_as && (!o.user.empty() || ::geteuid() == 0)) {
+    auto dropped = lib::drop_privileges(*run_as);
+    if (!dropped) return report_failure(o, prefix, dropped.error().message, true);
+  } else if (!o.user.empty()) {
     auto dropped = drop_to_user(o.user);
     if (!dropped) return report_failure(o, prefix, dropped.error().message, true);
   } else if (::geteuid() == 0) {

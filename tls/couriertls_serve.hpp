@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "lib/privileges.hpp"
 #include "lib/unique_fd.hpp"
 #include "tls/context.hpp"
 #include "tls/couriertls_options.hpp"
@@ -33,7 +34,10 @@ int report_failure(const CouriertlsOptions& o, const std::string& prefix, const 
 // couriertls opened it itself) and returns couriertls's exit code: the
 // program's, or 1 when the handshake failed. Call it as the user that may
 // start the program (root for imaplogin): it drops privileges itself.
+// run_as: whom it drops to, when the caller has resolved -user (or, for root
+// without -user, the mail user) already, as couriertcpd does once for all its
+// connections; null: resolved here (reading the password file).
 int serve_connection(const CouriertlsOptions& o, const Settings& settings, const Context& context,
-                     int remote_fd, lib::UniqueFd owned_remote);
+                     int remote_fd, lib::UniqueFd owned_remote, const lib::Identity* run_as = nullptr);
 
 }  // namespace tls

@@ -516,3 +516,37 @@ def test_couriertcpd_honours_tls_settings_from_the_access_file(tmp_path, certs):
         assert handshake("127.0.0.9", ssl.TLSVersion.TLSv1_2) == "couriertcpd"  # no entry: in-process
     finally:
         tcpd.stop()
+
+
+def test_couriertcpd_drops_to_the_mail_user_each_connection_names(tmp_path, certs):
+    """couriertcpd resolves the mail user once for its in-process TLS
+    connections; a connection whose access-file entry sets another MAILUSER
+    still drops to that one (and stays in-process: MAILUSER is not a TLS_*
+    setting)."""
+    import pwd
+    from tcpd_support import connect_from, make_access
+    from tls_support import CouriertcpdTls
+    if os.geteuid() != 0:
+        pytest.skip("dropping to the mail user needs root")
+    dat = make_access(tmp_path, "127.0.0.1\tallow,MAILUSER=daemon\n")
+    program = ["/bin/sh", "-c", 'echo hello; awk \'/^Uid:/ {print $3}\' /proc/$PPID/status; '
+               'readlink /proc/$PPID/exe; exec cat']
+    tcpd = CouriertcpdTls(["-server", "-tcpd", *program],
+                          tls_env(TLS_CERTFILE=str(certs["pem"]), MAILUSER="nobody"),
+                          tmp_path / "couriertls.log", [f"-access={dat}"])
+    try:
+        def relay(source: str) -> tuple[int, str]:
+            with connect_from(source, tcpd.port) as raw, client_context().wrap_socket(raw) as s:
+                data = b""
+                while data.count(b"\n") < 3:
+                    chunk = s.recv(4096)
+                    assert chunk, data
+                    data += chunk
+                lines = data.decode().split("\n")
+                return int(lines[1]), os.path.basename(lines[2])
+        nobody, daemon = pwd.getpwnam("nobody").pw_uid, pwd.getpwnam("daemon").pw_uid
+        assert relay("127.0.0.9") == (nobody, "couriertcpd")
+        assert relay("127.0.0.1") == (daemon, "couriertcpd")
+        assert relay("127.0.0.9") == (nobody, "couriertcpd")
+    finally:
+        tcpd.stop()

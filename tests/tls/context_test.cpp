@@ -1,6 +1,7 @@
 // tests/tls/context_test.cpp: building a server context from Courier's
 // settings; every load failure names the file, what is wrong and the fix.
 #include <gtest/gtest.h>
+#include <openssl/err.h>
 #include <sys/stat.h>
 
 #include <cstdio>
@@ -213,6 +214,37 @@ TEST(Context, ReloadTicketKeysPicksUpTheFile) {
   auto warning = ctx->reload_ticket_keys();
   ASSERT_TRUE(warning);
   EXPECT_NE(warning->find(cache), std::string::npos) << *warning;
+}
+
+}  // namespace
+
+namespace {
+
+// couriertcpd's in-process couriertls warms a context up once (a handshake
+// with itself in memory) so its forked processes inherit OpenSSL's fetched
+// algorithms: one handshake per protocol version allowed, whatever the
+// settings ask of real clients, and the context's own key is left as it was.
+TEST(Context, WarmUpHandshakesAtEachVersion) {
+  testutil::TempDir dir;
+  std::string pem = write(dir, "imapd.pem", good().pem());
+  auto ctx = server({{"TLS_CERTFILE", pem}});
+  ASSERT_TRUE(ctx) << ctx.error().message;
+  EVP_PKEY* key = SSL_CTX_get0_privatekey(ctx->get());
+  EXPECT_EQ(ctx->warm_up(), 2);  // TLS 1.3 and TLS 1.2
+  EXPECT_EQ(SSL_CTX_get0_privatekey(ctx->get()), key);
+  EXPECT_EQ(ERR_peek_error(), 0UL);
+
+  auto only13 = server({{"TLS_CERTFILE", pem}, {"TLS_PROTOCOL", "TLSv1.3"}});
+  ASSERT_TRUE(only13) << only13.error().message;
+  EXPECT_EQ(only13->warm_up(), 1);
+
+  // Client certificates required, session tickets on: the warm-up client has
+  // no certificate and keeps no ticket, and still completes.
+  std::string ca = write(dir, "ca.pem", tlstest::cert_pem(good().cert.get()), 0644);
+  auto strict = server({{"TLS_CERTFILE", pem}, {"TLS_VERIFYPEER", "REQUIREPEER"}, {"TLS_TRUSTCERTS", ca},
+                        {"TLS_CACHEFILE", dir / "couriersslcache"}});
+  ASSERT_TRUE(strict) << strict.error().message;
+  EXPECT_EQ(strict->warm_up(), 2);
 }
 
 }  // namespace
