@@ -19,6 +19,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+import xxhash  # Debian python3-xxhash: the rank section's checksum and ids
 
 from imap_ext_fixtures import alice, imap, logged_in_raw  # noqa: F401 (fixtures)
 
@@ -40,6 +41,11 @@ COMMANDS = [
     "SEARCH FROM carl HEADER Message-ID 3@ex",
     "SEARCH SENTSINCE 1-Jan-2022 NOT TO dave",
     "SEARCH LARGER 300 TEXT budget",
+    # SORT by string keys alone: answered from the rank section.
+    "SORT (REVERSE FROM SUBJECT) UTF-8 ALL",
+    "UID SORT (DISPLAYTO REVERSE CC DISPLAYFROM) UTF-8 SUBJECT budget",
+    "SORT RETURN (MIN MAX COUNT PARTIAL 3:9) (REVERSE SUBJECT) UTF-8 NOT FROM carl3",
+    "SORT (TO) US-ASCII 2:20",
 ]
 
 
@@ -109,13 +115,16 @@ def parse_cache(data: bytes) -> list[dict]:
     """The file format, as README.md documents it: a header, the key section
     (sort/thread keys), the body section (ENVELOPE, BODY, BODYSTRUCTURE,
     header block)."""
-    line = b"imapd-cache 2\n"
+    line = b"imapd-cache 3\n"
     assert data.startswith(line)
     pos = len(line)
-    count, keys_length, bodies_length, keys_crc, header_crc = struct.unpack_from("<IQQII", data, pos)
-    assert zlib.crc32(data[pos:pos + 24]) == header_crc
-    pos += 28
-    assert pos + keys_length + bodies_length == len(data)
+    count, keys_length, bodies_length, keys_crc, ranks_hash, header_crc = struct.unpack_from("<IQQIQI", data, pos)
+    assert zlib.crc32(data[pos:pos + 32]) == header_crc
+    pos += 36
+    assert pos + 32 * count + keys_length + bodies_length == len(data)
+    ranks = data[pos:pos + 32 * count]
+    assert xxhash.xxh3_64_intdigest(ranks) == ranks_hash
+    pos += 32 * count
     keys = data[pos:pos + keys_length]
     assert zlib.crc32(keys) == keys_crc
     body_at = pos + keys_length
@@ -145,9 +154,18 @@ def parse_cache(data: bytes) -> list[dict]:
         parts, q = strings(body, 0, 4)
         assert q == len(body)
         out.append(dict(base=fields[0].decode(), size=size, mtime_ns=mtime, crlf=crlf, has_header=bool(flags & 1),
-                        subject=fields[1], message_id=fields[7], references=refs,
+                        subject=fields[1], message_id=fields[7], references=refs, display_from=fields[5],
+                        display_to=fields[6], **{"from": fields[2], "to": fields[3], "cc": fields[4]},
                         envelope=parts[0], header=parts[3]))
     assert k == len(keys) and body_at == len(data)
+    # The rank section: ids, then one rank column per string sort key
+    # (SUBJECT FROM TO CC DISPLAYFROM DISPLAYTO), worked out here anew.
+    ids = struct.unpack_from(f"<{count}Q", ranks, 0)
+    assert list(ids) == [xxhash.xxh3_64_intdigest(e["base"].encode(), seed=e["size"]) for e in out]
+    for c, field in enumerate(("subject", "from", "to", "cc", "display_from", "display_to")):
+        column = struct.unpack_from(f"<{count}I", ranks, 8 * count + 4 * count * c)
+        distinct = sorted({e[field] for e in out})
+        assert list(column) == [distinct.index(e[field]) for e in out], field
     return out
 
 
@@ -173,7 +191,7 @@ def test_second_session_does_not_open_the_message_files(imap, alice):
     if os.geteuid() == 0 and alice.uid == 0:
         pytest.skip("imapd runs as root here: file modes do not stop it")
     paths = fill(alice)
-    cached_commands = COMMANDS[:14]  # not TEXT: it searches the bodies
+    cached_commands = COMMANDS[:14] + COMMANDS[15:]  # not TEXT: it searches the bodies
     before = transcript(imap, alice, cached_commands)
     big = paths[-2]  # the large header is not cached: leave that file readable
     for p in paths:
@@ -186,10 +204,10 @@ def test_second_session_does_not_open_the_message_files(imap, alice):
             os.chmod(p, 0o600)
     assert after[:-1] == before
     # The control: the body is not cached, and the file cannot be read.
-    assert after[-1][-1].startswith(b"t14 NO"), after[-1]
+    assert after[-1][-1].startswith(f"t{len(cached_commands)} NO".encode()), after[-1]
 
 
-@pytest.mark.parametrize("damage", ["flip", "keys", "truncate", "version", "junk", "count"])
+@pytest.mark.parametrize("damage", ["flip", "keys", "ranks", "truncate", "version", "junk", "count"])
 def test_damaged_cache_file_is_rebuilt_with_a_log_line(imap, alice, damage):
     fill(alice)
     good = transcript(imap, alice)
@@ -198,7 +216,9 @@ def test_damaged_cache_file_is_rebuilt_with_a_log_line(imap, alice, damage):
     if damage == "flip":  # in the body section (ENVELOPE and the rest)
         data[len(data) // 2] ^= 0x20
     elif damage == "keys":  # in the key section (SORT and THREAD's keys)
-        data[len(b"imapd-cache 2\n") + 28 + 100] ^= 0x20
+        data[len(b"imapd-cache 3\n") + 36 + 32 * len(messages()) + 100] ^= 0x20
+    elif damage == "ranks":  # in the rank section (SORT by SUBJECT, FROM, ...)
+        data[len(b"imapd-cache 3\n") + 36 + 8 * len(messages()) + 5] ^= 0x20
     elif damage == "truncate":
         data = data[:len(data) * 2 // 3]
     elif damage == "version":
