@@ -422,10 +422,8 @@ void Mailbox::flush_cache(bool closing) {
 const CacheEntry* Mailbox::cached_gone(std::size_t index) {
   const MessageState& m = messages_.at(index);
   if (m.cache) return m.cache;
-  if (!cache_) {
-    if (!cache_usable()) return nullptr;
-    cache_ = std::make_unique<MailboxCache>(dir_);
-  }
+  if (!cache_usable()) return nullptr;
+  if (!cache_) cache_ = std::make_unique<MailboxCache>(dir_);
   const CacheEntry* e = cache_->find_unchecked(m.base());
   if (!e) return nullptr;
   if (m.size_known && e->file_size != m.size_bytes) return nullptr;
@@ -437,10 +435,8 @@ const CacheEntry* Mailbox::cached(std::size_t index) {
   MessageState& m = messages_.at(index);
   if (m.vanished) return nullptr;
   if (m.cache) return m.cache;
-  if (!cache_) {
-    if (!cache_usable()) return nullptr;
-    cache_ = std::make_unique<MailboxCache>(dir_);
-  }
+  if (!cache_usable()) return nullptr;
+  if (!cache_) cache_ = std::make_unique<MailboxCache>(dir_);
   // The name's ",S=" is the file's size for as long as the name exists
   // (maildir): an entry made from a file of that size needs no stat.
   if (m.size_in_name)
@@ -521,10 +517,9 @@ const CacheEntry* Mailbox::cached(std::size_t index) {
 std::optional<std::uint32_t> Mailbox::cached_ranks(const std::vector<std::size_t>& indexes,
                                                    const std::vector<CacheRankKey>& keys,
                                                    std::vector<std::uint32_t>& out) {
-  if (!cache_) {
-    if (!cache_usable()) return std::nullopt;
-    cache_ = std::make_unique<MailboxCache>(dir_);
-  }
+  // The header and rank section are checked with XXH3: zlib (for the other
+  // sections' CRC-32) is loaded only when they are needed.
+  if (!cache_) cache_ = std::make_unique<MailboxCache>(dir_);
   const MailboxCache::Ranks* r = cache_->ranks();
   if (!r) return std::nullopt;
   // Each message's record: the one whose id its base name and the size in
@@ -552,10 +547,8 @@ const CacheKeys* Mailbox::cached_keys(std::size_t index) {
   MessageState& m = messages_.at(index);
   if (m.vanished) return nullptr;
   if (!m.cache) {
-    if (!cache_) {
-      if (!cache_usable()) return nullptr;
-      cache_ = std::make_unique<MailboxCache>(dir_);
-    }
+    if (!cache_usable()) return nullptr;
+    if (!cache_) cache_ = std::make_unique<MailboxCache>(dir_);
     if (m.size_in_name)
       if (const CacheKeys* k = cache_->keys(m.base(), index); k && k->file_size == m.size_bytes) {
         if (!m.crlf_size) m.crlf_size = k->crlf_size;

@@ -16,7 +16,7 @@
 //   content never changes under its name is trusted (a file rewritten in
 //   place, or replaced under the same name with ",S=" left as it was, is
 //   then served from the old entry until the cache file is deleted);
-// - the file starts with a version line and a header with its own CRC-32
+// - the file starts with a version line and a header with its own check (XXH3)
 //   that gives the record count and the lengths and checksums of its
 //   sections: the file is refused unless its size is exactly what the
 //   header says. The rank section (per record: an id, XXH3-64 of its base

@@ -4,8 +4,8 @@
 //   "imapd-cache 3\n"                   version line
 //   header (36 bytes): u32 count, u64 keys_length, u64 bodies_length,
 //            u32 keys_crc (CRC-32 of the key section), u64 ranks_hash
-//            (XXH3-64 of the rank section), u32 header_crc (CRC-32 of the
-//            32 bytes before it)
+//            (XXH3-64 of the rank section), u32 header_check (the low 32
+//            bits of the XXH3-64 of the 32 bytes before it)
 //   rank section (count x 32 bytes): count x u64 id (XXH3-64 of the base
 //            name, seeded with the file size: cache_entry_id), then for
 //            each of the six string sort keys in CacheRankKey order
@@ -210,6 +210,9 @@ std::string format_ranks(const std::vector<CacheKeys>& keys) {
 }
 
 std::uint64_t hash_of(std::string_view s) { return XXH3_64bits(s.data(), s.size()); }
+// The header's own check: the low 32 bits of its XXH3-64 (not zlib's CRC-32,
+// so that SORT from the rank section needs no zlib loaded).
+std::uint32_t header_check(std::string_view s) { return static_cast<std::uint32_t>(hash_of(s)); }
 
 }  // namespace
 
@@ -234,7 +237,7 @@ std::string format_cache(const std::vector<const CacheEntry*>& entries) {
   put_u64(header, bodies.size());
   put_u32(header, crc_of(keys));
   put_u64(header, hash_of(ranks));
-  put_u32(header, crc_of(header));
+  put_u32(header, header_check(header));
   std::string out = version_line();
   out.reserve(out.size() + header.size() + ranks.size() + keys.size() + bodies.size());
   out += header;
@@ -262,7 +265,7 @@ lib::Result<CacheHeader> parse_cache_header(std::string_view data, std::uint64_t
   h.ranks_hash = c.u(8);
   const std::uint64_t crc = c.u(4);
   if (c.failed()) return bad("truncated in the header");
-  if (crc_of(data.substr(eol + 1, header_bytes - 4)) != crc) return bad("checksum mismatch in the header");
+  if (header_check(data.substr(eol + 1, header_bytes - 4)) != crc) return bad("checksum mismatch in the header");
   const std::uint64_t start = eol + 1 + header_bytes;
   const std::uint64_t ranks = cache_ranks_bytes(h.count);
   if (h.keys_length > file_size || h.bodies_length > file_size || ranks > file_size ||

@@ -119,7 +119,7 @@ def parse_cache(data: bytes) -> list[dict]:
     assert data.startswith(line)
     pos = len(line)
     count, keys_length, bodies_length, keys_crc, ranks_hash, header_crc = struct.unpack_from("<IQQIQI", data, pos)
-    assert zlib.crc32(data[pos:pos + 32]) == header_crc
+    assert xxhash.xxh3_64_intdigest(data[pos:pos + 32]) & 0xFFFFFFFF == header_crc
     pos += 36
     assert pos + 32 * count + keys_length + bodies_length == len(data)
     ranks = data[pos:pos + 32 * count]
