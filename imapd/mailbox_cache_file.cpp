@@ -21,11 +21,10 @@
 //            body_length bytes (CRC-32 body_crc): strings envelope, body,
 //            bodystructure, header
 // The file is exactly that long. Integers little-endian.
-#include <cstring>
-#include <unordered_set>
-
 #include <algorithm>
+#include <cstring>
 #include <numeric>
+#include <unordered_set>
 
 #include "imapd/mailbox_cache.hpp"
 #include "imapd/zlib_library.hpp"
