@@ -398,3 +398,34 @@ def test_courier_imapd_on_the_same_maildir(imap, alice):
     cache.unlink()
     assert transcript(imap, alice) == with_cache
     assert len(parse_cache(cache.read_bytes())) == len(messages()) - 1
+
+
+def test_sort_ranks_follow_new_and_removed_messages(imap, alice):
+    """SORT by string keys answers from the rank section without reading the
+    key section (shown by garbling the key section: no log line, same
+    answers); a message delivered since the file was written sends SORT to
+    the key section once, a message removed by another program leaves the
+    others found by their ids; every answer equals a fresh cache's."""
+    paths = fill(alice)
+    sorts = ["SORT (SUBJECT) UTF-8 ALL", "SORT (REVERSE FROM SUBJECT) UTF-8 ALL", "SORT (TO) US-ASCII 2:20",
+             "SORT (DISPLAYFROM REVERSE CC) UTF-8 ALL"]
+    transcript(imap, alice, sorts)  # builds the file, ranks and all
+    text = b"From: Aaron <aaron@example.org>\nTo: zed@x\nSubject: aardvark\n\nnew\n"
+    new = alice.maildir / "cur" / f"1650000000.M99P7.cachetest,S={len(text)}:2,"
+    new.write_bytes(text)
+    if os.geteuid() == 0:
+        os.chown(new, alice.uid, alice.gid)
+    paths[5].unlink()
+    got = transcript(imap, alice, sorts)  # the new message: from the keys, and recorded
+    cache = alice.maildir / CACHE
+    data = bytearray(cache.read_bytes())
+    count = struct.unpack_from("<I", data, len(b"imapd-cache 3\n"))[0]
+    assert count == len(messages())  # 25 - 1 + 1
+    data[len(b"imapd-cache 3\n") + 36 + 32 * count + 60] ^= 0x01  # in the key section
+    cache.write_bytes(bytes(data))
+    from_ranks = transcript(imap, alice, sorts)
+    assert "rebuilding" not in imap.log_text()  # the key section was not read
+    cache.unlink()
+    fresh = transcript(imap, alice, sorts)
+    assert got == from_ranks == fresh
+    assert fresh[0][0].startswith(b"* SORT ") and len(fresh[0][0].split()) == 2 + len(messages())
