@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <string>
 
 #include "imapd/fetch.hpp"
@@ -255,7 +256,12 @@ Completion Session::cmd_sort(const ParsedCommand& c) {
     if (program.search.returns->update) remember_search_update(c.tag, c.uid, &program, program.search, uids);
   } else {
     std::string out = "* SORT";
-    for (auto h : hits) out += " " + std::to_string(h);
+    out.reserve(out.size() + 11 * hits.size() + 40);
+    for (auto h : hits) {
+      char n[11];
+      n[0] = ' ';
+      out.append(n, static_cast<std::size_t>(std::to_chars(n + 1, n + sizeof n, h).ptr - n));
+    }
     if (with_modseq && !modseqs.empty())
       out += " (MODSEQ " + std::to_string(*std::max_element(modseqs.begin(), modseqs.end())) + ")";
     emit(out + "\r\n");
@@ -270,6 +276,32 @@ std::vector<std::size_t> Session::sort_matches_in_selected(const SortProgram& pr
   const bool sorts_by_arrival = std::any_of(program.criteria.begin(), program.criteria.end(),
                                             [](const auto& c) { return c.key == SortKey::arrival; });
   const auto matches = search_matches_in_selected(program.search);
+  // String keys only (SUBJECT, FROM, ...): the ranks the cache file keeps
+  // for them, read without its keys, when every match has its record.
+  std::vector<CacheRankKey> rank_keys;
+  for (const SortCriterion& c : program.criteria) {
+    switch (c.key) {
+      case SortKey::subject: rank_keys.push_back(CacheRankKey::subject); break;
+      case SortKey::from: rank_keys.push_back(CacheRankKey::from); break;
+      case SortKey::to: rank_keys.push_back(CacheRankKey::to); break;
+      case SortKey::cc: rank_keys.push_back(CacheRankKey::cc); break;
+      case SortKey::display_from: rank_keys.push_back(CacheRankKey::display_from); break;
+      case SortKey::display_to: rank_keys.push_back(CacheRankKey::display_to); break;
+      case SortKey::arrival:
+      case SortKey::date:
+      case SortKey::size: break;
+    }
+  }
+  if (!matches.empty() && rank_keys.size() == program.criteria.size()) {
+    std::vector<std::uint32_t> ranks;
+    if (auto bound = mb.cached_ranks(matches, rank_keys, ranks)) {
+      std::vector<std::size_t> out;
+      out.reserve(matches.size());
+      for (std::uint32_t p : sort_order_by_ranks(ranks, matches.size(), *bound, program.criteria))
+        out.push_back(matches[p]);
+      return out;
+    }
+  }
   facts.reserve(matches.size());
   for (std::size_t i : matches) {
     SortFacts f;

@@ -291,6 +291,14 @@ class Mailbox {
   // The sort and thread keys of cached(), without the ENVELOPE/BODYSTRUCTURE
   // part (imapd/mailbox_cache.cpp). nullptr as for cached().
   const CacheKeys* cached_keys(std::size_t index);
+  // SORT by string keys from the cache's rank section, read alone (no key
+  // section, no body section): for the messages at `indexes`, their ranks
+  // by each of `keys`, column after column (keys.size() x indexes.size()),
+  // each below the returned bound (a record count). nullopt when a message
+  // has no name with ",S=" or no record whose id its name and size give,
+  // or the file has no valid rank section: the caller sorts from the keys.
+  std::optional<std::uint32_t> cached_ranks(const std::vector<std::size_t>& indexes,
+                                            const std::vector<CacheRankKey>& keys, std::vector<std::uint32_t>& out);
   // Writes imapd-cache when it gained many entries, or with closing when it
   // changed at all (the destructor closes). Failures are logged.
   void flush_cache(bool closing = false);

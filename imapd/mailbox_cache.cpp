@@ -120,8 +120,10 @@ void MailboxCache::load() {
     rebuild(header.error().message);
     return;
   }
+  // The rank section is checked when SORT reads it (ranks()); the keys follow it.
+  const std::uint64_t keys_at = head.size() + cache_ranks_bytes(header->count);
   keys_data_ = allocate(header->keys_length);
-  if (!pread_all(fd.get(), keys_data_.get(), header->keys_length, head.size(), err)) {
+  if (!pread_all(fd.get(), keys_data_.get(), header->keys_length, keys_at, err)) {
     rebuild(path_ + ": cannot read: " + (err ? lib::errno_text(err) : std::string("short file")));
     return;
   }
@@ -135,7 +137,7 @@ void MailboxCache::load() {
   }
   // Duplicates: parse_cache_keys does not look (parse_cache does); the
   // index finds them when it is built.
-  bodies_at_ = head.size() + header->keys_length;
+  bodies_at_ = keys_at + header->keys_length;
   bodies_length_ = header->bodies_length;
   fd_ = std::move(fd);
 }
@@ -155,6 +157,81 @@ bool MailboxCache::load_bodies() {
   bodies_data_ = std::move(data);
   fd_.reset();  // everything is in memory now
   return true;
+}
+
+namespace {
+std::uint64_t le_u64(const unsigned char* p) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v |= std::uint64_t{p[i]} << (8 * i);
+  return v;
+}
+std::uint32_t le_u32(const unsigned char* p) {
+  return std::uint32_t{p[0]} | std::uint32_t{p[1]} << 8 | std::uint32_t{p[2]} << 16 | std::uint32_t{p[3]} << 24;
+}
+}  // namespace
+
+std::uint64_t MailboxCache::Ranks::id(std::uint32_t i) const { return le_u64(ids + 8 * std::size_t{i}); }
+
+std::uint32_t MailboxCache::Ranks::rank(CacheRankKey key, std::uint32_t i) const {
+  return le_u32(columns[static_cast<int>(key)] + 4 * std::size_t{i});
+}
+
+std::uint32_t MailboxCache::Ranks::find(std::uint64_t want, std::size_t hint) const {
+  if (hint < count && id(static_cast<std::uint32_t>(hint)) == want) return static_cast<std::uint32_t>(hint);
+  if (!indexed) {
+    indexed = true;
+    index.reserve(count);
+    for (std::uint32_t i = 0; i < count; ++i)
+      if (!index.try_emplace(id(i), i).second) index[id(i)] = count;  // an id twice: neither is used
+  }
+  auto it = index.find(want);
+  return it == index.end() ? count : it->second;
+}
+
+// The header and the rank section alone: SORT by string keys reads
+// count x 32 bytes, not the key section.
+const MailboxCache::Ranks* MailboxCache::ranks() {
+  if (ranks_tried_) return ranks_data_ ? &ranks_ : nullptr;
+  ranks_tried_ = true;
+  lib::UniqueFd fd(::open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  struct stat st {};
+  if (!fd || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
+      static_cast<std::uint64_t>(st.st_size) > cache_max_file_bytes)
+    return nullptr;
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  int err = 0;
+  std::string head(std::min<std::uint64_t>(size, cache_header_bytes()), '\0');
+  if (!pread_all(fd.get(), head.data(), head.size(), 0, err)) return nullptr;
+  auto header = parse_cache_header(head, size, path_);
+  if (!header) return nullptr;
+  const auto length = static_cast<std::size_t>(cache_ranks_bytes(header->count));
+  Buffer data = allocate(length);
+  if (!pread_all(fd.get(), data.get(), length, head.size(), err)) return nullptr;
+  if (auto checked = check_cache_ranks(std::string_view(data.get(), length), *header, path_); !checked) {
+    // The rest may be fine: SORT falls back to the keys, and the file is
+    // written again (with ranks) when the folder is closed.
+    lib::log::warning("cache file %s; rebuilding it (the file is only a cache: deleting it is safe)",
+                      checked.error().message.c_str());
+    dropped_ = true;
+    return nullptr;
+  }
+  Ranks r;
+  r.count = header->count;
+  const auto* base = reinterpret_cast<const unsigned char*>(data.get());
+  r.ids = base;
+  for (int c = 0; c < cache_rank_keys; ++c) r.columns[c] = base + std::size_t{r.count} * (8 + 4 * c);
+  // Ranks index SORT's buckets: each below the count, or the section is unused.
+  for (int c = 0; c < cache_rank_keys; ++c)
+    for (std::uint32_t i = 0; i < r.count; ++i)
+      if (r.rank(static_cast<CacheRankKey>(c), i) >= r.count) {
+        lib::log::warning("cache file %s: a rank in its rank section is beyond its %u records; rebuilding it (the "
+                          "file is only a cache: deleting it is safe)", path_.c_str(), r.count);
+        dropped_ = true;
+        return nullptr;
+      }
+  ranks_data_ = std::move(data);
+  ranks_ = std::move(r);
+  return &ranks_;
 }
 
 void MailboxCache::build_index() {
@@ -345,10 +422,8 @@ void Mailbox::flush_cache(bool closing) {
 const CacheEntry* Mailbox::cached_gone(std::size_t index) {
   const MessageState& m = messages_.at(index);
   if (m.cache) return m.cache;
-  if (!cache_) {
-    if (!cache_usable()) return nullptr;
-    cache_ = std::make_unique<MailboxCache>(dir_);
-  }
+  if (!cache_usable()) return nullptr;
+  if (!cache_) cache_ = std::make_unique<MailboxCache>(dir_);
   const CacheEntry* e = cache_->find_unchecked(m.base());
   if (!e) return nullptr;
   if (m.size_known && e->file_size != m.size_bytes) return nullptr;
@@ -360,10 +435,8 @@ const CacheEntry* Mailbox::cached(std::size_t index) {
   MessageState& m = messages_.at(index);
   if (m.vanished) return nullptr;
   if (m.cache) return m.cache;
-  if (!cache_) {
-    if (!cache_usable()) return nullptr;
-    cache_ = std::make_unique<MailboxCache>(dir_);
-  }
+  if (!cache_usable()) return nullptr;
+  if (!cache_) cache_ = std::make_unique<MailboxCache>(dir_);
   // The name's ",S=" is the file's size for as long as the name exists
   // (maildir): an entry made from a file of that size needs no stat.
   if (m.size_in_name)
@@ -441,16 +514,41 @@ const CacheEntry* Mailbox::cached(std::size_t index) {
   return m.cache;
 }
 
+std::optional<std::uint32_t> Mailbox::cached_ranks(const std::vector<std::size_t>& indexes,
+                                                   const std::vector<CacheRankKey>& keys,
+                                                   std::vector<std::uint32_t>& out) {
+  // The header and rank section are checked with XXH3: zlib (for the other
+  // sections' CRC-32) is loaded only when they are needed.
+  if (!cache_) cache_ = std::make_unique<MailboxCache>(dir_);
+  const MailboxCache::Ranks* r = cache_->ranks();
+  if (!r) return std::nullopt;
+  // Each message's record: the one whose id its base name and the size in
+  // its name give (as cached_keys() trusts a ",S=" name), looked for at its
+  // own position first (the file is written in the folder's order).
+  std::vector<std::uint32_t> records;
+  records.reserve(indexes.size());
+  for (std::size_t i : indexes) {
+    const MessageState& m = messages_.at(i);
+    if (m.vanished || !m.size_in_name) return std::nullopt;
+    const std::uint32_t at = r->find(cache_entry_id(m.base(), m.size_bytes), i);
+    if (at >= r->count) return std::nullopt;
+    records.push_back(at);
+  }
+  out.resize(keys.size() * records.size());
+  std::uint32_t* o = out.data();
+  for (CacheRankKey key : keys)
+    for (std::uint32_t at : records) *o++ = r->rank(key, at);
+  return r->count;
+}
+
 // SORT and THREAD: the keys alone, checked as cached() checks an entry,
 // without decoding (or reading) the body section.
 const CacheKeys* Mailbox::cached_keys(std::size_t index) {
   MessageState& m = messages_.at(index);
   if (m.vanished) return nullptr;
   if (!m.cache) {
-    if (!cache_) {
-      if (!cache_usable()) return nullptr;
-      cache_ = std::make_unique<MailboxCache>(dir_);
-    }
+    if (!cache_usable()) return nullptr;
+    if (!cache_) cache_ = std::make_unique<MailboxCache>(dir_);
     if (m.size_in_name)
       if (const CacheKeys* k = cache_->keys(m.base(), index); k && k->file_size == m.size_bytes) {
         if (!m.crlf_size) m.crlf_size = k->crlf_size;

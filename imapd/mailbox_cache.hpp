@@ -16,10 +16,14 @@
 //   content never changes under its name is trusted (a file rewritten in
 //   place, or replaced under the same name with ",S=" left as it was, is
 //   then served from the old entry until the cache file is deleted);
-// - the file starts with a version line and a header with its own CRC-32
-//   that gives the record count and the lengths and CRC-32 of its two
+// - the file starts with a version line and a header with its own check (XXH3)
+//   that gives the record count and the lengths and checksums of its
 //   sections: the file is refused unless its size is exactly what the
-//   header says. The key section (each message's base name, file size and
+//   header says. The rank section (per record: an id, XXH3-64 of its base
+//   name and file size, and its rank by each string sort key, worked out
+//   when the file is written) is all SORT by those keys reads: checked by
+//   its XXH3-64, used only for messages whose ",S=" name and size give the
+//   record's id (else SORT uses the key section). The key section (each message's base name, file size and
 //   mtime, CRLF size, and the facts SORT and THREAD use) is read and checked
 //   alone when a folder's cache is first needed; the body section (ENVELOPE,
 //   BODY, BODYSTRUCTURE, header block; a CRC-32 per record, kept in the
@@ -61,7 +65,7 @@ namespace imapd {
 
 inline constexpr std::string_view cache_file_name = "imapd-cache";
 // The first line of the file; another version is rebuilt.
-inline constexpr std::uint32_t cache_version = 2;
+inline constexpr std::uint32_t cache_version = 3;
 // Larger top-level headers are not kept (their header searches read the file).
 inline constexpr std::size_t cache_max_header_bytes = 64 * 1024;
 // A cache file above this size is refused (and rebuilt).
@@ -143,14 +147,30 @@ struct CacheHeader {
   std::uint64_t keys_length = 0;
   std::uint64_t bodies_length = 0;
   std::uint32_t keys_crc = 0;
+  std::uint64_t ranks_hash = 0;
 };
+
+// The string sort keys the rank section ranks records by, in its column
+// order (imapd/sort.hpp SortKey names the same keys).
+enum class CacheRankKey { subject, from, to, cc, display_from, display_to };
+inline constexpr int cache_rank_keys = 6;
+std::string_view rank_key_of(const CacheKeys& keys, CacheRankKey key);
+// A record's id in the rank section: XXH3-64 of its base name, seeded with
+// its file size.
+std::uint64_t cache_entry_id(std::string_view base, std::uint64_t file_size);
+// Bytes of the rank section for `count` records (it follows the header).
+std::uint64_t cache_ranks_bytes(std::uint32_t count);
+// Checks the rank section's length and XXH3-64 (its ranks are used only
+// as bounds-checked numbers: the caller checks each is below count).
+lib::Result<void> check_cache_ranks(std::string_view ranks, const CacheHeader& header, const std::string& path);
 // Bytes of the version line plus the header.
 std::size_t cache_header_bytes();
 // Checks the version line and header (`data` holds at least
 // cache_header_bytes(), or the whole file when shorter) against the file's
 // size. Errors are prefixed by `path`.
 lib::Result<CacheHeader> parse_cache_header(std::string_view data, std::uint64_t file_size, const std::string& path);
-// Checks the key section (its CRC-32 and every record) and returns one
+// Checks the key section (its CRC-32 and every record; it follows the rank
+// section) and returns one
 // CacheKeys per record, viewing `keys`; body_offset is relative to the
 // start of the body section. Errors name `path` and the byte offset.
 lib::Result<std::vector<CacheKeys>> parse_cache_keys(std::string_view keys, const CacheHeader& header,
@@ -225,6 +245,25 @@ class MailboxCache {
   // which is built only when a hint misses.
   const CacheKeys* keys(std::string_view base, std::size_t hint = no_hint);
   static constexpr std::size_t no_hint = static_cast<std::size_t>(-1);
+  // SORT by a string key without the key section: the file's rank section,
+  // read and checked alone on first call (the file as it is now, not
+  // necessarily the one load() read). null when the file has none or it
+  // fails its check (no log line: load() says what is wrong when the keys
+  // are needed). A record is message `base` of `size` bytes when its id is
+  // cache_entry_id(base, size).
+  struct Ranks {
+    std::uint32_t count = 0;
+    const unsigned char* ids = nullptr;                    // count x u64, little-endian
+    const unsigned char* columns[cache_rank_keys] = {};    // count x u32 each
+    std::uint64_t id(std::uint32_t i) const;
+    std::uint32_t rank(CacheRankKey key, std::uint32_t i) const;
+    // The record with this id, or count: tries `hint` first, then an
+    // index built on first miss.
+    std::uint32_t find(std::uint64_t id, std::size_t hint) const;
+    mutable std::unordered_map<std::uint64_t, std::uint32_t> index;
+    mutable bool indexed = false;
+  };
+  const Ranks* ranks();
   // Adds or replaces an entry (made from the message's file).
   const CacheEntry* put(CacheEntry entry);
 
@@ -278,6 +317,9 @@ class MailboxCache {
   std::uint64_t bodies_at_ = 0, bodies_length_ = 0;
   bool bodies_tried_ = false;
   Buffer bodies_data_;
+  bool ranks_tried_ = false;
+  Buffer ranks_data_;
+  Ranks ranks_;
   // The file's entries in its order (one vector, sized once), then those
   // put() this session (a deque): slots never move. Slots of messages gone
   // are marked bad.

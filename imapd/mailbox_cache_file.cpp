@@ -1,10 +1,16 @@
 // imapd/mailbox_cache_file.cpp: the imapd-cache file format
 // (imapd/mailbox_cache.hpp), pure: no I/O, so the fuzz target takes it alone.
 //
-//   "imapd-cache 2\n"                   version line
-//   header (28 bytes): u32 count, u64 keys_length, u64 bodies_length,
-//            u32 keys_crc (CRC-32 of the key section), u32 header_crc
-//            (CRC-32 of the 24 bytes before it)
+//   "imapd-cache 3\n"                   version line
+//   header (36 bytes): u32 count, u64 keys_length, u64 bodies_length,
+//            u32 keys_crc (CRC-32 of the key section), u64 ranks_hash
+//            (XXH3-64 of the rank section), u32 header_check (the low 32
+//            bits of the XXH3-64 of the 32 bytes before it)
+//   rank section (count x 32 bytes): count x u64 id (XXH3-64 of the base
+//            name, seeded with the file size: cache_entry_id), then for
+//            each of the six string sort keys in CacheRankKey order
+//            count x u32 rank: the record's place among the file's
+//            records by that key (equal keys, equal ranks; dense from 0)
 //   key section (keys_length bytes): count x { u32 length, length bytes }:
 //            u64 file_size, i64 mtime_ns, u64 crlf_size, u32 flags (bit 0:
 //            has_header, bit 1: has_date, bit 2: reply), i64 date,
@@ -15,11 +21,16 @@
 //            body_length bytes (CRC-32 body_crc): strings envelope, body,
 //            bodystructure, header
 // The file is exactly that long. Integers little-endian.
+#include <algorithm>
 #include <cstring>
+#include <numeric>
 #include <unordered_set>
 
 #include "imapd/mailbox_cache.hpp"
 #include "imapd/zlib_library.hpp"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 namespace imapd {
 namespace {
@@ -88,7 +99,7 @@ std::int64_t mtime_ns_of(const struct stat& st) {
 
 namespace {
 
-constexpr std::size_t header_bytes = 28;
+constexpr std::size_t header_bytes = 36;
 // The smallest key record: fixed fields, eight string lengths, a count.
 constexpr std::size_t min_key_record = 8 + 8 + 8 + 4 + 8 + 4 + 4 + 8 * 4 + 4;
 
@@ -153,25 +164,83 @@ CacheKeys keys_of(const CacheEntry& e, std::string& references) {
 
 std::size_t cache_header_bytes() { return version_line().size() + header_bytes; }
 
+std::uint64_t cache_entry_id(std::string_view base, std::uint64_t file_size) {
+  return XXH3_64bits_withSeed(base.data(), base.size(), file_size);
+}
+
+std::uint64_t cache_ranks_bytes(std::uint32_t count) { return std::uint64_t{count} * (8 + 4 * cache_rank_keys); }
+
+std::string_view rank_key_of(const CacheKeys& k, CacheRankKey key) {
+  switch (key) {
+    case CacheRankKey::subject: return k.subject;
+    case CacheRankKey::from: return k.from;
+    case CacheRankKey::to: return k.to;
+    case CacheRankKey::cc: return k.cc;
+    case CacheRankKey::display_from: return k.display_from;
+    case CacheRankKey::display_to: return k.display_to;
+  }
+  return {};
+}
+
+namespace {
+
+// The rank section for `keys` (in file order): ids, then a rank column per
+// key. Ranks order the strings as SORT compares them (bytewise, the keys
+// being i;ascii-casemap upper-cased already: imapd/sort.cpp sort_order).
+std::string format_ranks(const std::vector<CacheKeys>& keys) {
+  const auto n = static_cast<std::uint32_t>(keys.size());
+  std::string out;
+  out.reserve(static_cast<std::size_t>(cache_ranks_bytes(n)));
+  for (const CacheKeys& k : keys) put_u64(out, cache_entry_id(k.base, k.file_size));
+  std::vector<std::uint32_t> order(n), rank(n);
+  for (int c = 0; c < cache_rank_keys; ++c) {
+    const auto key = static_cast<CacheRankKey>(c);
+    std::iota(order.begin(), order.end(), 0u);
+    std::sort(order.begin(), order.end(),
+              [&](std::uint32_t a, std::uint32_t b) { return rank_key_of(keys[a], key) < rank_key_of(keys[b], key); });
+    std::uint32_t r = 0;
+    for (std::uint32_t i = 0; i < n; ++i) {
+      if (i > 0 && rank_key_of(keys[order[i - 1]], key) != rank_key_of(keys[order[i]], key)) ++r;
+      rank[order[i]] = r;
+    }
+    for (std::uint32_t v : rank) put_u32(out, v);
+  }
+  return out;
+}
+
+std::uint64_t hash_of(std::string_view s) { return XXH3_64bits(s.data(), s.size()); }
+// The header's own check: the low 32 bits of its XXH3-64 (not zlib's CRC-32,
+// so that SORT from the rank section needs no zlib loaded).
+std::uint32_t header_check(std::string_view s) { return static_cast<std::uint32_t>(hash_of(s)); }
+
+}  // namespace
+
 std::string format_cache(const std::vector<const CacheEntry*>& entries) {
-  std::string keys, bodies, refs;
-  for (const CacheEntry* e : entries) {
-    CacheKeys k = keys_of(*e, refs);
-    const std::string body = encode_body(*e);
+  std::string keys, bodies;
+  std::vector<std::string> refs(entries.size());
+  std::vector<CacheKeys> all;
+  all.reserve(entries.size());
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    CacheKeys k = keys_of(*entries[i], refs[i]);
+    const std::string body = encode_body(*entries[i]);
     k.body_length = static_cast<std::uint32_t>(body.size());
     k.body_crc = crc_of(body);
     put_keys(keys, k);
     bodies += body;
+    all.push_back(k);
   }
+  const std::string ranks = format_ranks(all);
   std::string header;
   put_u32(header, static_cast<std::uint32_t>(entries.size()));
   put_u64(header, keys.size());
   put_u64(header, bodies.size());
   put_u32(header, crc_of(keys));
-  put_u32(header, crc_of(header));
+  put_u64(header, hash_of(ranks));
+  put_u32(header, header_check(header));
   std::string out = version_line();
-  out.reserve(out.size() + header.size() + keys.size() + bodies.size());
+  out.reserve(out.size() + header.size() + ranks.size() + keys.size() + bodies.size());
   out += header;
+  out += ranks;
   out += keys;
   out += bodies;
   return out;
@@ -192,16 +261,26 @@ lib::Result<CacheHeader> parse_cache_header(std::string_view data, std::uint64_t
   h.keys_length = c.u(8);
   h.bodies_length = c.u(8);
   h.keys_crc = static_cast<std::uint32_t>(c.u(4));
+  h.ranks_hash = c.u(8);
   const std::uint64_t crc = c.u(4);
   if (c.failed()) return bad("truncated in the header");
-  if (crc_of(data.substr(eol + 1, header_bytes - 4)) != crc) return bad("checksum mismatch in the header");
+  if (header_check(data.substr(eol + 1, header_bytes - 4)) != crc) return bad("checksum mismatch in the header");
   const std::uint64_t start = eol + 1 + header_bytes;
-  if (h.keys_length > file_size || h.bodies_length > file_size || start + h.keys_length + h.bodies_length != file_size)
-    return bad("the header describes " + std::to_string(start + h.keys_length + h.bodies_length) +
+  const std::uint64_t ranks = cache_ranks_bytes(h.count);
+  if (h.keys_length > file_size || h.bodies_length > file_size || ranks > file_size ||
+      start + ranks + h.keys_length + h.bodies_length != file_size)
+    return bad("the header describes " + std::to_string(start + ranks + h.keys_length + h.bodies_length) +
                " bytes, the file has " + std::to_string(file_size) + " (truncated or trailing bytes)");
   if (h.count > h.keys_length / (4 + min_key_record))
     return bad("header counts " + std::to_string(h.count) + " records, more than the file can hold");
   return h;
+}
+
+lib::Result<void> check_cache_ranks(std::string_view ranks, const CacheHeader& header, const std::string& path) {
+  const auto bad = [&](std::string what) { return lib::permanent_error(path + ": " + what); };
+  if (ranks.size() != cache_ranks_bytes(header.count)) return bad("rank section truncated");
+  if (hash_of(ranks) != header.ranks_hash) return bad("checksum mismatch in the rank section");
+  return {};
 }
 
 lib::Result<std::vector<CacheKeys>> parse_cache_keys(std::string_view keys, const CacheHeader& header,
@@ -218,7 +297,7 @@ lib::Result<std::vector<CacheKeys>> parse_cache_keys(std::string_view keys, cons
 lib::Result<void> parse_cache_keys(std::string_view keys, const CacheHeader& header, const std::string& path,
                                    void (*sink)(void* context, const CacheKeys& keys), void* context) {
   const auto bad = [&](std::string what) { return lib::permanent_error(path + ": " + what); };
-  const std::size_t base_offset = cache_header_bytes();
+  const std::size_t base_offset = cache_header_bytes() + static_cast<std::size_t>(cache_ranks_bytes(header.count));
   if (keys.size() != header.keys_length) return bad("key section truncated");
   if (crc_of(keys) != header.keys_crc) return bad("checksum mismatch in the key section");
   Cursor c(keys);
@@ -299,9 +378,15 @@ bool decode_cache_body(std::string_view record, const CacheKeys& k, CacheEntry& 
 lib::Result<std::vector<CacheEntry>> parse_cache(std::string_view data, const std::string& path) {
   auto header = parse_cache_header(data, data.size(), path);
   if (!header) return header.error();
-  const std::size_t start = cache_header_bytes();
+  const std::size_t ranks_length = static_cast<std::size_t>(cache_ranks_bytes(header->count));
+  const std::string_view ranks = data.substr(cache_header_bytes(), ranks_length);
+  if (auto r = check_cache_ranks(ranks, *header, path); !r) return r.error();
+  const std::size_t start = cache_header_bytes() + ranks_length;
   auto keys = parse_cache_keys(data.substr(start, static_cast<std::size_t>(header->keys_length)), *header, path);
   if (!keys) return keys.error();
+  // The ranks must be those of these keys (a file has one spelling).
+  if (format_ranks(*keys) != ranks)
+    return lib::permanent_error(path + ": the rank section does not order the key section's records");
   const std::string_view bodies = data.substr(start + static_cast<std::size_t>(header->keys_length));
   std::vector<CacheEntry> out;
   out.reserve(keys->size());

@@ -298,6 +298,24 @@ std::vector<std::uint32_t> sort_order(const std::vector<SortFacts>& messages, st
   return order;
 }
 
+std::vector<std::uint32_t> sort_order_by_ranks(std::span<const std::uint32_t> ranks, std::size_t n,
+                                               std::uint32_t bound, std::span<const SortCriterion> criteria) {
+  std::vector<std::uint32_t> order(n), next(n);
+  for (std::uint32_t i = 0; i < n; ++i) order[i] = i;
+  std::vector<std::uint32_t> count(std::size_t{bound} + 1);
+  for (std::size_t c = criteria.size(); c-- > 0;) {
+    const std::uint32_t* column = ranks.data() + c * n;
+    const bool reverse = criteria[c].reverse;
+    auto bucket = [&](std::uint32_t pos) { return reverse ? bound - 1 - column[pos] : column[pos]; };
+    std::fill(count.begin(), count.end(), 0u);
+    for (std::size_t i = 0; i < n; ++i) ++count[bucket(static_cast<std::uint32_t>(i)) + 1];
+    for (std::uint32_t b = 0; b < bound; ++b) count[b + 1] += count[b];
+    for (std::uint32_t pos : order) next[count[bucket(pos)]++] = pos;
+    order.swap(next);
+  }
+  return order;
+}
+
 void sort_messages(std::vector<SortFacts>& messages, std::span<const SortCriterion> criteria) {
   const std::vector<std::uint32_t> order = sort_order(messages, criteria);
   std::vector<SortFacts> out;

@@ -82,4 +82,11 @@ void sort_messages(std::vector<SortFacts>& messages, std::span<const SortCriteri
 // The same order as positions into `messages`, which stay where they are.
 std::vector<std::uint32_t> sort_order(const std::vector<SortFacts>& messages, std::span<const SortCriterion> criteria);
 
+// The same order from precomputed ranks (the cache's rank section): `ranks`
+// holds one column of n values per criterion, each below `bound`; equal
+// ranks are equal keys. Ties in position order (the callers' positions are
+// in sequence order). Stable counting sorts, last criterion first.
+std::vector<std::uint32_t> sort_order_by_ranks(std::span<const std::uint32_t> ranks, std::size_t n,
+                                               std::uint32_t bound, std::span<const SortCriterion> criteria);
+
 }  // namespace imapd

@@ -13,9 +13,14 @@
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view in(reinterpret_cast<const char*>(data), size);
   auto parsed = imapd::parse_cache(in, "fuzz");
-  // The key section alone, as a session reads it first.
+  // The rank section alone, as SORT reads it, and the key section alone,
+  // as a session reads it first.
   if (auto header = imapd::parse_cache_header(in.substr(0, imapd::cache_header_bytes()), size, "fuzz")) {
-    auto keys = imapd::parse_cache_keys(in.substr(imapd::cache_header_bytes(), header->keys_length), *header, "fuzz");
+    const std::size_t ranks_length = imapd::cache_ranks_bytes(header->count);
+    const bool ranks_ok = imapd::check_cache_ranks(in.substr(imapd::cache_header_bytes(), ranks_length), *header, "fuzz").ok();
+    if (parsed.ok() && !ranks_ok) __builtin_trap();
+    auto keys = imapd::parse_cache_keys(in.substr(imapd::cache_header_bytes() + ranks_length, header->keys_length),
+                                        *header, "fuzz");
     if (keys.ok() && parsed.ok() && keys->size() != parsed->size()) __builtin_trap();
     if (keys.ok())
       for (const auto& k : *keys) {

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -55,7 +56,7 @@ TEST(CacheFile, RoundTrips) {
   b.has_header = false;
   b.header.clear();
   const std::string data = format_cache({&a, &b});
-  EXPECT_EQ(data.rfind("imapd-cache 2\n", 0), 0u);
+  EXPECT_EQ(data.rfind("imapd-cache 3\n", 0), 0u);
   auto parsed = parse_cache(data, "c");
   ASSERT_TRUE(parsed.ok()) << parsed.error().message;
   ASSERT_EQ(parsed->size(), 2u);
@@ -103,7 +104,7 @@ TEST(CacheFile, RejectsOtherVersionsTrailingBytesAndDuplicates) {
   ASSERT_FALSE(d.ok());
   EXPECT_NE(d.error().message.find("twice"), std::string::npos);
   EXPECT_FALSE(parse_cache("", "c").ok());
-  EXPECT_FALSE(parse_cache("imapd-cache 2\n\xff\xff\xff\xff", "c").ok());  // huge count
+  EXPECT_FALSE(parse_cache("imapd-cache 3\n\xff\xff\xff\xff", "c").ok());  // huge count
   CacheEntry slash = entry("../evil");
   EXPECT_FALSE(parse_cache(format_cache({&slash}), "c").ok());
 }
@@ -237,7 +238,8 @@ TEST(CacheFile, KeysParseWithoutTheBodies) {
   auto header = parse_cache_header(data.substr(0, cache_header_bytes()), data.size(), "c");
   ASSERT_TRUE(header.ok()) << header.error().message;
   EXPECT_EQ(header->count, 2u);
-  const std::string_view keys_part = std::string_view(data).substr(cache_header_bytes(), header->keys_length);
+  const std::size_t keys_at = cache_header_bytes() + cache_ranks_bytes(header->count);
+  const std::string_view keys_part = std::string_view(data).substr(keys_at, header->keys_length);
   auto keys = parse_cache_keys(keys_part, *header, "c");
   ASSERT_TRUE(keys.ok()) << keys.error().message;
   ASSERT_EQ(keys->size(), 2u);
@@ -253,7 +255,7 @@ TEST(CacheFile, KeysParseWithoutTheBodies) {
   EXPECT_FALSE((*keys)[1].has_date);
   EXPECT_EQ((*keys)[1].body_offset, k.body_length);
   // A body record decodes to the entry, and refuses a flipped byte.
-  const std::string_view bodies = std::string_view(data).substr(cache_header_bytes() + header->keys_length);
+  const std::string_view bodies = std::string_view(data).substr(keys_at + header->keys_length);
   CacheEntry back;
   ASSERT_TRUE(decode_cache_body(bodies.substr((*keys)[1].body_offset), (*keys)[1], back));
   EXPECT_EQ(back, b);
@@ -365,7 +367,7 @@ TEST_F(CacheFolder, CorruptKeySectionIsRebuilt) {
     ASSERT_TRUE(c.flush({"1.a.host", "2.b.host"}).ok());
   }
   std::string data = testutil::read_file(file());
-  data[cache_header_bytes() + 60] ^= 0x04;  // inside the first key record
+  data[cache_header_bytes() + cache_ranks_bytes(2) + 60] ^= 0x04;  // inside the first key record
   testutil::write_file(file(), data);
   MailboxCache c(folder_);
   EXPECT_EQ(c.keys("1.a.host"), nullptr);
@@ -476,6 +478,113 @@ TEST_F(CacheFolder, SortKeysAreCheckedLikeEntries) {
   ASSERT_NE(k, nullptr);
   EXPECT_EQ(k->subject, "CHANGED IT");
   EXPECT_TRUE(k->reply);
+}
+
+// The rank section: per record its id and its rank by each string key,
+// read and checked alone; a garbled one is not used, and the file is
+// written again (with good ranks) at the next flush.
+TEST_F(CacheFolder, RankSectionRanksTheRecordsAndIsChecked) {
+  CacheEntry a = entry("1.a.host", 10), b = entry("2.b.host", 20), c = entry("3.c.host", 30);
+  a.facts.subject = "ZED";
+  b.facts.subject = "ALPHA";
+  c.facts.subject = "ZED";
+  b.facts.from = "";
+  c.facts.cc = "\xff";
+  const std::string data = format_cache({&a, &b, &c});
+  testutil::write_file(file(), data);
+  {
+    MailboxCache cache(folder_);
+    const MailboxCache::Ranks* r = cache.ranks();
+    ASSERT_NE(r, nullptr);
+    ASSERT_EQ(r->count, 3u);
+    EXPECT_EQ(r->id(1), cache_entry_id("2.b.host", 20));
+    EXPECT_NE(r->id(1), cache_entry_id("2.b.host", 21));
+    EXPECT_EQ(r->find(cache_entry_id("3.c.host", 30), 0), 2u);  // not at the hint: the index
+    EXPECT_EQ(r->find(cache_entry_id("4.d.host", 30), 0), 3u);  // none
+    const std::uint32_t subject[] = {1, 0, 1}, from[] = {1, 0, 1}, cc[] = {0, 0, 1};
+    for (std::uint32_t i = 0; i < 3; ++i) {
+      EXPECT_EQ(r->rank(CacheRankKey::subject, i), subject[i]) << i;
+      EXPECT_EQ(r->rank(CacheRankKey::from, i), from[i]) << i;
+      EXPECT_EQ(r->rank(CacheRankKey::cc, i), cc[i]) << i;
+      EXPECT_EQ(r->rank(CacheRankKey::display_to, i), 0u) << i;
+    }
+  }
+  // A rank changed (a byte of the subject column): its checksum refuses it.
+  std::string garbled = data;
+  garbled[cache_header_bytes() + 3 * 8 + 4] ^= 0x01;
+  testutil::write_file(file(), garbled);
+  MailboxCache cache(folder_);
+  EXPECT_EQ(cache.ranks(), nullptr);
+  EXPECT_NE(cache.keys("2.b.host"), nullptr);  // the rest of the file serves
+  ASSERT_TRUE(cache.flush({"1.a.host", "2.b.host", "3.c.host"}).ok());
+  EXPECT_EQ(testutil::read_file(file()), data);  // rewritten whole, ranks recomputed
+}
+
+// SORT's ranks answer only for messages whose ",S=" name and size give a
+// record's id: a message delivered since the file was written, or one
+// without ",S=", sends SORT to the keys (which records it, so the next
+// session has its rank); one removed by another program (Courier) shifts
+// the rest, which are found by their ids.
+TEST_F(CacheFolder, SortRanksFollowTheFolder) {
+  FolderName name;
+  name.folder = "INBOX";
+  auto message = [](const std::string& subject) {
+    std::string m = kMessage;
+    return m.replace(m.find("hello there"), 11, subject);
+  };
+  auto sized = [&](const std::string& base, const std::string& text) {
+    return deliver(base + ",S=" + std::to_string(text.size()), text);
+  };
+  const std::string subjects[] = {"pear", "Re: apple", "fig", "apple"};
+  std::vector<std::string> paths;
+  for (int i = 0; i < 3; ++i) paths.push_back(sized(std::to_string(i + 1) + ".m.host", message(subjects[i])));
+  auto session = [&](const std::function<void(Mailbox&)>& f) {
+    auto mb = Mailbox::open(folder_, name, false);
+    ASSERT_TRUE(mb.ok());
+    f(**mb);
+  };
+  const std::vector<CacheRankKey> by_subject{CacheRankKey::subject};
+  std::vector<std::uint32_t> ranks;
+  session([&](Mailbox& mb) {
+    EXPECT_FALSE(mb.cached_ranks({0, 1, 2}, by_subject, ranks));  // no file yet
+    for (std::size_t i = 0; i < 3; ++i) ASSERT_NE(mb.cached_keys(i), nullptr);
+  });
+  // The key section garbled: ranks still serve (it is not read for them).
+  std::string data = testutil::read_file(file());
+  const std::string good = data;
+  data[cache_header_bytes() + cache_ranks_bytes(3) + 40] ^= 0x04;
+  testutil::write_file(file(), data);
+  session([&](Mailbox& mb) {
+    auto bound = mb.cached_ranks({0, 1, 2}, {CacheRankKey::subject, CacheRankKey::from}, ranks);
+    ASSERT_TRUE(bound);
+    EXPECT_EQ(*bound, 3u);
+    EXPECT_EQ(ranks, (std::vector<std::uint32_t>{2, 0, 1, 0, 0, 0}));  // PEAR APPLE FIG; ALICE x3
+  });
+  testutil::write_file(file(), good);
+  // A new message: not in the file; the rest still rank (a subset).
+  paths.push_back(sized("4.m.host", message(subjects[3])));
+  session([&](Mailbox& mb) {
+    ASSERT_EQ(mb.count(), 4u);
+    EXPECT_FALSE(mb.cached_ranks({0, 1, 2, 3}, by_subject, ranks));
+    EXPECT_TRUE(mb.cached_ranks({0, 2}, by_subject, ranks));
+    EXPECT_EQ(ranks, (std::vector<std::uint32_t>{2, 1}));
+    ASSERT_NE(mb.cached_keys(3), nullptr);  // SORT's way when ranks fail: recorded
+  });
+  session([&](Mailbox& mb) {
+    ASSERT_TRUE(mb.cached_ranks({0, 1, 2, 3}, by_subject, ranks));
+    EXPECT_EQ(ranks, (std::vector<std::uint32_t>{2, 0, 1, 0}));  // "Re: apple" and "apple" tie
+  });
+  // Message 1 removed by another program: the others shift down one.
+  ASSERT_EQ(::unlink(paths[0].c_str()), 0);
+  session([&](Mailbox& mb) {
+    ASSERT_EQ(mb.count(), 3u);
+    auto bound = mb.cached_ranks({0, 1, 2}, by_subject, ranks);
+    ASSERT_TRUE(bound);
+    EXPECT_EQ(ranks, (std::vector<std::uint32_t>{0, 1, 0}));
+  });
+  // A name without ",S=": its size is not known without a stat: no ranks.
+  deliver("5.m.host", message("kiwi"));
+  session([&](Mailbox& mb) { EXPECT_FALSE(mb.cached_ranks({0, 1, 2, 3}, by_subject, ranks)); });
 }
 
 }  // namespace

@@ -204,5 +204,55 @@ TEST(SortMessages, OneStringKeyMatchesAPlainStableSort) {
   }
 }
 
+// Ranks (the cache's rank section: a key's place among all keys, equal keys
+// equal ranks) order exactly as the keys do: one key or several, REVERSE,
+// ties in sequence order; ranks taken over a superset of the messages
+// sorted (a file's records, SORT over some of them) give the same order.
+TEST(SortMessages, RanksOrderAsTheKeysDo) {
+  unsigned seed = 11;
+  auto next = [&](unsigned mod) {
+    seed = seed * 1103515245 + 12345;
+    return (seed >> 16) % mod;
+  };
+  const std::size_t all = 900;
+  std::vector<std::string> subjects(all), froms(all);
+  for (std::size_t i = 0; i < all; ++i) {
+    subjects[i] = "S" + std::string(next(3), 'X') + std::to_string(next(40));
+    froms[i] = next(2) ? "" : "F" + std::to_string(next(7));
+  }
+  auto dense = [&](const std::vector<std::string>& keys) {
+    std::vector<std::string> distinct(keys);
+    std::sort(distinct.begin(), distinct.end());
+    distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+    std::vector<std::uint32_t> r;
+    for (const auto& k : keys)
+      r.push_back(static_cast<std::uint32_t>(std::lower_bound(distinct.begin(), distinct.end(), k) - distinct.begin()));
+    return r;
+  };
+  const auto subject_rank = dense(subjects), from_rank = dense(froms);
+  std::vector<std::uint32_t> picked;  // every other message, and a few more
+  for (std::uint32_t i = 0; i < all; ++i)
+    if (i % 2 == 0 || i % 7 == 0) picked.push_back(i);
+  std::vector<SortFacts> m(picked.size());
+  for (std::size_t p = 0; p < picked.size(); ++p) {
+    m[p].seq = picked[p] + 1;
+    m[p].subject = subjects[picked[p]];
+    m[p].from = froms[picked[p]];
+  }
+  for (const std::vector<SortCriterion>& c : std::vector<std::vector<SortCriterion>>{
+           {{SortKey::subject, false}},
+           {{SortKey::subject, true}},
+           {{SortKey::from, false}, {SortKey::subject, true}},
+           {{SortKey::from, true}, {SortKey::subject, false}},
+           {{SortKey::subject, true}, {SortKey::from, true}}}) {
+    std::vector<std::uint32_t> ranks;
+    for (const auto& crit : c)
+      for (std::uint32_t i : picked) ranks.push_back(crit.key == SortKey::subject ? subject_rank[i] : from_rank[i]);
+    EXPECT_EQ(sort_order_by_ranks(ranks, picked.size(), static_cast<std::uint32_t>(all), c), sort_order(m, c))
+        << c.size() << " keys, first reversed " << c[0].reverse;
+  }
+  EXPECT_TRUE(sort_order_by_ranks({}, 0, 0, std::vector<SortCriterion>{{SortKey::subject, false}}).empty());
+}
+
 }  // namespace
 }  // namespace imapd

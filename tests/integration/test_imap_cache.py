@@ -19,6 +19,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+import xxhash  # Debian python3-xxhash: the rank section's checksum and ids
 
 from imap_ext_fixtures import alice, imap, logged_in_raw  # noqa: F401 (fixtures)
 
@@ -40,6 +41,11 @@ COMMANDS = [
     "SEARCH FROM carl HEADER Message-ID 3@ex",
     "SEARCH SENTSINCE 1-Jan-2022 NOT TO dave",
     "SEARCH LARGER 300 TEXT budget",
+    # SORT by string keys alone: answered from the rank section.
+    "SORT (REVERSE FROM SUBJECT) UTF-8 ALL",
+    "UID SORT (DISPLAYTO REVERSE CC DISPLAYFROM) UTF-8 SUBJECT budget",
+    "SORT RETURN (MIN MAX COUNT PARTIAL 3:9) (REVERSE SUBJECT) UTF-8 NOT FROM carl3",
+    "SORT (TO) US-ASCII 2:20",
 ]
 
 
@@ -109,13 +115,16 @@ def parse_cache(data: bytes) -> list[dict]:
     """The file format, as README.md documents it: a header, the key section
     (sort/thread keys), the body section (ENVELOPE, BODY, BODYSTRUCTURE,
     header block)."""
-    line = b"imapd-cache 2\n"
+    line = b"imapd-cache 3\n"
     assert data.startswith(line)
     pos = len(line)
-    count, keys_length, bodies_length, keys_crc, header_crc = struct.unpack_from("<IQQII", data, pos)
-    assert zlib.crc32(data[pos:pos + 24]) == header_crc
-    pos += 28
-    assert pos + keys_length + bodies_length == len(data)
+    count, keys_length, bodies_length, keys_crc, ranks_hash, header_crc = struct.unpack_from("<IQQIQI", data, pos)
+    assert xxhash.xxh3_64_intdigest(data[pos:pos + 32]) & 0xFFFFFFFF == header_crc
+    pos += 36
+    assert pos + 32 * count + keys_length + bodies_length == len(data)
+    ranks = data[pos:pos + 32 * count]
+    assert xxhash.xxh3_64_intdigest(ranks) == ranks_hash
+    pos += 32 * count
     keys = data[pos:pos + keys_length]
     assert zlib.crc32(keys) == keys_crc
     body_at = pos + keys_length
@@ -145,9 +154,18 @@ def parse_cache(data: bytes) -> list[dict]:
         parts, q = strings(body, 0, 4)
         assert q == len(body)
         out.append(dict(base=fields[0].decode(), size=size, mtime_ns=mtime, crlf=crlf, has_header=bool(flags & 1),
-                        subject=fields[1], message_id=fields[7], references=refs,
+                        subject=fields[1], message_id=fields[7], references=refs, display_from=fields[5],
+                        display_to=fields[6], **{"from": fields[2], "to": fields[3], "cc": fields[4]},
                         envelope=parts[0], header=parts[3]))
     assert k == len(keys) and body_at == len(data)
+    # The rank section: ids, then one rank column per string sort key
+    # (SUBJECT FROM TO CC DISPLAYFROM DISPLAYTO), worked out here anew.
+    ids = struct.unpack_from(f"<{count}Q", ranks, 0)
+    assert list(ids) == [xxhash.xxh3_64_intdigest(e["base"].encode(), seed=e["size"]) for e in out]
+    for c, field in enumerate(("subject", "from", "to", "cc", "display_from", "display_to")):
+        column = struct.unpack_from(f"<{count}I", ranks, 8 * count + 4 * count * c)
+        distinct = sorted({e[field] for e in out})
+        assert list(column) == [distinct.index(e[field]) for e in out], field
     return out
 
 
@@ -173,7 +191,7 @@ def test_second_session_does_not_open_the_message_files(imap, alice):
     if os.geteuid() == 0 and alice.uid == 0:
         pytest.skip("imapd runs as root here: file modes do not stop it")
     paths = fill(alice)
-    cached_commands = COMMANDS[:14]  # not TEXT: it searches the bodies
+    cached_commands = COMMANDS[:14] + COMMANDS[15:]  # not TEXT: it searches the bodies
     before = transcript(imap, alice, cached_commands)
     big = paths[-2]  # the large header is not cached: leave that file readable
     for p in paths:
@@ -186,10 +204,10 @@ def test_second_session_does_not_open_the_message_files(imap, alice):
             os.chmod(p, 0o600)
     assert after[:-1] == before
     # The control: the body is not cached, and the file cannot be read.
-    assert after[-1][-1].startswith(b"t14 NO"), after[-1]
+    assert after[-1][-1].startswith(f"t{len(cached_commands)} NO".encode()), after[-1]
 
 
-@pytest.mark.parametrize("damage", ["flip", "keys", "truncate", "version", "junk", "count"])
+@pytest.mark.parametrize("damage", ["flip", "keys", "ranks", "truncate", "version", "junk", "count"])
 def test_damaged_cache_file_is_rebuilt_with_a_log_line(imap, alice, damage):
     fill(alice)
     good = transcript(imap, alice)
@@ -198,7 +216,9 @@ def test_damaged_cache_file_is_rebuilt_with_a_log_line(imap, alice, damage):
     if damage == "flip":  # in the body section (ENVELOPE and the rest)
         data[len(data) // 2] ^= 0x20
     elif damage == "keys":  # in the key section (SORT and THREAD's keys)
-        data[len(b"imapd-cache 2\n") + 28 + 100] ^= 0x20
+        data[len(b"imapd-cache 3\n") + 36 + 32 * len(messages()) + 100] ^= 0x20
+    elif damage == "ranks":  # in the rank section (SORT by SUBJECT, FROM, ...)
+        data[len(b"imapd-cache 3\n") + 36 + 8 * len(messages()) + 5] ^= 0x20
     elif damage == "truncate":
         data = data[:len(data) * 2 // 3]
     elif damage == "version":
@@ -378,3 +398,34 @@ def test_courier_imapd_on_the_same_maildir(imap, alice):
     cache.unlink()
     assert transcript(imap, alice) == with_cache
     assert len(parse_cache(cache.read_bytes())) == len(messages()) - 1
+
+
+def test_sort_ranks_follow_new_and_removed_messages(imap, alice):
+    """SORT by string keys answers from the rank section without reading the
+    key section (shown by garbling the key section: no log line, same
+    answers); a message delivered since the file was written sends SORT to
+    the key section once, a message removed by another program leaves the
+    others found by their ids; every answer equals a fresh cache's."""
+    paths = fill(alice)
+    sorts = ["SORT (SUBJECT) UTF-8 ALL", "SORT (REVERSE FROM SUBJECT) UTF-8 ALL", "SORT (TO) US-ASCII 2:20",
+             "SORT (DISPLAYFROM REVERSE CC) UTF-8 ALL"]
+    transcript(imap, alice, sorts)  # builds the file, ranks and all
+    text = b"From: Aaron <aaron@example.org>\nTo: zed@x\nSubject: aardvark\n\nnew\n"
+    new = alice.maildir / "cur" / f"1650000000.M99P7.cachetest,S={len(text)}:2,"
+    new.write_bytes(text)
+    if os.geteuid() == 0:
+        os.chown(new, alice.uid, alice.gid)
+    paths[5].unlink()
+    got = transcript(imap, alice, sorts)  # the new message: from the keys, and recorded
+    cache = alice.maildir / CACHE
+    data = bytearray(cache.read_bytes())
+    count = struct.unpack_from("<I", data, len(b"imapd-cache 3\n"))[0]
+    assert count == len(messages())  # 25 - 1 + 1
+    data[len(b"imapd-cache 3\n") + 36 + 32 * count + 60] ^= 0x01  # in the key section
+    cache.write_bytes(bytes(data))
+    from_ranks = transcript(imap, alice, sorts)
+    assert "rebuilding" not in imap.log_text()  # the key section was not read
+    cache.unlink()
+    fresh = transcript(imap, alice, sorts)
+    assert got == from_ranks == fresh
+    assert fresh[0][0].startswith(b"* SORT ") and len(fresh[0][0].split()) == 2 + len(messages())
