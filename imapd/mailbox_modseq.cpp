@@ -88,7 +88,11 @@ void Mailbox::reload_modseqs() {
     auto r = scan(false);  // records what it finds (the lock is ours, exclusive)
     if (!r) lib::log::warning("%s", r.error().message.c_str());
   }
-  ModseqDb db = load_modseq_db(dir_, uidvalidity_);
+  bool fresh = false;
+  ModseqDb db = load_modseq_db(dir_, uidvalidity_, &fresh);
+  // A new or recovered store is not on disk yet: its values are told only
+  // once written (by sync_modseqs, under the lock).
+  if (fresh) return;
   for (auto& m : messages_) {
     auto it = db.live.find(m.uid);
     if (it != db.live.end()) m.modseq = std::max(m.modseq, it->second.modseq);
