@@ -190,6 +190,12 @@ lib::Result<void> write_keyword_state(const std::string& folder_dir, const Keywo
   std::string tmp = folder_dir + "/tmp/courierimapkeywords." + std::to_string(::getpid());
   lib::AtomicFileOptions options;
   options.temp_path = tmp;
+  // Keywords are flags: like the Maildir renames of STORE (and Courier's own
+  // :list), a change is not fsynced, and one lost with a power loss is
+  // reported to CONDSTORE clients by imapd-modseq's recovery (README.md,
+  // "What survives a power loss"). Fsynced when it folds per-message update
+  // files, whose removal below must not outlive a lost :list.
+  options.durable = !state.folded.empty();
   auto r = lib::write_file_atomically(dir + "/:list", format_keyword_list(state.map), options);
   if (!r) return r;
   // Remove the updates folded into the list just written, and only those: a

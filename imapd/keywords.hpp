@@ -57,9 +57,10 @@ struct KeywordChange {
 };
 
 // Under the folder lock (imapd/folder_lock.hpp): reads :list and the pending
-// update files, applies `changes` in order, writes :list atomically (fsynced)
-// and removes exactly the update files folded in, so a change another session
-// or Courier's imapd made meanwhile is never lost. Returns the new map.
+// update files, applies `changes` in order, writes :list atomically (fsynced
+// only when it folds update files) and removes exactly the update files
+// folded in, so a change another session or Courier's imapd made meanwhile
+// is never lost. Returns the new map.
 lib::Result<KeywordMap> update_keywords(const std::string& folder_dir,
                                         const std::vector<KeywordChange>& changes);
 

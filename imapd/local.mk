@@ -104,6 +104,8 @@ imapd_libimapd_a_SOURCES += \
   imapd/condstore.cpp imapd/condstore.hpp \
   imapd/cmd_condstore.cpp imapd/cmd_context.cpp
 tests_imapd_test_SOURCES += tests/imapd/modseq_test.cpp
+# Folder state files across a power loss (durable reservations).
+tests_imapd_test_SOURCES += tests/imapd/state_durability_test.cpp
 
 # Access-side performance (issue 16): imaplogin is exec'd for every
 # connection and replaced by imapd at login. As for pop3login (pop3d/local.mk):

@@ -57,7 +57,8 @@ namespace {
 // entries to drop (not in `present`). nullopt: a base needs a UID (or there
 // is no file yet); the caller locks and reads again.
 std::optional<UidAssignment> numbered_already(const UidDb& db, const std::vector<std::string>& bases,
-                                              const std::vector<std::string>* present, bool* stale) {
+                                              const std::vector<std::string>* present, std::uint32_t prune_below,
+                                              bool* stale) {
   if (db.uidvalidity == 0) return std::nullopt;
   UidAssignment out;
   out.uids.reserve(bases.size());
@@ -70,7 +71,7 @@ std::optional<UidAssignment> numbered_already(const UidDb& db, const std::vector
   if (present) {
     std::unordered_set<std::string_view> keep(present->begin(), present->end());
     for (const auto& entry : db.uids)
-      if (!keep.count(entry.first)) *stale = true;
+      if (entry.second < prune_below && !keep.count(entry.first)) *stale = true;
   }
   out.uidvalidity = db.uidvalidity;
   out.next_uid = db.next_uid;
@@ -89,7 +90,7 @@ lib::UniqueFd try_lock_folder(const std::string& dir) {
 }  // namespace
 
 lib::Result<UidAssignment> assign_uids(const std::string& dir, const std::vector<std::string>& bases,
-                                       const std::vector<std::string>* present) {
+                                       const std::vector<std::string>* present, std::uint32_t prune_below) {
   // The file is only ever replaced whole (write_uiddb renames), so a read
   // without the lock sees one version; when that version already numbers
   // every base, no UID is to be handed out and there is no need to queue
@@ -98,9 +99,9 @@ lib::Result<UidAssignment> assign_uids(const std::string& dir, const std::vector
   // holds it they stay for the next rescan (a UID is never reused: the file
   // keeps next_uid, and a kept entry only names a file no longer there).
   std::optional<lib::UniqueFd> early;
-  if (auto seen = read_uiddb(dir); seen) {
+  if (auto seen = peek_uiddb(dir)) {
     bool stale = false;
-    if (auto out = numbered_already(*seen, bases, present, &stale)) {
+    if (auto out = numbered_already(*seen, bases, present, prune_below, &stale)) {
       if (!stale) return std::move(*out);
       lib::UniqueFd fd = try_lock_folder(dir);
       if (!fd) return std::move(*out);
@@ -114,6 +115,7 @@ lib::Result<UidAssignment> assign_uids(const std::string& dir, const std::vector
   }
   auto db = read_uiddb(dir);
   bool changed = false;
+  bool new_validity = false;
   if (!db) {
     lib::log::error("%s", db.error().message.c_str());
     db = UidDb{};
@@ -125,6 +127,24 @@ lib::Result<UidAssignment> assign_uids(const std::string& dir, const std::vector
     db->next_uid = 1;
     db->uids.clear();
     changed = true;
+    new_validity = true;
+  }
+  // The durable UID reservation (uiddb.hpp): courierimapuiddb is written
+  // without fsync while imapd-uidlimit, fsynced, bounds what was handed out.
+  const std::string& boot = current_boot_id();
+  std::optional<UidLimit> limit = read_uid_limit(dir);
+  if (limit && limit->uidvalidity != db->uidvalidity) limit.reset();  // of an older numbering
+  if (limit && limit->boot_id != "-" && limit->boot_id != boot) {
+    // courierimapuiddb was written unfsynced in another boot: what was
+    // handed out after its last durable state is unknown, up to the limit.
+    if (db->next_uid < limit->limit) {
+      lib::log::notice("%s/%s was written before this boot; numbering new messages from the reserved limit %u "
+                       "(it said %u)", dir.c_str(), std::string(uiddb_file_name).c_str(), limit->limit,
+                       db->next_uid);
+      db->next_uid = limit->limit;
+      changed = true;
+    }
+    limit->limit = 0;  // a new reservation is made below, in this boot
   }
   const std::uint32_t numbered_below = db->next_uid;  // UIDs already on disk
   UidAssignment out;
@@ -148,7 +168,7 @@ lib::Result<UidAssignment> assign_uids(const std::string& dir, const std::vector
     keep.reserve(present->size());
     for (const auto& p : *present) keep.emplace(p, true);
     for (auto it = db->uids.begin(); it != db->uids.end();) {
-      if (!keep.count(it->first)) {
+      if (it->second < prune_below && !keep.count(it->first)) {
         it = db->uids.erase(it);
         changed = true;
       } else {
@@ -157,7 +177,20 @@ lib::Result<UidAssignment> assign_uids(const std::string& dir, const std::vector
     }
   }
   if (changed) {
-    auto w = write_uiddb(dir, *db);
+    // Fsynced only without a reservation: a new UIDVALIDITY, no boot id, or
+    // a reservation that cannot be written.
+    bool durable = new_validity || boot.empty();
+    if (!boot.empty() && (!limit || db->next_uid > limit->limit)) {
+      UidLimit raised{db->uidvalidity,
+                      db->next_uid < 0xffffffffu - uid_reserve_step ? db->next_uid + uid_reserve_step : 0xffffffffu,
+                      boot};
+      if (auto r = write_uid_limit(dir, raised); !r) {
+        lib::log::error("%s; writing %s/%s with fsync instead", r.error().message.c_str(), dir.c_str(),
+                        std::string(uiddb_file_name).c_str());
+        durable = true;
+      }
+    }
+    auto w = write_uiddb(dir, *db, durable);
     if (!w) {
       // A full disk must not lock the user out (they need SELECT to delete
       // mail): serve what is numbered already; new messages get UID 0 (not
@@ -242,7 +275,7 @@ lib::Result<MailboxStatus> folder_status(const std::string& dir, bool with_size)
     st.size += size;
     if (deleted) st.deleted_size += size;
   }
-  auto a = assign_uids(dir, bases, &bases);
+  auto a = assign_uids(dir, bases, &bases, 0);  // STATUS numbers, and leaves pruning to SELECT's rescans
   if (!a) return a.error();
   auto claimed = claim_recent(dir, a->next_uid, false);
   if (claimed && claimed->has_value()) {
@@ -299,7 +332,9 @@ lib::Result<void> Mailbox::scan(bool initial) {
   std::vector<std::string> bases;
   bases.reserve(scanned->size());
   for (const auto& m : *scanned) bases.push_back(m.base);
-  auto a = assign_uids(dir_, bases, &bases);
+  // Entries numbered since the previous scan are not pruned (see
+  // assign_uids); the first scan prunes nothing, the next ones do.
+  auto a = assign_uids(dir_, bases, &bases, initial ? 0 : next_uid_);
   if (!a) return a.error();
   if (!initial && a->uidvalidity != uidvalidity_) {
     return lib::permanent_error("UIDVALIDITY of " + dir_ + " changed (courierimapuiddb was removed or replaced)");

@@ -192,11 +192,17 @@ struct UidAssignment {
 
 // Under the folder lock: reads courierimapuiddb, gives every base in `bases`
 // without a UID the next one (in the order given), drops entries of messages
-// not in `present` (when given) and writes the file back if it changed.
-// A missing or unreadable uiddb starts a new UIDVALIDITY (the current time).
+// not in `present` (when given) whose UID is below `prune_below`, and writes
+// the file back if it changed. `present` comes from a directory scan, which
+// cannot see a message delivered and numbered by another session after the
+// scan began: prune_below is a next UID read before the scan (Mailbox::scan
+// passes the one its previous scan found), so such an entry is kept and the
+// message keeps its UID. A missing or unreadable uiddb starts a new
+// UIDVALIDITY (the current time).
 lib::Result<UidAssignment> assign_uids(const std::string& folder_dir,
                                        const std::vector<std::string>& bases,
-                                       const std::vector<std::string>* present);
+                                       const std::vector<std::string>* present,
+                                       std::uint32_t prune_below = 0xffffffffu);
 
 struct MailboxStatus {
   std::uint32_t messages = 0, recent = 0, unseen = 0, uidnext = 1, uidvalidity = 0;
@@ -415,7 +421,7 @@ class Mailbox {
   // CONDSTORE / QRESYNC state.
   std::uint64_t highest_modseq_ = 0;
   std::uint64_t expunge_floor_ = 0;
-  std::map<std::uint32_t, std::uint64_t> expunged_modseqs_;  // as the store remembers them
+  std::shared_ptr<const std::map<std::uint32_t, std::uint64_t>> expunged_modseqs_;  // as the store remembers them
   std::vector<std::size_t> pending_modseq_;                  // changed in this batch
   std::optional<ModseqLock> modseq_lock_;
   bool batch_shared_ = false;  // modseq_lock_ is a plain STORE's shared one

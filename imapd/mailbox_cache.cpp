@@ -363,6 +363,7 @@ lib::Result<void> MailboxCache::flush(const std::vector<std::string_view>& prese
     if (live.count(e.base) && written.insert(e.base).second) out.push_back(&e);
   lib::AtomicFileOptions options;
   options.temp_path = folder_dir_ + "/tmp/" + std::string(cache_file_name) + "." + std::to_string(::getpid());
+  options.durable = false;  // a cache: a torn or lost file fails its CRC-32s and is rebuilt
   auto w = lib::write_file_atomically(path_, format_cache(out), options);
   if (!w) return w.error();
   // Drop what is gone from memory too; adopt the other writer's entries.

@@ -2,6 +2,7 @@
 // QRESYNC; RFC 7162) kept in imapd/modseq.hpp's store. See mailbox.hpp.
 #include <algorithm>
 #include <cerrno>
+#include <optional>
 
 #include "imapd/mailbox.hpp"
 #include "imapd/sequence_set.hpp"
@@ -88,7 +89,11 @@ void Mailbox::reload_modseqs() {
     auto r = scan(false);  // records what it finds (the lock is ours, exclusive)
     if (!r) lib::log::warning("%s", r.error().message.c_str());
   }
-  ModseqDb db = load_modseq_db(dir_, uidvalidity_);
+  bool fresh = false;
+  ModseqDb db = load_modseq_db(dir_, uidvalidity_, &fresh);
+  // A new or recovered store is not on disk yet: its values are told only
+  // once written (by sync_modseqs, under the lock).
+  if (fresh) return;
   for (auto& m : messages_) {
     auto it = db.live.find(m.uid);
     if (it != db.live.end()) m.modseq = std::max(m.modseq, it->second.modseq);
@@ -103,8 +108,12 @@ std::vector<std::uint32_t> Mailbox::vanished_since(std::uint64_t modseq,
     if (uid >= next_uid_) break;
     std::uint32_t seq = seq_of_uid(uid);
     if (seq != 0 && !messages_[seq - 1].vanished) continue;
-    auto it = expunged_modseqs_.find(uid);
-    if (it != expunged_modseqs_.end() ? it->second > modseq : modseq < expunge_floor_) out.push_back(uid);
+    std::optional<std::uint64_t> at;  // the modseq of its expunge, if the store remembers it
+    if (expunged_modseqs_) {
+      auto it = expunged_modseqs_->find(uid);
+      if (it != expunged_modseqs_->end()) at = it->second;
+    }
+    if (at ? *at > modseq : modseq < expunge_floor_) out.push_back(uid);
   }
   return out;
 }

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -81,11 +82,16 @@ std::uint64_t modseq_restart_value(std::uint64_t old_highest, std::uint64_t now_
 lib::Result<ModseqDb> parse_modseq_db(std::string_view text, const std::string& origin) {
   ModseqDb db;
   std::size_t nl = text.find('\n');
-  auto h = split(text.substr(0, nl));
-  if (h.size() != 5 || h[0] != modseq_file_name || h[1] != "1" || !parse_number(h[2], db.uidvalidity) ||
-      !parse_number(h[3], db.highest) || !parse_number(h[4], db.expunge_floor) || db.highest > max_modseq) {
-    return lib::permanent_error(origin + ":1: not an imapd-modseq header (expected \"imapd-modseq 1 <uidvalidity> <highestmodseq> <expungefloor>\")");
+  auto h = state_file_fields(text.substr(0, nl), 8);  // 8: one more than a version 2 header has
+  // Version 1 (five fields) was fsynced at every write: its highest is durable.
+  const bool v1 = h.size() == 5 && h[1] == "1";
+  const bool v2 = h.size() == 7 && h[1] == "2";
+  if ((!v1 && !v2) || h[0] != modseq_file_name || !parse_number(h[2], db.uidvalidity) ||
+      !parse_number(h[3], db.highest) || !parse_number(h[4], db.expunge_floor) || db.highest > max_modseq ||
+      (v2 && (!parse_number(h[5], db.reserved) || db.reserved > max_modseq || h[6].size() > 64))) {
+    return lib::permanent_error(origin + ":1: not an imapd-modseq header (expected \"imapd-modseq 2 <uidvalidity> <highestmodseq> <expungefloor> <reserved> <bootid>\")");
   }
+  if (v2) db.boot_id = std::string(h[6]);
   std::string_view rest = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
   while (!rest.empty()) {
     nl = rest.find('\n');
@@ -111,12 +117,14 @@ lib::Result<ModseqDb> parse_modseq_db(std::string_view text, const std::string& 
     db.highest = std::max(db.highest, modseq);
   }
   if (db.expunge_floor > db.highest) db.expunge_floor = db.highest;
+  if (v1) db.reserved = db.highest;
   return db;
 }
 
 std::string format_modseq_db(const ModseqDb& db) {
-  std::string out = std::string(modseq_file_name) + " 1 " + std::to_string(db.uidvalidity) + " " +
-                    std::to_string(db.highest) + " " + std::to_string(db.expunge_floor) + "\n";
+  std::string out = std::string(modseq_file_name) + " 2 " + std::to_string(db.uidvalidity) + " " +
+                    std::to_string(db.highest) + " " + std::to_string(db.expunge_floor) + " " +
+                    std::to_string(db.reserved) + " " + (db.boot_id.empty() ? "-" : db.boot_id) + "\n";
   out.reserve(out.size() + db.live.size() * 40 + db.expunged.size() * 24);
   char sig[17];
   for (const auto& [uid, e] : db.live) {
@@ -195,7 +203,17 @@ std::vector<std::uint64_t> apply_modseq_observations(ModseqDb& db, const std::ve
   return out;
 }
 
-ModseqDb load_modseq_db(const std::string& folder_dir, std::uint32_t uidvalidity, bool* fresh_out) {
+void recover_modseq_db(ModseqDb& db) {
+  std::uint64_t base = std::max(db.highest, db.reserved);
+  std::uint64_t fresh = base < max_modseq ? base + 1 : max_modseq;
+  for (auto& [uid, e] : db.live) e.modseq = fresh;
+  db.highest = fresh;
+  db.expunge_floor = fresh;
+  db.reserved = fresh;  // the new reservation is made by the durable write that must follow
+}
+
+ModseqDb load_modseq_db(const std::string& folder_dir, std::uint32_t uidvalidity, bool* fresh_out,
+                        const std::string& boot_id) {
   if (fresh_out) *fresh_out = true;
   std::string path = folder_dir + "/" + std::string(modseq_file_name);
   int open_errno = 0;
@@ -210,15 +228,25 @@ ModseqDb load_modseq_db(const std::string& folder_dir, std::uint32_t uidvalidity
                     parsed.error().message.c_str());
   } else {
     db = std::move(*parsed);
+    // Written without fsync in another boot: writes after its last fsynced
+    // one may be lost (see modseq.hpp, Durability).
+    const bool maybe_stale = db.boot_id != "-" && db.boot_id != boot_id;
+    if (maybe_stale) {
+      lib::log::notice("%s was last fsynced before this boot (%s); starting above its reserved mod-sequence %llu: "
+                       "CONDSTORE/QRESYNC clients resynchronize all flags of %s once",
+                       path.c_str(), db.boot_id.c_str(), static_cast<unsigned long long>(db.reserved),
+                       folder_dir.c_str());
+      recover_modseq_db(db);
+    }
     if (db.uidvalidity == uidvalidity) {
-      if (fresh_out) *fresh_out = false;
+      if (fresh_out) *fresh_out = maybe_stale;
       return db;
     }
     // Renumbered folder: the records are of other messages; the counter
     // still never goes back.
     ModseqDb fresh;
     fresh.uidvalidity = uidvalidity;
-    fresh.highest = modseq_restart_value(db.highest, 0) - 1;
+    fresh.highest = modseq_restart_value(std::max(db.highest, db.reserved), 0) - 1;
     fresh.expunge_floor = fresh.highest;
     return fresh;
   }
@@ -231,9 +259,19 @@ ModseqDb load_modseq_db(const std::string& folder_dir, std::uint32_t uidvalidity
   return fresh;
 }
 
-lib::Result<void> save_modseq_db(const std::string& folder_dir, const ModseqDb& db) {
+lib::Result<void> save_modseq_db(const std::string& folder_dir, ModseqDb& db, bool durable,
+                                 const std::string& boot_id) {
   lib::AtomicFileOptions options;
   options.temp_path = folder_dir + "/tmp/imapd-modseq." + std::to_string(::getpid());
+  // Without a boot id an unfsynced write could not be told from a durable
+  // one after a crash: every write is fsynced then.
+  if (boot_id.empty()) durable = true;
+  if (durable || db.highest > db.reserved) {
+    durable = true;
+    db.reserved = db.highest < max_modseq - modseq_reserve_step ? db.highest + modseq_reserve_step : max_modseq;
+    db.boot_id = boot_id.empty() ? "-" : boot_id;
+  }
+  options.durable = durable;
   return lib::write_file_atomically(folder_dir + "/" + std::string(modseq_file_name), format_modseq_db(db),
                                     options);
 }
@@ -250,31 +288,95 @@ ModseqSyncResult sync_modseqs(const std::string& folder_dir, std::uint32_t uidva
   // Every change apply makes (a new record, a new signature, an expunge)
   // takes a new modseq, so an unchanged highest means nothing to write.
   if (fresh || db.highest != before) {
-    auto w = save_modseq_db(folder_dir, db);
+    // Fsynced only when it reserves (a fresh or recovered store, or highest
+    // past the reservation): a value above the durable reservation is never
+    // told before that reservation is on disk.
+    auto w = save_modseq_db(folder_dir, db, fresh);
     if (!w) lib::log::error("%s; mod-sequences of %s are not kept until it can be written", w.error().message.c_str(),
                             folder_dir.c_str());
   }
   r.highest = db.highest;
   r.expunge_floor = db.expunge_floor;
-  r.expunged = std::move(db.expunged);
+  r.expunged = std::make_shared<const std::map<std::uint32_t, std::uint64_t>>(std::move(db.expunged));
   return r;
 }
+
+namespace {
+
+// The last store parsed by recorded_modseqs in this process (a session
+// serves one folder at a time), and what identifies its file.
+struct PeekedModseqFile {
+  std::string path;
+  std::string header;
+  ino_t ino = 0;
+  off_t size = -1;
+  std::shared_ptr<const ModseqDb> db;
+};
+
+// The store as on disk now, parsed, without the lock; nullptr when missing,
+// unreadable or corrupt (the caller then locks, and sync_modseqs reports it).
+std::shared_ptr<const ModseqDb> peek_modseq_db(const std::string& folder_dir) {
+  static PeekedModseqFile last;
+  std::string path = folder_dir + "/" + std::string(modseq_file_name);
+  lib::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  struct stat st {};
+  if (!fd || ::fstat(fd.get(), &st) != 0 || st.st_size <= 0 ||
+      static_cast<std::size_t>(st.st_size) > max_modseq_bytes)
+    return nullptr;
+  std::string text(static_cast<std::size_t>(std::min<off_t>(st.st_size, 256)), '\0');
+  ssize_t got = ::pread(fd.get(), text.data(), text.size(), 0);
+  if (got <= 0) return nullptr;
+  text.resize(static_cast<std::size_t>(got));
+  std::string header = text.substr(0, text.find('\n'));
+  if (last.db && last.path == path && last.ino == st.st_ino && last.size == st.st_size && last.header == header)
+    return last.db;
+  text.resize(static_cast<std::size_t>(st.st_size));
+  std::size_t have = static_cast<std::size_t>(got);
+  while (have < text.size()) {
+    ssize_t n = ::pread(fd.get(), text.data() + have, text.size() - have, static_cast<off_t>(have));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return nullptr;
+    have += static_cast<std::size_t>(n);
+  }
+  auto parsed = parse_modseq_db(text, path);
+  if (!parsed) return nullptr;
+  last = {path, std::move(header), st.st_ino, st.st_size, std::make_shared<const ModseqDb>(std::move(*parsed))};
+  return last.db;
+}
+
+}  // namespace
 
 std::optional<ModseqSyncResult> recorded_modseqs(const std::string& folder_dir, std::uint32_t uidvalidity,
                                                  const std::vector<ModseqObservation>& seen, bool full,
                                                  const std::set<std::uint32_t>& also_present,
                                                  const std::vector<std::uint32_t>& expunged_now) {
-  bool fresh = false;
-  ModseqDb db = load_modseq_db(folder_dir, uidvalidity, &fresh);
-  if (fresh) return std::nullopt;
-  const std::uint64_t before = db.highest;
+  auto db = peek_modseq_db(folder_dir);
+  // What load_modseq_db would start over or recover: the locked path's work.
+  if (!db || db->uidvalidity != uidvalidity || db->highest == 0 ||
+      (db->boot_id != "-" && db->boot_id != current_boot_id()))
+    return std::nullopt;
+  // Recorded already means apply_modseq_observations would change nothing:
+  // every observation has a record with its signature, nothing to expunge.
   ModseqSyncResult r;
-  r.modseqs = apply_modseq_observations(db, seen, full, also_present, expunged_now, 0);
-  // Every change apply makes takes a new modseq (see sync_modseqs).
-  if (db.highest != before) return std::nullopt;
-  r.highest = db.highest;
-  r.expunge_floor = db.expunge_floor;
-  r.expunged = std::move(db.expunged);
+  r.modseqs.reserve(seen.size());
+  for (const auto& o : seen) {
+    auto it = db->live.find(o.uid);
+    if (it == db->live.end() || it->second.signature != o.signature) return std::nullopt;
+    r.modseqs.push_back(it->second.modseq);
+  }
+  for (std::uint32_t uid : expunged_now)
+    if (db->live.count(uid)) return std::nullopt;
+  if (full) {
+    std::vector<std::uint32_t> uids;
+    uids.reserve(seen.size());
+    for (const auto& o : seen) uids.push_back(o.uid);
+    std::sort(uids.begin(), uids.end());
+    for (const auto& [uid, e] : db->live)
+      if (!std::binary_search(uids.begin(), uids.end(), uid) && !also_present.count(uid)) return std::nullopt;
+  }
+  r.highest = db->highest;
+  r.expunge_floor = db->expunge_floor;
+  r.expunged = std::shared_ptr<const std::map<std::uint32_t, std::uint64_t>>(db, &db->expunged);
   return r;
 }
 

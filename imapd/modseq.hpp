@@ -8,7 +8,9 @@
 //
 // File format (text, one record per line, written through tmp/ + rename by
 // lib/atomic_file, so readers see the old or the new file whole):
-//   line 1:  "imapd-modseq 1 <uidvalidity> <highestmodseq> <expungefloor>"
+//   line 1:  "imapd-modseq 2 <uidvalidity> <highestmodseq> <expungefloor>
+//             <reserved> <bootid>"  (one line; version 1 had the first five
+//             fields and was always fsynced: read as reserved = highest)
 //   then:    "<uid> <modseq> <signature>"   a message present in the folder,
 //                                           signature 16 hex digits
 //            "X <uid> <modseq>"             a UID expunged at that modseq
@@ -23,6 +25,19 @@
 // and each change adds 1, so a modseq a client holds is never handed out
 // again for other state (RFC 7162 3.1.1), even after the file is lost.
 //
+// Durability (README.md, "What survives a power loss"): the file is written
+// without fsync, except when a change needs a modseq above <reserved>: that
+// write reserves the next modseq_reserve_step values, records the boot it was
+// made in (<bootid>, the kernel's random boot_id) and is fsynced before any
+// of them is told. Unfsynced writes are lost only with the running kernel
+// (a power loss or a crash of the machine; a killed process loses nothing),
+// so a file whose <bootid> is not the current boot's may be older than what
+// clients saw: load_modseq_db then starts above <reserved>, gives every
+// message that new modseq (a client's CHANGEDSINCE fetches all flags once,
+// whatever flags the crash kept or lost on disk) and raises expungefloor to
+// it (QRESYNC's VANISHED (EARLIER) reports every UID not present). After a
+// clean reboot that costs CONDSTORE clients one full flag resync per folder.
+//
 // Locking: writers hold an flock(2) on the folder's tmp/ directory
 // (ModseqLock, exclusive), distinct from FolderLock (uiddb, keywords) so that
 // a STORE UNCHANGEDSINCE can hold it across its test, its flag changes and
@@ -36,6 +51,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -43,6 +59,7 @@
 #include <vector>
 
 #include "imapd/folder_lock.hpp"
+#include "imapd/uiddb.hpp"
 #include "lib/result.hpp"
 #include "lib/unique_fd.hpp"
 
@@ -51,6 +68,8 @@ namespace imapd {
 inline constexpr std::string_view modseq_file_name = "imapd-modseq";
 inline constexpr std::size_t max_modseq_bytes = 256u * 1024 * 1024;
 inline constexpr std::size_t max_expunged_remembered = 100000;
+// Modseqs reserved by one fsynced write (see Durability above).
+inline constexpr std::uint64_t modseq_reserve_step = 1024;
 
 struct ModseqEntry {
   std::uint64_t modseq = 0;
@@ -61,6 +80,8 @@ struct ModseqDb {
   std::uint32_t uidvalidity = 0;
   std::uint64_t highest = 0;        // the highest modseq ever given in this folder
   std::uint64_t expunge_floor = 0;  // expunges at or below it are forgotten
+  std::uint64_t reserved = 0;       // fsynced: no modseq above it was ever told
+  std::string boot_id = "-";        // the boot of the last fsynced write ("-": always fsynced)
   std::map<std::uint32_t, ModseqEntry> live;       // uid -> state
   std::map<std::uint32_t, std::uint64_t> expunged;  // uid -> modseq of its expunge
 };
@@ -114,11 +135,23 @@ class ModseqLock {
 // UIDVALIDITY: a new store (logged with the file name), whose highest is
 // above anything the old one could have given (then *fresh is set, when
 // given: the caller writes it even if nothing else changes, so the restart
-// value sticks). Call under ModseqLock.
-ModseqDb load_modseq_db(const std::string& folder_dir, std::uint32_t uidvalidity, bool* fresh = nullptr);
+// value sticks). A file last fsynced in another boot than `boot_id` is
+// recovered as "Durability" above says (also *fresh). Call under ModseqLock
+// to write what it returns.
+ModseqDb load_modseq_db(const std::string& folder_dir, std::uint32_t uidvalidity, bool* fresh = nullptr,
+                        const std::string& boot_id = current_boot_id());
 
-// Writes the store (through folder_dir/tmp and rename). Call under ModseqLock.
-lib::Result<void> save_modseq_db(const std::string& folder_dir, const ModseqDb& db);
+// What load_modseq_db does to a store that may have lost unfsynced writes:
+// highest = max(highest, reserved) + 1, given to every live message and made
+// the expunge floor. Pure.
+void recover_modseq_db(ModseqDb& db);
+
+// Writes the store (through folder_dir/tmp and rename). With `durable`
+// (a fresh store, or db.highest above db.reserved) the write first reserves
+// modseq_reserve_step values past db.highest and records `boot_id`, and is
+// fsynced; otherwise it is not fsynced. Call under ModseqLock.
+lib::Result<void> save_modseq_db(const std::string& folder_dir, ModseqDb& db, bool durable = true,
+                                 const std::string& boot_id = current_boot_id());
 
 // load + apply + save (when changed). The caller holds ModseqLock. A failed
 // write is logged and the modseqs still returned (the next session will give
@@ -127,7 +160,8 @@ struct ModseqSyncResult {
   std::vector<std::uint64_t> modseqs;  // per observation
   std::uint64_t highest = 0;
   std::uint64_t expunge_floor = 0;
-  std::map<std::uint32_t, std::uint64_t> expunged;
+  // Shared with the parsed store a later look may reuse (never null).
+  std::shared_ptr<const std::map<std::uint32_t, std::uint64_t>> expunged;
 };
 ModseqSyncResult sync_modseqs(const std::string& folder_dir, std::uint32_t uidvalidity,
                               const std::vector<ModseqObservation>& seen, bool full,
@@ -137,7 +171,10 @@ ModseqSyncResult sync_modseqs(const std::string& folder_dir, std::uint32_t uidva
 // sync_modseqs without the lock, for the common case of a session that only
 // looks: the store is read as one version (it is only ever replaced whole,
 // by rename) and, when what the session saw is recorded there already
-// (nothing to write), that is the result. nullopt: the store must change (or
+// (nothing to write), that is the result. The parsed store is kept for the
+// process and reused while the file is the same one (inode, size and header
+// line: every write that changes the records changes highestmodseq), so a
+// rescan reads 256 bytes, not the whole file, when nothing changed. nullopt: the store must change (or
 // is new); the caller takes ModseqLock and calls sync_modseqs.
 std::optional<ModseqSyncResult> recorded_modseqs(const std::string& folder_dir, std::uint32_t uidvalidity,
                                                  const std::vector<ModseqObservation>& seen, bool full,

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -104,6 +105,47 @@ lib::Result<UidDb> read_uiddb(const std::string& folder_dir) {
   return parse_uiddb(*text, path);
 }
 
+std::shared_ptr<const UidDb> peek_uiddb(const std::string& folder_dir) {
+  struct Last {
+    std::string path, header;
+    ino_t ino = 0;
+    off_t size = -1;
+    struct timespec mtime {};
+    std::shared_ptr<const UidDb> db;
+  };
+  static Last last;
+  std::string path = folder_dir + "/" + std::string(uiddb_file_name);
+  lib::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  struct stat st {};
+  if (!fd || ::fstat(fd.get(), &st) != 0 || st.st_size <= 0 ||
+      static_cast<std::size_t>(st.st_size) > max_uiddb_bytes)
+    return nullptr;
+  std::string text(static_cast<std::size_t>(st.st_size), '\0');
+  std::size_t have = 0;
+  // The header first: when it and the file's identity are the ones parsed
+  // last, the rest is not read.
+  const std::size_t head = std::min<std::size_t>(text.size(), 64);
+  while (have < text.size()) {
+    std::size_t want = have < head ? head - have : text.size() - have;
+    ssize_t n = ::pread(fd.get(), text.data() + have, want, static_cast<off_t>(have));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return nullptr;
+    have += static_cast<std::size_t>(n);
+    if (have == head) {
+      std::string_view h(text.data(), head);
+      std::string header(h.substr(0, h.find('\n')));
+      if (last.db && last.path == path && last.ino == st.st_ino && last.size == st.st_size &&
+          last.mtime.tv_sec == st.st_mtim.tv_sec && last.mtime.tv_nsec == st.st_mtim.tv_nsec && last.header == header)
+        return last.db;
+    }
+  }
+  auto parsed = parse_uiddb(text, path);
+  if (!parsed) return nullptr;
+  last = {path, text.substr(0, text.find('\n')), st.st_ino, st.st_size, st.st_mtim,
+          std::make_shared<const UidDb>(std::move(*parsed))};
+  return last.db;
+}
+
 std::string format_uiddb(const UidDb& db) {
   std::vector<std::pair<std::uint32_t, const std::string*>> list;
   list.reserve(db.uids.size());
@@ -121,13 +163,47 @@ std::string format_uiddb(const UidDb& db) {
   return out;
 }
 
-lib::Result<void> write_uiddb(const std::string& folder_dir, const UidDb& db) {
+lib::Result<void> write_uiddb(const std::string& folder_dir, const UidDb& db, bool durable) {
   std::string text = format_uiddb(db);
   std::string tmp = folder_dir + "/tmp/courierimapuiddb." + std::to_string(::getpid());
   std::string path = folder_dir + "/" + std::string(uiddb_file_name);
   lib::AtomicFileOptions options;
   options.temp_path = tmp;
+  options.durable = durable;
   return lib::write_file_atomically(path, text, options);
+}
+
+const std::string& current_boot_id() {
+  static const std::string id = [] {
+    auto text = lib::read_small_file("/proc/sys/kernel/random/boot_id", 64);
+    std::string v = text ? *text : std::string();
+    while (!v.empty() && (v.back() == '\n' || v.back() == ' ')) v.pop_back();
+    // It goes into one field of a state file line.
+    if (v.empty() || v.find_first_of(" \n-") == 0 || v.find_first_of(" \n") != std::string::npos) return std::string();
+    return v;
+  }();
+  return id;
+}
+
+std::optional<UidLimit> read_uid_limit(const std::string& folder_dir) {
+  auto text = lib::read_small_file(folder_dir + "/" + std::string(uid_limit_file_name), 256);
+  if (!text) return std::nullopt;
+  std::string_view t = *text;
+  auto nl = t.find('\n');
+  auto w = state_file_fields(t.substr(0, nl), 4);
+  UidLimit out;
+  if (w.size() != 3 || !parse_u32(w[0], out.uidvalidity) || !parse_u32(w[1], out.limit)) return std::nullopt;
+  out.boot_id = std::string(w[2]);
+  return out;
+}
+
+lib::Result<void> write_uid_limit(const std::string& folder_dir, const UidLimit& limit) {
+  lib::AtomicFileOptions options;
+  options.temp_path = folder_dir + "/tmp/imapd-uidlimit." + std::to_string(::getpid());
+  return lib::write_file_atomically(folder_dir + "/" + std::string(uid_limit_file_name),
+                                    std::to_string(limit.uidvalidity) + " " + std::to_string(limit.limit) + " " +
+                                        (limit.boot_id.empty() ? "-" : limit.boot_id) + "\n",
+                                    options);
 }
 
 namespace {
@@ -167,6 +243,11 @@ lib::Result<std::optional<std::uint32_t>> claim_recent(const std::string& folder
   if (!*old || **old < want) {
     lib::AtomicFileOptions options;
     options.temp_path = folder_dir + "/tmp/imapd-recent." + std::to_string(::getpid());
+    // Not fsynced: after a power loss it may hold an older (lower) value,
+    // or on some file systems be empty; then messages claimed since are
+    // \Recent once more in the next session (as for a folder from Courier
+    // without the file). No other state depends on it.
+    options.durable = false;
     auto w = lib::write_file_atomically(path, std::to_string(want) + "\n", options);
     if (!w) return w.error();
   }

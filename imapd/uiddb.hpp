@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <ctime>
 #include <string>
@@ -44,6 +45,13 @@ lib::Result<UidDb> parse_uiddb(std::string_view text, const std::string& origin)
 // uidvalidity 0 (the caller picks one). Other failures are errors.
 lib::Result<UidDb> read_uiddb(const std::string& folder_dir);
 
+// read_uiddb for a reader without the folder lock: the parsed file is kept
+// for the process and reused while the file is the same one (inode, size,
+// mtime and header line; every write that numbers a message changes the
+// header, every one that drops entries the size). nullptr when the file is
+// missing, unreadable or corrupt (the caller then locks and reads it).
+std::shared_ptr<const UidDb> peek_uiddb(const std::string& folder_dir);
+
 // The file text for db, messages in UID order (version 1).
 std::string format_uiddb(const UidDb& db);
 
@@ -69,7 +77,37 @@ lib::Result<std::optional<std::uint32_t>> claim_recent(const std::string& folder
 // fields as the caller counts: it reads max_fields + 1 to detect that).
 std::vector<std::string_view> state_file_fields(std::string_view line, std::size_t max_fields);
 
-// Writes folder_dir/courierimapuiddb through folder_dir/tmp and rename.
-lib::Result<void> write_uiddb(const std::string& folder_dir, const UidDb& db);
+// Writes folder_dir/courierimapuiddb through folder_dir/tmp and rename,
+// fsynced unless !durable (the caller holds a durable UID reservation).
+lib::Result<void> write_uiddb(const std::string& folder_dir, const UidDb& db, bool durable = true);
+
+// The running kernel's boot (/proc/sys/kernel/random/boot_id, read once);
+// empty when unreadable. A file written without fsync can have lost writes
+// after a crash only if the boot it was written in is not the current one.
+const std::string& current_boot_id();
+
+// UID reservation (README.md, "What survives a power loss"): courierimapuiddb
+// is written without fsync; imapd-uidlimit, fsynced, says that no UID at or
+// above <limit> was handed out under <uidvalidity>, and in which boot
+// courierimapuiddb was last written unfsynced:
+//   "<uidvalidity> <limit> <bootid>\n"
+// A session that numbers new messages raises the limit by uid_reserve_step
+// (one fsync) before handing out a UID at or above it; one that finds the
+// limit written in another boot (its unfsynced uiddb writes may be lost)
+// starts numbering at the limit. Gaps in UIDs are allowed (RFC 3501 2.3.1.1);
+// reuse is not. A message numbered after the last fsync may come back with a
+// new, higher UID after a power loss (its file is durable; its old UID is
+// never given to another message).
+inline constexpr std::string_view uid_limit_file_name = "imapd-uidlimit";
+inline constexpr std::uint32_t uid_reserve_step = 64;
+struct UidLimit {
+  std::uint32_t uidvalidity = 0;
+  std::uint32_t limit = 0;
+  std::string boot_id;
+};
+// nullopt: no file, or not one this code wrote (then courierimapuiddb was
+// written with fsync, by Courier or an older imapd, and is trusted).
+std::optional<UidLimit> read_uid_limit(const std::string& folder_dir);
+lib::Result<void> write_uid_limit(const std::string& folder_dir, const UidLimit& limit);
 
 }  // namespace imapd

@@ -134,11 +134,13 @@ Result<void> AtomicFile::write(std::string_view bytes) {
 Result<UniqueFd> AtomicFile::commit() {
   // Durable before the rename: after a crash the target holds the old content
   // or the new, never an empty file.
-  if (::fsync(fd_.get()) != 0) return error("cannot write to disk (fsync)", temp_path_, errno);
+  if (options_.durable && ::fsync(fd_.get()) != 0)
+    return error("cannot write to disk (fsync)", temp_path_, errno);
   if (!options_.keep_open && ::close(fd_.release()) != 0) return error("cannot write", temp_path_, errno);
   if (::rename(temp_path_.c_str(), path_.c_str()) != 0)
     return error("cannot rename " + temp_path_ + " to", path_, errno);
   done_ = true;
+  if (!options_.durable) return std::move(fd_);
   if (auto r = fsync_directory(parent_directory(path_)); !r) return r.error();
   return std::move(fd_);
 }

@@ -45,6 +45,14 @@ struct AtomicFileOptions {
   // commit() keeps the descriptor open (read-write) and returns it, for a
   // caller that goes on appending to the file now in place (maildirsize).
   bool keep_open = false;
+  // false: commit() skips both fsyncs (of the file and of the directory).
+  // Readers still see the old content or the new, whole (rename); after a
+  // crash of the machine (not of the process) the file may hold an older
+  // version, or on some file systems be empty. Only for files the caller can
+  // rebuild or whose loss it detects (imapd-recent, imapd-cache, the state
+  // files imapd guards by a durable reservation: README.md, "What survives
+  // a power loss").
+  bool durable = true;
 };
 
 // A temporary file that becomes `path` on commit(). Removed by the destructor
@@ -68,7 +76,7 @@ class AtomicFile {
   Result<void> write(std::string_view bytes);
 
   // fsync()s the file, closes it (checking close) unless keep_open, renames
-  // it over path() and fsync()s the directory. Returns the open descriptor
+  // it over path() and fsync()s the directory (no fsyncs unless durable). Returns the open descriptor
   // with keep_open, else an empty UniqueFd. On failure the temporary file is
   // removed (unless only the directory fsync failed: the rename is done).
   Result<UniqueFd> commit();

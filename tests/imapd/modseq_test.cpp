@@ -85,7 +85,7 @@ TEST(Modseq, FormatParseRoundTrip) {
   apply_modseq_observations(db, obs({{4, 0xdeadbeefull}, {9, 1}}), true, {}, {7}, 500);
   db.expunged[7] = 501;
   auto text = format_modseq_db(db);
-  EXPECT_EQ(text.rfind("imapd-modseq 1 77 ", 0), 0u) << text;
+  EXPECT_EQ(text.rfind("imapd-modseq 2 77 ", 0), 0u) << text;
   auto back = parse_modseq_db(text, "t");
   ASSERT_TRUE(back.ok()) << back.error().message;
   EXPECT_EQ(back->highest, db.highest);
@@ -96,7 +96,8 @@ TEST(Modseq, FormatParseRoundTrip) {
 }
 
 TEST(Modseq, ParserRejectsBadHeadersAndSkipsBadLines) {
-  for (const char* t : {"", "imapd-modseq 2 1 1 0\n", "imapd-modseq 1 x 1 0\n", "courier 1 1 1 0\n",
+  for (const char* t : {"", "imapd-modseq 2 1 1 0\n", "imapd-modseq 1 1 1 0 5 b\n", "imapd-modseq 2 1 1 0 x b\n",
+                        "imapd-modseq 3 1 1 0 5 b\n", "imapd-modseq 1 x 1 0\n", "courier 1 1 1 0\n",
                         "imapd-modseq 1 1 99999999999999999999 0\n", "imapd-modseq 1 1 9223372036854775808 0\n"})
     EXPECT_FALSE(parse_modseq_db(t, "t").ok()) << t;
   auto db = parse_modseq_db(
@@ -140,7 +141,7 @@ TEST_F(ModseqFolder, CorruptFileIsRebuiltAboveEveryOldValue) {
   EXPECT_GT(r.modseqs[0], before);  // never reused
   EXPECT_GT(r.highest, before);
   auto text = testutil::read_file(folder_ + "/imapd-modseq");
-  EXPECT_EQ(text.rfind("imapd-modseq 1 9 ", 0), 0u) << text;  // rewritten valid
+  EXPECT_EQ(text.rfind("imapd-modseq 2 9 ", 0), 0u) << text;  // rewritten valid
 }
 
 TEST_F(ModseqFolder, NewUidvalidityKeepsTheCounterGoing) {
@@ -148,7 +149,7 @@ TEST_F(ModseqFolder, NewUidvalidityKeepsTheCounterGoing) {
   auto a = sync_modseqs(folder_, 9, obs({{1, 1}, {2, 2}}), true, {}, {});
   auto b = sync_modseqs(folder_, 10, obs({{1, 1}}), true, {}, {});
   EXPECT_GT(b.modseqs[0], a.highest);
-  EXPECT_TRUE(b.expunged.empty());  // the old folder's expunges mean nothing now
+  EXPECT_TRUE(b.expunged->empty());  // the old folder's expunges mean nothing now
 }
 
 TEST_F(ModseqFolder, MailboxSeesOtherSessionsAndRenames) {

@@ -140,6 +140,34 @@ TEST(AtomicFile, KeepOpenReturnsTheDescriptorOfTheFileInPlace) {
   EXPECT_EQ(testutil::read_file(dir / "size"), "12\n34\n");
 }
 
+TEST(AtomicFile, NotDurableStillReplacesWholeAndCleansUp) {
+  // durable = false skips the fsyncs only: the rename, the mode, keep_open
+  // and the removal of a failed temporary file are the same.
+  TempDir dir;
+  auto path = dir / "state";
+  testutil::write_file(path, "old\n");
+  lib::AtomicFileOptions options;
+  options.durable = false;
+  options.mode = 0640;
+  ASSERT_TRUE(lib::write_file_atomically(path, "new content\n", options).ok());
+  EXPECT_EQ(testutil::read_file(path), "new content\n");
+  EXPECT_EQ(mode_of(path), 0640u);
+  EXPECT_EQ(names_in(dir.path()), std::set<std::string>{"state"});
+  options.keep_open = true;
+  auto file = lib::AtomicFile::create(path, options);
+  ASSERT_TRUE(file.ok());
+  ASSERT_TRUE(file->write("kept\n").ok());
+  auto fd = file->commit();
+  ASSERT_TRUE(fd.ok());
+  ASSERT_TRUE(fd->valid());
+  EXPECT_EQ(::write(fd->get(), "more\n", 5), 5);
+  EXPECT_EQ(testutil::read_file(path), "kept\nmore\n");
+  options.keep_open = false;
+  options.temp_path = dir / "no-such-dir/tmp";
+  EXPECT_FALSE(lib::write_file_atomically(path, "x", options).ok());
+  EXPECT_EQ(testutil::read_file(path), "kept\nmore\n");
+}
+
 TEST(AtomicFile, UncommittedFileIsRemoved) {
   TempDir dir;
   std::string temp;
