@@ -99,7 +99,7 @@ lib::Result<UidAssignment> assign_uids(const std::string& dir, const std::vector
   // holds it they stay for the next rescan (a UID is never reused: the file
   // keeps next_uid, and a kept entry only names a file no longer there).
   std::optional<lib::UniqueFd> early;
-  if (auto seen = peek_uiddb(dir)) {
+  if (auto seen = read_uiddb(dir); seen) {
     bool stale = false;
     if (auto out = numbered_already(*seen, bases, present, prune_below, &stale)) {
       if (!stale) return std::move(*out);

@@ -421,7 +421,7 @@ class Mailbox {
   // CONDSTORE / QRESYNC state.
   std::uint64_t highest_modseq_ = 0;
   std::uint64_t expunge_floor_ = 0;
-  std::shared_ptr<const std::map<std::uint32_t, std::uint64_t>> expunged_modseqs_;  // as the store remembers them
+  std::map<std::uint32_t, std::uint64_t> expunged_modseqs_;  // as the store remembers them
   std::vector<std::size_t> pending_modseq_;                  // changed in this batch
   std::optional<ModseqLock> modseq_lock_;
   bool batch_shared_ = false;  // modseq_lock_ is a plain STORE's shared one

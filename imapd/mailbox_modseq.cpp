@@ -2,7 +2,6 @@
 // QRESYNC; RFC 7162) kept in imapd/modseq.hpp's store. See mailbox.hpp.
 #include <algorithm>
 #include <cerrno>
-#include <optional>
 
 #include "imapd/mailbox.hpp"
 #include "imapd/sequence_set.hpp"
@@ -108,12 +107,8 @@ std::vector<std::uint32_t> Mailbox::vanished_since(std::uint64_t modseq,
     if (uid >= next_uid_) break;
     std::uint32_t seq = seq_of_uid(uid);
     if (seq != 0 && !messages_[seq - 1].vanished) continue;
-    std::optional<std::uint64_t> at;  // the modseq of its expunge, if the store remembers it
-    if (expunged_modseqs_) {
-      auto it = expunged_modseqs_->find(uid);
-      if (it != expunged_modseqs_->end()) at = it->second;
-    }
-    if (at ? *at > modseq : modseq < expunge_floor_) out.push_back(uid);
+    auto it = expunged_modseqs_.find(uid);
+    if (it != expunged_modseqs_.end() ? it->second > modseq : modseq < expunge_floor_) out.push_back(uid);
   }
   return out;
 }

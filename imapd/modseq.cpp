@@ -3,7 +3,6 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -297,86 +296,25 @@ ModseqSyncResult sync_modseqs(const std::string& folder_dir, std::uint32_t uidva
   }
   r.highest = db.highest;
   r.expunge_floor = db.expunge_floor;
-  r.expunged = std::make_shared<const std::map<std::uint32_t, std::uint64_t>>(std::move(db.expunged));
+  r.expunged = std::move(db.expunged);
   return r;
 }
-
-namespace {
-
-// The last store parsed by recorded_modseqs in this process (a session
-// serves one folder at a time), and what identifies its file.
-struct PeekedModseqFile {
-  std::string path;
-  std::string header;
-  ino_t ino = 0;
-  off_t size = -1;
-  std::shared_ptr<const ModseqDb> db;
-};
-
-// The store as on disk now, parsed, without the lock; nullptr when missing,
-// unreadable or corrupt (the caller then locks, and sync_modseqs reports it).
-std::shared_ptr<const ModseqDb> peek_modseq_db(const std::string& folder_dir) {
-  static PeekedModseqFile last;
-  std::string path = folder_dir + "/" + std::string(modseq_file_name);
-  lib::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-  struct stat st {};
-  if (!fd || ::fstat(fd.get(), &st) != 0 || st.st_size <= 0 ||
-      static_cast<std::size_t>(st.st_size) > max_modseq_bytes)
-    return nullptr;
-  std::string text(static_cast<std::size_t>(std::min<off_t>(st.st_size, 256)), '\0');
-  ssize_t got = ::pread(fd.get(), text.data(), text.size(), 0);
-  if (got <= 0) return nullptr;
-  text.resize(static_cast<std::size_t>(got));
-  std::string header = text.substr(0, text.find('\n'));
-  if (last.db && last.path == path && last.ino == st.st_ino && last.size == st.st_size && last.header == header)
-    return last.db;
-  text.resize(static_cast<std::size_t>(st.st_size));
-  std::size_t have = static_cast<std::size_t>(got);
-  while (have < text.size()) {
-    ssize_t n = ::pread(fd.get(), text.data() + have, text.size() - have, static_cast<off_t>(have));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return nullptr;
-    have += static_cast<std::size_t>(n);
-  }
-  auto parsed = parse_modseq_db(text, path);
-  if (!parsed) return nullptr;
-  last = {path, std::move(header), st.st_ino, st.st_size, std::make_shared<const ModseqDb>(std::move(*parsed))};
-  return last.db;
-}
-
-}  // namespace
 
 std::optional<ModseqSyncResult> recorded_modseqs(const std::string& folder_dir, std::uint32_t uidvalidity,
                                                  const std::vector<ModseqObservation>& seen, bool full,
                                                  const std::set<std::uint32_t>& also_present,
                                                  const std::vector<std::uint32_t>& expunged_now) {
-  auto db = peek_modseq_db(folder_dir);
-  // What load_modseq_db would start over or recover: the locked path's work.
-  if (!db || db->uidvalidity != uidvalidity || db->highest == 0 ||
-      (db->boot_id != "-" && db->boot_id != current_boot_id()))
-    return std::nullopt;
-  // Recorded already means apply_modseq_observations would change nothing:
-  // every observation has a record with its signature, nothing to expunge.
+  bool fresh = false;
+  ModseqDb db = load_modseq_db(folder_dir, uidvalidity, &fresh);
+  if (fresh) return std::nullopt;
+  const std::uint64_t before = db.highest;
   ModseqSyncResult r;
-  r.modseqs.reserve(seen.size());
-  for (const auto& o : seen) {
-    auto it = db->live.find(o.uid);
-    if (it == db->live.end() || it->second.signature != o.signature) return std::nullopt;
-    r.modseqs.push_back(it->second.modseq);
-  }
-  for (std::uint32_t uid : expunged_now)
-    if (db->live.count(uid)) return std::nullopt;
-  if (full) {
-    std::vector<std::uint32_t> uids;
-    uids.reserve(seen.size());
-    for (const auto& o : seen) uids.push_back(o.uid);
-    std::sort(uids.begin(), uids.end());
-    for (const auto& [uid, e] : db->live)
-      if (!std::binary_search(uids.begin(), uids.end(), uid) && !also_present.count(uid)) return std::nullopt;
-  }
-  r.highest = db->highest;
-  r.expunge_floor = db->expunge_floor;
-  r.expunged = std::shared_ptr<const std::map<std::uint32_t, std::uint64_t>>(db, &db->expunged);
+  r.modseqs = apply_modseq_observations(db, seen, full, also_present, expunged_now, 0);
+  // Every change apply makes takes a new modseq (see sync_modseqs).
+  if (db.highest != before) return std::nullopt;
+  r.highest = db.highest;
+  r.expunge_floor = db.expunge_floor;
+  r.expunged = std::move(db.expunged);
   return r;
 }
 

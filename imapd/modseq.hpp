@@ -51,7 +51,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
-#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -160,8 +159,7 @@ struct ModseqSyncResult {
   std::vector<std::uint64_t> modseqs;  // per observation
   std::uint64_t highest = 0;
   std::uint64_t expunge_floor = 0;
-  // Shared with the parsed store a later look may reuse (never null).
-  std::shared_ptr<const std::map<std::uint32_t, std::uint64_t>> expunged;
+  std::map<std::uint32_t, std::uint64_t> expunged;
 };
 ModseqSyncResult sync_modseqs(const std::string& folder_dir, std::uint32_t uidvalidity,
                               const std::vector<ModseqObservation>& seen, bool full,
@@ -171,10 +169,7 @@ ModseqSyncResult sync_modseqs(const std::string& folder_dir, std::uint32_t uidva
 // sync_modseqs without the lock, for the common case of a session that only
 // looks: the store is read as one version (it is only ever replaced whole,
 // by rename) and, when what the session saw is recorded there already
-// (nothing to write), that is the result. The parsed store is kept for the
-// process and reused while the file is the same one (inode, size and header
-// line: every write that changes the records changes highestmodseq), so a
-// rescan reads 256 bytes, not the whole file, when nothing changed. nullopt: the store must change (or
+// (nothing to write), that is the result. nullopt: the store must change (or
 // is new); the caller takes ModseqLock and calls sync_modseqs.
 std::optional<ModseqSyncResult> recorded_modseqs(const std::string& folder_dir, std::uint32_t uidvalidity,
                                                  const std::vector<ModseqObservation>& seen, bool full,

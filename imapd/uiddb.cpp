@@ -3,7 +3,6 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -103,47 +102,6 @@ lib::Result<UidDb> read_uiddb(const std::string& folder_dir) {
     return text.error();
   }
   return parse_uiddb(*text, path);
-}
-
-std::shared_ptr<const UidDb> peek_uiddb(const std::string& folder_dir) {
-  struct Last {
-    std::string path, header;
-    ino_t ino = 0;
-    off_t size = -1;
-    struct timespec mtime {};
-    std::shared_ptr<const UidDb> db;
-  };
-  static Last last;
-  std::string path = folder_dir + "/" + std::string(uiddb_file_name);
-  lib::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-  struct stat st {};
-  if (!fd || ::fstat(fd.get(), &st) != 0 || st.st_size <= 0 ||
-      static_cast<std::size_t>(st.st_size) > max_uiddb_bytes)
-    return nullptr;
-  std::string text(static_cast<std::size_t>(st.st_size), '\0');
-  std::size_t have = 0;
-  // The header first: when it and the file's identity are the ones parsed
-  // last, the rest is not read.
-  const std::size_t head = std::min<std::size_t>(text.size(), 64);
-  while (have < text.size()) {
-    std::size_t want = have < head ? head - have : text.size() - have;
-    ssize_t n = ::pread(fd.get(), text.data() + have, want, static_cast<off_t>(have));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return nullptr;
-    have += static_cast<std::size_t>(n);
-    if (have == head) {
-      std::string_view h(text.data(), head);
-      std::string header(h.substr(0, h.find('\n')));
-      if (last.db && last.path == path && last.ino == st.st_ino && last.size == st.st_size &&
-          last.mtime.tv_sec == st.st_mtim.tv_sec && last.mtime.tv_nsec == st.st_mtim.tv_nsec && last.header == header)
-        return last.db;
-    }
-  }
-  auto parsed = parse_uiddb(text, path);
-  if (!parsed) return nullptr;
-  last = {path, text.substr(0, text.find('\n')), st.st_ino, st.st_size, st.st_mtim,
-          std::make_shared<const UidDb>(std::move(*parsed))};
-  return last.db;
 }
 
 std::string format_uiddb(const UidDb& db) {

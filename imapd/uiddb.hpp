@@ -12,7 +12,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <optional>
 #include <ctime>
 #include <string>
@@ -44,13 +43,6 @@ lib::Result<UidDb> parse_uiddb(std::string_view text, const std::string& origin)
 // Reads folder_dir/courierimapuiddb. A missing file yields an empty UidDb with
 // uidvalidity 0 (the caller picks one). Other failures are errors.
 lib::Result<UidDb> read_uiddb(const std::string& folder_dir);
-
-// read_uiddb for a reader without the folder lock: the parsed file is kept
-// for the process and reused while the file is the same one (inode, size,
-// mtime and header line; every write that numbers a message changes the
-// header, every one that drops entries the size). nullptr when the file is
-// missing, unreadable or corrupt (the caller then locks and reads it).
-std::shared_ptr<const UidDb> peek_uiddb(const std::string& folder_dir);
 
 // The file text for db, messages in UID order (version 1).
 std::string format_uiddb(const UidDb& db);

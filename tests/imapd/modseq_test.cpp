@@ -149,7 +149,7 @@ TEST_F(ModseqFolder, NewUidvalidityKeepsTheCounterGoing) {
   auto a = sync_modseqs(folder_, 9, obs({{1, 1}, {2, 2}}), true, {}, {});
   auto b = sync_modseqs(folder_, 10, obs({{1, 1}}), true, {}, {});
   EXPECT_GT(b.modseqs[0], a.highest);
-  EXPECT_TRUE(b.expunged->empty());  // the old folder's expunges mean nothing now
+  EXPECT_TRUE(b.expunged.empty());  // the old folder's expunges mean nothing now
 }
 
 TEST_F(ModseqFolder, MailboxSeesOtherSessionsAndRenames) {
