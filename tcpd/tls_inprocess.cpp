@@ -116,11 +116,11 @@ std::optional<std::string> env_value(const EnvVars& env, std::string_view name) 
   return it->second;
 }
 
-// serve_connection's identity, resolved now; nothing when it cannot be (each
-// connection then resolves it and says what is wrong).
 // The files the mail user's uid, gid and groups come from.
 std::vector<FileStamp> account_stamps() { return {file_stamp("/etc/passwd"), file_stamp("/etc/group")}; }
 
+// serve_connection's identity, resolved now; nothing when it cannot be (each
+// connection then resolves it and says what is wrong).
 void resolve_run_as(InProcessTls::State& st, const EnvVars& env) {
   st.account_stamps = account_stamps();
   st.run_as.reset();
