@@ -373,7 +373,8 @@ class Mailbox {
   // UIDs from `candidates` (ascending) expunged after `modseq`: those the
   // store remembers, and when `modseq` is below what it remembers, every
   // candidate not present (RFC 7162 3.2.5.1 allows reporting UIDs that
-  // never existed).
+  // never existed). Reads the store's expunges (only QRESYNC needs them:
+  // sessions do not keep them).
   std::vector<std::uint32_t> vanished_since(std::uint64_t modseq,
                                             const std::vector<std::uint32_t>& candidates) const;
 
@@ -420,9 +421,7 @@ class Mailbox {
   int batch_depth_ = 0;
   // CONDSTORE / QRESYNC state.
   std::uint64_t highest_modseq_ = 0;
-  std::uint64_t expunge_floor_ = 0;
-  std::map<std::uint32_t, std::uint64_t> expunged_modseqs_;  // as the store remembers them
-  std::vector<std::size_t> pending_modseq_;                  // changed in this batch
+  std::vector<std::size_t> pending_modseq_;  // changed in this batch
   std::optional<ModseqLock> modseq_lock_;
   bool batch_shared_ = false;  // modseq_lock_ is a plain STORE's shared one
   bool condstore_ = false, qresync_ = false;

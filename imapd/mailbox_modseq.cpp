@@ -79,8 +79,6 @@ void Mailbox::sync_modseqs(const std::vector<std::size_t>& indexes, bool full,
   }
   if (full) modseqs_stale_ = false;  // everything this session knows is recorded now
   highest_modseq_ = r.highest;
-  expunge_floor_ = r.expunge_floor;
-  expunged_modseqs_ = std::move(r.expunged);
 }
 
 void Mailbox::reload_modseqs() {
@@ -89,7 +87,7 @@ void Mailbox::reload_modseqs() {
     if (!r) lib::log::warning("%s", r.error().message.c_str());
   }
   bool fresh = false;
-  ModseqDb db = load_modseq_db(dir_, uidvalidity_, &fresh);
+  ModseqDb db = load_modseq_db(dir_, uidvalidity_, &fresh, current_boot_id(), false);
   // A new or recovered store is not on disk yet: its values are told only
   // once written (by sync_modseqs, under the lock).
   if (fresh) return;
@@ -103,12 +101,16 @@ void Mailbox::reload_modseqs() {
 std::vector<std::uint32_t> Mailbox::vanished_since(std::uint64_t modseq,
                                                    const std::vector<std::uint32_t>& candidates) const {
   std::vector<std::uint32_t> out;
+  if (candidates.empty()) return out;
+  // A store not on disk (new or recovered) has its floor above every value
+  // told: every candidate not present is reported.
+  const ModseqDb db = load_modseq_db(dir_, uidvalidity_);
   for (std::uint32_t uid : candidates) {
     if (uid >= next_uid_) break;
     std::uint32_t seq = seq_of_uid(uid);
     if (seq != 0 && !messages_[seq - 1].vanished) continue;
-    auto it = expunged_modseqs_.find(uid);
-    if (it != expunged_modseqs_.end() ? it->second > modseq : modseq < expunge_floor_) out.push_back(uid);
+    auto it = db.expunged.find(uid);
+    if (it != db.expunged.end() ? it->second > modseq : modseq < db.expunge_floor) out.push_back(uid);
   }
   return out;
 }

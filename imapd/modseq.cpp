@@ -6,12 +6,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
 
 #include "imapd/keywords.hpp"
+#include "imapd/mailbox.hpp"
 #include "imapd/uiddb.hpp"
 #include "lib/atomic_file.hpp"
 #include "lib/config.hpp"
@@ -30,8 +32,6 @@ bool parse_number(std::string_view s, T& out, int base = 10) {
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out, base);
   return ec == std::errc() && p == s.data() + s.size();
 }
-
-std::vector<std::string_view> split(std::string_view line) { return state_file_fields(line, 6); }
 
 std::uint64_t now_microseconds() {
   auto d = std::chrono::system_clock::now().time_since_epoch();
@@ -78,70 +78,180 @@ std::uint64_t modseq_restart_value(std::uint64_t old_highest, std::uint64_t now_
   return std::min(v, max_modseq);
 }
 
-lib::Result<ModseqDb> parse_modseq_db(std::string_view text, const std::string& origin) {
-  ModseqDb db;
-  std::size_t nl = text.find('\n');
-  auto h = state_file_fields(text.substr(0, nl), 8);  // 8: one more than a version 2 header has
-  // Version 1 (five fields) was fsynced at every write: its highest is durable.
-  const bool v1 = h.size() == 5 && h[1] == "1";
-  const bool v2 = h.size() == 7 && h[1] == "2";
-  if ((!v1 && !v2) || h[0] != modseq_file_name || !parse_number(h[2], db.uidvalidity) ||
-      !parse_number(h[3], db.highest) || !parse_number(h[4], db.expunge_floor) || db.highest > max_modseq ||
-      (v2 && (!parse_number(h[5], db.reserved) || db.reserved > max_modseq || h[6].size() > 64))) {
-    return lib::permanent_error(origin + ":1: not an imapd-modseq header (expected \"imapd-modseq 2 <uidvalidity> <highestmodseq> <expungefloor> <reserved> <bootid>\")");
+namespace {
+
+// The fields of a line separated by runs of spaces, at most N (a line with
+// more returns N + 1): the records' splitter, without allocating.
+template <std::size_t N>
+std::size_t line_fields(std::string_view line, std::array<std::string_view, N>& out) {
+  std::size_t n = 0, i = 0;
+  while (i < line.size()) {
+    while (i < line.size() && line[i] == ' ') ++i;
+    if (i == line.size()) break;
+    std::size_t j = i;
+    while (j < line.size() && line[j] != ' ') ++j;
+    if (n == N) return N + 1;
+    out[n++] = line.substr(i, j - i);
+    i = j;
   }
-  if (v2) db.boot_id = std::string(h[6]);
-  std::string_view rest = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
-  while (!rest.empty()) {
-    nl = rest.find('\n');
-    std::string_view line = rest.substr(0, nl);
-    rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
-    auto w = split(line);
-    std::uint32_t uid = 0;
-    std::uint64_t modseq = 0;
-    if (w.size() == 3 && w[0] == "X") {
-      if (!parse_number(w[1], uid) || uid == 0 || !parse_number(w[2], modseq) || modseq > max_modseq) continue;
-      db.expunged[uid] = modseq;
-    } else if (w.size() == 3) {
-      std::uint64_t sig = 0;
-      if (!parse_number(w[0], uid) || uid == 0 || !parse_number(w[1], modseq) || modseq > max_modseq ||
-          w[2].size() != 16 || !parse_number(w[2], sig, 16))
+  return n;
+}
+
+// One record line of a group, before its commit line applies it.
+struct PendingRecord {
+  std::uint32_t uid = 0;
+  bool expunge = false;
+  std::uint64_t modseq = 0;
+  std::uint64_t signature = 0;
+};
+
+}  // namespace
+
+lib::Result<ModseqDb> parse_modseq_db(std::string_view text, const std::string& origin, bool with_expunges) {
+  ModseqDb db;
+  db.expunges_loaded = with_expunges;
+  std::size_t nl = text.find('\n');
+  std::array<std::string_view, 7> h;
+  std::size_t nh = line_fields(text.substr(0, nl), h);
+  // Version 1 (five fields) was fsynced at every write: its highest is durable.
+  const bool v1 = nh == 5 && h[1] == "1";
+  const bool v3 = nh == 7 && h[1] == "3" && nl != std::string_view::npos;
+  const bool v2 = nh == 7 && h[1] == "2";
+  if ((!v1 && !v2 && !v3) || h[0] != modseq_file_name || !parse_number(h[2], db.uidvalidity) ||
+      !parse_number(h[3], db.highest) || !parse_number(h[4], db.expunge_floor) || db.highest > max_modseq ||
+      (!v1 && (!parse_number(h[5], db.reserved) || db.reserved > max_modseq || h[6].size() > 64))) {
+    return lib::permanent_error(origin + ":1: not an imapd-modseq header (expected \"imapd-modseq 3 <uidvalidity> <highestmodseq> <expungefloor> <reserved> <bootid>\")");
+  }
+  if (!v1) db.boot_id = std::string(h[6]);
+  // Records wait in `group` until their commit line ("C <highest>"; the end
+  // of the file in versions 1 and 2), then apply in order: later ones win.
+  std::vector<PendingRecord> group;
+  std::uint64_t group_reserved = 0;
+  std::string_view group_boot;
+  bool bad = false;
+  auto commit = [&] {
+    for (const auto& r : group) {
+      if (r.expunge) {
+        if (!db.live.empty()) db.live.erase(r.uid);
+        if (with_expunges) {
+          if (db.expunged.empty() || r.uid > db.expunged.rbegin()->first)
+            db.expunged.emplace_hint(db.expunged.end(), r.uid, r.modseq);
+          else
+            db.expunged[r.uid] = r.modseq;
+        }
+        ++db.expunge_records;
+      } else {
+        if (with_expunges && !db.expunged.empty()) db.expunged.erase(r.uid);
+        if (db.live.empty() || r.uid > db.live.rbegin()->first)
+          db.live.emplace_hint(db.live.end(), r.uid, ModseqEntry{r.modseq, r.signature});
+        else
+          db.live[r.uid] = {r.modseq, r.signature};
+      }
+      // A record above the header (a torn or edited file) raises it: a
+      // modseq seen anywhere is never given again.
+      db.highest = std::max(db.highest, r.modseq);
+    }
+    group.clear();
+    if (!group_boot.empty()) {
+      db.reserved = std::max(db.reserved, group_reserved);
+      db.boot_id = std::string(group_boot);
+      group_boot = {};
+    }
+  };
+  std::size_t pos = nl == std::string_view::npos ? text.size() : nl + 1;
+  std::array<std::string_view, 3> w;
+  while (pos < text.size()) {
+    std::size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos && v3) break;  // a torn last line: not committed
+    std::string_view line = text.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos);
+    pos = end == std::string_view::npos ? text.size() : end + 1;
+    std::size_t n = line_fields(line, w);
+    PendingRecord r;
+    if (v3 && n == 2 && w[0] == "C") {
+      std::uint64_t committed_highest = 0;
+      if (!parse_number(w[1], committed_highest) || committed_highest > max_modseq) {
+        bad = true;
         continue;
-      db.live[uid] = {modseq, sig};
-    } else {
+      }
+      commit();
+      db.highest = std::max(db.highest, committed_highest);
+      db.committed_bytes = pos;
       continue;
     }
-    // A record above the header (a torn or edited file) raises it: a modseq
-    // seen anywhere is never given again.
-    db.highest = std::max(db.highest, modseq);
+    if (v3 && n == 3 && w[0] == "R") {
+      if (!parse_number(w[1], group_reserved) || group_reserved > max_modseq || w[2].size() > 64) {
+        group_reserved = 0;
+        bad = true;
+        continue;
+      }
+      group_boot = w[2];
+      continue;
+    }
+    if (n == 3 && w[0] == "X") {
+      r.expunge = true;
+      if (!parse_number(w[1], r.uid) || r.uid == 0 || !parse_number(w[2], r.modseq) || r.modseq > max_modseq) {
+        bad = true;
+        continue;
+      }
+    } else if (n != 3 || !parse_number(w[0], r.uid) || r.uid == 0 || !parse_number(w[1], r.modseq) ||
+               r.modseq > max_modseq || w[2].size() != 16 || !parse_number(w[2], r.signature, 16)) {
+      bad = true;  // skipped
+      continue;
+    }
+    group.push_back(r);
   }
+  if (v3) {
+    // What follows the last commit line (a writer killed or still writing,
+    // a crash) is not applied; recovery after a crash still starts above it.
+    for (const auto& r : group) db.uncommitted_max = std::max(db.uncommitted_max, r.modseq);
+    if (!group_boot.empty()) db.uncommitted_max = std::max(db.uncommitted_max, group_reserved);
+    db.appendable = !bad && db.committed_bytes == text.size();
+  } else {
+    commit();
+    db.committed_bytes = text.size();
+  }
+  if (with_expunges) db.expunge_records = db.expunged.size();
   if (db.expunge_floor > db.highest) db.expunge_floor = db.highest;
   if (v1) db.reserved = db.highest;
   return db;
 }
 
+namespace {
+
+void append_live(std::string& out, std::uint32_t uid, const ModseqEntry& e) {
+  char line[64];
+  int n = std::snprintf(line, sizeof line, "%u %llu %016llx\n", uid, static_cast<unsigned long long>(e.modseq),
+                        static_cast<unsigned long long>(e.signature));
+  out.append(line, static_cast<std::size_t>(n));
+}
+
+void append_expunge(std::string& out, std::uint32_t uid, std::uint64_t modseq) {
+  char line[48];
+  int n = std::snprintf(line, sizeof line, "X %u %llu\n", uid, static_cast<unsigned long long>(modseq));
+  out.append(line, static_cast<std::size_t>(n));
+}
+
+std::string commit_line(std::uint64_t highest) { return "C " + std::to_string(highest) + "\n"; }
+
+}  // namespace
+
 std::string format_modseq_db(const ModseqDb& db) {
-  std::string out = std::string(modseq_file_name) + " 2 " + std::to_string(db.uidvalidity) + " " +
+  std::string out = std::string(modseq_file_name) + " 3 " + std::to_string(db.uidvalidity) + " " +
                     std::to_string(db.highest) + " " + std::to_string(db.expunge_floor) + " " +
                     std::to_string(db.reserved) + " " + (db.boot_id.empty() ? "-" : db.boot_id) + "\n";
-  out.reserve(out.size() + db.live.size() * 40 + db.expunged.size() * 24);
-  char sig[17];
-  for (const auto& [uid, e] : db.live) {
-    std::snprintf(sig, sizeof sig, "%016llx", static_cast<unsigned long long>(e.signature));
-    out += std::to_string(uid);
-    out += ' ';
-    out += std::to_string(e.modseq);
-    out += ' ';
-    out += sig;
-    out += '\n';
-  }
-  for (const auto& [uid, modseq] : db.expunged) {
-    out += "X ";
-    out += std::to_string(uid);
-    out += ' ';
-    out += std::to_string(modseq);
-    out += '\n';
-  }
+  out.reserve(out.size() + db.live.size() * 40 + db.expunged.size() * 26 + 24);
+  for (const auto& [uid, e] : db.live) append_live(out, uid, e);
+  for (const auto& [uid, modseq] : db.expunged) append_expunge(out, uid, modseq);
+  out += commit_line(db.highest);
+  return out;
+}
+
+std::string format_modseq_changes(const ModseqDb& db, std::uint64_t since) {
+  std::string out;
+  for (const auto& [uid, e] : db.live)
+    if (e.modseq > since) append_live(out, uid, e);
+  for (const auto& [uid, modseq] : db.expunged)
+    if (modseq > since) append_expunge(out, uid, modseq);
   return out;
 }
 
@@ -203,7 +313,8 @@ std::vector<std::uint64_t> apply_modseq_observations(ModseqDb& db, const std::ve
 }
 
 void recover_modseq_db(ModseqDb& db) {
-  std::uint64_t base = std::max(db.highest, db.reserved);
+  // A reservation whose commit line was lost still counts (it was fsynced).
+  std::uint64_t base = std::max({db.highest, db.reserved, db.uncommitted_max});
   std::uint64_t fresh = base < max_modseq ? base + 1 : max_modseq;
   for (auto& [uid, e] : db.live) e.modseq = fresh;
   db.highest = fresh;
@@ -211,22 +322,33 @@ void recover_modseq_db(ModseqDb& db) {
   db.reserved = fresh;  // the new reservation is made by the durable write that must follow
 }
 
-ModseqDb load_modseq_db(const std::string& folder_dir, std::uint32_t uidvalidity, bool* fresh_out,
-                        const std::string& boot_id) {
+namespace {
+
+std::string modseq_path(const std::string& folder_dir) { return folder_dir + "/" + std::string(modseq_file_name); }
+
+// The file's text read through fd (the writer's own descriptor, so what it
+// appends to is what it read).
+lib::Result<std::string> read_modseq_fd(int fd, const std::string& path) {
+  auto text = read_message_file(fd, path, max_modseq_bytes + 1);
+  if (text && text->size() > max_modseq_bytes)
+    return lib::permanent_error(path + " is larger than the limit of " + std::to_string(max_modseq_bytes) + " bytes");
+  return text;
+}
+
+// load_modseq_db on text already read (open_errno: why it could not be).
+ModseqDb modseq_db_from(const lib::Result<std::string>& text, int open_errno, const std::string& folder_dir,
+                        std::uint32_t uidvalidity, bool* fresh_out, const std::string& boot_id, bool with_expunges) {
   if (fresh_out) *fresh_out = true;
-  std::string path = folder_dir + "/" + std::string(modseq_file_name);
-  int open_errno = 0;
-  auto text = lib::read_small_file(path, max_modseq_bytes, &open_errno);
-  ModseqDb db;
+  const std::string path = modseq_path(folder_dir);
   if (!text) {
     if (open_errno != ENOENT)
       lib::log::error("%s; starting a new mod-sequence store for %s (clients resynchronize their flags)",
                       text.error().message.c_str(), folder_dir.c_str());
-  } else if (auto parsed = parse_modseq_db(*text, path); !parsed) {
+  } else if (auto parsed = parse_modseq_db(*text, path, with_expunges); !parsed) {
     lib::log::error("%s; starting a new mod-sequence store above every value the old one could have given",
                     parsed.error().message.c_str());
   } else {
-    db = std::move(*parsed);
+    ModseqDb db = std::move(*parsed);
     // Written without fsync in another boot: writes after its last fsynced
     // one may be lost (see modseq.hpp, Durability).
     const bool maybe_stale = db.boot_id != "-" && db.boot_id != boot_id;
@@ -235,6 +357,8 @@ ModseqDb load_modseq_db(const std::string& folder_dir, std::uint32_t uidvalidity
                        "CONDSTORE/QRESYNC clients resynchronize all flags of %s once",
                        path.c_str(), db.boot_id.c_str(), static_cast<unsigned long long>(db.reserved),
                        folder_dir.c_str());
+      // The recovered store is rewritten whole: with its expunges.
+      if (!with_expunges) db = std::move(*parse_modseq_db(*text, path, true));
       recover_modseq_db(db);
     }
     if (db.uidvalidity == uidvalidity) {
@@ -245,7 +369,7 @@ ModseqDb load_modseq_db(const std::string& folder_dir, std::uint32_t uidvalidity
     // still never goes back.
     ModseqDb fresh;
     fresh.uidvalidity = uidvalidity;
-    fresh.highest = modseq_restart_value(std::max(db.highest, db.reserved), 0) - 1;
+    fresh.highest = modseq_restart_value(std::max({db.highest, db.reserved, db.uncommitted_max}), 0) - 1;
     fresh.expunge_floor = fresh.highest;
     return fresh;
   }
@@ -258,45 +382,109 @@ ModseqDb load_modseq_db(const std::string& folder_dir, std::uint32_t uidvalidity
   return fresh;
 }
 
-lib::Result<void> save_modseq_db(const std::string& folder_dir, ModseqDb& db, bool durable,
-                                 const std::string& boot_id) {
+// The file has grown enough past what a rewrite would hold (or remembers
+// too many expunges) that the next change rewrites it (modseq.hpp).
+bool modseq_needs_compaction(const ModseqDb& db) {
+  std::size_t compacted = 96 + db.live.size() * 40 + db.expunge_records * 26;
+  return db.committed_bytes > 4 * compacted + modseq_compaction_slack ||
+         db.expunge_records > max_expunged_remembered + max_expunged_remembered / 4;
+}
+
+lib::Result<void> write_all(int fd, std::string_view bytes, const std::string& path) {
+  while (!bytes.empty()) {
+    ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return lib::temporary_error("cannot append to " + path + ": " + lib::errno_text(errno) +
+                                  (errno == ENOSPC || errno == EDQUOT ? "; free space on its file system" : ""));
+    }
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return {};
+}
+
+}  // namespace
+
+ModseqDb load_modseq_db(const std::string& folder_dir, std::uint32_t uidvalidity, bool* fresh_out,
+                        const std::string& boot_id, bool with_expunges) {
+  int open_errno = 0;
+  auto text = lib::read_small_file(modseq_path(folder_dir), max_modseq_bytes, &open_errno);
+  return modseq_db_from(text, open_errno, folder_dir, uidvalidity, fresh_out, boot_id, with_expunges);
+}
+
+lib::Result<void> save_modseq_db(const std::string& folder_dir, ModseqDb& db, const std::string& boot_id) {
   lib::AtomicFileOptions options;
   options.temp_path = folder_dir + "/tmp/imapd-modseq." + std::to_string(::getpid());
+  // Always durable (file and directory fsynced), and a reservation: changes
+  // appended later are fsynced into this inode, which must be the one a
+  // crash leaves in place.
+  options.durable = true;
+  db.reserved = db.highest < max_modseq - modseq_reserve_step ? db.highest + modseq_reserve_step : max_modseq;
+  db.boot_id = boot_id.empty() ? "-" : boot_id;
+  return lib::write_file_atomically(modseq_path(folder_dir), format_modseq_db(db), options);
+}
+
+lib::Result<void> append_modseq_changes(int fd, const std::string& path, ModseqDb& db, std::uint64_t since,
+                                        const std::string& boot_id) {
+  std::string group = format_modseq_changes(db, since);
   // Without a boot id an unfsynced write could not be told from a durable
-  // one after a crash: every write is fsynced then.
-  if (boot_id.empty()) durable = true;
-  if (durable || db.highest > db.reserved) {
-    durable = true;
-    db.reserved = db.highest < max_modseq - modseq_reserve_step ? db.highest + modseq_reserve_step : max_modseq;
-    db.boot_id = boot_id.empty() ? "-" : boot_id;
+  // one after a crash: every change reserves (and is fsynced) then.
+  if (db.highest <= db.reserved && !boot_id.empty()) {
+    group += commit_line(db.highest);
+    return write_all(fd, group, path);  // one write(2): readers see it whole or not at all
   }
-  options.durable = durable;
-  return lib::write_file_atomically(folder_dir + "/" + std::string(modseq_file_name), format_modseq_db(db),
-                                    options);
+  // A reservation: its group is fsynced before its commit line is written,
+  // so no session relies on it (tells a value above the old one) before it
+  // is on disk; recovery honors it even if the commit line is then lost.
+  std::uint64_t reserved =
+      db.highest < max_modseq - modseq_reserve_step ? db.highest + modseq_reserve_step : max_modseq;
+  const std::string boot = boot_id.empty() ? "-" : boot_id;
+  group += "R " + std::to_string(reserved) + " " + boot + "\n";
+  if (auto w = write_all(fd, group, path); !w) return w;
+  if (::fdatasync(fd) != 0)
+    return lib::temporary_error("cannot fsync " + path + ": " + lib::errno_text(errno));
+  if (auto w = write_all(fd, commit_line(db.highest), path); !w) return w;
+  db.reserved = reserved;
+  db.boot_id = boot;
+  return {};
 }
 
 ModseqSyncResult sync_modseqs(const std::string& folder_dir, std::uint32_t uidvalidity,
                               const std::vector<ModseqObservation>& seen, bool full,
                               const std::set<std::uint32_t>& also_present,
                               const std::vector<std::uint32_t>& expunged_now) {
+  const std::string path = modseq_path(folder_dir);
+  const std::string& boot_id = current_boot_id();
+  // Read through the descriptor appended to: the same inode (writers hold
+  // ModseqLock, and a rewrite replaces the file only under it).
+  lib::UniqueFd fd(::open(path.c_str(), O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+  int open_errno = fd ? 0 : errno;
+  lib::Result<std::string> text =
+      fd ? read_modseq_fd(fd.get(), path)
+         : lib::Result<std::string>(lib::temporary_error("cannot open " + path + ": " + lib::errno_text(open_errno)));
   bool fresh = false;
-  ModseqDb db = load_modseq_db(folder_dir, uidvalidity, &fresh);
+  ModseqDb db = modseq_db_from(text, open_errno, folder_dir, uidvalidity, &fresh, boot_id, false);
+  bool rewrite = fresh || !db.appendable || modseq_needs_compaction(db);
+  if (rewrite && !fresh && !db.expunges_loaded) {
+    // A rewrite keeps the expunges (and forgets the oldest past the limit).
+    db = modseq_db_from(text, open_errno, folder_dir, uidvalidity, &fresh, boot_id, true);
+  }
   const std::uint64_t before = db.highest;
   ModseqSyncResult r;
   r.modseqs = apply_modseq_observations(db, seen, full, also_present, expunged_now, 0);
   // Every change apply makes (a new record, a new signature, an expunge)
-  // takes a new modseq, so an unchanged highest means nothing to write.
+  // takes a new modseq, so an unchanged highest means nothing to write; an
+  // untidy file (torn tail, bad line) waits for the next change.
   if (fresh || db.highest != before) {
-    // Fsynced only when it reserves (a fresh or recovered store, or highest
-    // past the reservation): a value above the durable reservation is never
-    // told before that reservation is on disk.
-    auto w = save_modseq_db(folder_dir, db, fresh);
+    // A value above the durable reservation is never told before a
+    // reservation covering it is on disk (both writes below see to it).
+    auto w = rewrite || !fd ? save_modseq_db(folder_dir, db, boot_id)
+                            : append_modseq_changes(fd.get(), path, db, before, boot_id);
     if (!w) lib::log::error("%s; mod-sequences of %s are not kept until it can be written", w.error().message.c_str(),
                             folder_dir.c_str());
   }
   r.highest = db.highest;
   r.expunge_floor = db.expunge_floor;
-  r.expunged = std::move(db.expunged);
   return r;
 }
 
@@ -305,7 +493,7 @@ std::optional<ModseqSyncResult> recorded_modseqs(const std::string& folder_dir, 
                                                  const std::set<std::uint32_t>& also_present,
                                                  const std::vector<std::uint32_t>& expunged_now) {
   bool fresh = false;
-  ModseqDb db = load_modseq_db(folder_dir, uidvalidity, &fresh);
+  ModseqDb db = load_modseq_db(folder_dir, uidvalidity, &fresh, current_boot_id(), false);
   if (fresh) return std::nullopt;
   const std::uint64_t before = db.highest;
   ModseqSyncResult r;
@@ -314,7 +502,6 @@ std::optional<ModseqSyncResult> recorded_modseqs(const std::string& folder_dir, 
   if (db.highest != before) return std::nullopt;
   r.highest = db.highest;
   r.expunge_floor = db.expunge_floor;
-  r.expunged = std::move(db.expunged);
   return r;
 }
 

@@ -4,9 +4,13 @@
 #include "imapd/modseq.hpp"
 
 #include <gtest/gtest.h>
+#include <dirent.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <set>
 
 #include "imapd/condstore.hpp"
 #include "imapd/mailbox.hpp"
@@ -85,7 +89,7 @@ TEST(Modseq, FormatParseRoundTrip) {
   apply_modseq_observations(db, obs({{4, 0xdeadbeefull}, {9, 1}}), true, {}, {7}, 500);
   db.expunged[7] = 501;
   auto text = format_modseq_db(db);
-  EXPECT_EQ(text.rfind("imapd-modseq 2 77 ", 0), 0u) << text;
+  EXPECT_EQ(text.rfind("imapd-modseq 3 77 ", 0), 0u) << text;
   auto back = parse_modseq_db(text, "t");
   ASSERT_TRUE(back.ok()) << back.error().message;
   EXPECT_EQ(back->highest, db.highest);
@@ -97,7 +101,7 @@ TEST(Modseq, FormatParseRoundTrip) {
 
 TEST(Modseq, ParserRejectsBadHeadersAndSkipsBadLines) {
   for (const char* t : {"", "imapd-modseq 2 1 1 0\n", "imapd-modseq 1 1 1 0 5 b\n", "imapd-modseq 2 1 1 0 x b\n",
-                        "imapd-modseq 3 1 1 0 5 b\n", "imapd-modseq 1 x 1 0\n", "courier 1 1 1 0\n",
+                        "imapd-modseq 4 1 1 0 5 b\n", "imapd-modseq 1 x 1 0\n", "courier 1 1 1 0\n",
                         "imapd-modseq 1 1 99999999999999999999 0\n", "imapd-modseq 1 1 9223372036854775808 0\n"})
     EXPECT_FALSE(parse_modseq_db(t, "t").ok()) << t;
   auto db = parse_modseq_db(
@@ -116,6 +120,63 @@ TEST(Modseq, RecordAboveTheHeaderRaisesHighest) {
   auto db = parse_modseq_db("imapd-modseq 1 3 10 0\n1 50 0000000000000001\nX 2 60\n", "t");
   ASSERT_TRUE(db.ok());
   EXPECT_EQ(db->highest, 60u);
+}
+
+TEST(ModseqJournal, LaterRecordsWinAndOnlyCommittedGroupsApply) {
+  const std::string base =
+      "imapd-modseq 3 3 20 5 1044 boot\n1 10 0000000000000001\n2 20 0000000000000002\nX 3 15\nC 20\n";
+  // Group 2: UID 1 changed, UID 2 expunged, UID 3 back; group 3 reserves.
+  const std::string g2 = "1 21 0000000000000011\nX 2 22\n3 23 0000000000000003\nC 23\n";
+  const std::string g3 = "4 24 0000000000000004\nR 2048 boot2\nC 24\n";
+  auto db = parse_modseq_db(base + g2 + g3, "t");
+  ASSERT_TRUE(db.ok()) << db.error().message;
+  EXPECT_EQ(db->highest, 24u);
+  EXPECT_EQ(db->live.at(1).modseq, 21u);
+  EXPECT_EQ(db->live.at(1).signature, 0x11u);
+  EXPECT_EQ(db->live.count(2), 0u);
+  EXPECT_EQ(db->expunged.at(2), 22u);
+  EXPECT_EQ(db->live.at(3).modseq, 23u);
+  EXPECT_EQ(db->expunged.count(3), 0u);
+  EXPECT_EQ(db->reserved, 2048u);
+  EXPECT_EQ(db->boot_id, "boot2");
+  EXPECT_TRUE(db->appendable);
+  EXPECT_EQ(db->committed_bytes, base.size() + g2.size() + g3.size());
+  // Without the expunges: the same messages, none of the X records kept.
+  auto quick = parse_modseq_db(base + g2 + g3, "t", false);
+  ASSERT_TRUE(quick.ok());
+  EXPECT_EQ(quick->live.size(), db->live.size());
+  EXPECT_EQ(quick->live.count(2), 0u);
+  EXPECT_TRUE(quick->expunged.empty());
+  EXPECT_FALSE(quick->expunges_loaded);
+  EXPECT_EQ(quick->highest, 24u);
+  // Every prefix of group 3 short of its whole commit line (a reader racing
+  // the writer, a killed writer) is ignored: the store is base + g2.
+  for (std::size_t cut = 0; cut < g3.size(); ++cut) {
+    auto torn = parse_modseq_db(base + g2 + g3.substr(0, cut), "t");
+    ASSERT_TRUE(torn.ok());
+    EXPECT_EQ(torn->highest, 23u) << cut;
+    EXPECT_EQ(torn->live.count(4), 0u) << cut;
+    EXPECT_EQ(torn->reserved, 1044u) << cut;
+    EXPECT_EQ(torn->boot_id, "boot") << cut;
+    EXPECT_EQ(torn->appendable, cut == 0) << cut;
+    if (cut >= 35) {
+      EXPECT_EQ(torn->uncommitted_max, 2048u) << cut;  // past "R 2048 boot2\n"
+    }
+  }
+  // A bad line is skipped, and makes the next writer rewrite the file.
+  auto bad = parse_modseq_db(base + "junk\n" + g2, "t");
+  ASSERT_TRUE(bad.ok());
+  EXPECT_EQ(bad->live.at(1).modseq, 21u);
+  EXPECT_FALSE(bad->appendable);
+}
+
+TEST(ModseqJournal, Version2FileIsOneGroup) {
+  auto db = parse_modseq_db("imapd-modseq 2 3 20 5 1044 boot\n1 10 0000000000000001\nX 3 15\n2 20 0000000000000002", "t");
+  ASSERT_TRUE(db.ok());
+  EXPECT_EQ(db->live.size(), 2u);  // a v2 file's last line needs no newline
+  EXPECT_EQ(db->expunged.at(3), 15u);
+  EXPECT_EQ(db->reserved, 1044u);
+  EXPECT_FALSE(db->appendable);  // rewritten as version 3 at the next change
 }
 
 TEST(Modseq, RestartValueNeverGoesBack) {
@@ -141,7 +202,7 @@ TEST_F(ModseqFolder, CorruptFileIsRebuiltAboveEveryOldValue) {
   EXPECT_GT(r.modseqs[0], before);  // never reused
   EXPECT_GT(r.highest, before);
   auto text = testutil::read_file(folder_ + "/imapd-modseq");
-  EXPECT_EQ(text.rfind("imapd-modseq 2 9 ", 0), 0u) << text;  // rewritten valid
+  EXPECT_EQ(text.rfind("imapd-modseq 3 9 ", 0), 0u) << text;  // rewritten valid
 }
 
 TEST_F(ModseqFolder, NewUidvalidityKeepsTheCounterGoing) {
@@ -149,7 +210,152 @@ TEST_F(ModseqFolder, NewUidvalidityKeepsTheCounterGoing) {
   auto a = sync_modseqs(folder_, 9, obs({{1, 1}, {2, 2}}), true, {}, {});
   auto b = sync_modseqs(folder_, 10, obs({{1, 1}}), true, {}, {});
   EXPECT_GT(b.modseqs[0], a.highest);
-  EXPECT_TRUE(b.expunged.empty());  // the old folder's expunges mean nothing now
+  // The old folder's expunges mean nothing now.
+  EXPECT_TRUE(load_modseq_db(folder_, 10).expunged.empty());
+}
+
+bool dir_is_empty(const std::string& path) {
+  DIR* d = ::opendir(path.c_str());
+  if (!d) return false;
+  bool empty = true;
+  while (dirent* e = ::readdir(d)) {
+    std::string_view n = e->d_name;
+    if (n != "." && n != "..") empty = false;
+  }
+  ::closedir(d);
+  return empty;
+}
+
+ino_t inode_of(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
+TEST_F(ModseqFolder, ChangesAreAppendedNotRewritten) {
+  const std::string path = folder_ + "/imapd-modseq";
+  ModseqLock lock(folder_);
+  auto first = sync_modseqs(folder_, 9, obs({{1, 1}, {2, 2}, {3, 3}}), true, {}, {});
+  const ino_t ino = inode_of(path);
+  const std::string text = testutil::read_file(path);
+  auto second = sync_modseqs(folder_, 9, obs({{1, 5}, {2, 2}}), true, {}, {});  // 1 changed, 3 expunged
+  EXPECT_EQ(inode_of(path), ino);  // no new file: an append
+  std::string now = testutil::read_file(path);
+  ASSERT_EQ(now.compare(0, text.size(), text), 0);
+  EXPECT_EQ(now.substr(text.size()), "1 " + std::to_string(first.highest + 1) + " 0000000000000005\nX 3 " +
+                                         std::to_string(first.highest + 2) + "\nC " +
+                                         std::to_string(second.highest) + "\n");
+  // Nothing changed: nothing written.
+  sync_modseqs(folder_, 9, obs({{1, 5}, {2, 2}}), true, {}, {});
+  EXPECT_EQ(testutil::read_file(path), now);
+  // tmp/ holds nothing left over.
+  EXPECT_TRUE(dir_is_empty(folder_ + "/tmp"));
+}
+
+TEST_F(ModseqFolder, GrownFileIsCompactedKeepingEverything) {
+  const std::string path = folder_ + "/imapd-modseq";
+  ModseqLock lock(folder_);
+  std::vector<ModseqObservation> all;
+  for (std::uint32_t u = 1; u <= 20; ++u) all.push_back({u, u});
+  sync_modseqs(folder_, 9, all, true, {}, {});
+  sync_modseqs(folder_, 9, {}, false, {}, {20});  // one expunge to keep
+  ino_t ino = inode_of(path);
+  std::uint64_t sig = 100;
+  int rewrites = 0;
+  std::size_t largest = 0;
+  ModseqSyncResult last;
+  for (int i = 0; i < 3000; ++i) {
+    last = sync_modseqs(folder_, 9, obs({{1, ++sig}}), false, {}, {});
+    largest = std::max(largest, testutil::read_file(path).size());
+    if (inode_of(path) != ino) {
+      ++rewrites;
+      ino = inode_of(path);
+    }
+  }
+  EXPECT_GE(rewrites, 1);
+  EXPECT_LE(largest, 4 * (96 + 20 * 40 + 26) + modseq_compaction_slack + 100);
+  auto db = parse_modseq_db(testutil::read_file(path), "t");
+  ASSERT_TRUE(db.ok());
+  EXPECT_EQ(db->live.size(), 19u);
+  EXPECT_EQ(db->live.at(1).signature, sig);
+  EXPECT_EQ(db->live.at(1).modseq, last.highest);
+  EXPECT_EQ(db->highest, last.highest);
+  ASSERT_EQ(db->expunged.count(20), 1u);
+  EXPECT_TRUE(dir_is_empty(folder_ + "/tmp"));
+}
+
+TEST_F(ModseqFolder, TornTailIsRewrittenAway) {
+  const std::string path = folder_ + "/imapd-modseq";
+  ModseqLock lock(folder_);
+  auto a = sync_modseqs(folder_, 9, obs({{1, 1}, {2, 2}}), true, {}, {});
+  // A writer killed mid-append: half a record, no commit line.
+  testutil::write_file(path, testutil::read_file(path) + "2 " + std::to_string(a.highest + 1) + " 00000");
+  auto b = sync_modseqs(folder_, 9, obs({{1, 3}, {2, 2}}), true, {}, {});
+  EXPECT_EQ(b.modseqs[1], a.modseqs[1]);
+  EXPECT_GT(b.modseqs[0], a.highest);
+  std::string text = testutil::read_file(path);
+  EXPECT_EQ(text.find(" 00000\n"), std::string::npos);  // rewritten, without the fragment
+  auto db = parse_modseq_db(text, "t");
+  ASSERT_TRUE(db.ok());
+  EXPECT_TRUE(db->appendable);
+  EXPECT_EQ(db->live.at(1).modseq, b.modseqs[0]);
+}
+
+TEST_F(ModseqFolder, Version2FileIsUpgradedKeepingItsRecords) {
+  const std::string path = folder_ + "/imapd-modseq";
+  testutil::write_file(path, "imapd-modseq 2 9 600 500 1624 " + current_boot_id() +
+                                 "\n1 550 0000000000000001\n2 600 0000000000000002\nX 3 520\n");
+  ModseqLock lock(folder_);
+  auto r = sync_modseqs(folder_, 9, obs({{1, 1}, {2, 7}}), true, {}, {});
+  EXPECT_EQ(r.modseqs[0], 550u);
+  EXPECT_EQ(r.modseqs[1], 601u);
+  std::string text = testutil::read_file(path);
+  EXPECT_EQ(text.rfind("imapd-modseq 3 9 601 500 ", 0), 0u) << text;
+  auto db = load_modseq_db(folder_, 9);
+  EXPECT_EQ(db.expunged.at(3), 520u);
+  EXPECT_EQ(db.live.at(2).modseq, 601u);
+  // Then appended to.
+  ino_t ino = inode_of(path);
+  sync_modseqs(folder_, 9, obs({{1, 9}}), false, {}, {});
+  EXPECT_EQ(inode_of(path), ino);
+}
+
+TEST_F(ModseqFolder, ConcurrentWritersNeverLoseARecord) {
+  {
+    ModseqLock lock(folder_);
+    sync_modseqs(folder_, 9, {}, true, {}, {});
+  }
+  const std::uint64_t start = load_modseq_db(folder_, 9).highest;
+  constexpr int writers = 4, changes = 150;
+  std::vector<pid_t> pids;
+  for (int w = 0; w < writers; ++w) {
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      // Each writer flags its own UIDs, and all of them keep touching UID 1000.
+      for (int i = 1; i <= changes; ++i) {
+        ModseqLock lock(folder_);
+        std::uint32_t uid = static_cast<std::uint32_t>(w * changes + i);
+        sync_modseqs(folder_, 9, {{uid, 1}, {1000, static_cast<std::uint64_t>(w * changes + i)}}, false, {}, {});
+      }
+      ::_exit(0);
+    }
+    pids.push_back(pid);
+  }
+  for (pid_t pid : pids) {
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  auto db = load_modseq_db(folder_, 9);
+  EXPECT_EQ(db.live.size(), static_cast<std::size_t>(writers * changes + 1));
+  std::set<std::uint64_t> distinct;
+  for (const auto& [uid, e] : db.live) {
+    if (uid != 1000) distinct.insert(e.modseq);
+  }
+  EXPECT_EQ(distinct.size(), static_cast<std::size_t>(writers * changes));  // never one value twice
+  // Two new modseqs per change (the new UID, and UID 1000 changed).
+  EXPECT_EQ(db.highest, start + 2 * writers * changes);
+  EXPECT_TRUE(parse_modseq_db(testutil::read_file(folder_ + "/imapd-modseq"), "t")->appendable);
 }
 
 TEST_F(ModseqFolder, MailboxSeesOtherSessionsAndRenames) {

@@ -26,22 +26,17 @@ std::string header_field(const std::string& text, std::size_t index) {
   return index < f.size() ? std::string(f[index]) : std::string();
 }
 
-// The text with its first line's field `index` replaced.
-std::string with_header_field(const std::string& text, std::size_t index, const std::string& value) {
-  std::size_t nl = text.find('\n');
-  auto f = state_file_fields(std::string_view(text).substr(0, nl), 8);
-  std::string head;
-  for (std::size_t i = 0; i < f.size(); ++i) {
-    if (i) head += ' ';
-    head += i == index ? value : std::string(f[i]);
-  }
-  return head + (nl == std::string::npos ? std::string("\n") : text.substr(nl));
-}
-
 std::vector<ModseqObservation> obs(std::initializer_list<std::pair<std::uint32_t, std::uint64_t>> l) {
   std::vector<ModseqObservation> out;
   for (auto [u, s] : l) out.push_back({u, s});
   return out;
+}
+
+// The text with every occurrence of `from` replaced by `to`.
+std::string replace_all(std::string text, const std::string& from, const std::string& to) {
+  for (std::size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
+    text.replace(at, from.size(), to);
+  return text;
 }
 
 class StateDurability : public MaildirFolderTest {
@@ -50,6 +45,12 @@ class StateDurability : public MaildirFolderTest {
   ModseqSyncResult record(std::initializer_list<std::pair<std::uint32_t, std::uint64_t>> l, bool full = true) {
     ModseqLock lock(folder_);
     return sync_modseqs(folder_, 9, obs(l), full, {}, {});
+  }
+  // The store as the file says now (header and appended records).
+  ModseqDb on_disk() const {
+    auto db = parse_modseq_db(testutil::read_file(modseq_path()), "t");
+    EXPECT_TRUE(db.ok());
+    return db.ok() ? *db : ModseqDb{};
   }
 };
 
@@ -63,50 +64,60 @@ TEST_F(StateDurability, BootIdIsKnownHere) {
 TEST_F(StateDurability, ModseqReservationMovesOnlyEveryStepChanges) {
   auto first = record({{1, 1}, {2, 2}});
   auto text = testutil::read_file(modseq_path());
-  EXPECT_EQ(header_field(text, 1), "2");
+  EXPECT_EQ(header_field(text, 1), "3");
   EXPECT_EQ(header_field(text, 6), current_boot_id());
-  const std::uint64_t reserved = std::stoull(header_field(text, 5));
+  const std::uint64_t reserved = on_disk().reserved;
   EXPECT_EQ(reserved, first.highest + modseq_reserve_step);
-  // Changes within the reservation keep it (those writes are not fsynced).
+  // Changes within the reservation keep it (those appends are not fsynced
+  // and carry no "R" record).
   std::uint64_t h = first.highest;
   std::uint64_t sig = 100;
   while (h < reserved) {
     h = record({{1, ++sig}}, false).highest;
     if (h < reserved) {
-      EXPECT_EQ(std::stoull(header_field(testutil::read_file(modseq_path()), 5)), reserved);
+      EXPECT_EQ(on_disk().reserved, reserved);
     }
   }
-  // One more: above the reservation, a new one is made (and fsynced) first.
+  EXPECT_EQ(testutil::read_file(modseq_path()).find("\nR "), std::string::npos);
+  // One more: above the reservation, a new one is appended (and fsynced) first.
   auto past = record({{1, ++sig}}, false);
   EXPECT_GT(past.highest, reserved);
-  EXPECT_EQ(std::stoull(header_field(testutil::read_file(modseq_path()), 5)), past.highest + modseq_reserve_step);
+  ModseqDb now = on_disk();
+  EXPECT_EQ(now.reserved, past.highest + modseq_reserve_step);
+  EXPECT_EQ(now.boot_id, current_boot_id());
+  EXPECT_NE(testutil::read_file(modseq_path()).find("\nR " + std::to_string(now.reserved) + " " + current_boot_id() +
+                                                    "\nC " + std::to_string(past.highest) + "\n"),
+            std::string::npos);
 }
 
 TEST_F(StateDurability, ModseqAfterPowerLossStartsAboveEverythingTold) {
   record({{1, 1}, {2, 2}, {3, 3}});
-  // The last durable write is the one that changed the reservation: keep
+  // The last durable content is the file as it was when the reservation
+  // last changed (that write was fsynced, with everything before it): keep
   // it as the disk would after a power loss. Then go past one reservation.
   std::string durable = testutil::read_file(modseq_path());
-  std::string reserved = header_field(durable, 5);
+  std::uint64_t reserved = on_disk().reserved;
   std::uint64_t told = 0;
+  int reservations = 0;
   auto change = [&](std::initializer_list<std::pair<std::uint32_t, std::uint64_t>> l, bool full) {
     told = std::max(told, record(l, full).highest);
-    std::string now = testutil::read_file(modseq_path());
-    if (header_field(now, 5) != reserved) {  // this write was the fsynced one
-      durable = now;
-      reserved = header_field(now, 5);
+    if (on_disk().reserved != reserved) {  // this write was the fsynced one
+      durable = testutil::read_file(modseq_path());
+      reserved = on_disk().reserved;
+      ++reservations;
     }
   };
   std::uint64_t sig = 10;
   for (int i = 0; i < static_cast<int>(modseq_reserve_step) + 200; ++i) change({{1, ++sig}, {2, 2}, {3, 3}}, true);
+  EXPECT_GE(reservations, 1);
   // UID 3 is expunged after the durable write; UID 2's flags change back
   // and forth so that its disk state equals its lost record's.
   change({{1, sig}, {2, 2}}, true);
   change({{1, sig}, {2, 99}}, false);
   change({{1, sig}, {2, 2}}, false);
   ASSERT_NE(durable, testutil::read_file(modseq_path()));
-  // Power loss: the unfsynced writes are gone, and the boot is another.
-  testutil::write_file(modseq_path(), with_header_field(durable, 6, "another-boot"));
+  // Power loss: the unfsynced appends are gone, and the boot is another.
+  testutil::write_file(modseq_path(), replace_all(durable, current_boot_id(), "another-boot"));
   ModseqLock lock(folder_);
   auto after = sync_modseqs(folder_, 9, obs({{1, sig}, {2, 2}}), true, {}, {});
   EXPECT_GT(after.highest, told);
@@ -116,12 +127,29 @@ TEST_F(StateDurability, ModseqAfterPowerLossStartsAboveEverythingTold) {
   // UID 3's expunge was lost with the writes: VANISHED (EARLIER) from any
   // modseq told reports every UID not present (the floor is above them).
   EXPECT_GT(after.expunge_floor, told);
-  // Recovered once: the file is durable again, in this boot, reserving ahead.
+  // Recovered once: the file is rewritten, durable, in this boot, reserving ahead.
   auto text = testutil::read_file(modseq_path());
   EXPECT_EQ(header_field(text, 6), current_boot_id());
   EXPECT_GE(std::stoull(header_field(text, 5)), after.highest + modseq_reserve_step);
+  EXPECT_EQ(text.find("another-boot"), std::string::npos);
   auto again = sync_modseqs(folder_, 9, obs({{1, sig}, {2, 2}}), true, {}, {});
   EXPECT_EQ(again.highest, after.highest);
+}
+
+TEST_F(StateDurability, ModseqReservationWhoseCommitLineWasLostStillCounts) {
+  // A reservation group is fsynced before its commit line is written; a
+  // session may tell values under it as soon as the commit line is in the
+  // page cache. If a power loss then keeps the group but not the commit
+  // line, recovery must start above that reservation anyway.
+  auto first = record({{1, 1}, {2, 2}});
+  std::string text = testutil::read_file(modseq_path());
+  const std::uint64_t big = first.highest + 5 * modseq_reserve_step;
+  text += "1 " + std::to_string(first.highest + 1) + " 0000000000000007\nR " + std::to_string(big) + " another-boot\n";
+  testutil::write_file(modseq_path(), replace_all(text, current_boot_id(), "another-boot"));
+  ModseqLock lock(folder_);
+  auto after = sync_modseqs(folder_, 9, obs({{1, 7}, {2, 2}}), true, {}, {});
+  EXPECT_GT(after.highest, big);
+  for (std::uint64_t m : after.modseqs) EXPECT_GT(m, big);
 }
 
 TEST_F(StateDurability, ModseqRecordLostAfterKillIsNotAPowerLoss) {
@@ -131,6 +159,13 @@ TEST_F(StateDurability, ModseqRecordLostAfterKillIsNotAPowerLoss) {
   auto b = record({{1, 1}, {2, 2}});
   EXPECT_EQ(a.highest, b.highest);
   EXPECT_EQ(a.modseqs, b.modseqs);
+  // A writer killed in the middle of its append leaves a group without its
+  // commit line: not applied, and not renumbered either.
+  testutil::write_file(modseq_path(), testutil::read_file(modseq_path()) + "1 " + std::to_string(a.highest + 1) +
+                                          " 0000000000000009\n");
+  auto c = record({{1, 1}, {2, 2}});
+  EXPECT_EQ(c.highest, a.highest);
+  EXPECT_EQ(c.modseqs, a.modseqs);
 }
 
 TEST_F(StateDurability, ModseqVersion1FileIsTrustedAsDurable) {
@@ -140,12 +175,13 @@ TEST_F(StateDurability, ModseqVersion1FileIsTrustedAsDurable) {
   EXPECT_FALSE(fresh);
   EXPECT_EQ(db.highest, 500u);
   EXPECT_EQ(db.live.at(1).modseq, 450u);
-  // Its first change reserves and records this boot.
+  // Its first change reserves and records this boot (rewritten as version 3).
   ModseqLock lock(folder_);
   auto r = sync_modseqs(folder_, 9, obs({{1, 7}, {2, 2}}), true, {}, {});
   EXPECT_EQ(r.modseqs[0], 501u);
   EXPECT_EQ(r.modseqs[1], 500u);
-  EXPECT_EQ(header_field(testutil::read_file(modseq_path()), 1), "2");
+  EXPECT_EQ(header_field(testutil::read_file(modseq_path()), 1), "3");
+  EXPECT_EQ(on_disk().reserved, 501 + modseq_reserve_step);
 }
 
 TEST(ModseqRecover, GivesEveryMessageOneValueAboveTheReservation) {
