@@ -105,6 +105,18 @@ struct PendingRecord {
   std::uint64_t signature = 0;
 };
 
+// The first `bytes` bytes of rest are whole lines, each an X record.
+bool skippable_x_block(std::string_view rest, std::uint64_t bytes) {
+  if (bytes > rest.size()) return false;
+  rest = rest.substr(0, bytes);
+  while (!rest.empty()) {
+    std::size_t nl = rest.find('\n');
+    if (nl == std::string_view::npos || rest.size() < 2 || rest[0] != 'X' || rest[1] != ' ') return false;
+    rest.remove_prefix(nl + 1);
+  }
+  return true;
+}
+
 }  // namespace
 
 lib::Result<ModseqDb> parse_modseq_db(std::string_view text, const std::string& origin, bool with_expunges) {
@@ -176,6 +188,26 @@ lib::Result<ModseqDb> parse_modseq_db(std::string_view text, const std::string& 
       commit();
       db.highest = std::max(db.highest, committed_highest);
       db.committed_bytes = pos;
+      if (db.base_bytes == 0) db.base_bytes = pos;
+      continue;
+    }
+    if (v3 && !line.empty() && line[0] == 'S') {
+      // "S <count> <bytes> <highest>", first in the first group: the base's
+      // X records follow, in <bytes> bytes. A reader without the expunges
+      // skips them (checking only that each is an X line).
+      std::array<std::string_view, 4> sf;
+      std::uint64_t count = 0, bytes = 0, top = 0;
+      if (db.base_bytes != 0 || !group.empty() || line_fields(line, sf) != 4 || sf[0] != "S" ||
+          !parse_number(sf[1], count) || !parse_number(sf[2], bytes) || !parse_number(sf[3], top) ||
+          top > max_modseq || !skippable_x_block(text.substr(pos), bytes)) {
+        bad = true;  // the X lines that follow are read one by one
+        continue;
+      }
+      if (!with_expunges) {
+        pos += bytes;
+        db.expunge_records += count;
+        db.highest = std::max(db.highest, top);
+      }
       continue;
     }
     if (v3 && n == 3 && w[0] == "R") {
@@ -208,7 +240,7 @@ lib::Result<ModseqDb> parse_modseq_db(std::string_view text, const std::string& 
     db.appendable = !bad && db.committed_bytes == text.size();
   } else {
     commit();
-    db.committed_bytes = text.size();
+    db.committed_bytes = db.base_bytes = text.size();
   }
   if (with_expunges) db.expunge_records = db.expunged.size();
   if (db.expunge_floor > db.highest) db.expunge_floor = db.highest;
@@ -239,9 +271,21 @@ std::string format_modseq_db(const ModseqDb& db) {
   std::string out = std::string(modseq_file_name) + " 3 " + std::to_string(db.uidvalidity) + " " +
                     std::to_string(db.highest) + " " + std::to_string(db.expunge_floor) + " " +
                     std::to_string(db.reserved) + " " + (db.boot_id.empty() ? "-" : db.boot_id) + "\n";
-  out.reserve(out.size() + db.live.size() * 40 + db.expunged.size() * 26 + 24);
+  if (!db.expunged.empty()) {
+    // The expunges first, as one block readers without them skip (parse).
+    std::string block;
+    block.reserve(db.expunged.size() * 26);
+    std::uint64_t top = 0;
+    for (const auto& [uid, modseq] : db.expunged) {
+      append_expunge(block, uid, modseq);
+      top = std::max(top, modseq);
+    }
+    out += "S " + std::to_string(db.expunged.size()) + " " + std::to_string(block.size()) + " " +
+           std::to_string(top) + "\n";
+    out += block;
+  }
+  out.reserve(out.size() + db.live.size() * 40 + 24);
   for (const auto& [uid, e] : db.live) append_live(out, uid, e);
-  for (const auto& [uid, modseq] : db.expunged) append_expunge(out, uid, modseq);
   out += commit_line(db.highest);
   return out;
 }
@@ -382,11 +426,13 @@ ModseqDb modseq_db_from(const lib::Result<std::string>& text, int open_errno, co
   return fresh;
 }
 
-// The file has grown enough past what a rewrite would hold (or remembers
-// too many expunges) that the next change rewrites it (modseq.hpp).
+// Enough has been appended (or too many expunges are remembered) that the
+// next change rewrites the file (modseq.hpp): a reader parses the messages'
+// records and the appended groups, so these stay within half the messages'
+// records plus modseq_compaction_slack.
 bool modseq_needs_compaction(const ModseqDb& db) {
-  std::size_t compacted = 96 + db.live.size() * 40 + db.expunge_records * 26;
-  return db.committed_bytes > 4 * compacted + modseq_compaction_slack ||
+  std::size_t appended = db.committed_bytes - std::min(db.committed_bytes, db.base_bytes);
+  return appended > db.live.size() * 20 + modseq_compaction_slack ||
          db.expunge_records > max_expunged_remembered + max_expunged_remembered / 4;
 }
 
@@ -415,12 +461,16 @@ ModseqDb load_modseq_db(const std::string& folder_dir, std::uint32_t uidvalidity
 lib::Result<void> save_modseq_db(const std::string& folder_dir, ModseqDb& db, const std::string& boot_id) {
   lib::AtomicFileOptions options;
   options.temp_path = folder_dir + "/tmp/imapd-modseq." + std::to_string(::getpid());
-  // Always durable (file and directory fsynced), and a reservation: changes
-  // appended later are fsynced into this inode, which must be the one a
-  // crash leaves in place.
+  // Always durable (file and directory fsynced): changes appended later are
+  // fsynced into this inode, which must be the one a crash leaves in place.
+  // So a reservation of this boot that covers db.highest stays valid;
+  // otherwise (new, recovered, past it) this write reserves.
   options.durable = true;
-  db.reserved = db.highest < max_modseq - modseq_reserve_step ? db.highest + modseq_reserve_step : max_modseq;
-  db.boot_id = boot_id.empty() ? "-" : boot_id;
+  const std::string boot = boot_id.empty() ? "-" : boot_id;
+  if (db.highest > db.reserved || db.boot_id != boot || boot_id.empty()) {
+    db.reserved = db.highest < max_modseq - modseq_reserve_step ? db.highest + modseq_reserve_step : max_modseq;
+    db.boot_id = boot;
+  }
   return lib::write_file_atomically(modseq_path(folder_dir), format_modseq_db(db), options);
 }
 

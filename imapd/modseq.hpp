@@ -16,7 +16,9 @@
 //            "R <reserved> <bootid>"        a new reservation (Durability)
 //            "C <highestmodseq>"            commits the records before it
 // The first group is the whole store as of the last rewrite (tmp/ + rename
-// by lib/atomic_file, fsynced); each change after it (one
+// by lib/atomic_file, fsynced): its X records come first, after a line
+// "S <count> <bytes> <highest X modseq>" so that readers without them skip
+// the <bytes> bytes, then the messages. Each change after it (one
 // apply_modseq_observations under ModseqLock) appends a group holding only
 // what changed: new or changed messages, new expunges, a reservation. A
 // group is one write(2) on an O_APPEND descriptor. Readers apply the groups
@@ -25,9 +27,10 @@
 // commit line (a reader racing the writer, a writer killed mid-write) are
 // not applied. The writer rewrites the file instead of appending when it is
 // new, recovered or of another UIDVALIDITY, of version 1 or 2 (upgraded), has
-// anything after its last commit line or a bad line, or has grown past four
-// times what a rewrite would hold plus modseq_compaction_slack (or remembers
-// more than 5/4 of max_expunged_remembered expunges): compaction, rare.
+// anything after its last commit line or a bad line, or when the groups
+// appended since the first pass half the size of its message records plus
+// modseq_compaction_slack (or it remembers more than 5/4 of
+// max_expunged_remembered expunges): compaction, every few hundred changes.
 // Versions 1 ("imapd-modseq 1 <uidvalidity> <highest> <floor>", always
 // fsynced: read as reserved = highest) and 2 (the version 3 header) had no
 // commit lines: the whole file is one group.
@@ -52,8 +55,9 @@
 // boot it was made in (<bootid>, the kernel's random boot_id), is written and
 // fdatasync'd, and only then gets its commit line (a second write), so no
 // session tells a value above the old reservation before the new one is on
-// disk. A rewrite is always fsynced, file and directory, and reserves: later
-// appends rely on that inode being the one a crash leaves. Unfsynced writes
+// disk. A rewrite is always fsynced, file and directory (later appends rely
+// on that inode being the one a crash leaves), and reserves unless the
+// reservation it carries over is of this boot and still covers highest. Unfsynced writes
 // are lost only with the running kernel (a power loss or a crash of the
 // machine; a killed process loses nothing), so a file whose last reservation
 // was made in another boot may be older than what clients saw: load_modseq_db
@@ -95,9 +99,9 @@ inline constexpr std::size_t max_modseq_bytes = 256u * 1024 * 1024;
 inline constexpr std::size_t max_expunged_remembered = 100000;
 // Modseqs reserved by one fsynced write (see Durability above).
 inline constexpr std::uint64_t modseq_reserve_step = 1024;
-// Appended groups may make the file this much larger than four times what a
-// rewrite would hold before the next change rewrites it.
-inline constexpr std::size_t modseq_compaction_slack = 64 * 1024;
+// The bytes appended after the first group, past half the size of its
+// message records, that make the next change rewrite the file.
+inline constexpr std::size_t modseq_compaction_slack = 16 * 1024;
 
 struct ModseqEntry {
   std::uint64_t modseq = 0;
@@ -116,6 +120,7 @@ struct ModseqDb {
   bool expunges_loaded = true;      // false: parsed without them; `expunged` holds only those added since
   std::size_t expunge_records = 0;  // the X records applied (when not loaded, an upper bound of `expunged`)
   std::size_t committed_bytes = 0;  // the file's bytes up to and with its last commit line
+  std::size_t base_bytes = 0;       // ... and with its first commit line (the last rewrite)
   bool appendable = false;          // version 3, every line good, nothing after the last commit line
   std::uint64_t uncommitted_max = 0;  // the highest modseq or reservation after the last commit line
 };
@@ -187,7 +192,8 @@ void recover_modseq_db(ModseqDb& db);
 
 // Rewrites the whole store (through folder_dir/tmp and rename, fsynced with
 // its directory), reserving modseq_reserve_step values past db.highest in
-// `boot_id`. db must hold its expunges. Call under ModseqLock.
+// `boot_id` unless db holds a reservation of that boot covering db.highest.
+// db must hold its expunges. Call under ModseqLock.
 lib::Result<void> save_modseq_db(const std::string& folder_dir, ModseqDb& db,
                                  const std::string& boot_id = current_boot_id());
 

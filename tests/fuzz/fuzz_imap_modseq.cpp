@@ -19,8 +19,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (!again.ok() || again->highest != db->highest || again->live.size() != db->live.size() ||
         again->expunged != db->expunged)
       __builtin_trap();
-    auto quick = imapd::parse_modseq_db(in, "fuzz", false);  // without the expunges: same messages
-    if (!quick.ok() || quick->highest != db->highest || quick->live.size() != db->live.size()) __builtin_trap();
+    // Without the expunges: the same messages (the highest may miss an X
+    // record above what its skipped block's "S" line says).
+    auto quick = imapd::parse_modseq_db(in, "fuzz", false);
+    if (!quick.ok() || quick->highest > db->highest || quick->live.size() != db->live.size()) __builtin_trap();
     std::uint64_t before = db->highest;
     imapd::apply_modseq_observations(*db, {{1, 2}, {3, 4}}, true, {}, {5}, 0);
     if (db->highest < before) __builtin_trap();  // never goes back
