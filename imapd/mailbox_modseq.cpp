@@ -47,7 +47,8 @@ void Mailbox::sync_modseqs(const std::vector<std::size_t>& indexes, bool full,
   // Outside a batch, a rescan that finds nothing new to record reads the
   // store without queueing behind writers; otherwise lock and record.
   std::optional<ModseqSyncResult> looked;
-  if (!modseq_lock_) looked = recorded_modseqs(dir_, uidvalidity_, seen, full, also_present, expunged_now);
+  ModseqReading reading;  // what that read, for recording to go on from
+  if (!modseq_lock_) looked = recorded_modseqs(dir_, uidvalidity_, seen, full, also_present, expunged_now, &reading);
   std::optional<ModseqLock> own;
   if (!looked && !modseq_lock_ && observer && !keep_modseqs_ && !condstore_ && !qresync_) {
     // A rescan found something unrecorded, most often a change whose maker
@@ -69,7 +70,8 @@ void Mailbox::sync_modseqs(const std::vector<std::size_t>& indexes, bool full,
       lib::log::error("cannot lock %s/tmp: %s; mod-sequences are recorded without it", dir_.c_str(),
                       lib::errno_text(errno).c_str());
   }
-  auto r = looked ? std::move(*looked) : imapd::sync_modseqs(dir_, uidvalidity_, seen, full, also_present, expunged_now);
+  auto r = looked ? std::move(*looked)
+                  : imapd::sync_modseqs(dir_, uidvalidity_, seen, full, also_present, expunged_now, &reading);
   for (std::size_t k = 0; k < indexes.size(); ++k) {
     MessageState& m = messages_[indexes[k]];
     // A change recorded by someone else (or by a program renaming the file)

@@ -3,12 +3,12 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cerrno>
-#include <charconv>
 #include <chrono>
 #include <cstdio>
 
@@ -26,11 +26,28 @@ namespace {
 // Modseqs stay below 2^63 (RFC 7162 mod-sequence-value).
 constexpr std::uint64_t max_modseq = (std::uint64_t{1} << 63) - 1;
 
+// A decimal (or, base 16, hex) number filling all of s, without overflow:
+// the records' hot path, so a plain loop rather than std::from_chars.
 template <class T>
 bool parse_number(std::string_view s, T& out, int base = 10) {
   if (s.empty() || s.size() > 20) return false;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out, base);
-  return ec == std::errc() && p == s.data() + s.size();
+  T v = 0;
+  for (char c : s) {
+    unsigned d;
+    if (c >= '0' && c <= '9') {
+      d = static_cast<unsigned>(c - '0');
+    } else if (base == 16 && c >= 'a' && c <= 'f') {
+      d = static_cast<unsigned>(c - 'a' + 10);
+    } else if (base == 16 && c >= 'A' && c <= 'F') {
+      d = static_cast<unsigned>(c - 'A' + 10);
+    } else {
+      return false;
+    }
+    if (__builtin_mul_overflow(v, static_cast<T>(base), &v) || __builtin_add_overflow(v, static_cast<T>(d), &v))
+      return false;
+  }
+  out = v;
+  return true;
 }
 
 std::uint64_t now_microseconds() {
@@ -117,6 +134,136 @@ bool skippable_x_block(std::string_view rest, std::uint64_t bytes) {
   return true;
 }
 
+// The record lines after the header, into db: records wait in `group`
+// until their commit line ("C <highest>"; the end of the file in versions
+// 1 and 2), then apply in order, later ones winning.
+class RecordParser {
+ public:
+  RecordParser(ModseqDb& db, bool v3) : db_(db), v3_(v3) {}
+
+  // text holds the file's bytes from `offset` on; parsing starts at pos.
+  void parse(std::string_view text, std::size_t pos, std::size_t offset) {
+    std::array<std::string_view, 3> w;
+    while (pos < text.size()) {
+      std::size_t end = text.find('\n', pos);
+      if (end == std::string_view::npos && v3_) break;  // a torn last line: not committed
+      std::string_view line = text.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos);
+      pos = end == std::string_view::npos ? text.size() : end + 1;
+      std::size_t n = line_fields(line, w);
+      PendingRecord r;
+      if (v3_ && n == 2 && w[0] == "C") {
+        std::uint64_t committed_highest = 0;
+        if (!parse_number(w[1], committed_highest) || committed_highest > max_modseq) {
+          bad_ = true;
+          continue;
+        }
+        commit();
+        db_.highest = std::max(db_.highest, committed_highest);
+        db_.committed_bytes = offset + pos;
+        if (db_.base_bytes == 0) db_.base_bytes = offset + pos;
+        continue;
+      }
+      if (v3_ && !line.empty() && line[0] == 'S') {
+        // "S <count> <bytes> <highest>", first in the first group: the base's
+        // X records follow, in <bytes> bytes. A reader without the expunges
+        // skips them (checking only that each is an X line).
+        std::array<std::string_view, 4> sf;
+        std::uint64_t count = 0, bytes = 0, top = 0;
+        if (db_.base_bytes != 0 || !group_.empty() || line_fields(line, sf) != 4 || sf[0] != "S" ||
+            !parse_number(sf[1], count) || !parse_number(sf[2], bytes) || !parse_number(sf[3], top) ||
+            top > max_modseq || !skippable_x_block(text.substr(pos), bytes)) {
+          bad_ = true;  // the X lines that follow are read one by one
+          continue;
+        }
+        if (!db_.expunges_loaded) {
+          pos += bytes;
+          db_.expunge_records += count;
+          db_.highest = std::max(db_.highest, top);
+        }
+        continue;
+      }
+      if (v3_ && n == 3 && w[0] == "R") {
+        if (!parse_number(w[1], group_reserved_) || group_reserved_ > max_modseq || w[2].size() > 64) {
+          group_reserved_ = 0;
+          bad_ = true;
+          continue;
+        }
+        group_boot_ = w[2];
+        continue;
+      }
+      if (n == 3 && w[0] == "X") {
+        r.expunge = true;
+        if (!parse_number(w[1], r.uid) || r.uid == 0 || !parse_number(w[2], r.modseq) || r.modseq > max_modseq) {
+          bad_ = true;
+          continue;
+        }
+      } else if (n != 3 || !parse_number(w[0], r.uid) || r.uid == 0 || !parse_number(w[1], r.modseq) ||
+                 r.modseq > max_modseq || w[2].size() != 16 || !parse_number(w[2], r.signature, 16)) {
+        bad_ = true;  // skipped
+        continue;
+      }
+      group_.push_back(r);
+    }
+  }
+
+  // At the end of the file (`size` bytes).
+  void finish(std::size_t size) {
+    if (v3_) {
+      // What follows the last commit line (a writer killed or still
+      // writing, a crash) is not applied; recovery after a crash still
+      // starts above it.
+      db_.uncommitted_max = 0;
+      for (const auto& r : group_) db_.uncommitted_max = std::max(db_.uncommitted_max, r.modseq);
+      if (!group_boot_.empty()) db_.uncommitted_max = std::max(db_.uncommitted_max, group_reserved_);
+      db_.appendable = !bad_ && db_.committed_bytes == size;
+    } else {
+      commit();
+      db_.committed_bytes = db_.base_bytes = size;
+      db_.appendable = false;
+    }
+    if (db_.expunges_loaded) db_.expunge_records = db_.expunged.size();
+    if (db_.expunge_floor > db_.highest) db_.expunge_floor = db_.highest;
+  }
+
+ private:
+  void commit() {
+    for (const auto& r : group_) {
+      if (r.expunge) {
+        if (!db_.live.empty()) db_.live.erase(r.uid);
+        if (db_.expunges_loaded) {
+          if (db_.expunged.empty() || r.uid > db_.expunged.rbegin()->first)
+            db_.expunged.emplace_hint(db_.expunged.end(), r.uid, r.modseq);
+          else
+            db_.expunged[r.uid] = r.modseq;
+        }
+        ++db_.expunge_records;
+      } else {
+        if (db_.expunges_loaded && !db_.expunged.empty()) db_.expunged.erase(r.uid);
+        if (db_.live.empty() || r.uid > db_.live.rbegin()->first)
+          db_.live.emplace_hint(db_.live.end(), r.uid, ModseqEntry{r.modseq, r.signature});
+        else
+          db_.live[r.uid] = {r.modseq, r.signature};
+      }
+      // A record above the header (a torn or edited file) raises it: a
+      // modseq seen anywhere is never given again.
+      db_.highest = std::max(db_.highest, r.modseq);
+    }
+    group_.clear();
+    if (!group_boot_.empty()) {
+      db_.reserved = std::max(db_.reserved, group_reserved_);
+      db_.boot_id = std::string(group_boot_);
+      group_boot_ = {};
+    }
+  }
+
+  ModseqDb& db_;
+  const bool v3_;
+  std::vector<PendingRecord> group_;
+  std::uint64_t group_reserved_ = 0;
+  std::string_view group_boot_;
+  bool bad_ = false;
+};
+
 }  // namespace
 
 lib::Result<ModseqDb> parse_modseq_db(std::string_view text, const std::string& origin, bool with_expunges) {
@@ -135,117 +282,20 @@ lib::Result<ModseqDb> parse_modseq_db(std::string_view text, const std::string& 
     return lib::permanent_error(origin + ":1: not an imapd-modseq header (expected \"imapd-modseq 3 <uidvalidity> <highestmodseq> <expungefloor> <reserved> <bootid>\")");
   }
   if (!v1) db.boot_id = std::string(h[6]);
-  // Records wait in `group` until their commit line ("C <highest>"; the end
-  // of the file in versions 1 and 2), then apply in order: later ones win.
-  std::vector<PendingRecord> group;
-  std::uint64_t group_reserved = 0;
-  std::string_view group_boot;
-  bool bad = false;
-  auto commit = [&] {
-    for (const auto& r : group) {
-      if (r.expunge) {
-        if (!db.live.empty()) db.live.erase(r.uid);
-        if (with_expunges) {
-          if (db.expunged.empty() || r.uid > db.expunged.rbegin()->first)
-            db.expunged.emplace_hint(db.expunged.end(), r.uid, r.modseq);
-          else
-            db.expunged[r.uid] = r.modseq;
-        }
-        ++db.expunge_records;
-      } else {
-        if (with_expunges && !db.expunged.empty()) db.expunged.erase(r.uid);
-        if (db.live.empty() || r.uid > db.live.rbegin()->first)
-          db.live.emplace_hint(db.live.end(), r.uid, ModseqEntry{r.modseq, r.signature});
-        else
-          db.live[r.uid] = {r.modseq, r.signature};
-      }
-      // A record above the header (a torn or edited file) raises it: a
-      // modseq seen anywhere is never given again.
-      db.highest = std::max(db.highest, r.modseq);
-    }
-    group.clear();
-    if (!group_boot.empty()) {
-      db.reserved = std::max(db.reserved, group_reserved);
-      db.boot_id = std::string(group_boot);
-      group_boot = {};
-    }
-  };
-  std::size_t pos = nl == std::string_view::npos ? text.size() : nl + 1;
-  std::array<std::string_view, 3> w;
-  while (pos < text.size()) {
-    std::size_t end = text.find('\n', pos);
-    if (end == std::string_view::npos && v3) break;  // a torn last line: not committed
-    std::string_view line = text.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos);
-    pos = end == std::string_view::npos ? text.size() : end + 1;
-    std::size_t n = line_fields(line, w);
-    PendingRecord r;
-    if (v3 && n == 2 && w[0] == "C") {
-      std::uint64_t committed_highest = 0;
-      if (!parse_number(w[1], committed_highest) || committed_highest > max_modseq) {
-        bad = true;
-        continue;
-      }
-      commit();
-      db.highest = std::max(db.highest, committed_highest);
-      db.committed_bytes = pos;
-      if (db.base_bytes == 0) db.base_bytes = pos;
-      continue;
-    }
-    if (v3 && !line.empty() && line[0] == 'S') {
-      // "S <count> <bytes> <highest>", first in the first group: the base's
-      // X records follow, in <bytes> bytes. A reader without the expunges
-      // skips them (checking only that each is an X line).
-      std::array<std::string_view, 4> sf;
-      std::uint64_t count = 0, bytes = 0, top = 0;
-      if (db.base_bytes != 0 || !group.empty() || line_fields(line, sf) != 4 || sf[0] != "S" ||
-          !parse_number(sf[1], count) || !parse_number(sf[2], bytes) || !parse_number(sf[3], top) ||
-          top > max_modseq || !skippable_x_block(text.substr(pos), bytes)) {
-        bad = true;  // the X lines that follow are read one by one
-        continue;
-      }
-      if (!with_expunges) {
-        pos += bytes;
-        db.expunge_records += count;
-        db.highest = std::max(db.highest, top);
-      }
-      continue;
-    }
-    if (v3 && n == 3 && w[0] == "R") {
-      if (!parse_number(w[1], group_reserved) || group_reserved > max_modseq || w[2].size() > 64) {
-        group_reserved = 0;
-        bad = true;
-        continue;
-      }
-      group_boot = w[2];
-      continue;
-    }
-    if (n == 3 && w[0] == "X") {
-      r.expunge = true;
-      if (!parse_number(w[1], r.uid) || r.uid == 0 || !parse_number(w[2], r.modseq) || r.modseq > max_modseq) {
-        bad = true;
-        continue;
-      }
-    } else if (n != 3 || !parse_number(w[0], r.uid) || r.uid == 0 || !parse_number(w[1], r.modseq) ||
-               r.modseq > max_modseq || w[2].size() != 16 || !parse_number(w[2], r.signature, 16)) {
-      bad = true;  // skipped
-      continue;
-    }
-    group.push_back(r);
-  }
-  if (v3) {
-    // What follows the last commit line (a writer killed or still writing,
-    // a crash) is not applied; recovery after a crash still starts above it.
-    for (const auto& r : group) db.uncommitted_max = std::max(db.uncommitted_max, r.modseq);
-    if (!group_boot.empty()) db.uncommitted_max = std::max(db.uncommitted_max, group_reserved);
-    db.appendable = !bad && db.committed_bytes == text.size();
-  } else {
-    commit();
-    db.committed_bytes = db.base_bytes = text.size();
-  }
-  if (with_expunges) db.expunge_records = db.expunged.size();
-  if (db.expunge_floor > db.highest) db.expunge_floor = db.highest;
+  RecordParser records(db, v3);
+  records.parse(text, nl == std::string_view::npos ? text.size() : nl + 1, 0);
+  records.finish(text.size());
   if (v1) db.reserved = db.highest;
   return db;
+}
+
+bool continue_modseq_db(ModseqDb& db, std::string_view appended) {
+  if (!db.appendable) return false;
+  RecordParser records(db, true);
+  const std::size_t offset = db.committed_bytes;
+  records.parse(appended, 0, offset);
+  records.finish(offset + appended.size());
+  return true;
 }
 
 namespace {
@@ -499,25 +549,76 @@ lib::Result<void> append_modseq_changes(int fd, const std::string& path, ModseqD
   return {};
 }
 
+namespace {
+
+// Whether apply_modseq_observations would change db (without changing it).
+bool observations_change(const ModseqDb& db, const std::vector<ModseqObservation>& seen, bool full,
+                         const std::set<std::uint32_t>& also_present, const std::vector<std::uint32_t>& expunged_now) {
+  if (db.highest == 0) return true;
+  for (const auto& o : seen) {
+    auto it = db.live.find(o.uid);
+    if (it == db.live.end() || it->second.signature != o.signature) return true;
+  }
+  for (std::uint32_t uid : expunged_now)
+    if (db.live.count(uid)) return true;
+  if (!full) return false;
+  // Every record is observed (seen and also_present hold distinct UIDs) or
+  // the missing ones are expunged now.
+  std::size_t present = seen.size();
+  for (std::uint32_t uid : also_present)
+    if (db.live.count(uid)) ++present;
+  return present != db.live.size();
+}
+
+}  // namespace
+
 ModseqSyncResult sync_modseqs(const std::string& folder_dir, std::uint32_t uidvalidity,
                               const std::vector<ModseqObservation>& seen, bool full,
                               const std::set<std::uint32_t>& also_present,
-                              const std::vector<std::uint32_t>& expunged_now) {
+                              const std::vector<std::uint32_t>& expunged_now, ModseqReading* reading) {
   const std::string path = modseq_path(folder_dir);
   const std::string& boot_id = current_boot_id();
   // Read through the descriptor appended to: the same inode (writers hold
   // ModseqLock, and a rewrite replaces the file only under it).
   lib::UniqueFd fd(::open(path.c_str(), O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
   int open_errno = fd ? 0 : errno;
-  lib::Result<std::string> text =
-      fd ? read_modseq_fd(fd.get(), path)
-         : lib::Result<std::string>(lib::temporary_error("cannot open " + path + ": " + lib::errno_text(open_errno)));
   bool fresh = false;
-  ModseqDb db = modseq_db_from(text, open_errno, folder_dir, uidvalidity, &fresh, boot_id, false);
-  bool rewrite = fresh || !db.appendable || modseq_needs_compaction(db);
-  if (rewrite && !fresh && !db.expunges_loaded) {
-    // A rewrite keeps the expunges (and forgets the oldest past the limit).
-    db = modseq_db_from(text, open_errno, folder_dir, uidvalidity, &fresh, boot_id, true);
+  ModseqDb db;
+  bool have = false;
+  if (fd && reading && reading->valid) {
+    // Still the file the caller read without the lock: read what was
+    // appended since.
+    struct stat st {};
+    if (::fstat(fd.get(), &st) == 0 && st.st_dev == reading->dev && st.st_ino == reading->ino &&
+        static_cast<unsigned long long>(st.st_size) >= reading->db.committed_bytes &&
+        static_cast<unsigned long long>(st.st_size) <= max_modseq_bytes) {
+      std::string tail(static_cast<std::size_t>(st.st_size) - reading->db.committed_bytes, '\0');
+      std::size_t got = 0;
+      while (got < tail.size()) {
+        ssize_t n = ::pread(fd.get(), tail.data() + got, tail.size() - got,
+                            static_cast<off_t>(reading->db.committed_bytes + got));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += static_cast<std::size_t>(n);
+      }
+      if (got == tail.size()) {
+        db = std::move(reading->db);
+        have = continue_modseq_db(db, tail);
+      }
+    }
+    reading->valid = false;
+  }
+  bool rewrite = have && !(db.appendable && !modseq_needs_compaction(db));
+  if (!have || rewrite) {
+    lib::Result<std::string> text =
+        fd ? read_modseq_fd(fd.get(), path)
+           : lib::Result<std::string>(lib::temporary_error("cannot open " + path + ": " + lib::errno_text(open_errno)));
+    db = modseq_db_from(text, open_errno, folder_dir, uidvalidity, &fresh, boot_id, false);
+    rewrite = fresh || !db.appendable || modseq_needs_compaction(db);
+    if (rewrite && !fresh && !db.expunges_loaded) {
+      // A rewrite keeps the expunges (and forgets the oldest past the limit).
+      db = modseq_db_from(text, open_errno, folder_dir, uidvalidity, &fresh, boot_id, true);
+    }
   }
   const std::uint64_t before = db.highest;
   ModseqSyncResult r;
@@ -541,10 +642,28 @@ ModseqSyncResult sync_modseqs(const std::string& folder_dir, std::uint32_t uidva
 std::optional<ModseqSyncResult> recorded_modseqs(const std::string& folder_dir, std::uint32_t uidvalidity,
                                                  const std::vector<ModseqObservation>& seen, bool full,
                                                  const std::set<std::uint32_t>& also_present,
-                                                 const std::vector<std::uint32_t>& expunged_now) {
+                                                 const std::vector<std::uint32_t>& expunged_now,
+                                                 ModseqReading* reading) {
+  const std::string path = modseq_path(folder_dir);
+  lib::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+  int open_errno = fd ? 0 : errno;
+  struct stat st {};
+  if (fd && ::fstat(fd.get(), &st) != 0) st = {};
+  lib::Result<std::string> text =
+      fd ? read_modseq_fd(fd.get(), path)
+         : lib::Result<std::string>(lib::temporary_error("cannot open " + path + ": " + lib::errno_text(open_errno)));
   bool fresh = false;
-  ModseqDb db = load_modseq_db(folder_dir, uidvalidity, &fresh, current_boot_id(), false);
+  ModseqDb db = modseq_db_from(text, open_errno, folder_dir, uidvalidity, &fresh, current_boot_id(), false);
   if (fresh) return std::nullopt;
+  if (observations_change(db, seen, full, also_present, expunged_now)) {
+    if (reading && db.appendable && st.st_ino != 0) {
+      reading->db = std::move(db);
+      reading->dev = st.st_dev;
+      reading->ino = st.st_ino;
+      reading->valid = true;
+    }
+    return std::nullopt;
+  }
   const std::uint64_t before = db.highest;
   ModseqSyncResult r;
   r.modseqs = apply_modseq_observations(db, seen, full, also_present, expunged_now, 0);

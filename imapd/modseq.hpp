@@ -80,6 +80,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <sys/types.h>
 #include <map>
 #include <optional>
 #include <set>
@@ -139,6 +140,9 @@ std::string format_modseq_db(const ModseqDb& db);
 // The records of `db` changed after modseq `since` (a group without its
 // commit line).
 std::string format_modseq_changes(const ModseqDb& db, std::uint64_t since);
+// Applies what was appended to a file after `db` was parsed from it (the
+// bytes from db.committed_bytes on). False (db untouched) unless db.appendable.
+bool continue_modseq_db(ModseqDb& db, std::string_view appended);
 
 // A fresh start after `old_highest` (0: none known): max(old + 1, now_us).
 std::uint64_t modseq_restart_value(std::uint64_t old_highest, std::uint64_t now_us);
@@ -211,20 +215,31 @@ struct ModseqSyncResult {
   std::uint64_t highest = 0;
   std::uint64_t expunge_floor = 0;
 };
+// A store as recorded_modseqs read it (before applying anything), for
+// sync_modseqs to go on from: when the file is still that inode, only what
+// was appended since is read.
+struct ModseqReading {
+  ModseqDb db;
+  dev_t dev = 0;
+  ino_t ino = 0;
+  bool valid = false;
+};
 ModseqSyncResult sync_modseqs(const std::string& folder_dir, std::uint32_t uidvalidity,
                               const std::vector<ModseqObservation>& seen, bool full,
                               const std::set<std::uint32_t>& also_present,
-                              const std::vector<std::uint32_t>& expunged_now);
+                              const std::vector<std::uint32_t>& expunged_now, ModseqReading* reading = nullptr);
 
 // sync_modseqs without the lock, for the common case of a session that only
 // looks: the store is read as one version (whole committed groups) and,
 // when what the session saw is recorded there already
 // (nothing to write), that is the result. nullopt: the store must change (or
-// is new); the caller takes ModseqLock and calls sync_modseqs.
+// is new); the caller takes ModseqLock and calls sync_modseqs (with
+// `reading`, filled here when it can go on from what was read).
 std::optional<ModseqSyncResult> recorded_modseqs(const std::string& folder_dir, std::uint32_t uidvalidity,
                                                  const std::vector<ModseqObservation>& seen, bool full,
                                                  const std::set<std::uint32_t>& also_present,
-                                                 const std::vector<std::uint32_t>& expunged_now);
+                                                 const std::vector<std::uint32_t>& expunged_now,
+                                                 ModseqReading* reading = nullptr);
 
 // HIGHESTMODSEQ of a folder that need not be selected (STATUS): its
 // messages (UIDs from courierimapuiddb, keywords from courierimapkeywords)

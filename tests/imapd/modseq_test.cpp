@@ -346,6 +346,44 @@ TEST_F(ModseqFolder, Version2FileIsUpgradedKeepingItsRecords) {
   EXPECT_EQ(inode_of(path), ino);
 }
 
+TEST_F(ModseqFolder, RecordingGoesOnFromAnUnlockedReading) {
+  const std::string path = folder_ + "/imapd-modseq";
+  {
+    ModseqLock lock(folder_);
+    sync_modseqs(folder_, 9, obs({{1, 1}, {2, 2}}), true, {}, {});
+  }
+  // Session A reads without the lock and finds UID 1 changed.
+  ModseqReading reading;
+  EXPECT_FALSE(recorded_modseqs(folder_, 9, obs({{1, 5}, {2, 2}}), true, {}, {}, &reading));
+  ASSERT_TRUE(reading.valid);
+  // Session B records a change before A gets the lock (appended).
+  std::uint64_t b_modseq = 0;
+  {
+    ModseqLock lock(folder_);
+    b_modseq = sync_modseqs(folder_, 9, obs({{2, 7}}), false, {}, {}).modseqs[0];
+  }
+  ModseqLock lock(folder_);
+  auto a = sync_modseqs(folder_, 9, obs({{1, 5}, {2, 7}}), true, {}, {}, &reading);
+  EXPECT_FALSE(reading.valid);  // used up
+  EXPECT_EQ(a.modseqs[1], b_modseq);  // B's change was read from the appended bytes
+  EXPECT_GT(a.modseqs[0], b_modseq);
+  auto db = load_modseq_db(folder_, 9);
+  EXPECT_EQ(db.live.at(1).modseq, a.modseqs[0]);
+  EXPECT_EQ(db.live.at(2).modseq, b_modseq);
+  // A reading of a file since replaced (a rewrite by B) is not used.
+  ModseqReading old;
+  EXPECT_FALSE(recorded_modseqs(folder_, 9, obs({{1, 6}, {2, 7}}), true, {}, {}, &old));
+  ASSERT_TRUE(old.valid);
+  testutil::write_file(path + ".new", format_modseq_db(db));
+  ASSERT_EQ(::rename((path + ".new").c_str(), path.c_str()), 0);
+  // Another writer's change in the new file, which the old reading lacks.
+  const std::uint64_t third = sync_modseqs(folder_, 9, obs({{3, 3}}), false, {}, {}).modseqs[0];
+  auto c = sync_modseqs(folder_, 9, obs({{1, 6}, {2, 7}, {3, 3}}), true, {}, {}, &old);
+  EXPECT_EQ(c.modseqs[2], third);
+  EXPECT_GT(c.modseqs[0], third);
+  EXPECT_EQ(load_modseq_db(folder_, 9).live.size(), 3u);
+}
+
 TEST_F(ModseqFolder, ConcurrentWritersNeverLoseARecord) {
   {
     ModseqLock lock(folder_);
