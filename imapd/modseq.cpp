@@ -13,7 +13,6 @@
 #include <cstdio>
 
 #include "imapd/keywords.hpp"
-#include "imapd/mailbox.hpp"
 #include "imapd/uiddb.hpp"
 #include "lib/atomic_file.hpp"
 #include "lib/config.hpp"
@@ -420,13 +419,28 @@ namespace {
 
 std::string modseq_path(const std::string& folder_dir) { return folder_dir + "/" + std::string(modseq_file_name); }
 
+// `size` bytes of fd from `offset` (fewer at the end of the file).
+lib::Result<std::string> read_at(int fd, const std::string& path, std::size_t offset, std::size_t size) {
+  std::string out(size, '\0');
+  std::size_t got = 0;
+  while (got < size) {
+    ssize_t n = ::pread(fd, out.data() + got, size - got, static_cast<off_t>(offset + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return lib::temporary_error("cannot read " + path + ": " + lib::errno_text(errno));
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  out.resize(got);
+  return out;
+}
+
 // The file's text read through fd (the writer's own descriptor, so what it
-// appends to is what it read).
-lib::Result<std::string> read_modseq_fd(int fd, const std::string& path) {
-  auto text = read_message_file(fd, path, max_modseq_bytes + 1);
-  if (text && text->size() > max_modseq_bytes)
+// appends to is what it read); st: its fstat.
+lib::Result<std::string> read_modseq_fd(int fd, const std::string& path, struct stat& st) {
+  if (::fstat(fd, &st) != 0) return lib::temporary_error("cannot stat " + path + ": " + lib::errno_text(errno));
+  if (static_cast<unsigned long long>(st.st_size) > max_modseq_bytes)
     return lib::permanent_error(path + " is larger than the limit of " + std::to_string(max_modseq_bytes) + " bytes");
-  return text;
+  return read_at(fd, path, 0, static_cast<std::size_t>(st.st_size));
 }
 
 // load_modseq_db on text already read (open_errno: why it could not be).
@@ -592,26 +606,20 @@ ModseqSyncResult sync_modseqs(const std::string& folder_dir, std::uint32_t uidva
     if (::fstat(fd.get(), &st) == 0 && st.st_dev == reading->dev && st.st_ino == reading->ino &&
         static_cast<unsigned long long>(st.st_size) >= reading->db.committed_bytes &&
         static_cast<unsigned long long>(st.st_size) <= max_modseq_bytes) {
-      std::string tail(static_cast<std::size_t>(st.st_size) - reading->db.committed_bytes, '\0');
-      std::size_t got = 0;
-      while (got < tail.size()) {
-        ssize_t n = ::pread(fd.get(), tail.data() + got, tail.size() - got,
-                            static_cast<off_t>(reading->db.committed_bytes + got));
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        got += static_cast<std::size_t>(n);
-      }
-      if (got == tail.size()) {
+      const std::size_t from = reading->db.committed_bytes;
+      auto tail = read_at(fd.get(), path, from, static_cast<std::size_t>(st.st_size) - from);
+      if (tail && tail->size() == static_cast<std::size_t>(st.st_size) - from) {
         db = std::move(reading->db);
-        have = continue_modseq_db(db, tail);
+        have = continue_modseq_db(db, *tail);
       }
     }
     reading->valid = false;
   }
   bool rewrite = have && !(db.appendable && !modseq_needs_compaction(db));
   if (!have || rewrite) {
+    struct stat st {};
     lib::Result<std::string> text =
-        fd ? read_modseq_fd(fd.get(), path)
+        fd ? read_modseq_fd(fd.get(), path, st)
            : lib::Result<std::string>(lib::temporary_error("cannot open " + path + ": " + lib::errno_text(open_errno)));
     db = modseq_db_from(text, open_errno, folder_dir, uidvalidity, &fresh, boot_id, false);
     rewrite = fresh || !db.appendable || modseq_needs_compaction(db);
@@ -648,15 +656,14 @@ std::optional<ModseqSyncResult> recorded_modseqs(const std::string& folder_dir, 
   lib::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
   int open_errno = fd ? 0 : errno;
   struct stat st {};
-  if (fd && ::fstat(fd.get(), &st) != 0) st = {};
   lib::Result<std::string> text =
-      fd ? read_modseq_fd(fd.get(), path)
+      fd ? read_modseq_fd(fd.get(), path, st)
          : lib::Result<std::string>(lib::temporary_error("cannot open " + path + ": " + lib::errno_text(open_errno)));
   bool fresh = false;
   ModseqDb db = modseq_db_from(text, open_errno, folder_dir, uidvalidity, &fresh, current_boot_id(), false);
   if (fresh) return std::nullopt;
   if (observations_change(db, seen, full, also_present, expunged_now)) {
-    if (reading && db.appendable && st.st_ino != 0) {
+    if (reading && db.appendable && text) {
       reading->db = std::move(db);
       reading->dev = st.st_dev;
       reading->ino = st.st_ino;
