@@ -174,10 +174,11 @@ class RecordParser {
           bad_ = true;  // the X lines that follow are read one by one
           continue;
         }
+        // Its <highest> counts in any case (when its group commits).
+        skipped_top_ = std::max(skipped_top_, top);
         if (!db_.expunges_loaded) {
           pos += bytes;
-          db_.expunge_records += count;
-          db_.highest = std::max(db_.highest, top);
+          skipped_count_ += count;
         }
         continue;
       }
@@ -212,6 +213,7 @@ class RecordParser {
       // writing, a crash) is not applied; recovery after a crash still
       // starts above it.
       db_.uncommitted_max = 0;
+      db_.uncommitted_max = skipped_top_;
       for (const auto& r : group_) db_.uncommitted_max = std::max(db_.uncommitted_max, r.modseq);
       if (!group_boot_.empty()) db_.uncommitted_max = std::max(db_.uncommitted_max, group_reserved_);
       db_.appendable = !bad_ && db_.committed_bytes == size;
@@ -248,6 +250,10 @@ class RecordParser {
       db_.highest = std::max(db_.highest, r.modseq);
     }
     group_.clear();
+    db_.expunge_records += skipped_count_;
+    db_.highest = std::max(db_.highest, skipped_top_);
+    skipped_count_ = 0;
+    skipped_top_ = 0;
     if (!group_boot_.empty()) {
       db_.reserved = std::max(db_.reserved, group_reserved_);
       db_.boot_id = std::string(group_boot_);
@@ -260,6 +266,8 @@ class RecordParser {
   std::vector<PendingRecord> group_;
   std::uint64_t group_reserved_ = 0;
   std::string_view group_boot_;
+  std::uint64_t skipped_count_ = 0;  // X records of an "S" block skipped in this group
+  std::uint64_t skipped_top_ = 0;    // the highest modseq its "S" line gives
   bool bad_ = false;
 };
 
