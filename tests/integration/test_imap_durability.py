@@ -2,7 +2,7 @@
 survives a power loss"), through imaplogin + imapd and a raw IMAP client.
 
 imapd writes imapd-modseq and courierimapuiddb without fsync between durable
-reservations (imapd-modseq's header, imapd-uidlimit). A power loss is
+reservations (imapd-modseq's header or "R" records, imapd-uidlimit). A power loss is
 simulated after the sessions end: each state file is rolled back to the last
 content imapd fsynced (the test watches the files after every command; the
 fsynced imapd-modseq writes are those that move its reservation), the boot
@@ -30,6 +30,22 @@ def set_boot(path: Path, field: int, value: str) -> None:
     f = head.split()
     f[field] = value
     path.write_text(" ".join(f) + "\n" + rest)
+
+
+def modseq_reservation(path: Path) -> str:
+    """imapd-modseq's reservation: the header's, or the last appended "R" record's."""
+    lines = path.read_text().split("\n")
+    reserved = lines[0].split()[5]
+    for l in lines[1:]:
+        if l.startswith("R "):
+            reserved = l.split()[1]
+    return reserved
+
+
+def set_modseq_boot(path: Path, value: str) -> None:
+    """The boot id in imapd-modseq's header and in every "R" record it appended."""
+    text = path.read_text()
+    path.write_text(text.replace(text.split("\n", 1)[0].split()[6], value))
 
 
 def expand(seq: str) -> set[int]:
@@ -61,9 +77,9 @@ def test_power_loss_never_reuses_uids_or_modseqs(imap, alice):
 
     def watch():
         nonlocal durable_modseq, reserved
-        h = header(modseq_file)
-        if h[5] != reserved:  # this write moved the reservation: it was fsynced
-            durable_modseq, reserved = modseq_file.read_text(), h[5]
+        r = modseq_reservation(modseq_file)
+        if r != reserved:  # this write moved the reservation: it was fsynced
+            durable_modseq, reserved = modseq_file.read_text(), r
 
     told_uids, told_modseqs = [], []
     for i in range(6):
@@ -100,7 +116,7 @@ def test_power_loss_never_reuses_uids_or_modseqs(imap, alice):
     # Power loss: unfsynced writes gone, another boot; the \Flagged rename
     # of the second message was not on disk yet either.
     modseq_file.write_text(durable_modseq)
-    set_boot(modseq_file, 6, "lost-boot")
+    set_modseq_boot(modseq_file, "lost-boot")
     uiddb_file.write_text(durable_uiddb)
     set_boot(limit_file, 2, "lost-boot")
     flagged = [p for p in (box / "cur").iterdir() if p.name.endswith("F") or ",F" in p.name]
