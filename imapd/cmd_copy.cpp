@@ -118,10 +118,12 @@ Completion Session::copy_or_move(const ParsedCommand& c, bool move) {
         moved_bytes += static_cast<std::int64_t>(m.size_bytes);
         ++moved_messages;
       }
-      if (!m.keywords().empty()) {
-        target_kw.push_back({std::string(m.base()), KeywordChange::Op::set, m.keywords()});
-        source_kw.push_back({std::string(m.base()), KeywordChange::Op::set, {}});
-      }
+      // Set whatever its keywords: the target's :list may still hold an
+      // entry of this base name from when the message was expunged from
+      // there (entries of gone messages are dropped lazily); an unchanged
+      // set writes nothing.
+      target_kw.push_back({std::string(m.base()), KeywordChange::Op::set, m.keywords()});
+      if (!m.keywords().empty()) source_kw.push_back({std::string(m.base()), KeywordChange::Op::set, {}});
       src_uids.push_back(m.uid);
       bases.push_back(std::string(m.base()));
     }

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <unordered_set>
 #include <vector>
 
 #include "lib/c_handle.hpp"
@@ -226,8 +227,44 @@ lib::Result<void> write_keywords(const std::string& folder_dir, const KeywordMap
   return write_keyword_state(folder_dir, *s);
 }
 
+namespace {
+
+// The base names in cur/ and new/ (unreadable directories: none).
+std::unordered_set<std::string> message_bases(const std::string& folder_dir) {
+  std::unordered_set<std::string> out;
+  for (const char* sub : {"/cur", "/new"}) {
+    lib::DirStream d(::opendir((folder_dir + sub).c_str()));
+    if (!d) continue;
+    while (dirent* e = ::readdir(d.get())) {
+      std::string_view name = e->d_name;
+      if (name.empty() || name[0] == '.') continue;
+      out.emplace(name.substr(0, name.find(':')));
+    }
+  }
+  return out;
+}
+
+// The entries of `map` whose message is in neither cur/ nor new/: read
+// twice, so that one renamed (a flag change) during the first read is not
+// taken for gone.
+std::vector<std::string> gone_entries(const std::string& folder_dir, const KeywordMap& map,
+                                      const std::function<bool(std::string_view)>& known) {
+  std::vector<std::string> unknown;
+  for (const auto& entry : map)
+    if (!known(entry.first)) unknown.push_back(entry.first);
+  if (unknown.empty()) return unknown;
+  for (int pass = 0; pass < 2 && !unknown.empty(); ++pass) {
+    const auto here = message_bases(folder_dir);
+    std::erase_if(unknown, [&](const std::string& b) { return here.count(b) != 0; });
+  }
+  return unknown;
+}
+
+}  // namespace
+
 lib::Result<KeywordMap> update_keywords(const std::string& folder_dir,
-                                        const std::vector<KeywordChange>& changes) {
+                                        const std::vector<KeywordChange>& changes,
+                                        const std::function<bool(std::string_view)>& known) {
   FolderLock lock(folder_dir);
   if (!lock.ok())
     return lib::temporary_error("cannot lock folder " + folder_dir + ": " + lib::errno_text(errno));
@@ -257,7 +294,12 @@ lib::Result<KeywordMap> update_keywords(const std::string& folder_dir,
     else
       s->map[c.base] = std::move(want);
   }
-  if (changed || !s->folded.empty()) {
+  std::vector<std::string> gone;
+  if (known) gone = gone_entries(folder_dir, s->map, known);
+  const bool prune = !gone.empty() && (changed || !s->folded.empty() || gone.size() * 4 >= s->map.size());
+  if (prune)
+    for (const auto& b : gone) s->map.erase(b);
+  if (changed || !s->folded.empty() || prune) {
     auto w = write_keyword_state(folder_dir, *s);
     if (!w) return w.error();
   }

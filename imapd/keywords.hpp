@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -61,7 +62,16 @@ struct KeywordChange {
 // only when it folds update files) and removes exactly the update files
 // folded in, so a change another session or Courier's imapd made meanwhile
 // is never lost. Returns the new map.
+//
+// With `known` (true for the base names the caller has in the folder), the
+// entries of other messages are looked for in cur/ and new/ (two directory
+// reads) and those gone are dropped: when :list is written anyway, or when
+// they are a quarter of its entries. A few entries of expunged messages
+// are otherwise left in it: never matched by a message (base names are
+// unique), and dropped by Courier's imapd when it reads the file. Without
+// `known`, entries of gone messages are left alone.
 lib::Result<KeywordMap> update_keywords(const std::string& folder_dir,
-                                        const std::vector<KeywordChange>& changes);
+                                        const std::vector<KeywordChange>& changes,
+                                        const std::function<bool(std::string_view)>& known = {});
 
 }  // namespace imapd

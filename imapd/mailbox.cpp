@@ -693,7 +693,7 @@ lib::Result<void> Mailbox::end_batch() {
   if (batch_depth_ > 0) --batch_depth_;
   if (batch_depth_ != 0) return {};
   lib::Result<void> saved;
-  if (!pending_keywords_.empty()) saved = save_keywords();
+  if (!pending_keywords_.empty() || kw_gone_) saved = save_keywords();
   // A plain STORE's renames are done: let other STOREs' recording (and a
   // conditional STORE) in, and record under the exclusive lock below.
   if (batch_shared_) modseq_lock_.reset();
@@ -707,7 +707,14 @@ lib::Result<void> Mailbox::end_batch() {
 lib::Result<void> Mailbox::save_keywords() {
   std::vector<KeywordChange> changes;
   changes.swap(pending_keywords_);
-  auto map = update_keywords(dir_, changes);
+  // Entries of messages gone (expunged here or elsewhere) leave :list when
+  // it is written anyway, or once they are a quarter of it.
+  std::unordered_set<std::string_view> present;
+  present.reserve(messages_.size());
+  for (const auto& m : messages_)
+    if (!m.vanished) present.insert(m.base());
+  kw_gone_ = false;
+  auto map = update_keywords(dir_, changes, [&](std::string_view b) { return present.count(b) != 0; });
   if (!map) return map.error();
   std::set<std::string_view> ours;
   for (const auto& c : changes) ours.insert(c.base);
@@ -766,10 +773,7 @@ lib::Result<std::string> Mailbox::expunge(const std::vector<bool>& which, const 
         removed_bytes += static_cast<std::int64_t>(m.size_bytes);
         ++removed_messages;
       }
-      if (!m.keywords().empty()) {
-        kw_touched = true;
-        pending_keywords_.push_back({std::string(m.base()), KeywordChange::Op::set, {}});
-      }
+      if (!m.keywords().empty()) kw_touched = kw_gone_ = true;  // its :list entry: save_keywords
       if (expunged_uids) expunged_uids->push_back(m.uid);
     }
     gone.push_back(m.uid);

@@ -429,6 +429,7 @@ class Mailbox {
   bool keep_modseqs_ = false;   // keep_modseqs_current() was called
   bool rev2_ = false;
   std::unique_ptr<MailboxCache> cache_;  // made on first use
+  bool kw_gone_ = false;                 // an expunged message had keywords: save_keywords looks
   bool cache_prune_ = false;             // messages went away: prune imapd-cache at close
 };
 

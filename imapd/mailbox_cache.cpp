@@ -328,28 +328,68 @@ const CacheEntry* MailboxCache::put(CacheEntry entry) {
   ++pending_;
   const std::string base = entry.base;
   adopt(std::move(entry));
-  return slot(base)->entry.get();
+  Slot* s = slot(base);
+  s->fresh = true;
+  return s->entry.get();
+}
+
+bool MailboxCache::worth_writing(const Drift& drift, std::size_t present) {
+  if (drift.missing > 0 && (drift.missing * 8 >= present || drift.missing >= cache_rewrite_misses)) return true;
+  return drift.stale > 0 && drift.stale * 4 >= drift.records;
 }
 
 lib::Result<void> MailboxCache::flush(const std::vector<std::string_view>& present) {
   if (!loaded_) return {};
   std::unordered_set<std::string_view> live(present.begin(), present.end());
-  std::size_t stale = 0;
-  for (std::size_t i = 0; i < slots_.size(); ++i)
-    if (!slots_[i].bad && !live.count(slots_[i].keys.base)) ++stale;
-  if (pending_ == 0 && stale == 0 && !dropped_) return {};
+  // What a write would change in the file as loaded.
+  Drift drift;
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    const Slot& s = slots_[i];
+    if (s.bad) continue;
+    const bool here = live.count(s.keys.base) != 0;
+    if (s.fresh) {
+      if (here) ++drift.missing;
+      continue;
+    }
+    ++drift.records;
+    if (!here) ++drift.stale;
+  }
+  if (drift.missing == 0 && drift.stale == 0 && !dropped_) return {};
   // A folder this session may not write (a read-only shared folder): the
   // cache lives in memory only, and nothing is logged.
   if (::access((folder_dir_ + "/tmp").c_str(), W_OK) != 0) return {};
   // Another session wrote the file since we read it: keep what it learned
-  // about messages we still have (each entry is checked before use anyway).
+  // about messages we still have (each entry is checked before use anyway),
+  // and judge what a write would change against its file.
   std::vector<CacheEntry> theirs;
+  bool usable = loaded_identity_.size >= 0 && !dropped_;  // a good file is on disk
   const Identity now = identity();
-  if (now.size >= 0 && !(now == loaded_identity_)) {
-    auto data = lib::read_small_file(path_, cache_max_file_bytes);
-    if (data)
-      if (auto parsed = parse_cache(*data, path_)) theirs = std::move(*parsed);
+  if (!(now == loaded_identity_)) {
+    usable = false;
+    auto data = now.size >= 0 ? lib::read_small_file(path_, cache_max_file_bytes) : std::string();
+    if (data && !data->empty())
+      if (auto parsed = parse_cache(*data, path_)) {
+        theirs = std::move(*parsed);
+        usable = true;
+        drift = {};
+        drift.records = theirs.size();
+        std::unordered_map<std::string_view, const CacheEntry*> by_base;
+        by_base.reserve(theirs.size());
+        for (const auto& e : theirs) {
+          by_base.emplace(e.base, &e);
+          if (!live.count(e.base)) ++drift.stale;
+        }
+        for (std::size_t i = 0; i < slots_.size(); ++i) {
+          const Slot& s = slots_[i];
+          if (s.bad || !live.count(s.keys.base)) continue;
+          auto it = by_base.find(s.keys.base);
+          if (it == by_base.end() || !s.keys.matches(it->second->file_size, it->second->mtime_ns)) ++drift.missing;
+        }
+      }
   }
+  // A good file that drifted a little stays: the few misses are read from
+  // the message files, the few stale entries are never served.
+  if (usable && !worth_writing(drift, present.size())) return {};
   std::vector<const CacheEntry*> out;
   out.reserve(live.size());
   std::unordered_set<std::string_view> written;
@@ -372,6 +412,7 @@ lib::Result<void> MailboxCache::flush(const std::vector<std::string_view>& prese
       slots_[i].bad = true;  // its entry stays: MessageState::cache may point at it
   for (auto& e : theirs)
     if (live.count(e.base) && !slot(e.base)) adopt(std::move(e));
+  for (std::size_t i = 0; i < slots_.size(); ++i) slots_[i].fresh = false;  // all in the file now
   loaded_identity_ = identity();
   pending_ = 0;
   dropped_ = false;

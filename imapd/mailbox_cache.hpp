@@ -68,6 +68,9 @@ inline constexpr std::string_view cache_file_name = "imapd-cache";
 inline constexpr std::uint32_t cache_version = 3;
 // Larger top-level headers are not kept (their header searches read the file).
 inline constexpr std::size_t cache_max_header_bytes = 64 * 1024;
+// Misses that make a session write the file whatever the folder's size
+// (MailboxCache::worth_writing).
+inline constexpr std::size_t cache_rewrite_misses = 64;
 // A cache file above this size is refused (and rebuilt).
 inline constexpr std::size_t cache_max_file_bytes = 512u * 1024 * 1024;
 
@@ -273,12 +276,26 @@ class MailboxCache {
   }
   // Entries added since the last write.
   std::size_t pending() const { return pending_; }
-  // Writes the file when entries were added or dropped: only those of
+  // Writes the file when that pays (worth_writing): only entries of
   // `present` bases (the messages in the folder). When another session
   // rewrote the file since it was loaded, its entries for present messages
-  // are kept too. Errors name the file and errno text (callers log them:
-  // a cache that cannot be written costs speed, nothing else).
+  // are kept too, and the decision is made against that file. Errors name
+  // the file and errno text (callers log them: a cache that cannot be
+  // written costs speed, nothing else).
   lib::Result<void> flush(const std::vector<std::string_view>& present);
+  // What a write would change, for worth_writing: `missing` present
+  // messages whose entry the file lacks (or holds for other content),
+  // `stale` entries of messages no longer present, out of `records`.
+  struct Drift {
+    std::size_t missing = 0, stale = 0, records = 0;
+  };
+  // Whether to replace a usable file of `present` messages that drifted
+  // this much: when the messages read from their files are 1/8 of the
+  // folder or cache_rewrite_misses, or entries of gone messages 1/4 of the
+  // file (each session parses the misses; writing the whole file, a new
+  // inode, is dearer for a few). A missing or unusable file is always
+  // written when there is an entry to write.
+  static bool worth_writing(const Drift& drift, std::size_t present);
 
  private:
   struct Slot {
@@ -286,6 +303,7 @@ class MailboxCache {
     std::unique_ptr<CacheEntry> entry;   // decoded on first use, or put()
     std::string references;              // keys.references of a put() entry
     bool bad = false;                    // its body record failed its check
+    bool fresh = false;                  // put() since the file was last written
   };
   void load();
   bool load_bodies();

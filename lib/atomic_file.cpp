@@ -105,9 +105,15 @@ Result<AtomicFile> AtomicFile::create(const std::string& path, AtomicFileOptions
     std::string name = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
     options.temp_path = (dir == "/" ? "" : dir) + "/.tmp." + name + "." + std::to_string(::getpid());
   }
-  ::unlink(options.temp_path.c_str());  // left by a crash
   mode_t mode = options.mode;
-  UniqueFd fd(::open(options.temp_path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
+  const auto create = [&] {
+    return UniqueFd(::open(options.temp_path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
+  };
+  UniqueFd fd = create();
+  if (!fd && errno == EEXIST) {  // left by a crash (of a process with our pid)
+    ::unlink(options.temp_path.c_str());
+    fd = create();
+  }
   AtomicFile file(path, std::move(options), std::move(fd));
   if (!file.fd_) {
     int err = errno;

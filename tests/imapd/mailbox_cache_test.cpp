@@ -156,6 +156,120 @@ TEST_F(CacheFolder, ExpungedEntriesArePruned) {
   EXPECT_EQ(c.find("1.a.host", 100, 1700000000000000001), nullptr);
 }
 
+// The write policy: a good file is replaced only when the change pays
+// (1/8 of the folder read from message files, or 64 misses; 1/4 of its
+// entries gone); a missing or unusable file whenever there is an entry.
+TEST(CacheWritePolicy, WorthWriting) {
+  using D = MailboxCache::Drift;
+  EXPECT_FALSE(MailboxCache::worth_writing(D{0, 0, 40}, 40));
+  EXPECT_FALSE(MailboxCache::worth_writing(D{4, 0, 36}, 40));  // 4 of 40 < 1/8
+  EXPECT_TRUE(MailboxCache::worth_writing(D{5, 0, 35}, 40));
+  EXPECT_TRUE(MailboxCache::worth_writing(D{1, 0, 0}, 1));
+  EXPECT_FALSE(MailboxCache::worth_writing(D{63, 0, 10000}, 10000));
+  EXPECT_TRUE(MailboxCache::worth_writing(D{64, 0, 10000}, 10000));
+  EXPECT_FALSE(MailboxCache::worth_writing(D{0, 9, 40}, 31));  // 9 of 40 < 1/4
+  EXPECT_TRUE(MailboxCache::worth_writing(D{0, 10, 40}, 30));
+}
+
+// The file's inode: a write renames a new file over it.
+ino_t inode_of(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
+TEST_F(CacheFolder, AFileThatDriftedALittleIsKept) {
+  std::vector<std::string> names;
+  for (int i = 0; i < 24; ++i) names.push_back(std::to_string(i) + ".a.host");
+  std::vector<std::string_view> present(names.begin(), names.end());
+  {
+    MailboxCache c(folder_);
+    for (const auto& n : names) c.put(entry(n));
+    ASSERT_TRUE(c.flush(present).ok());  // no file yet: written
+  }
+  const ino_t first = inode_of(file());
+  ASSERT_NE(first, 0u);
+  // Two new messages (2 of 24 < 1/8) and two gone (2 of 24 < 1/4): kept.
+  names.push_back("24.a.host");
+  names.push_back("25.a.host");
+  present.assign(names.begin() + 2, names.end());
+  {
+    MailboxCache c(folder_);
+    ASSERT_NE(c.find(names[5], 100, 1700000000000000001), nullptr);
+    EXPECT_EQ(c.find("24.a.host", 100, 1700000000000000001), nullptr);
+    c.put(entry("24.a.host"));
+    c.put(entry("25.a.host"));
+    ASSERT_TRUE(c.flush(present).ok());
+    EXPECT_EQ(c.pending(), 2u);  // not written
+  }
+  EXPECT_EQ(inode_of(file()), first);
+  EXPECT_EQ(on_disk().size(), 24u);
+  // A session that changes nothing never writes.
+  {
+    MailboxCache c(folder_);
+    ASSERT_NE(c.find(names[3], 100, 1700000000000000001), nullptr);
+    ASSERT_TRUE(c.flush(present).ok());
+  }
+  EXPECT_EQ(inode_of(file()), first);
+  // Two more: 4 of 26 reach 1/8: written, without the gone two.
+  names.push_back("26.a.host");
+  names.push_back("27.a.host");
+  present.assign(names.begin() + 2, names.end());
+  {
+    MailboxCache c(folder_);
+    for (const char* n : {"24.a.host", "25.a.host", "26.a.host", "27.a.host"}) c.put(entry(n));
+    ASSERT_TRUE(c.flush(present).ok());
+    EXPECT_EQ(c.pending(), 0u);
+  }
+  EXPECT_NE(inode_of(file()), first);
+  auto now = on_disk();
+  ASSERT_EQ(now.size(), 26u);
+  for (const auto& e : now) EXPECT_NE(e.base, names[0]);
+  // Gone messages alone: written once they are 1/4 of the file's entries.
+  const ino_t second = inode_of(file());
+  present.assign(names.begin() + 8, names.end());  // 6 of 26 gone
+  {
+    MailboxCache c(folder_);
+    c.load_if_needed();
+    ASSERT_TRUE(c.flush(present).ok());
+  }
+  EXPECT_EQ(inode_of(file()), second);
+  present.assign(names.begin() + 9, names.end());  // 7 of 26
+  {
+    MailboxCache c(folder_);
+    c.load_if_needed();
+    ASSERT_TRUE(c.flush(present).ok());
+  }
+  EXPECT_NE(inode_of(file()), second);
+  EXPECT_EQ(on_disk().size(), 19u);
+}
+
+TEST_F(CacheFolder, TheDecisionIsMadeAgainstTheFileOnDisk) {
+  const std::vector<std::string_view> present{"1.a.host", "2.b.host"};
+  MailboxCache one(folder_), two(folder_);
+  (void)one.find("x", 1, 1);
+  (void)two.find("x", 1, 1);  // both loaded before either writes (no file)
+  one.put(entry("1.a.host"));
+  one.put(entry("2.b.host"));
+  two.put(entry("1.a.host"));
+  ASSERT_TRUE(one.flush(present).ok());
+  const ino_t written = inode_of(file());
+  ASSERT_TRUE(two.flush(present).ok());  // the file on disk has its entry now
+  EXPECT_EQ(inode_of(file()), written);
+  // The same message read from other content (size): the file lacks that.
+  MailboxCache three(folder_);
+  (void)three.find("x", 1, 1);
+  three.put(entry("2.b.host", 101));
+  ASSERT_TRUE(three.flush(present).ok());
+  EXPECT_NE(inode_of(file()), written);
+  // A deleted file is written again by a session that has entries.
+  ASSERT_EQ(::unlink(file().c_str()), 0);
+  MailboxCache four(folder_);
+  (void)four.find("x", 1, 1);
+  four.put(entry("1.a.host"));
+  ASSERT_TRUE(four.flush(present).ok());
+  EXPECT_EQ(on_disk().size(), 1u);
+}
+
 TEST_F(CacheFolder, CorruptOrOtherVersionFileIsRebuilt) {
   for (const std::string& bad : {std::string("garbage\x01\x02"), std::string("imapd-cache 99\n"),
                                 two_entry_file().substr(0, 40)}) {

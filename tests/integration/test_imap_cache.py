@@ -7,7 +7,8 @@ does not open them); a garbled, truncated or other-version file is rebuilt
 with a log line; a message replaced under the same name is read again
 (names without ",S="; with ",S=" the maildir rule that a name's content
 never changes is trusted, and that trust is tested too);
-expunged messages leave the file; concurrent sessions leave a valid file.
+expunged messages leave the file once they are a quarter of it, and a file
+that drifted less is kept; concurrent sessions leave a valid file.
 The file is also parsed here, independently of imapd's parser."""
 from __future__ import annotations
 
@@ -261,9 +262,18 @@ def test_replaced_message_is_not_served_stale(imap, alice):
     c.command("z", "LOGOUT")
     settle(imap)
     base = target.name.split(":")[0]
-    entry = [e for e in parse_cache((alice.maildir / CACHE).read_bytes()) if e["base"] == base][0]
-    assert b"Replaced entirely" in entry["envelope"]
-    assert entry["mtime_ns"] == 1650000000 * 10**9
+
+    def entry() -> dict:
+        return [e for e in parse_cache((alice.maildir / CACHE).read_bytes()) if e["base"] == base][0]
+
+    # One message of 26 read again: the file is kept, its entry never served.
+    assert entry()["mtime_ns"] != 1650000000 * 10**9
+    again = b"\n".join(transcript(imap, alice, ["FETCH 1 (ENVELOPE)"])[0])
+    assert b"Replaced entirely" in again and b"Lunch" not in again
+    (alice.maildir / CACHE).unlink()
+    transcript(imap, alice)
+    assert b"Replaced entirely" in entry()["envelope"]
+    assert entry()["mtime_ns"] == 1650000000 * 10**9
 
 
 def test_sized_name_is_trusted_without_a_stat(imap, alice):
@@ -305,19 +315,37 @@ def test_sized_name_is_trusted_without_a_stat(imap, alice):
     assert b'"LUNCH"' in rebuilt, rebuilt
 
 
-def test_expunged_messages_leave_the_cache(imap, alice):
+def test_expunged_messages_leave_the_cache_once_they_are_a_quarter_of_it(imap, alice):
+    """A few expunged messages leave the file as it is (their entries are
+    never served: no message has their names); once they are a quarter of
+    its entries, the session that sees it writes the file without them."""
     paths = fill(alice)
     transcript(imap, alice)
-    gone = {p.name.split(":")[0] for p in paths[:3]}
-    c = logged_in_raw(imap, alice)
-    assert c.command("s", "SELECT INBOX")[-1].startswith(b"s OK")
-    assert c.command("d", "STORE 1:3 +FLAGS.SILENT (\\Deleted)")[-1].startswith(b"d OK")
-    assert c.command("e", "EXPUNGE")[-1].startswith(b"e OK")
-    c.command("z", "LOGOUT")
-    settle(imap)
-    bases = {e["base"] for e in parse_cache((alice.maildir / CACHE).read_bytes())}
-    assert len(bases) == len(messages()) - 3
-    assert not bases & gone
+    cache = alice.maildir / CACHE
+    before = cache.read_bytes()
+    inode = cache.stat().st_ino
+
+    def expunge(seqs: str) -> None:
+        c = logged_in_raw(imap, alice)
+        assert c.command("s", "SELECT INBOX")[-1].startswith(b"s OK")
+        assert c.command("d", f"STORE {seqs} +FLAGS.SILENT (\\Deleted)")[-1].startswith(b"d OK")
+        assert c.command("e", "EXPUNGE")[-1].startswith(b"e OK")
+        c.command("z", "LOGOUT")
+        settle(imap)
+
+    expunge("1:3")  # 3 of 26
+    assert cache.stat().st_ino == inode and cache.read_bytes() == before
+    kept = transcript(imap, alice)
+    cache.unlink()
+    assert transcript(imap, alice) == kept  # the answers of a fresh file
+    inode = cache.stat().st_ino
+    expunge("1:5")  # 5 of the 23 entries left: kept
+    assert cache.stat().st_ino == inode
+    expunge("1")  # 6 of 23: written without them
+    assert cache.stat().st_ino != inode
+    bases = {e["base"] for e in parse_cache(cache.read_bytes())}
+    assert len(bases) == len(messages()) - 9
+    assert not bases & {p.name.split(":")[0] for p in paths[:9]}
 
 
 def test_concurrent_sessions_leave_a_valid_file(imap, alice):
@@ -404,23 +432,38 @@ def test_sort_ranks_follow_new_and_removed_messages(imap, alice):
     """SORT by string keys answers from the rank section without reading the
     key section (shown by garbling the key section: no log line, same
     answers); a message delivered since the file was written sends SORT to
-    the key section once, a message removed by another program leaves the
+    the key section until such messages are an eighth of the folder and the
+    file is written again; a message removed by another program leaves the
     others found by their ids; every answer equals a fresh cache's."""
     paths = fill(alice)
     sorts = ["SORT (SUBJECT) UTF-8 ALL", "SORT (REVERSE FROM SUBJECT) UTF-8 ALL", "SORT (TO) US-ASCII 2:20",
              "SORT (DISPLAYFROM REVERSE CC) UTF-8 ALL"]
     transcript(imap, alice, sorts)  # builds the file, ranks and all
-    text = b"From: Aaron <aaron@example.org>\nTo: zed@x\nSubject: aardvark\n\nnew\n"
-    new = alice.maildir / "cur" / f"1650000000.M99P7.cachetest,S={len(text)}:2,"
-    new.write_bytes(text)
-    if os.geteuid() == 0:
-        os.chown(new, alice.uid, alice.gid)
-    paths[5].unlink()
-    got = transcript(imap, alice, sorts)  # the new message: from the keys, and recorded
     cache = alice.maildir / CACHE
+    built = cache.read_bytes()
+
+    def deliver(k: int) -> None:
+        text = f"From: Aaron{k} <aaron{k}@example.org>\nTo: zed@x\nSubject: aardvark {k}\n\nnew\n".encode()
+        new = alice.maildir / "cur" / f"1650000000.M99{k}P7.cachetest,S={len(text)}:2,"
+        new.write_bytes(text)
+        if os.geteuid() == 0:
+            os.chown(new, alice.uid, alice.gid)
+
+    deliver(0)
+    paths[5].unlink()
+    # One new message of 26: read from its file each session (SORT uses the
+    # key section); the file is kept as it is.
+    one_new = transcript(imap, alice, sorts)
+    assert cache.read_bytes() == built
+    cache.rename(alice.maildir / "cache.kept")
+    assert transcript(imap, alice, sorts) == one_new  # what a fresh file answers
+    (alice.maildir / "cache.kept").rename(cache)
+    for k in (1, 2, 3):
+        deliver(k)
+    got = transcript(imap, alice, sorts)  # 4 new of 29: recorded, ranks and all
     data = bytearray(cache.read_bytes())
     count = struct.unpack_from("<I", data, len(b"imapd-cache 3\n"))[0]
-    assert count == len(messages())  # 25 - 1 + 1
+    assert count == len(messages()) + 3  # 26 - 1 + 4
     data[len(b"imapd-cache 3\n") + 36 + 32 * count + 60] ^= 0x01  # in the key section
     cache.write_bytes(bytes(data))
     from_ranks = transcript(imap, alice, sorts)
@@ -428,4 +471,4 @@ def test_sort_ranks_follow_new_and_removed_messages(imap, alice):
     cache.unlink()
     fresh = transcript(imap, alice, sorts)
     assert got == from_ranks == fresh
-    assert fresh[0][0].startswith(b"* SORT ") and len(fresh[0][0].split()) == 2 + len(messages())
+    assert fresh[0][0].startswith(b"* SORT ") and len(fresh[0][0].split()) == 2 + len(messages()) + 3
