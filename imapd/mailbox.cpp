@@ -2,8 +2,10 @@
 #include "imapd/mailbox.hpp"
 
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -26,11 +28,33 @@ bool same_time(const struct timespec& a, const struct timespec& b) {
   return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
 }
 
+bool before(const struct timespec& a, const struct timespec& b) {
+  return a.tv_sec < b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec < b.tv_nsec);
+}
+
 struct timespec dir_mtime(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return {};
   return st.st_mtim;
 }
+
+// Local file systems whose directory mtimes come from this kernel's clock
+// with sub-second precision.
+bool has_fine_mtimes(const std::string& dir) {
+  struct statfs fs {};
+  if (::statfs(dir.c_str(), &fs) != 0) return false;
+  switch (static_cast<unsigned long>(fs.f_type)) {
+    case EXT4_SUPER_MAGIC:  // also ext2/ext3, whose 128-byte inodes keep seconds only: tv_nsec 0
+    case XFS_SUPER_MAGIC:
+    case BTRFS_SUPER_MAGIC:
+    case TMPFS_MAGIC:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::uint64_t scans_started = 0;  // Mailbox::scan_serial()
 
 }  // namespace
 
@@ -99,9 +123,10 @@ lib::Result<UidAssignment> assign_uids(const std::string& dir, const std::vector
   // holds it they stay for the next rescan (a UID is never reused: the file
   // keeps next_uid, and a kept entry only names a file no longer there).
   std::optional<lib::UniqueFd> early;
-  if (auto seen = read_uiddb(dir); seen) {
+  auto seen = read_uiddb_snapshot(dir);
+  if (seen) {
     bool stale = false;
-    if (auto out = numbered_already(*seen, bases, present, prune_below, &stale)) {
+    if (auto out = numbered_already(seen->db, bases, present, prune_below, &stale)) {
       if (!stale) return std::move(*out);
       lib::UniqueFd fd = try_lock_folder(dir);
       if (!fd) return std::move(*out);
@@ -113,7 +138,9 @@ lib::Result<UidAssignment> assign_uids(const std::string& dir, const std::vector
     lock.emplace(dir);
     if (!lock->ok()) return lib::temporary_error("cannot open folder " + dir + ": " + lib::errno_text(errno));
   }
-  auto db = read_uiddb(dir);
+  // Under the lock: the version read above if no one replaced it meanwhile.
+  auto db = seen && same_uiddb(dir, *seen) ? lib::Result<UidDb>(std::move(seen->db)) : read_uiddb(dir);
+  if (seen) seen->file.reset();
   bool changed = false;
   bool new_validity = false;
   if (!db) {
@@ -301,6 +328,9 @@ lib::Result<std::unique_ptr<Mailbox>> Mailbox::open(const std::string& dir, cons
   mb->dir_ = dir;
   mb->name_ = name;
   mb->read_only_ = read_only;
+  mb->fine_mtimes_ = has_fine_mtimes(dir);
+  struct stat shared_st {};
+  mb->follow_links_ = ::lstat((dir + "/shared").c_str(), &shared_st) == 0 && S_ISLNK(shared_st.st_mode);
   auto r = mb->scan(true);
   if (!r) return r.error();
   mb->told_exists_ = mb->messages_.size();
@@ -309,26 +339,29 @@ lib::Result<std::unique_ptr<Mailbox>> Mailbox::open(const std::string& dir, cons
   return mb;
 }
 
-lib::Result<void> Mailbox::scan(bool initial) {
-  std::time_t start = std::time(nullptr);
-  struct timespec new_m = dir_mtime(dir_ + "/new");
-  struct timespec cur_m = dir_mtime(dir_ + "/cur");
+std::uint64_t Mailbox::scan_serial() { return scans_started; }
+
+lib::Result<void> Mailbox::scan(bool initial, const struct timespec* kw_m_known) {
+  last_scan_serial_ = ++scans_started;
+  // One pass over new/ (moving its messages to cur/ unless read-only) and
+  // cur/, each opened once; their mtimes are taken before they are read.
+  md::ScanOptions options;
+  options.stat_files = false;
+  options.move_new = !read_only_;
+  options.follow_links = follow_links_ ? 1 : 0;
+  auto folder = md::scan_folder(dir_, options);
+  if (!folder) return folder.error();
   std::set<std::string> moved;
-  if (!read_only_) {
-    auto mv = md::move_new_to_cur(dir_);
-    if (!mv) return mv.error();
-    for (const auto& n : mv->moved) {
-      auto p = md::parse_message_name(n);
-      if (p) moved.insert(p->base);
-    }
-    for (const auto& e : mv->errors) lib::log::warning("%s", e.c_str());
-    if (!mv->moved.empty()) {
-      new_m = dir_mtime(dir_ + "/new");
-      cur_m = dir_mtime(dir_ + "/cur");
-    }
+  for (const auto& n : folder->moved.moved) {
+    auto p = md::parse_message_name(n);
+    if (p) moved.insert(p->base);
   }
-  auto scanned = md::scan_messages(dir_, false);
-  if (!scanned) return scanned.error();
+  for (const auto& e : folder->moved.errors) lib::log::warning("%s", e.c_str());
+  // new/'s mtime is from before the moves, so the next refresh looks again
+  // (a delivery during the moves is listed then).
+  struct timespec new_m = folder->new_mtime;
+  struct timespec cur_m = folder->cur_mtime;
+  auto* scanned = &folder->messages;
   std::vector<std::string> bases;
   bases.reserve(scanned->size());
   for (const auto& m : *scanned) bases.push_back(m.base);
@@ -343,7 +376,7 @@ lib::Result<void> Mailbox::scan(bool initial) {
   next_uid_ = a->next_uid;
 
   // Keywords: reread when the keyword folder changed.
-  struct timespec kw_m = dir_mtime(dir_ + "/" + std::string(keywords_dir_name));
+  struct timespec kw_m = kw_m_known ? *kw_m_known : dir_mtime(dir_ + "/" + std::string(keywords_dir_name));
   KeywordMap kwmap;
   bool reread_kw = initial || !same_time(kw_m, kw_mtime_);
   if (reread_kw) {
@@ -450,8 +483,18 @@ lib::Result<void> Mailbox::scan(bool initial) {
   sync_modseqs(all, true, also_present, {}, !initial);
   new_mtime_ = new_m;
   cur_mtime_ = cur_m;
-  last_scan_s_ = start;
+  last_scan_at_ = folder->checked_at;
   return {};
+}
+
+bool Mailbox::settled(const struct timespec& m) const {
+  // A change after the last scan read the clock gets an mtime at or after
+  // that time (the kernel stamps directories from the same coarse clock,
+  // never earlier), so an mtime before it differs from every later one. A
+  // tv_nsec of 0 may be a file system that keeps seconds: then only an mtime
+  // of an earlier second, with a second to spare, is trusted.
+  if (fine_mtimes_ && m.tv_nsec != 0) return before(m, last_scan_at_);
+  return m.tv_sec + 1 < last_scan_at_.tv_sec;
 }
 
 lib::Result<void> Mailbox::refresh(bool force) {
@@ -461,10 +504,10 @@ lib::Result<void> Mailbox::refresh(bool force) {
     struct timespec kw_m = dir_mtime(dir_ + "/" + std::string(keywords_dir_name));
     // A directory changed within the clock granularity of our last scan could
     // hide a second change with the same mtime: rescan while that is possible.
-    bool recent = new_m.tv_sec + 1 >= last_scan_s_ || cur_m.tv_sec + 1 >= last_scan_s_;
     if (same_time(new_m, new_mtime_) && same_time(cur_m, cur_mtime_) && same_time(kw_m, kw_mtime_) &&
-        !recent)
+        settled(new_m) && settled(cur_m))
       return {};
+    return scan(false, &kw_m);
   }
   return scan(false);
 }

@@ -316,6 +316,11 @@ class Mailbox {
   // A changed UIDVALIDITY (uiddb deleted) is a permanent error: the session
   // must end (RFC 3501 2.3.1.1 forbids renumbering under a client).
   lib::Result<void> refresh(bool force = false);
+  // A number that grows with every scan of any folder in this process;
+  // scanned_since(n): this folder was scanned after scan_serial() gave n (a
+  // command that scanned needs no second rescan at its end).
+  static std::uint64_t scan_serial();
+  bool scanned_since(std::uint64_t serial) const { return last_scan_serial_ > serial; }
 
   // The untagged responses due: with allow_expunge, EXPUNGE for vanished
   // messages (which are then dropped); "n EXISTS" and "n RECENT" when the count
@@ -391,7 +396,11 @@ class Mailbox {
   // After ENOENT on a message's file: finds it by base name (its flags
   // changed) and updates m. false: it is gone.
   lib::Result<bool> follow_moved(MessageState& m);
-  lib::Result<void> scan(bool initial);
+  // kw_m: the keyword folder's mtime, when the caller (refresh) took it.
+  lib::Result<void> scan(bool initial, const struct timespec* kw_m = nullptr);
+  // An mtime recorded by the last scan can be trusted to change with the
+  // next change of its directory (see refresh).
+  bool settled(const struct timespec& m) const;
   // Records the flags of messages_[indexes] (all present ones with full)
   // in the modseq store; also_present: UIDs on disk not in messages_.
   // With observer (a rescan by a session that tells no mod-sequences), a
@@ -416,7 +425,12 @@ class Mailbox {
   std::set<std::string> told_keywords_;
   // Change detection for refresh().
   struct timespec new_mtime_ {}, cur_mtime_ {}, kw_mtime_ {};
-  std::time_t last_scan_s_ = 0;
+  struct timespec last_scan_at_ {};  // CLOCK_REALTIME_COARSE before the last scan read new/ and cur/
+  std::uint64_t last_scan_serial_ = 0;
+  // The folder's file system keeps sub-second mtimes from the kernel's clock
+  // (a local ext4, xfs, btrfs or tmpfs; not NFS, whose server clock may differ).
+  bool fine_mtimes_ = false;
+  bool follow_links_ = false;  // a subscribed sharable folder (its "shared" link)
   std::vector<KeywordChange> pending_keywords_;
   int batch_depth_ = 0;
   // CONDSTORE / QRESYNC state.

@@ -119,11 +119,11 @@ void Session::announce_keywords() {
   if (!a.empty()) emit(a);
 }
 
-void Session::send_updates(bool allow_expunge) {
+void Session::send_updates(bool allow_expunge, bool rescan) {
   if (!mailbox_) return;
   std::uint32_t uid_before = mailbox_->messages().empty() ? 0 : mailbox_->messages().back().uid;
-  if (!mailbox_->name().dir.empty()) (void)shared_fs::prepare(root_, mailbox_->name());  // shared.*: new links
-  auto r = mailbox_->refresh();
+  if (rescan && !mailbox_->name().dir.empty()) (void)shared_fs::prepare(root_, mailbox_->name());  // shared.*: new links
+  auto r = rescan ? mailbox_->refresh() : lib::Result<void>();
   if (!r) {
     lib::log::error("user=%s folder=%s: %s", login_.c_str(), mailbox_->dir().c_str(), r.error().message.c_str());
     if (r.error().kind == lib::ErrorKind::permanent) {
@@ -153,8 +153,13 @@ bool Session::execute(const ParsedCommand& cmd) {
   }
   std::vector<std::uint32_t> uids_before;  // for RFC 5267 UPDATE's REMOVEFROM
   if (!search_updates_.empty()) uids_before = selected_uids();
+  const std::uint64_t scans_before = Mailbox::scan_serial();
   Completion done = (this->*(spec->handler))(cmd);
-  if (!logout_ && !fatal_) send_updates(spec->expunge_ok || cmd.uid);
+  // A command that scanned the folder (SELECT, STATUS of it, a conditional
+  // STORE...) tells what that scan found; a change since is told after the
+  // next command. IDLE may have scanned long before DONE: it rescans.
+  bool rescan = !mailbox_ || !mailbox_->scanned_since(scans_before) || cmd.name == "IDLE";
+  if (!logout_ && !fatal_) send_updates(spec->expunge_ok || cmd.uid, rescan);
   if (!logout_ && !fatal_ && notify_) notify_poll(false);
   if (!logout_ && !fatal_ && !search_updates_.empty()) context_updates(uids_before);
   emit(reply::tagged(cmd.tag, done.status, done.text));

@@ -193,7 +193,9 @@ class Session {
   // "* STATUS name (...)\r\n" for the items list (already checked with
   // valid_status_items); nullopt with the reply in `failure`.
   std::optional<std::string> status_response(const FolderName& name, const Value& items, Completion& failure);
-  void send_updates(bool allow_expunge);
+  // rescan false: the folder was just scanned (in this command), only tell
+  // what that scan found.
+  void send_updates(bool allow_expunge, bool rescan = true);
   // Emits "* FLAGS" when the selected mailbox has keywords not yet announced.
   void announce_keywords();
   void flush_if_large();

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -102,6 +103,31 @@ lib::Result<UidDb> read_uiddb(const std::string& folder_dir) {
     return text.error();
   }
   return parse_uiddb(*text, path);
+}
+
+lib::Result<UidDbSnapshot> read_uiddb_snapshot(const std::string& folder_dir) {
+  std::string path = folder_dir + "/" + std::string(uiddb_file_name);
+  UidDbSnapshot out;
+  int open_errno = 0;
+  struct stat st {};
+  auto text = lib::read_small_file(path, max_uiddb_bytes, &open_errno, out.file, st);
+  if (!text) {
+    if (open_errno == ENOENT) return out;  // uidvalidity 0: no file
+    return text.error();
+  }
+  auto db = parse_uiddb(*text, path);
+  if (!db) return db.error();
+  out.db = std::move(*db);
+  out.dev = st.st_dev;
+  out.ino = st.st_ino;
+  return out;
+}
+
+bool same_uiddb(const std::string& folder_dir, const UidDbSnapshot& snapshot) {
+  struct stat st {};
+  if (::stat((folder_dir + "/" + std::string(uiddb_file_name)).c_str(), &st) != 0)
+    return errno == ENOENT && !snapshot.file;  // still none
+  return snapshot.file && st.st_dev == snapshot.dev && st.st_ino == snapshot.ino;
 }
 
 std::string format_uiddb(const UidDb& db) {

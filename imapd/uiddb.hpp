@@ -10,6 +10,8 @@
 // new file, never a half-written one.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -20,6 +22,7 @@
 #include <vector>
 
 #include "lib/result.hpp"
+#include "lib/unique_fd.hpp"
 
 namespace imapd {
 
@@ -43,6 +46,19 @@ lib::Result<UidDb> parse_uiddb(std::string_view text, const std::string& origin)
 // Reads folder_dir/courierimapuiddb. A missing file yields an empty UidDb with
 // uidvalidity 0 (the caller picks one). Other failures are errors.
 lib::Result<UidDb> read_uiddb(const std::string& folder_dir);
+
+// read_uiddb, keeping the file open (no file: nothing open), so that
+// same_uiddb can tell later, with one stat(2), whether the name still
+// refers to the version read: the file is only ever replaced whole (by
+// rename, here and in Courier), and an inode held open is not reused.
+struct UidDbSnapshot {
+  UidDb db;
+  lib::UniqueFd file;
+  dev_t dev = 0;
+  ino_t ino = 0;
+};
+lib::Result<UidDbSnapshot> read_uiddb_snapshot(const std::string& folder_dir);
+bool same_uiddb(const std::string& folder_dir, const UidDbSnapshot& snapshot);
 
 // The file text for db, messages in UID order (version 1).
 std::string format_uiddb(const UidDb& db);

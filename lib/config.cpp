@@ -257,6 +257,13 @@ bool valid_setting_name(std::string_view name) {
 
 Result<std::string> read_small_file(const std::string& path, size_t max_bytes,
                                     int* open_errno) {
+  UniqueFd fd;
+  struct stat st;
+  return read_small_file(path, max_bytes, open_errno, fd, st);
+}
+
+Result<std::string> read_small_file(const std::string& path, size_t max_bytes, int* open_errno,
+                                    UniqueFd& fd, struct stat& st) {
   // O_NONBLOCK: opening a FIFO must not hang; we refuse non-regular files below.
   int raw = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (raw < 0) {
@@ -264,8 +271,7 @@ Result<std::string> read_small_file(const std::string& path, size_t max_bytes,
     if (open_errno) *open_errno = err;
     return file_error(err, "cannot open " + path);
   }
-  UniqueFd fd(raw);
-  struct stat st;
+  fd = UniqueFd(raw);
   if (::fstat(fd.get(), &st) != 0) return file_error(errno, "cannot stat " + path);
   if (S_ISDIR(st.st_mode))
     return permanent_error(path + " is a directory, expected a file");

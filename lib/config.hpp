@@ -24,6 +24,8 @@
 
 #include "lib/result.hpp"
 
+struct stat;
+
 namespace lib {
 
 // Hard limits of the configuration readers.
@@ -185,5 +187,13 @@ Result<std::vector<ListEntry>> read_list_source(const std::string& path,
 // fails and open_errno is given, it receives the errno (to tell a missing file apart).
 Result<std::string> read_small_file(const std::string& path, size_t max_bytes,
                                     int* open_errno = nullptr);
+
+class UniqueFd;
+// The same, handing back the open file (kept_open) and its fstat (st): a
+// caller that keeps it open knows the inode it read cannot be reused, so a
+// later stat(2) of the path showing the same device and inode means the
+// same file (for state files only ever replaced by rename).
+Result<std::string> read_small_file(const std::string& path, size_t max_bytes, int* open_errno,
+                                    UniqueFd& kept_open, struct stat& st);
 
 }  // namespace lib

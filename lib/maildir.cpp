@@ -102,22 +102,43 @@ std::string printable(std::string_view s) {
 }
 
 
-// Reads all names of a directory except "." and "..". Errors name the path.
-Result<std::vector<std::pair<std::string, unsigned char>>> read_dir(const std::string& path) {
-  DirStream dir(::opendir(path.c_str()));
-  if (!dir) return temp_sys("cannot open directory", path, errno);
+// Reads all names of the directory open at fd except "." and "..", with
+// getdents64(2) on that descriptor: no second open and no fstat, as
+// opendir(3) and fdopendir(3) would make. Stops early (before the call that
+// would say "end") when stop(name) is true. Errors name the path.
+template <class Stop>
+Result<std::vector<std::pair<std::string, unsigned char>>> read_dir_fd(int fd, const std::string& path, Stop&& stop) {
   std::vector<std::pair<std::string, unsigned char>> names;
+  alignas(8) thread_local char buf[32768];
   for (;;) {
-    errno = 0;
-    struct dirent* de = ::readdir(dir.get());
-    if (!de) {
-      if (errno != 0) return temp_sys("cannot read directory", path, errno);
-      break;
+    ssize_t n = ::getdents64(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return temp_sys("cannot read directory", path, errno);
     }
-    if (std::strcmp(de->d_name, ".") == 0 || std::strcmp(de->d_name, "..") == 0) continue;
-    names.emplace_back(de->d_name, de->d_type);
+    if (n == 0) break;
+    bool done = false;
+    for (ssize_t off = 0; off < n;) {
+      const auto* de = reinterpret_cast<const struct dirent64*>(buf + off);
+      off += de->d_reclen;
+      if (std::strcmp(de->d_name, ".") == 0 || std::strcmp(de->d_name, "..") == 0) continue;
+      names.emplace_back(de->d_name, de->d_type);
+      if (stop(names.back().first)) done = true;
+    }
+    if (done) break;
   }
   return names;
+}
+
+Result<std::vector<std::pair<std::string, unsigned char>>> read_dir_fd(int fd, const std::string& path) {
+  return read_dir_fd(fd, path, [](const std::string&) { return false; });
+}
+
+// Reads all names of a directory except "." and "..". Errors name the path.
+Result<std::vector<std::pair<std::string, unsigned char>>> read_dir(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) return temp_sys("cannot open directory", path, errno);
+  return read_dir_fd(fd.get(), path);
 }
 
 bool is_directory(const std::string& path, bool follow) {
@@ -813,15 +834,17 @@ Result<std::size_t> purge_tmp(const std::string& maildir, std::time_t max_age_s,
 
 Result<std::optional<FoundMessage>> find_message(const std::string& maildir,
                                                  std::string_view base) {
+  auto is_it = [&](const std::string& entry) {
+    return entry.compare(0, base.size(), base) == 0 && (entry.size() == base.size() || entry[base.size()] == ':');
+  };
   for (Location loc : {Location::cur_dir, Location::new_dir}) {
     std::string dir = maildir + "/" + std::string(location_dir(loc));
-    auto names = read_dir(dir);
+    UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) return temp_sys("cannot open directory", dir, errno);
+    auto names = read_dir_fd(fd.get(), dir, is_it);  // stops at the batch holding it
     if (!names) return names.error();
-    for (const auto& [entry, type] : *names) {
-      if (entry.compare(0, base.size(), base) != 0) continue;
-      if (entry.size() != base.size() && entry[base.size()] != ':') continue;
-      return std::optional<FoundMessage>(FoundMessage{entry, loc});
-    }
+    for (const auto& [entry, type] : *names)
+      if (is_it(entry)) return std::optional<FoundMessage>(FoundMessage{entry, loc});
   }
   return std::optional<FoundMessage>();
 }
@@ -917,26 +940,49 @@ Result<NewToCur> move_new_to_cur(const std::string& maildir) {
 // Scanning
 // ---------------------------------------------------------------------------
 
-Result<std::vector<MessageInfo>> scan_messages(const std::string& maildir, bool stat_files) {
-  std::vector<MessageInfo> out;
+Result<FolderScan> scan_folder(const std::string& maildir, const ScanOptions& options) {
+  FolderScan result;
+  std::vector<MessageInfo>& out = result.messages;
   std::unordered_map<std::string, std::size_t> by_base;
   // A subscribed copy of a sharable folder (Courier's filesystem shared
   // folders, lib/shared_maildirs.hpp) holds symbolic links to the messages of
   // the sharable folder; it is marked by its "shared" link. Only there are
   // message links followed; anywhere else a link is not a message.
-  struct stat shared_st;
-  bool follow_links = ::lstat((maildir + "/shared").c_str(), &shared_st) == 0 && S_ISLNK(shared_st.st_mode);
+  bool follow_links = options.follow_links > 0;
+  if (options.follow_links < 0) {
+    struct stat shared_st;
+    follow_links = ::lstat((maildir + "/shared").c_str(), &shared_st) == 0 && S_ISLNK(shared_st.st_mode);
+  }
+  ::clock_gettime(CLOCK_REALTIME_COARSE, &result.checked_at);
   for (Location loc : {Location::new_dir, Location::cur_dir}) {
     std::string dir = maildir + "/" + std::string(location_dir(loc));
-    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return temp_sys("cannot open directory", dir, errno);
-    UniqueFd dir_fd(fd);
-    auto names = read_dir(dir);
+    // One open per directory: fstat for its mtime (before reading, so a
+    // change made while reading shows as a newer mtime), getdents64, and
+    // fstatat relative to it.
+    UniqueFd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dir_fd) return temp_sys("cannot open directory", dir, errno);
+    struct stat dir_st;
+    if (::fstat(dir_fd.get(), &dir_st) != 0) return temp_sys("cannot stat", dir, errno);
+    (loc == Location::new_dir ? result.new_mtime : result.cur_mtime) = dir_st.st_mtim;
+    auto names = read_dir_fd(dir_fd.get(), dir);
     if (!names) return names.error();
     for (const auto& [entry, type] : *names) {
       auto parsed = parse_message_name(entry);
       if (!parsed) continue;
       if (type == DT_DIR) continue;
+      if (loc == Location::new_dir && options.move_new && entry[0] != '.') {
+        // As move_new_to_cur (maildir_getnew): the file is listed again
+        // from cur/, read next, under its new name.
+        std::string target = parsed->has_flags_info ? entry : parsed->base + ":2,";
+        std::string dst = maildir + "/cur/" + target;
+        if (rename_noreplace(dir + "/" + entry, dst) == 0) {
+          result.moved.moved.push_back(std::move(target));
+          continue;
+        }
+        int err = errno;
+        if (err == ENOENT) continue;  // another reader moved it first
+        result.moved.errors.push_back(sys_message("cannot rename " + dir + "/" + entry + " to", dst, err, fix_for(err)));
+      }
       MessageInfo m;
       m.file_name = entry;
       m.location = loc;
@@ -946,7 +992,7 @@ Result<std::vector<MessageInfo>> scan_messages(const std::string& maildir, bool 
         m.size_bytes = *parsed->size_bytes;
         m.size_from_name = true;
       }
-      if (stat_files || !parsed->size_bytes || (follow_links && type == DT_LNK)) {
+      if (options.stat_files || !parsed->size_bytes || (follow_links && type == DT_LNK)) {
         struct stat st;
         if (::fstatat(dir_fd.get(), entry.c_str(), &st, follow_links ? 0 : AT_SYMLINK_NOFOLLOW) != 0) {
           int err = errno;
@@ -969,7 +1015,15 @@ Result<std::vector<MessageInfo>> scan_messages(const std::string& maildir, bool 
   }
   std::sort(out.begin(), out.end(),
             [](const MessageInfo& a, const MessageInfo& b) { return a.base < b.base; });
-  return out;
+  return result;
+}
+
+Result<std::vector<MessageInfo>> scan_messages(const std::string& maildir, bool stat_files) {
+  ScanOptions options;
+  options.stat_files = stat_files;
+  auto r = scan_folder(maildir, options);
+  if (!r) return r.error();
+  return std::move(r->messages);
 }
 
 }  // namespace lib::maildir

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <time.h>
 
 #include <cstdint>
 #include <ctime>
@@ -272,6 +273,30 @@ struct MessageInfo {
 // scanning are skipped; a base name seen in both new/ and cur/ (moved during
 // the scan) is reported once, from cur/. Missing new/ or cur/ is an error.
 Result<std::vector<MessageInfo>> scan_messages(const std::string& maildir, bool stat_files = true);
+
+struct ScanOptions {
+  bool stat_files = true;  // as scan_messages
+  // Moves new/ to cur/ while reading new/, as move_new_to_cur (files another
+  // reader moved first are skipped, and listed from cur/ like the moved ones).
+  bool move_new = false;
+  // -1: look for the "shared" link (a subscribed sharable folder, whose
+  // message links are followed); 0 or 1: the caller knows.
+  int follow_links = -1;
+};
+
+struct FolderScan {
+  std::vector<MessageInfo> messages;  // as scan_messages
+  NewToCur moved;                     // with move_new
+  // The mtimes of new/ and cur/, taken on the open directory just before it
+  // was read (with move_new, new/'s is from before the moves), and the
+  // CLOCK_REALTIME_COARSE time read before both: a later change to a
+  // directory gives it an mtime at or after checked_at.
+  struct timespec new_mtime {}, cur_mtime {}, checked_at {};
+};
+
+// scan_messages, each directory opened once and read with getdents64, with
+// the options above.
+Result<FolderScan> scan_folder(const std::string& maildir, const ScanOptions& options);
 
 // ---------------------------------------------------------------------------
 // Small helpers shared with maildir_quota.cpp
