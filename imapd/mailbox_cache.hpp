@@ -41,7 +41,9 @@
 // sessions on one folder each write what they know; the last writer wins,
 // and both stay correct since every entry is checked against the file before
 // use. Courier-IMAP does not know the name and leaves it alone. Entries of
-// messages no longer in the folder are dropped when the file is written.
+// messages no longer in the folder are dropped when the file is written,
+// which is only when that pays (MailboxCache::worth_writing): a few misses
+// are read from the message files by each session instead.
 // Deleting the file is always safe: the next session rebuilds it.
 #pragma once
 
