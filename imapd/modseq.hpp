@@ -217,9 +217,11 @@ struct ModseqSyncResult {
 };
 // A store as recorded_modseqs read it (before applying anything), for
 // sync_modseqs to go on from: when the file is still that inode, only what
-// was appended since is read.
+// was appended since is read. The descriptor keeps the inode allocated, so
+// a file that replaced it cannot have been given its number.
 struct ModseqReading {
   ModseqDb db;
+  lib::UniqueFd fd;
   dev_t dev = 0;
   ino_t ino = 0;
   bool valid = false;
