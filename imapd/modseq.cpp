@@ -622,6 +622,7 @@ ModseqSyncResult sync_modseqs(const std::string& folder_dir, std::uint32_t uidva
       }
     }
     reading->valid = false;
+    reading->fd.reset();
   }
   bool rewrite = have && !(db.appendable && !modseq_needs_compaction(db));
   if (!have || rewrite) {
@@ -673,6 +674,7 @@ std::optional<ModseqSyncResult> recorded_modseqs(const std::string& folder_dir, 
   if (observations_change(db, seen, full, also_present, expunged_now)) {
     if (reading && db.appendable && text) {
       reading->db = std::move(db);
+      reading->fd = std::move(fd);
       reading->dev = st.st_dev;
       reading->ino = st.st_ino;
       reading->valid = true;

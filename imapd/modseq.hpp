@@ -57,9 +57,9 @@
 // session tells a value above the old reservation before the new one is on
 // disk. A rewrite is always fsynced, file and directory (later appends rely
 // on that inode being the one a crash leaves), and reserves unless the
-// reservation it carries over is of this boot and still covers highest. Unfsynced writes
-// are lost only with the running kernel (a power loss or a crash of the
-// machine; a killed process loses nothing), so a file whose last reservation
+// reservation it carries over is of this boot and still covers highest.
+// Unfsynced writes are lost only with the running kernel (a power loss or a
+// crash of the machine; a killed process loses nothing), so a file whose last reservation
 // was made in another boot may be older than what clients saw: load_modseq_db
 // then starts above the highest reservation or modseq in the file
 // (committed or not), gives every message that new modseq (a client's
@@ -74,8 +74,10 @@
 // their recording (atomic against other imapd sessions; plain STOREs hold it
 // shared while they rename, and record afterwards). A reader that finds its
 // observations recorded already needs no lock (recorded_modseqs): it sees
-// whole committed groups only. Lock order: ModseqLock before FolderLock,
-// never the reverse.
+// whole committed groups only; when it finds something to record, the writer
+// it hands over to (sync_modseqs, ModseqReading) reads only the bytes
+// appended since, if the file is still the same inode. Lock order:
+// ModseqLock before FolderLock, never the reverse.
 #pragma once
 
 #include <cstddef>
@@ -217,9 +219,11 @@ struct ModseqSyncResult {
 };
 // A store as recorded_modseqs read it (before applying anything), for
 // sync_modseqs to go on from: when the file is still that inode, only what
-// was appended since is read.
+// was appended since is read. The descriptor keeps the inode allocated, so
+// a file that replaced it cannot have been given its number.
 struct ModseqReading {
   ModseqDb db;
+  lib::UniqueFd fd;
   dev_t dev = 0;
   ino_t ino = 0;
   bool valid = false;
