@@ -395,8 +395,9 @@ class Mailbox {
   // After ENOENT on a message's file: finds it by base name (its flags
   // changed) and updates m. false: it is gone.
   lib::Result<bool> follow_moved(MessageState& m);
-  // kw_m: the keyword folder's mtime, when the caller (refresh) took it.
-  lib::Result<void> scan(bool initial, const struct timespec* kw_m = nullptr);
+  // times: {new/, cur/, keyword folder} mtimes and the clock before them,
+  // when the caller (refresh) took them.
+  lib::Result<void> scan(bool initial, const struct timespec* times = nullptr);
   // An mtime recorded by the last scan can be trusted to change with the
   // next change of its directory (see refresh).
   bool settled(const struct timespec& m) const;

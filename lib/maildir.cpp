@@ -953,7 +953,13 @@ Result<FolderScan> scan_folder(const std::string& maildir, const ScanOptions& op
     struct stat shared_st;
     follow_links = ::lstat((maildir + "/shared").c_str(), &shared_st) == 0 && S_ISLNK(shared_st.st_mode);
   }
-  ::clock_gettime(CLOCK_REALTIME_COARSE, &result.checked_at);
+  if (options.known_times) {
+    result.new_mtime = options.known_times[0];
+    result.cur_mtime = options.known_times[1];
+    result.checked_at = options.known_times[2];
+  } else {
+    ::clock_gettime(CLOCK_REALTIME_COARSE, &result.checked_at);
+  }
   for (Location loc : {Location::new_dir, Location::cur_dir}) {
     std::string dir = maildir + "/" + std::string(location_dir(loc));
     // One open per directory: fstat for its mtime (before reading, so a
@@ -961,9 +967,11 @@ Result<FolderScan> scan_folder(const std::string& maildir, const ScanOptions& op
     // fstatat relative to it.
     UniqueFd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!dir_fd) return temp_sys("cannot open directory", dir, errno);
-    struct stat dir_st;
-    if (::fstat(dir_fd.get(), &dir_st) != 0) return temp_sys("cannot stat", dir, errno);
-    (loc == Location::new_dir ? result.new_mtime : result.cur_mtime) = dir_st.st_mtim;
+    if (!options.known_times) {
+      struct stat dir_st;
+      if (::fstat(dir_fd.get(), &dir_st) != 0) return temp_sys("cannot stat", dir, errno);
+      (loc == Location::new_dir ? result.new_mtime : result.cur_mtime) = dir_st.st_mtim;
+    }
     auto names = read_dir_fd(dir_fd.get(), dir);
     if (!names) return names.error();
     for (const auto& [entry, type] : *names) {
