@@ -372,10 +372,26 @@ lib::Result<void> Mailbox::scan(bool initial, const struct timespec* times) {
   std::vector<std::string> bases;
   bases.reserve(scanned->size());
   for (const auto& m : *scanned) bases.push_back(m.base);
+  // A rescan that finds exactly the messages it holds (only renames: flag
+  // changes) has no UID to look up and nothing to prune: courierimapuiddb
+  // is not read. A new message, or one gone, reads it as below (and checks
+  // the UIDVALIDITY then).
+  bool same_messages = false;
+  if (!initial && !uids_to_prune_) {
+    std::unordered_set<std::string_view> held;
+    held.reserve(messages_.size());
+    for (const auto& m : messages_)
+      if (!m.vanished) held.insert(m.base());
+    same_messages = held.size() == scanned->size() &&
+                    std::all_of(scanned->begin(), scanned->end(),
+                                [&](const md::MessageInfo& m) { return held.count(m.base) > 0; });
+  }
   // Entries numbered since the previous scan are not pruned (see
   // assign_uids); the first scan prunes nothing, the next ones do.
-  auto a = assign_uids(dir_, bases, &bases, initial ? 0 : next_uid_);
+  auto a = same_messages ? lib::Result<UidAssignment>(UidAssignment{uidvalidity_, next_uid_, std::vector<std::uint32_t>(scanned->size(), 0)})
+                         : assign_uids(dir_, bases, &bases, initial ? 0 : next_uid_);
   if (!a) return a.error();
+  if (!same_messages) uids_to_prune_ = false;
   if (!initial && a->uidvalidity != uidvalidity_) {
     return lib::permanent_error("UIDVALIDITY of " + dir_ + " changed (courierimapuiddb was removed or replaced)");
   }
@@ -827,6 +843,7 @@ lib::Result<std::string> Mailbox::expunge(const std::vector<bool>& which, const 
       if (expunged_uids) expunged_uids->push_back(m.uid);
     }
     gone.push_back(m.uid);
+    uids_to_prune_ = true;  // its courierimapuiddb entry goes at the next rescan
     if (!qresync_) out += "* " + std::to_string(i + 1) + " EXPUNGE\r\n";
     messages_.erase(messages_.begin() + static_cast<std::ptrdiff_t>(i));
     cache_prune_ = true;  // imapd-cache drops the entry at close

@@ -431,6 +431,7 @@ class Mailbox {
   // (a local ext4, xfs, btrfs or tmpfs; not NFS, whose server clock may differ).
   bool fine_mtimes_ = false;
   bool follow_links_ = false;  // a subscribed sharable folder (its "shared" link)
+  bool uids_to_prune_ = false;  // this session expunged: the next rescan prunes courierimapuiddb
   std::vector<KeywordChange> pending_keywords_;
   int batch_depth_ = 0;
   // CONDSTORE / QRESYNC state.

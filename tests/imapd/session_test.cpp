@@ -215,6 +215,25 @@ TEST_F(SessionTest, AnMtimeNotOlderThanTheLastScanIsNotTrusted) {
   EXPECT_NE(t.find("* 1 FETCH (FLAGS (\\Seen \\Recent))\r\n"), std::string::npos) << t;
 }
 
+// A rescan that finds only renames does not read courierimapuiddb; the
+// next one that finds a new message does, and a replaced UIDVALIDITY then
+// ends the session (RFC 3501 2.3.1.1: no renumbering under a client).
+TEST_F(SessionTest, RemovedUidDbIsNoticedWhenTheNextMessageComes) {
+  deliver("first");
+  LiveSession live(root_);
+  std::string t = live.command("a", "SELECT INBOX");
+  ASSERT_NE(t.find("* 1 EXISTS\r\n"), std::string::npos) << t;
+  ASSERT_EQ(::unlink((root_ + "/courierimapuiddb").c_str()), 0);
+  auto scanned = lib::maildir::scan_messages(root_, false);
+  ASSERT_TRUE(scanned.ok() && scanned->size() == 1u);
+  ASSERT_TRUE(lib::maildir::set_flags(root_, (*scanned)[0].file_name, "S").ok());
+  t = live.command("b", "NOOP");
+  EXPECT_NE(t.find("* 1 FETCH (FLAGS (\\Seen \\Recent))\r\nb OK"), std::string::npos) << t;
+  deliver("second");
+  t = live.command("c", "NOOP");
+  EXPECT_NE(t.find("* BYE [UNAVAILABLE]"), std::string::npos) << t;
+}
+
 // SELECT reads the folder once: no second rescan at the end of the command
 // that just scanned it; the same for STATUS of the selected folder.
 TEST_F(SessionTest, OneScanPerCommandThatScans) {
