@@ -341,7 +341,7 @@ lib::Result<std::unique_ptr<Mailbox>> Mailbox::open(const std::string& dir, cons
 
 std::uint64_t Mailbox::scan_serial() { return scans_started; }
 
-lib::Result<void> Mailbox::scan(bool initial, const struct timespec* kw_m_known) {
+lib::Result<void> Mailbox::scan(bool initial, const struct timespec* times) {
   last_scan_serial_ = ++scans_started;
   // One pass over new/ (moving its messages to cur/ unless read-only) and
   // cur/, each opened once; their mtimes are taken before they are read.
@@ -349,6 +349,13 @@ lib::Result<void> Mailbox::scan(bool initial, const struct timespec* kw_m_known)
   options.stat_files = false;
   options.move_new = !read_only_;
   options.follow_links = follow_links_ ? 1 : 0;
+  struct timespec given[3];
+  if (times) {
+    given[0] = times[0];
+    given[1] = times[1];
+    given[2] = times[3];
+    options.known_times = given;
+  }
   auto folder = md::scan_folder(dir_, options);
   if (!folder) return folder.error();
   std::set<std::string> moved;
@@ -365,10 +372,26 @@ lib::Result<void> Mailbox::scan(bool initial, const struct timespec* kw_m_known)
   std::vector<std::string> bases;
   bases.reserve(scanned->size());
   for (const auto& m : *scanned) bases.push_back(m.base);
+  // A rescan that finds exactly the messages it holds (only renames: flag
+  // changes) has no UID to look up and nothing to prune: courierimapuiddb
+  // is not read. A new message, or one gone, reads it as below (and checks
+  // the UIDVALIDITY then).
+  bool same_messages = false;
+  if (!initial && !uids_to_prune_) {
+    std::unordered_set<std::string_view> held;
+    held.reserve(messages_.size());
+    for (const auto& m : messages_)
+      if (!m.vanished) held.insert(m.base());
+    same_messages = held.size() == scanned->size() &&
+                    std::all_of(scanned->begin(), scanned->end(),
+                                [&](const md::MessageInfo& m) { return held.count(m.base) > 0; });
+  }
   // Entries numbered since the previous scan are not pruned (see
   // assign_uids); the first scan prunes nothing, the next ones do.
-  auto a = assign_uids(dir_, bases, &bases, initial ? 0 : next_uid_);
+  auto a = same_messages ? lib::Result<UidAssignment>(UidAssignment{uidvalidity_, next_uid_, std::vector<std::uint32_t>(scanned->size(), 0)})
+                         : assign_uids(dir_, bases, &bases, initial ? 0 : next_uid_);
   if (!a) return a.error();
+  if (!same_messages) uids_to_prune_ = false;
   if (!initial && a->uidvalidity != uidvalidity_) {
     return lib::permanent_error("UIDVALIDITY of " + dir_ + " changed (courierimapuiddb was removed or replaced)");
   }
@@ -376,7 +399,7 @@ lib::Result<void> Mailbox::scan(bool initial, const struct timespec* kw_m_known)
   next_uid_ = a->next_uid;
 
   // Keywords: reread when the keyword folder changed.
-  struct timespec kw_m = kw_m_known ? *kw_m_known : dir_mtime(dir_ + "/" + std::string(keywords_dir_name));
+  struct timespec kw_m = times ? times[2] : dir_mtime(dir_ + "/" + std::string(keywords_dir_name));
   KeywordMap kwmap;
   bool reread_kw = initial || !same_time(kw_m, kw_mtime_);
   if (reread_kw) {
@@ -499,15 +522,19 @@ bool Mailbox::settled(const struct timespec& m) const {
 
 lib::Result<void> Mailbox::refresh(bool force) {
   if (!force) {
-    struct timespec new_m = dir_mtime(dir_ + "/new");
-    struct timespec cur_m = dir_mtime(dir_ + "/cur");
-    struct timespec kw_m = dir_mtime(dir_ + "/" + std::string(keywords_dir_name));
+    // {new/, cur/, keyword folder, the clock before them}: what scan would
+    // take before reading, so a rescan uses them.
+    struct timespec times[4];
+    ::clock_gettime(CLOCK_REALTIME_COARSE, &times[3]);
+    struct timespec& new_m = times[0] = dir_mtime(dir_ + "/new");
+    struct timespec& cur_m = times[1] = dir_mtime(dir_ + "/cur");
+    struct timespec& kw_m = times[2] = dir_mtime(dir_ + "/" + std::string(keywords_dir_name));
     // A directory changed within the clock granularity of our last scan could
     // hide a second change with the same mtime: rescan while that is possible.
     if (same_time(new_m, new_mtime_) && same_time(cur_m, cur_mtime_) && same_time(kw_m, kw_mtime_) &&
         settled(new_m) && settled(cur_m))
       return {};
-    return scan(false, &kw_m);
+    return scan(false, times);
   }
   return scan(false);
 }
@@ -820,6 +847,7 @@ lib::Result<std::string> Mailbox::expunge(const std::vector<bool>& which, const 
       if (expunged_uids) expunged_uids->push_back(m.uid);
     }
     gone.push_back(m.uid);
+    uids_to_prune_ = true;  // its courierimapuiddb entry goes at the next rescan
     if (!qresync_) out += "* " + std::to_string(i + 1) + " EXPUNGE\r\n";
     messages_.erase(messages_.begin() + static_cast<std::ptrdiff_t>(i));
     cache_prune_ = true;  // imapd-cache drops the entry at close

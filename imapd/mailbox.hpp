@@ -396,8 +396,9 @@ class Mailbox {
   // After ENOENT on a message's file: finds it by base name (its flags
   // changed) and updates m. false: it is gone.
   lib::Result<bool> follow_moved(MessageState& m);
-  // kw_m: the keyword folder's mtime, when the caller (refresh) took it.
-  lib::Result<void> scan(bool initial, const struct timespec* kw_m = nullptr);
+  // times: {new/, cur/, keyword folder} mtimes and the clock before them,
+  // when the caller (refresh) took them.
+  lib::Result<void> scan(bool initial, const struct timespec* times = nullptr);
   // An mtime recorded by the last scan can be trusted to change with the
   // next change of its directory (see refresh).
   bool settled(const struct timespec& m) const;
@@ -431,6 +432,7 @@ class Mailbox {
   // (a local ext4, xfs, btrfs or tmpfs; not NFS, whose server clock may differ).
   bool fine_mtimes_ = false;
   bool follow_links_ = false;  // a subscribed sharable folder (its "shared" link)
+  bool uids_to_prune_ = false;  // this session expunged: the next rescan prunes courierimapuiddb
   std::vector<KeywordChange> pending_keywords_;
   int batch_depth_ = 0;
   // CONDSTORE / QRESYNC state.

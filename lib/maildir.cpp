@@ -104,10 +104,8 @@ std::string printable(std::string_view s) {
 
 // Reads all names of the directory open at fd except "." and "..", with
 // getdents64(2) on that descriptor: no second open and no fstat, as
-// opendir(3) and fdopendir(3) would make. Stops early (before the call that
-// would say "end") when stop(name) is true. Errors name the path.
-template <class Stop>
-Result<std::vector<std::pair<std::string, unsigned char>>> read_dir_fd(int fd, const std::string& path, Stop&& stop) {
+// opendir(3) and fdopendir(3) would make. Errors name the path.
+Result<std::vector<std::pair<std::string, unsigned char>>> read_dir_fd(int fd, const std::string& path) {
   std::vector<std::pair<std::string, unsigned char>> names;
   alignas(8) thread_local char buf[32768];
   for (;;) {
@@ -117,21 +115,14 @@ Result<std::vector<std::pair<std::string, unsigned char>>> read_dir_fd(int fd, c
       return temp_sys("cannot read directory", path, errno);
     }
     if (n == 0) break;
-    bool done = false;
     for (ssize_t off = 0; off < n;) {
       const auto* de = reinterpret_cast<const struct dirent64*>(buf + off);
       off += de->d_reclen;
       if (std::strcmp(de->d_name, ".") == 0 || std::strcmp(de->d_name, "..") == 0) continue;
       names.emplace_back(de->d_name, de->d_type);
-      if (stop(names.back().first)) done = true;
     }
-    if (done) break;
   }
   return names;
-}
-
-Result<std::vector<std::pair<std::string, unsigned char>>> read_dir_fd(int fd, const std::string& path) {
-  return read_dir_fd(fd, path, [](const std::string&) { return false; });
 }
 
 // Reads all names of a directory except "." and "..". Errors name the path.
@@ -834,17 +825,18 @@ Result<std::size_t> purge_tmp(const std::string& maildir, std::time_t max_age_s,
 
 Result<std::optional<FoundMessage>> find_message(const std::string& maildir,
                                                  std::string_view base) {
-  auto is_it = [&](const std::string& entry) {
-    return entry.compare(0, base.size(), base) == 0 && (entry.size() == base.size() || entry[base.size()] == ':');
-  };
+  // The whole directory is read (to the getdents64 that says "end"): a
+  // reader that stopped at the first batch holding the name lost every
+  // round to concurrent renamers in MaildirFlags.ConcurrentFlagChanges*.
   for (Location loc : {Location::cur_dir, Location::new_dir}) {
     std::string dir = maildir + "/" + std::string(location_dir(loc));
-    UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!fd) return temp_sys("cannot open directory", dir, errno);
-    auto names = read_dir_fd(fd.get(), dir, is_it);  // stops at the batch holding it
+    auto names = read_dir(dir);
     if (!names) return names.error();
-    for (const auto& [entry, type] : *names)
-      if (is_it(entry)) return std::optional<FoundMessage>(FoundMessage{entry, loc});
+    for (const auto& [entry, type] : *names) {
+      if (entry.compare(0, base.size(), base) != 0) continue;
+      if (entry.size() != base.size() && entry[base.size()] != ':') continue;
+      return std::optional<FoundMessage>(FoundMessage{entry, loc});
+    }
   }
   return std::optional<FoundMessage>();
 }
@@ -953,7 +945,13 @@ Result<FolderScan> scan_folder(const std::string& maildir, const ScanOptions& op
     struct stat shared_st;
     follow_links = ::lstat((maildir + "/shared").c_str(), &shared_st) == 0 && S_ISLNK(shared_st.st_mode);
   }
-  ::clock_gettime(CLOCK_REALTIME_COARSE, &result.checked_at);
+  if (options.known_times) {
+    result.new_mtime = options.known_times[0];
+    result.cur_mtime = options.known_times[1];
+    result.checked_at = options.known_times[2];
+  } else {
+    ::clock_gettime(CLOCK_REALTIME_COARSE, &result.checked_at);
+  }
   for (Location loc : {Location::new_dir, Location::cur_dir}) {
     std::string dir = maildir + "/" + std::string(location_dir(loc));
     // One open per directory: fstat for its mtime (before reading, so a
@@ -961,9 +959,11 @@ Result<FolderScan> scan_folder(const std::string& maildir, const ScanOptions& op
     // fstatat relative to it.
     UniqueFd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!dir_fd) return temp_sys("cannot open directory", dir, errno);
-    struct stat dir_st;
-    if (::fstat(dir_fd.get(), &dir_st) != 0) return temp_sys("cannot stat", dir, errno);
-    (loc == Location::new_dir ? result.new_mtime : result.cur_mtime) = dir_st.st_mtim;
+    if (!options.known_times) {
+      struct stat dir_st;
+      if (::fstat(dir_fd.get(), &dir_st) != 0) return temp_sys("cannot stat", dir, errno);
+      (loc == Location::new_dir ? result.new_mtime : result.cur_mtime) = dir_st.st_mtim;
+    }
     auto names = read_dir_fd(dir_fd.get(), dir);
     if (!names) return names.error();
     for (const auto& [entry, type] : *names) {

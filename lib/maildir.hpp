@@ -282,6 +282,9 @@ struct ScanOptions {
   // -1: look for the "shared" link (a subscribed sharable folder, whose
   // message links are followed); 0 or 1: the caller knows.
   int follow_links = -1;
+  // The mtimes of new/ and cur/ and the clock, taken by the caller just
+  // before (as FolderScan's): used instead of an fstat of each directory.
+  const struct timespec* known_times = nullptr;  // {new_mtime, cur_mtime, checked_at}
 };
 
 struct FolderScan {

@@ -1,6 +1,8 @@
 // tests/imapd/uiddb_test.cpp: Courier's courierimapuiddb, read and written.
 #include "imapd/uiddb.hpp"
 
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include "lib/maildir.hpp"
@@ -60,6 +62,32 @@ TEST(UidDb, WriteThenReadRoundTrip) {
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(back->uids, db.uids);
   EXPECT_EQ(back->next_uid, 7u);
+}
+
+TEST(UidDb, SnapshotTellsWhetherTheFileWasReplaced) {
+  testutil::TempDir dir;
+  const std::string m = dir.path() + "/m";
+  ASSERT_TRUE(lib::maildir::create_maildir(m).ok());
+  // No file yet: unchanged while there is still none.
+  auto none = read_uiddb_snapshot(m);
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->db.uidvalidity, 0u);
+  EXPECT_TRUE(same_uiddb(m, *none));
+  UidDb db{123, 7, {{"a", 1}}};
+  ASSERT_TRUE(write_uiddb(m, db).ok());
+  EXPECT_FALSE(same_uiddb(m, *none));
+  auto snap = read_uiddb_snapshot(m);
+  ASSERT_TRUE(snap.ok());
+  EXPECT_EQ(snap->db.uids, db.uids);
+  EXPECT_TRUE(same_uiddb(m, *snap));
+  // The same text written again is another file (a rename), which a
+  // session must read again: only the name's inode tells.
+  ASSERT_TRUE(write_uiddb(m, db).ok());
+  EXPECT_FALSE(same_uiddb(m, *snap));
+  auto again = read_uiddb_snapshot(m);
+  ASSERT_TRUE(again.ok());
+  ASSERT_EQ(::unlink((m + "/courierimapuiddb").c_str()), 0);
+  EXPECT_FALSE(same_uiddb(m, *again));
 }
 
 TEST(UidDb, MissingFileIsEmpty) {

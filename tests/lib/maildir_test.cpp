@@ -967,6 +967,58 @@ TEST(MaildirScan, ListsNewAndCurWithSizesFlagsAndTimes) {
   }
 }
 
+TEST(MaildirScan, ScanFolderMovesNewToCurWhileReadingIt) {
+  testutil::TempDir tmp;
+  std::string root = make_maildir(tmp);
+  auto a = md::deliver(root, "first");
+  auto b = md::deliver(root, "second");
+  ASSERT_TRUE(a && b);
+  testutil::write_file(root + "/new/300.flagged,S=1:2,S", "x");  // keeps its ":2,S"
+  testutil::write_file(root + "/cur/400.old,S=1:2,", "y");
+  md::ScanOptions options;
+  options.stat_files = false;
+  options.move_new = true;
+  auto r = md::scan_folder(root, options);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_TRUE(r->moved.errors.empty());
+  std::set<std::string> moved(r->moved.moved.begin(), r->moved.moved.end());
+  EXPECT_EQ(moved, (std::set<std::string>{a->base + ":2,", b->base + ":2,", "300.flagged,S=1:2,S"}));
+  ASSERT_EQ(r->messages.size(), 4u);
+  for (const auto& m : r->messages) {
+    EXPECT_EQ(m.location, md::Location::cur_dir) << m.file_name;  // listed once, from cur/
+    EXPECT_EQ(::access((root + "/cur/" + m.file_name).c_str(), F_OK), 0) << m.file_name;
+  }
+  auto left = md::scan_messages(root, false);
+  ASSERT_TRUE(left);
+  EXPECT_EQ(left->size(), 4u);
+  for (const auto& m : *left) EXPECT_EQ(m.location, md::Location::cur_dir);
+  // The mtimes are the directories' (new/'s from before the moves), and
+  // the clock was read before them.
+  struct stat cur_st;
+  ASSERT_EQ(::stat((root + "/cur").c_str(), &cur_st), 0);
+  EXPECT_EQ(r->cur_mtime.tv_sec, cur_st.st_mtim.tv_sec);
+  EXPECT_EQ(r->cur_mtime.tv_nsec, cur_st.st_mtim.tv_nsec);
+  EXPECT_GT(r->new_mtime.tv_sec, 0);
+  EXPECT_GT(r->checked_at.tv_sec, 0);
+  // Without move_new (EXAMINE), new/ is listed and left alone.
+  auto c = md::deliver(root, "third");
+  ASSERT_TRUE(c);
+  auto look = md::scan_folder(root, md::ScanOptions{});
+  ASSERT_TRUE(look);
+  EXPECT_TRUE(look->moved.moved.empty());
+  EXPECT_EQ(look->messages.size(), 5u);
+  EXPECT_EQ(::access(c->path.c_str(), F_OK), 0);
+  // Times the caller took are used as given.
+  struct timespec given[3] = {{1, 2}, {3, 4}, {5, 6}};
+  options.known_times = given;
+  auto with = md::scan_folder(root, options);
+  ASSERT_TRUE(with);
+  EXPECT_EQ(with->new_mtime.tv_nsec, 2);
+  EXPECT_EQ(with->cur_mtime.tv_nsec, 4);
+  EXPECT_EQ(with->checked_at.tv_nsec, 6);
+  EXPECT_EQ(with->messages.size(), 5u);
+}
+
 TEST(MaildirScan, DuplicateBaseInNewAndCurIsReportedOnce) {
   testutil::TempDir tmp;
   std::string root = make_maildir(tmp);
