@@ -26,6 +26,7 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <set>
 #include <unordered_map>
 #include <utility>
@@ -107,16 +108,19 @@ std::string printable(std::string_view s) {
 // opendir(3) and fdopendir(3) would make. Errors name the path.
 Result<std::vector<std::pair<std::string, unsigned char>>> read_dir_fd(int fd, const std::string& path) {
   std::vector<std::pair<std::string, unsigned char>> names;
-  alignas(8) thread_local char buf[32768];
+  // On the heap and freed after the read, as opendir(3)'s buffer is: a
+  // static or thread_local one would stay dirty in every idle session.
+  constexpr std::size_t buf_size = 32768;
+  std::unique_ptr<char[]> buf(new char[buf_size]);
   for (;;) {
-    ssize_t n = ::getdents64(fd, buf, sizeof buf);
+    ssize_t n = ::getdents64(fd, buf.get(), buf_size);
     if (n < 0) {
       if (errno == EINTR) continue;
       return temp_sys("cannot read directory", path, errno);
     }
     if (n == 0) break;
     for (ssize_t off = 0; off < n;) {
-      const auto* de = reinterpret_cast<const struct dirent64*>(buf + off);
+      const auto* de = reinterpret_cast<const struct dirent64*>(buf.get() + off);
       off += de->d_reclen;
       if (std::strcmp(de->d_name, ".") == 0 || std::strcmp(de->d_name, "..") == 0) continue;
       names.emplace_back(de->d_name, de->d_type);
