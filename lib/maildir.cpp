@@ -23,6 +23,8 @@
 #include <atomic>
 #include <cerrno>
 #include <charconv>
+#include <compare>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -936,6 +938,50 @@ Result<NewToCur> move_new_to_cur(const std::string& maildir) {
 // Scanning
 // ---------------------------------------------------------------------------
 
+namespace {
+
+// The delivery time a Maildir name starts with, "<seconds>.M<microseconds>"
+// as lib::maildir and Courier make them; names of another form sort after
+// those that have one, and names equal in it by their bytes.
+struct DeliveryTime {
+  std::uint64_t seconds = UINT64_MAX;
+  std::uint64_t micros = UINT64_MAX;
+  auto operator<=>(const DeliveryTime&) const = default;
+};
+
+DeliveryTime delivery_time(std::string_view base) {
+  DeliveryTime t;
+  const char* end = base.data() + base.size();
+  std::uint64_t seconds = 0;
+  auto [p, ec] = std::from_chars(base.data(), end, seconds);
+  if (ec != std::errc() || p == end || *p != '.') return t;
+  t.seconds = seconds;
+  if (++p == end || *p != 'M') return t;
+  std::uint64_t micros = 0;
+  auto [q, ec2] = std::from_chars(p + 1, end, micros);
+  if (ec2 == std::errc() && q != p + 1) t.micros = micros;
+  return t;
+}
+
+}  // namespace
+
+void sort_in_delivery_order(std::vector<MessageInfo>& messages) {
+  // Byte order would put "<s>.M999999" before "<s>.M1000" (one second,
+  // Courier's names do not pad the microseconds): new messages would get
+  // their UIDs out of delivery order.
+  std::vector<std::pair<DeliveryTime, std::size_t>> keys;
+  keys.reserve(messages.size());
+  for (std::size_t i = 0; i < messages.size(); ++i) keys.emplace_back(delivery_time(messages[i].base), i);
+  std::sort(keys.begin(), keys.end(), [&](const auto& a, const auto& b) {
+    if (a.first != b.first) return a.first < b.first;
+    return messages[a.second].base < messages[b.second].base;
+  });
+  std::vector<MessageInfo> sorted;
+  sorted.reserve(messages.size());
+  for (const auto& k : keys) sorted.push_back(std::move(messages[k.second]));
+  messages = std::move(sorted);
+}
+
 Result<FolderScan> scan_folder(const std::string& maildir, const ScanOptions& options) {
   FolderScan result;
   std::vector<MessageInfo>& out = result.messages;
@@ -1017,8 +1063,7 @@ Result<FolderScan> scan_folder(const std::string& maildir, const ScanOptions& op
       out.push_back(std::move(m));
     }
   }
-  std::sort(out.begin(), out.end(),
-            [](const MessageInfo& a, const MessageInfo& b) { return a.base < b.base; });
+  sort_in_delivery_order(out);
   return result;
 }
 

@@ -267,8 +267,12 @@ struct MessageInfo {
   std::time_t mtime = 0;  // 0 if not stat'ed
 };
 
-// Lists the messages of one maildir or folder (new/ then cur/), sorted by base
-// name, never opening a message. With stat_files, every file is stat'ed
+// Sorts messages in delivery order: by the time their base names start with
+// ("<seconds>.M<microseconds>", compared as numbers), then by base name.
+void sort_in_delivery_order(std::vector<MessageInfo>& messages);
+
+// Lists the messages of one maildir or folder (new/ then cur/), in delivery
+// order (sort_in_delivery_order), never opening a message. With stat_files, every file is stat'ed
 // (mtime, size); without, only those lacking S= are. Files that vanish while
 // scanning are skipped; a base name seen in both new/ and cur/ (moved during
 // the scan) is reported once, from cur/. Missing new/ or cur/ is an error.

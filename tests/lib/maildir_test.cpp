@@ -953,8 +953,11 @@ TEST(MaildirScan, ListsNewAndCurWithSizesFlagsAndTimes) {
   EXPECT_FALSE(ns.size_from_name);
   EXPECT_EQ(ns.flags, "RS");
   EXPECT_EQ(by_base.at("200.lies,S=999").size_bytes, 999u);
-  EXPECT_TRUE(std::is_sorted(r->begin(), r->end(),
-                             [](const auto& a, const auto& b) { return a.base < b.base; }));
+  // Delivery order: the hand-made names' seconds (100, 200) come first, then
+  // the two deliveries in the order they were made.
+  std::vector<std::string> order;
+  for (const auto& m : *r) order.push_back(m.base);
+  EXPECT_EQ(order, (std::vector<std::string>{"100.nosize", "200.lies,S=999", fresh->base, old->base}));
 
   auto quick = md::scan_messages(root, false);
   ASSERT_TRUE(quick);
@@ -1029,6 +1032,26 @@ TEST(MaildirScan, DuplicateBaseInNewAndCurIsReportedOnce) {
   ASSERT_EQ(r->size(), 1u);
   EXPECT_EQ((*r)[0].location, md::Location::cur_dir);
   EXPECT_EQ((*r)[0].flags, "S");
+}
+
+TEST(MaildirScan, MessagesComeInDeliveryOrderNotByteOrder) {
+  // One second, microseconds unpadded (as Courier names them): byte order
+  // would put M999999 before M1000 and number them out of delivery order.
+  testutil::TempDir tmp;
+  std::string root = make_maildir(tmp);
+  testutil::write_file(root + "/new/1700000000.M999999P7.host,S=1", "x");
+  testutil::write_file(root + "/cur/1700000000.M1000P7.host,S=1:2,S", "x");
+  testutil::write_file(root + "/new/1699999999.M5P7.host,S=1", "x");
+  testutil::write_file(root + "/new/1700000000.P9Q1.host,S=1", "x");  // no M: after the M names of its second
+  testutil::write_file(root + "/new/zzz-hand-made,S=1", "x");          // no time: last
+  testutil::write_file(root + "/new/1700000001.M0P7.host,S=1", "x");
+  auto r = md::scan_messages(root);
+  ASSERT_TRUE(r);
+  std::vector<std::string> bases;
+  for (const auto& m : *r) bases.push_back(m.base);
+  EXPECT_EQ(bases, (std::vector<std::string>{"1699999999.M5P7.host,S=1", "1700000000.M1000P7.host,S=1",
+                                             "1700000000.M999999P7.host,S=1", "1700000000.P9Q1.host,S=1",
+                                             "1700000001.M0P7.host,S=1", "zzz-hand-made,S=1"}));
 }
 
 TEST(MaildirScan, MissingOrUnreadableDirectoryNamesPathAndErrno) {
