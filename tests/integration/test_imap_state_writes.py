@@ -13,23 +13,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-
-from imap_support import ImapServer, deliver, message
+from imap_ext_fixtures import alice, imap  # noqa: F401 (fixtures)
+from imap_support import deliver, message
 
 STATE = ["imapd-cache", "courierimapkeywords/:list", "imapd-recent", "courierimapuiddb"]
-
-
-@pytest.fixture
-def imap(mail_system, tmp_path):
-    server = ImapServer(mail_system)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def alice(mail_system):
-    return mail_system.add_account("alice@example.test", "alice-pw")
 
 
 def put(alice, first: int, n: int) -> None:
